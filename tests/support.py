@@ -1,0 +1,273 @@
+"""Real servers and a real ``vaurien`` process, for the tests.
+
+Everything listens on 127.0.0.1 with ports chosen by the kernel and read
+back; readiness is awaited by polling, never by a fixed sleep.
+"""
+import hashlib
+import http.server
+import os
+import re
+import signal
+import socket
+import socketserver
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HOST = '127.0.0.1'
+
+
+def env_with_root(extra_paths=()):
+    """os.environ with this checkout (and *extra_paths*) on PYTHONPATH."""
+    env = dict(os.environ)
+    paths = [ROOT] + list(extra_paths)
+    if env.get('PYTHONPATH'):
+        paths.append(env['PYTHONPATH'])
+    env['PYTHONPATH'] = os.pathsep.join(paths)
+    env.pop('PYTHONWARNINGS', None)
+    return env
+
+
+def free_port():
+    """A port free right now on 127.0.0.1 (prefer port 0 where possible)."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate, timeout=10.0, interval=0.01, what='condition'):
+    """Poll *predicate* until it is truthy; its value, or AssertionError."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError('timed out after %ss waiting for %s'
+                                 % (timeout, what))
+        time.sleep(interval)
+
+
+def port_open(port, host=HOST):
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def recv_all(sock, limit=None):
+    """Read until end of stream (or *limit* bytes); returns bytes."""
+    chunks = []
+    total = 0
+    while limit is None or total < limit:
+        data = sock.recv(1 << 20)
+        if not data:
+            break
+        chunks.append(data)
+        total += len(data)
+    return b''.join(chunks)
+
+
+# -- servers ---------------------------------------------------------------------
+
+class _ThreadingServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    block_on_close = False
+
+
+class TCPServer:
+    """A real threaded TCP server on 127.0.0.1:0 running *handler(sock)*."""
+
+    def __init__(self, handler):
+        outer = self
+        self.connections = 0
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self):
+                outer.connections += 1
+                try:
+                    handler(self.request)
+                except OSError:
+                    pass
+
+        self.server = _ThreadingServer((HOST, 0), Handler)
+        self.port = self.server.server_address[1]
+        self.address = (HOST, self.port)
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={'poll_interval': 0.05},
+                                       daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def echo(sock):
+    """Echo everything until the client half-closes, then close."""
+    while True:
+        data = sock.recv(1 << 16)
+        if not data:
+            break
+        sock.sendall(data)
+
+
+def sink_then_hash(sock):
+    """Read to end of stream, then answer the sha256 and byte count."""
+    digest = hashlib.sha256()
+    total = 0
+    while True:
+        data = sock.recv(1 << 16)
+        if not data:
+            break
+        digest.update(data)
+        total += len(data)
+    sock.sendall(('%s %d\n' % (digest.hexdigest(), total)).encode())
+
+
+BODY = b'Hello from the real HTTP backend\n' * 4
+
+
+class _HTTPHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+
+    def do_GET(self):
+        if self.path.startswith('/size/'):
+            body = b'x' * int(self.path.rsplit('/', 1)[1])
+        else:
+            body = BODY
+        self.send_response(200)
+        self.send_header('Content-Type', 'text/plain')
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):
+        length = int(self.headers.get('Content-Length', 0))
+        body = self.rfile.read(length)
+        self.send_response(200)
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class HTTPServer:
+    """A real ``http.server`` (HTTP/1.1, keep-alive) on 127.0.0.1:0."""
+
+    def __init__(self):
+        self.server = http.server.ThreadingHTTPServer((HOST, 0), _HTTPHandler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.address = (HOST, self.port)
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={'poll_interval': 0.05},
+                                       daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# -- the vaurien process ---------------------------------------------------------
+
+_LISTENING = re.compile(r'proxying \S+:(\d+) -> ')
+
+
+class VaurienProcess:
+    """``python -m vaurien ARGS`` in a subprocess, as a user runs it.
+
+    Listens on 127.0.0.1:0 unless ``--local`` is given; the port is read
+    back from the log. ``stop()`` ends it and returns its log.
+    """
+
+    def __init__(self, *args, backend=None, cwd=None, extra_paths=(),
+                 timeout=15.0, env=None):
+        self.logfile = tempfile.NamedTemporaryFile(
+            prefix='vaurien-', suffix='.log', delete=False)
+        self.logfile.close()
+        argv = [sys.executable, '-m', 'vaurien']
+        if '--local' not in args:
+            argv += ['--local', '%s:0' % HOST]
+        if backend is not None:
+            argv += ['--distant', '%s:%d' % tuple(backend)]
+        if '--log-output' not in args:
+            argv += ['--log-output', self.logfile.name]
+        argv += list(args)
+        self.argv = argv
+        run_env = env_with_root(extra_paths)
+        if env:
+            run_env.update(env)
+        self.proc = subprocess.Popen(
+            argv, cwd=cwd or ROOT, env=run_env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.port = None
+        try:
+            self.port = int(wait_until(self._listening, timeout=timeout,
+                                       what='vaurien to listen'))
+        except AssertionError:
+            out = self.stop()
+            raise AssertionError('vaurien did not start: %s' % out)
+        self.address = (HOST, self.port)
+
+    def _listening(self):
+        if self.proc.poll() is not None:
+            raise AssertionError('vaurien exited with %s: %s'
+                                 % (self.proc.returncode, self.output()))
+        match = _LISTENING.search(self.log())
+        return match.group(1) if match else None
+
+    def log(self):
+        with open(self.logfile.name, encoding='utf-8', errors='replace') as fh:
+            return fh.read()
+
+    def output(self):
+        out, err = b'', b''
+        if self.proc.poll() is not None:
+            out, err = self.proc.communicate(timeout=5)
+        return (out + err).decode('utf-8', 'replace') + self.log()
+
+    def connect(self, timeout=10.0):
+        sock = socket.create_connection(self.address, timeout=timeout)
+        return sock
+
+    def stop(self, timeout=10.0):
+        """Stop with SIGTERM (then SIGKILL); returns everything it printed."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        out, err = self.proc.communicate(timeout=5)
+        text = (out + err).decode('utf-8', 'replace') + self.log()
+        try:
+            os.unlink(self.logfile.name)
+        except OSError:
+            pass
+        return text
+
+
+def run_cli(*args, timeout=30.0, cwd=None, extra_paths=(), env=None,
+            module='vaurien'):
+    """Run ``python -m vaurien ARGS`` to completion; CompletedProcess (text)."""
+    run_env = env_with_root(extra_paths)
+    if env:
+        run_env.update(env)
+    return subprocess.run([sys.executable, '-m', module] + list(args),
+                          cwd=cwd or ROOT, env=run_env, timeout=timeout,
+                          stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True)

@@ -1,0 +1,105 @@
+"""The behavior: a weighted mix of handlers and the picks made from it.
+
+``--behavior "20:delay,10:error"`` becomes a :class:`Behavior`: a table of
+cumulative thresholds over 0-100, the remainder going to ``dummy``. A pick
+draws one number from a generator; generators are per connection and per
+direction, derived from the seed and the connection's sequence number, so
+connection *k* sees the same picks from run to run however connections
+interleave.
+
+Every handler can be aimed with the ``direction`` option (``both``,
+``upstream`` for client->backend, ``downstream`` for backend->client): an
+event of the other direction that picks it passes through untouched.
+"""
+import random
+
+__all__ = ['Behavior', 'PASS', 'direction_random', 'connection_random',
+           'DIRECTIONS']
+
+# The handler slot of a pick that the engine relays itself, untouched (the
+# built-in dummy handler, or any handler aimed at the other direction).
+PASS = None
+
+DIRECTIONS = ('both', 'upstream', 'downstream')
+
+
+def direction_random(seed, seq, to_backend):
+    """The generator of picks for one direction of connection *seq*."""
+    return random.Random((seed << 64) | (seq << 2) | (1 if to_backend else 0))
+
+
+def connection_random(seed, seq):
+    """The generator of the one pick of connection *seq* (``--pick connection``)."""
+    return random.Random((seed << 64) | (seq << 2) | 3)
+
+
+class Behavior:
+    """A weighted mix of named handlers, ready to pick from.
+
+    *entries* is ``[(percent, name, handler), ...]`` or
+    ``[(percent, name, handler, direction), ...]``; *handler* is a handler
+    instance or callable, or :data:`PASS` for a pass-through. A pick returns
+    a ``(name, handler)`` pair from a prebuilt table (no allocation);
+    ``handler`` is PASS when the picked handler is aimed at the other
+    direction.
+    """
+
+    __slots__ = ('entries', 'text', 'thresholds', 'up', 'down', 'names',
+                 'single_up', 'single_down', 'single_index')
+
+    def __init__(self, entries):
+        self.entries = []
+        thresholds, up, down = [], [], []
+        total = 0
+        for entry in entries:
+            percent, name, handler = entry[:3]
+            direction = entry[3] if len(entry) > 3 else 'both'
+            if direction not in DIRECTIONS:
+                raise ValueError('direction must be one of %s, got %r'
+                                 % (', '.join(DIRECTIONS), direction))
+            self.entries.append((percent, name, handler, direction))
+            if percent <= 0:
+                continue
+            total += percent
+            thresholds.append(float(total))
+            up.append((name, handler if direction != 'downstream' else PASS))
+            down.append((name, handler if direction != 'upstream' else PASS))
+        if total < 100:
+            thresholds.append(100.0)
+            up.append(('dummy', PASS))
+            down.append(('dummy', PASS))
+        self.thresholds = tuple(thresholds)
+        self.up = tuple(up)
+        self.down = tuple(down)
+        self.names = tuple(pair[0] for pair in up)
+        single = len(thresholds) == 1
+        self.single_index = 0 if single else None
+        self.single_up = up[0] if single else None
+        self.single_down = down[0] if single else None
+        self.text = ','.join('%d:%s' % (p, n) for p, n, _, _ in self.entries)
+
+    def index(self, rng):
+        """The index of one weighted pick, drawn with *rng*."""
+        if self.single_index is not None:
+            return 0
+        point = rng.random() * 100.0
+        for index, threshold in enumerate(self.thresholds):
+            if point < threshold:
+                return index
+        return len(self.thresholds) - 1
+
+    def pick(self, rng, to_backend=True):
+        """One ``(name, handler)`` pair for an event of one direction."""
+        table = self.up if to_backend else self.down
+        return table[self.index(rng)]
+
+    def pair(self, index, to_backend):
+        """The ``(name, handler)`` pair at *index* for one direction."""
+        return (self.up if to_backend else self.down)[index]
+
+    def handler_names(self):
+        """The names in the mix with a share above 0, remainder included."""
+        return self.names
+
+    def __repr__(self):
+        return '<Behavior %s>' % self.text

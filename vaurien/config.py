@@ -1,0 +1,449 @@
+"""Settings: declared once, read from defaults, an INI file and the command line.
+
+Every proxy setting is one :class:`Setting` in :data:`SETTINGS`. That table
+drives the argparse options (``run.py``), the ``[vaurien]`` keys of the INI
+file (:func:`read_ini`), ``vaurien.ini.sample`` and the configuration
+reference in ``docs/`` (``vaurien/docgen.py``).
+
+Strings from the user are converted here and nowhere else. A user mistake
+raises :class:`ConfigError`, whose message is one line meant for a person;
+``vaurien.run.main`` prints it as ``vaurien: error: ...`` and exits with
+status 2.
+"""
+import configparser
+import os
+import re
+import socket
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Tuple
+
+__all__ = ['ConfigError', 'Setting', 'SETTINGS', 'SETTINGS_BY_NAME',
+           'parse_hostport', 'parse_bool', 'parse_behavior', 'convert', 'BadValue',
+           'read_ini', 'IniConfig', 'defaults']
+
+
+class ConfigError(Exception):
+    """A mistake in the user's configuration: one line, meant for a person."""
+
+
+class BadValue(ValueError):
+    """A converter's complete sentence about a bad value (not "expects ...")."""
+
+
+# -- converters ----------------------------------------------------------------
+# Each converter takes a string (or, from the control API, an already typed
+# value) and returns the typed value, or raises ValueError whose message
+# completes the sentence "expects ...".
+
+_TRUE = {'1', 'yes', 'true', 'on'}
+_FALSE = {'0', 'no', 'false', 'off'}
+
+
+def parse_bool(value):
+    """yes/no, true/false, on/off, 1/0, in any case; real booleans as they are."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        low = value.strip().lower()
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+    raise ValueError('a boolean (yes/no, true/false, on/off, 1/0)')
+
+
+def parse_int(value):
+    """A whole number (``'12'``, ``12``); never a bool or a fraction."""
+    if isinstance(value, bool):
+        raise ValueError('an integer')
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip(), 10)
+        except ValueError:
+            pass
+    raise ValueError('an integer')
+
+
+def parse_float(value):
+    """A number, fractions allowed (``'0.5'``, ``2``)."""
+    if isinstance(value, bool):
+        raise ValueError('a number')
+    if isinstance(value, (int, float)):
+        result = float(value)
+    elif isinstance(value, str):
+        try:
+            result = float(value.strip())
+        except ValueError:
+            raise ValueError('a number') from None
+    else:
+        raise ValueError('a number')
+    if result != result or result in (float('inf'), float('-inf')):
+        raise ValueError('a finite number')
+    return result
+
+
+def parse_str(value):
+    """Any text."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise ValueError('a string')
+
+
+_CONVERTERS = {bool: parse_bool, int: parse_int, float: parse_float,
+               str: parse_str}
+
+
+def convert(kind, value):
+    """Convert *value* with a declared option type.
+
+    *kind* is ``bool``, ``int``, ``float``, ``str``, one of the checked types
+    of :mod:`vaurien.handlers.types`, or any other callable, which is called
+    with the value. Raises ValueError("expects ...") on a bad value.
+    """
+    conv = _CONVERTERS.get(kind)
+    if conv is not None:
+        return conv(value)
+    try:
+        return kind(value)
+    except ValueError as exc:
+        if str(exc):
+            raise
+        raise ValueError('a valid %s' % type_name(kind)) from None
+    except TypeError:
+        raise ValueError('a valid %s' % type_name(kind)) from None
+
+
+def type_name(kind):
+    """The name of a declared option type, for messages and docs."""
+    names = {bool: 'boolean', int: 'integer', float: 'number', str: 'string'}
+    if kind in names:
+        return names[kind]
+    return getattr(kind, 'type_name', None) or getattr(kind, '__name__', None) \
+        or str(kind)
+
+
+def positive_int(value):
+    value = parse_int(value)
+    if value <= 0:
+        raise ValueError('a whole number above 0')
+    return value
+
+
+def positive_float(value):
+    value = parse_float(value)
+    if value <= 0:
+        raise ValueError('a number of seconds above 0')
+    return value
+
+
+def optional_int(value):
+    if value is None or (isinstance(value, str) and value.strip() == ''):
+        return None
+    value = parse_int(value)
+    if value < 0:
+        raise ValueError('a whole number, 0 or above')
+    return value
+
+
+_HOSTPORT = re.compile(r'^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:\[\]\s]*))'
+                       r':(?P<port>[0-9]+)$')
+
+
+def parse_listen_hostport(value):
+    """Like :func:`parse_hostport`, but port 0 (any free port) is allowed."""
+    return parse_hostport(value, allow_zero=True)
+
+
+def parse_hostport(value, allow_zero=False):
+    """``'host:port'`` or ``'[::1]:port'`` -> ``(host, port)``; port 1-65535.
+
+    A bare ``':8000'`` listens on every address (host ``''``).
+    """
+    if not isinstance(value, str):
+        raise ValueError('HOST:PORT')
+    match = _HOSTPORT.match(value.strip())
+    if not match:
+        raise ValueError('HOST:PORT (like localhost:8000)')
+    port = int(match.group('port'))
+    if not (0 if allow_zero else 1) <= port < 65536:
+        raise ValueError('HOST:PORT with a port between %d and 65535'
+                         % (0 if allow_zero else 1))
+    host = match.group('v6') or match.group('host') or ''
+    return host, port
+
+
+def format_hostport(hostport):
+    host, port = hostport
+    if ':' in host:
+        return '[%s]:%d' % (host, port)
+    return '%s:%d' % (host, port)
+
+
+def parse_behavior(value):
+    """``'20:delay, 10:error'`` -> ``[(20, 'delay'), (10, 'error')]``.
+
+    Whole percents 0-100, total at most 100; the names are checked later,
+    against the handler registry.
+    """
+    if isinstance(value, (list, tuple)):
+        value = ','.join('%s:%s' % pair for pair in value)
+    if not isinstance(value, str):
+        raise BadValue('expected a behavior like "20:delay,10:error"')
+    entries = []
+    total = 0
+    for raw in value.split(','):
+        item = raw.strip()
+        if not item:
+            if value.strip():
+                raise BadValue('empty entry in %r (expected "PERCENT:NAME, '
+                               '...", like "20:delay,10:error")' % value)
+            continue
+        percent, sep, name = item.partition(':')
+        percent, name = percent.strip(), name.strip()
+        if not sep or not percent or not name:
+            raise BadValue('%r is not PERCENT:NAME (like 20:delay)' % item)
+        if not re.fullmatch(r'[0-9]+', percent):
+            raise BadValue('%r: the percent must be a whole number from 0 to '
+                           '100' % item)
+        percent = int(percent)
+        if percent > 100:
+            raise BadValue('%r: the percent must be a whole number from 0 to '
+                           '100' % item)
+        total += percent
+        entries.append((percent, name))
+    if total > 100:
+        raise BadValue('the percents add up to %d, more than 100, in %r'
+                       % (total, value))
+    return entries
+
+
+def format_behavior(entries):
+    return ','.join('%d:%s' % (p, n) for p, n in entries)
+
+
+LOG_LEVELS = ('debug', 'info', 'warning', 'error', 'critical')
+
+
+def parse_log_level(value):
+    low = parse_str(value).strip().lower()
+    if low not in LOG_LEVELS:
+        raise ValueError('one of %s' % ', '.join(LOG_LEVELS))
+    return low
+
+
+def parse_choice(*choices):
+    def parse(value):
+        low = parse_str(value).strip().lower()
+        if low not in choices:
+            raise ValueError('one of %s' % ', '.join(choices))
+        return low
+    parse.type_name = '|'.join(choices)
+    return parse
+
+
+# -- the settings table ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class Setting:
+    """One proxy setting: its name, default, converter and help.
+
+    ``name`` is the INI key and the attribute of the settings namespace; the
+    command-line flag is derived from it (``log_level`` -> ``--log-level``).
+    ``aliases`` are extra flags (and INI keys) accepted for compatibility.
+    """
+    name: str
+    default: Any
+    parse: Callable[[Any], Any]
+    help: str
+    metavar: str = 'VALUE'
+    aliases: Tuple[str, ...] = ()
+    section: str = 'vaurien'
+    sample: Optional[str] = None     # the value shown in vaurien.ini.sample
+
+    @property
+    def flag(self):
+        if self.section == 'vaurien':
+            return '--' + self.name.replace('_', '-')
+        return '--%s.%s' % (self.section, self.name)
+
+    @property
+    def dest(self):
+        if self.section == 'vaurien':
+            return self.name
+        return '%s_%s' % (self.section, self.name)
+
+    def convert(self, value, where):
+        try:
+            return self.parse(value)
+        except BadValue as exc:
+            raise ConfigError('%s: %s' % (where, exc)) from None
+        except ValueError as exc:
+            raise ConfigError('%s expects %s, got %r' % (where, exc, value)) \
+                from None
+
+
+SETTINGS = [
+    Setting('local', ('localhost', 8000), parse_listen_hostport,
+            'Address the proxy listens on (port 0: any free port, logged '
+            'at start-up).', 'HOST:PORT',
+            aliases=('proxy',), sample='localhost:8000'),
+    Setting('distant', ('localhost', 80), parse_hostport,
+            'Address of the backend every client is relayed to.', 'HOST:PORT',
+            aliases=('backend',), sample='localhost:80'),
+    Setting('behavior', [(100, 'dummy')], parse_behavior,
+            'Weighted handlers, "PERCENT:NAME, ...": a built-in, a '
+            '[handler:NAME] section or a dotted path. The remainder up to '
+            '100 goes to dummy.', 'BEHAVIOR', sample='100:dummy'),
+    Setting('pick', 'event', parse_choice('event', 'connection'),
+            'When a handler is picked: at each readable event (event), or '
+            'once when a connection opens, kept for its life (connection).',
+            'event|connection', sample='event'),
+    Setting('bufsize', 65536, positive_int,
+            'Largest read from a socket, in bytes.', 'BYTES', sample='65536'),
+    Setting('timeout', 30.0, positive_float,
+            'Seconds to wait for the backend to accept a connection.',
+            'SECONDS', sample='30'),
+    Setting('seed', None, optional_int,
+            'Seed of the random picks, to replay a run; a random one is drawn '
+            'and logged when none is given.', 'N', sample=''),
+    Setting('log_level', 'info', parse_log_level,
+            'Log level: debug, info, warning, error or critical.', 'LEVEL',
+            sample='info'),
+    Setting('log_output', '-', parse_str,
+            'Where logs go: "-" for standard error, or a file path.', 'PATH',
+            sample='-'),
+]
+
+SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def register_setting(setting):
+    """Add a setting to the table (used by optional features at import)."""
+    if setting.dest in {s.dest for s in SETTINGS}:
+        raise ValueError('setting %s declared twice' % setting.dest)
+    SETTINGS.append(setting)
+    SETTINGS_BY_NAME[setting.name if setting.section == 'vaurien'
+                     else setting.dest] = setting
+
+
+def defaults():
+    """A dict of every setting's default, keyed by ``Setting.dest``."""
+    return {s.dest: s.default for s in SETTINGS}
+
+
+# Keys that older Vaurien releases read and that have no meaning here. A file
+# that sets them still starts; the key is named in a warning.
+LEGACY_KEYS = {'stay_connected', 'pool_max_size', 'pool_timeout',
+               'async_mode', 'handler', 'reuse_socket'}
+
+
+# -- the INI file ------------------------------------------------------------------
+
+_ENV = re.compile(r'\$\{([A-Za-z_][A-Za-z0-9_]*)\}')
+
+
+def _expand(value, where):
+    def repl(match):
+        name = match.group(1)
+        if name not in os.environ:
+            raise ConfigError('%s uses ${%s}, which is not set in the '
+                              'environment' % (where, name))
+        return os.environ[name]
+    value = _ENV.sub(repl, value).strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in '"\'':
+        value = value[1:-1]
+    return value
+
+
+@dataclass
+class IniConfig:
+    """What an INI file says, as strings still (converted by their readers).
+
+    ``settings``: ``{dest: value}`` for proxy settings; ``handlers``:
+    ``{NAME: {key: value}}`` from ``[handler:NAME]`` sections, ``callable``
+    included; ``protocols``: the same for ``[protocol:NAME]``; ``warnings``:
+    messages for the log once it is set up.
+    """
+    path: str
+    settings: dict = field(default_factory=dict)
+    handlers: dict = field(default_factory=dict)
+    protocols: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
+
+
+def read_ini(path):
+    """Read an INI file into an :class:`IniConfig`; raise ConfigError."""
+    parser = configparser.ConfigParser(interpolation=None, strict=True,
+                                       default_section='__no_defaults__')
+    parser.optionxform = str
+    try:
+        with open(path, encoding='utf-8') as fh:
+            parser.read_file(fh, source=path)
+    except FileNotFoundError:
+        raise ConfigError('config file %s: no such file' % path) from None
+    except IsADirectoryError:
+        raise ConfigError('config file %s: is a directory' % path) from None
+    except PermissionError:
+        raise ConfigError('config file %s: permission denied' % path) from None
+    except UnicodeDecodeError:
+        raise ConfigError('config file %s: not UTF-8 text' % path) from None
+    except configparser.Error as exc:
+        first = str(exc).strip().splitlines()[0]
+        first = first.replace("u'", "'")
+        raise ConfigError('config file %s is not valid INI: %s'
+                          % (path, first)) from None
+    except OSError as exc:
+        raise ConfigError('config file %s: %s'
+                          % (path, exc.strerror or exc)) from None
+
+    result = IniConfig(path=path)
+    by_key = {}
+    for s in SETTINGS:
+        by_key[(s.section, s.name)] = s
+        for alias in s.aliases:
+            by_key[(s.section, alias)] = s
+    plain_sections = {s.section for s in SETTINGS}
+    for section in parser.sections():
+        items = parser.items(section)
+        if section in plain_sections:
+            for key, raw in items:
+                where = '%s [%s] %s' % (path, section, key)
+                lookup = (section, key.replace('-', '_'))
+                setting = by_key.get(lookup)
+                if setting is None:
+                    if section == 'vaurien' and lookup[1] in LEGACY_KEYS:
+                        result.warnings.append(
+                            '%s: key %r is from an older Vaurien and is '
+                            'ignored' % (where.rsplit(' ', 1)[0], key))
+                        continue
+                    known = sorted(s.name for s in SETTINGS
+                                   if s.section == section)
+                    raise ConfigError('%s: unknown key %r in [%s] (known: %s)'
+                                      % (path, key, section, ', '.join(known)))
+                value = setting.convert(_expand(raw, where), where)
+                result.settings[setting.dest] = value
+        elif section.startswith(('handler:', 'protocol:')):
+            kind, _, name = section.partition(':')
+            name = name.strip()
+            if not name:
+                raise ConfigError('%s: section [%s] needs a name, like '
+                                  '[%s:NAME]' % (path, section, kind))
+            target = result.handlers if kind == 'handler' else result.protocols
+            target[name] = {
+                key: _expand(raw, '%s [%s] %s' % (path, section, key))
+                for key, raw in items}
+        else:
+            raise ConfigError(
+                '%s: unknown section [%s] (expected [vaurien], '
+                '[handler:NAME], [protocol:NAME]%s)'
+                % (path, section, ''.join(', [%s]' % s for s in
+                                          sorted(plain_sections - {'vaurien'}))))
+    return result

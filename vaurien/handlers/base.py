@@ -1,0 +1,172 @@
+"""The handler contract: :class:`BaseHandler`.
+
+A handler is called each time data is readable on one side of a proxied
+connection::
+
+    handler(client_sock, backend_sock, to_backend)
+
+``to_backend`` is True when the client has sent data meant for the backend,
+False when the backend has data for the client. The return value tells the
+engine whether this direction goes on:
+
+* anything truthy, or ``None`` (a handler with no ``return``): keep going;
+* ``False`` or any other falsy value: this direction has ended; the engine
+  half-closes the other side's write and lets the opposite direction finish.
+
+Whatever a handler returns, the engine notices by itself when the source has
+reached end of stream, so no handler can make it spin on a closed socket. A
+handler that closes a socket ends the whole connection; an exception in a
+handler ends that connection only and is logged with the handler's name.
+"""
+import random as _random
+
+import gevent
+
+from vaurien.config import convert, type_name
+
+__all__ = ['BaseHandler']
+
+
+class _Options(dict):
+    """The class's ``options`` mapping, callable as the seed spells it.
+
+    ``self.options['sleep']`` is the declared 3-tuple, as on the class;
+    ``self.options('sleep')`` is the option's value, like ``self.option``.
+    """
+    __slots__ = ('_handler',)
+
+    def __init__(self, declared, handler):
+        super().__init__(declared)
+        self._handler = handler
+
+    def __call__(self, name):
+        return self._handler.option(name)
+
+
+class BaseHandler:
+    """Base class of every handler: subclass it and implement ``__call__``.
+
+    Class attributes:
+
+    ``name``
+        the name under which the handler is known (``--behavior 20:NAME``).
+    ``options``
+        ``{option name: (description, type, default)}``. Every option is
+        optional and has a default. ``type`` is ``bool``, ``int``, ``float``,
+        ``str`` or a converter from :mod:`vaurien.handlers.types`.
+
+    An instance is built with ``settings`` (this handler's option values,
+    already converted to their declared types) and ``proxy`` (the running
+    proxy). One instance serves every connection: state that belongs to one
+    connection must not be kept on ``self``.
+    """
+
+    name = 'base'
+    options = {}
+
+    def __init__(self, settings=None, proxy=None):
+        declared = type(self).options
+        self.settings = {key: spec[2] for key, spec in declared.items()}
+        self.settings.update(settings or {})
+        self.proxy = proxy
+        # Shadow the class mapping with one that is also callable, so that
+        # both self.options['x'] (the declaration) and self.options('x')
+        # (the value, as the seed's own example writes it) work.
+        self.options = _Options(declared, self)
+
+    # -- options -------------------------------------------------------------
+
+    def option(self, name):
+        """The value of option *name*, converted to its declared type."""
+        try:
+            return self.settings[name]
+        except KeyError:
+            raise KeyError('handler %r has no option %r' % (self.name, name)) \
+                from None
+
+    @classmethod
+    def check_options(cls, values, handler_name=None):
+        """Convert *values* (``{option: raw value}``) with the declared types.
+
+        Returns the converted dict; raises ValueError with a message naming
+        the handler, the option and the value when one is wrong or unknown.
+        """
+        declared = cls.options
+        label = handler_name or cls.name
+        result = {}
+        for key, raw in values.items():
+            if key not in declared:
+                valid = ', '.join(sorted(declared)) or 'none'
+                raise ValueError('%s: unknown option %r (valid options: %s)'
+                                 % (label, key, valid))
+            kind = declared[key][1]
+            try:
+                result[key] = convert(kind, raw)
+            except ValueError as exc:
+                raise ValueError('%s: option %r expects %s, got %r'
+                                 % (label, key, exc, raw)) from None
+        return result
+
+    # -- helpers for __call__ -----------------------------------------------------
+
+    def _get_data(self, client_sock, backend_sock, to_backend,
+                  buffer_size=None):
+        """Read what is available from the source side of this event.
+
+        The source is the client when *to_backend* is true, the backend
+        otherwise. Returns ``b''`` at end of stream. Inside the proxy this
+        reads at most ``--bufsize`` bytes (or *buffer_size*), or one whole
+        message in protocol mode.
+        """
+        sock = client_sock if to_backend else backend_sock
+        conn = getattr(sock, 'conn', None)
+        if conn is not None:
+            return conn.read(to_backend, buffer_size)
+        return sock.recv(buffer_size or 65536)
+
+    def _forward(self, client_sock, backend_sock, to_backend, data):
+        """Send *data* to the destination side of this event."""
+        (backend_sock if to_backend else client_sock).sendall(data)
+
+    def _sleep(self, seconds):
+        """Sleep *seconds*, or less if the proxy's handler is changed.
+
+        A live handler change (through the control API) or a shutdown wakes
+        every handler sleeping here at once, so a test never waits on a
+        fault that has ended.
+        """
+        proxy = self.proxy
+        if proxy is None or not hasattr(proxy, 'wait_change'):
+            gevent.sleep(seconds)
+        else:
+            proxy.wait_change(seconds)
+
+    def _random(self, sock):
+        """The random generator of this connection (seeded by ``--seed``).
+
+        Every random choice a handler makes should come from here, so that a
+        failing run can be replayed with the same seed.
+        """
+        conn = getattr(sock, 'conn', None)
+        if conn is not None:
+            return conn.handler_random()
+        return _random
+
+    def _connection(self, sock):
+        """The engine's per-connection object for *sock*, or None."""
+        return getattr(sock, 'conn', None)
+
+    def __call__(self, client_sock, backend_sock, to_backend):
+        """Forward the available data untouched (what ``dummy`` does)."""
+        data = self._get_data(client_sock, backend_sock, to_backend)
+        if data:
+            self._forward(client_sock, backend_sock, to_backend, data)
+        return bool(data)
+
+    def __repr__(self):
+        return '<%s %r>' % (type(self).__name__, self.name)
+
+
+def describe_type(kind):
+    """The type of an option as the docs and ``--help`` show it."""
+    return type_name(kind)

@@ -1,0 +1,291 @@
+"""The ``vaurien`` command: settings in, a running proxy out.
+
+Precedence of settings: defaults < INI file (``--config``) < command line.
+Every user mistake ends as one line, ``vaurien: error: ...``, and exit
+status 2.
+"""
+import sys
+
+__all__ = ['main', 'build', 'Options']
+
+
+def _patch():
+    # First of all, so that user handlers calling time.sleep or a stdlib
+    # client do not freeze the proxy.
+    from gevent import monkey
+    if not monkey.is_module_patched('socket'):
+        monkey.patch_all()
+
+
+HANDLER_PREFIX = '--handlers.'
+
+
+def split_handler_options(argv):
+    """Take ``--handlers.NAME.OPTION VALUE`` (or ``=VALUE``) out of *argv*.
+
+    Returns ``(rest, {name: {option: value}})``. NAME may itself contain dots
+    (a dotted path); the option is what follows the last dot.
+    """
+    from vaurien.config import ConfigError
+    rest, options = [], {}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == '--':
+            rest.extend(argv[i:])
+            break
+        if not arg.startswith(HANDLER_PREFIX):
+            rest.append(arg)
+            i += 1
+            continue
+        key, eq, value = arg[len(HANDLER_PREFIX):].partition('=')
+        if not eq:
+            if i + 1 >= len(argv) or argv[i + 1].startswith('--'):
+                raise ConfigError('%s expects a value' % arg)
+            value = argv[i + 1]
+            i += 1
+        i += 1
+        name, _, option = key.rpartition('.')
+        if not name or not option:
+            raise ConfigError('%s: expected --handlers.NAME.OPTION VALUE'
+                              % arg.partition('=')[0])
+        options.setdefault(name, {})[option] = value
+    return rest, options
+
+
+def _shown(value):
+    from vaurien.config import format_behavior, format_hostport
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], int):
+        return format_hostport(value)
+    if isinstance(value, list):
+        return format_behavior(value)
+    if value is None:
+        return 'none'
+    return str(value)
+
+
+def make_parser():
+    """The argparse parser, derived from the settings table and handlers."""
+    import argparse
+
+    from vaurien import __version__
+    from vaurien.config import SETTINGS, ConfigError, type_name
+    from vaurien.handlers import BUILTINS, Registry
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message):
+            raise ConfigError(message)
+
+    parser = Parser(
+        prog='vaurien',
+        description='Vaurien, the chaos TCP proxy: relays clients to a '
+                    'backend and, for a chosen share of the traffic, '
+                    'misbehaves on purpose.',
+        epilog='Handler options: --handlers.NAME.OPTION VALUE (or '
+               '--handlers.NAME.OPTION=VALUE), for any handler NAME.')
+    parser.add_argument('--version', action='version',
+                        version='vaurien %s' % __version__)
+    parser.add_argument('--config', metavar='FILE',
+                        help='INI file with [vaurien] and [handler:NAME] '
+                             'sections; the command line wins over it.')
+    parser.add_argument('--demo', action='store_true',
+                        help='Start a built-in backend, put the proxy in '
+                             'front of it, send a few hundred requests '
+                             'through and report what happened.')
+    groups = {}
+    for setting in SETTINGS:
+        group = groups.get(setting.section)
+        if group is None:
+            title = ('proxy settings' if setting.section == 'vaurien'
+                     else '[%s] settings' % setting.section)
+            group = groups[setting.section] = parser.add_argument_group(title)
+        flags = [setting.flag] + ['--' + a.replace('_', '-')
+                                  for a in setting.aliases]
+        group.add_argument(*flags, dest=setting.dest, metavar=setting.metavar,
+                           default=None,
+                           help='%s (default: %s)'
+                           % (setting.help, _shown(setting.default)))
+    group = parser.add_argument_group('options of the built-in handlers')
+    registry = Registry(entry_points=False)
+    for name in BUILTINS:
+        for option, (desc, kind, default) in sorted(
+                registry.get(name).options.items()):
+            group.add_argument('%s%s.%s' % (HANDLER_PREFIX, name, option),
+                               metavar=type_name(kind).split()[0].upper(),
+                               dest='_unused_%s_%s' % (name, option),
+                               help='%s: %s (default: %s)'
+                               % (name, desc, default))
+    return parser
+
+
+class Options:
+    """Everything ``vaurien`` was asked to do, converted and checked."""
+
+    def __init__(self, settings, handler_options, ini):
+        self.settings = settings            # {dest: typed value}
+        self.handler_options = handler_options   # {name: {opt: raw}}
+        self.ini = ini
+
+    def __getattr__(self, name):
+        try:
+            return self.settings[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def parse_args(argv):
+    """Parse *argv* into ``(Options, flags namespace)``; ConfigError if bad."""
+    from vaurien.config import SETTINGS, defaults, read_ini
+
+    argv, cli_handler_options = split_handler_options(list(argv))
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    settings = defaults()
+    ini = None
+    handler_options = {}
+    if args.config:
+        ini = read_ini(args.config)
+        settings.update(ini.settings)
+        for name, values in ini.handlers.items():
+            handler_options[name] = {k: v for k, v in values.items()
+                                     if k != 'callable'}
+    for setting in SETTINGS:
+        value = getattr(args, setting.dest)
+        if value is not None:
+            settings[setting.dest] = setting.convert(value, setting.flag)
+    for name, values in cli_handler_options.items():
+        handler_options.setdefault(name, {}).update(values)
+    return Options(settings, handler_options, ini), args
+
+
+def build(options, proxy=None):
+    """Resolve handlers and the behavior from *options*.
+
+    Returns ``(registry, behavior)``; every handler named anywhere is
+    loaded and its options converted, so that mistakes surface here.
+    """
+    from vaurien.behavior import PASS, Behavior
+    from vaurien.handlers import HandlerError, Registry
+    from vaurien.handlers.dummy import Dummy
+
+    registry = Registry()
+    ini = options.ini
+    if ini is not None:
+        for name, values in ini.handlers.items():
+            if 'callable' in values:
+                registry.add_path(name, values['callable'],
+                                  '[handler:%s] in %s' % (name, ini.path))
+            elif name not in registry and '.' not in name:
+                raise HandlerError(
+                    '%s: [handler:%s] has no "callable" and %r is not a '
+                    'known handler (known: %s)'
+                    % (ini.path, name, name, ', '.join(registry.names())))
+    checked = {}
+    for name, values in options.handler_options.items():
+        entry = registry.get(name)
+        checked[name] = entry.check_options(values)
+    instances = {}
+    entries = []
+    for percent, name in options.behavior:
+        entry = registry.get(name)
+        if name not in checked:
+            checked[name] = entry.check_options({})
+        if name not in instances:
+            target = entry.load()
+            if target is Dummy:
+                instances[name] = PASS
+            else:
+                instances[name] = entry.build(checked[name], proxy)
+        direction = checked[name].get('direction', 'both')
+        entries.append((percent, name, instances[name], direction))
+    return registry, Behavior(entries), checked, instances
+
+
+def setup_logging(level, output):
+    """Configure the ``vaurien`` logger; ConfigError if *output* is unusable."""
+    import logging
+
+    from vaurien.config import ConfigError
+    logger = logging.getLogger('vaurien')
+    for old in list(logger.handlers):
+        logger.removeHandler(old)
+    if output in ('-', '', None):
+        handler = logging.StreamHandler(sys.stderr)
+    else:
+        try:
+            handler = logging.FileHandler(output, encoding='utf-8')
+        except OSError as exc:
+            raise ConfigError('cannot write the log to %s: %s'
+                              % (output, (exc.strerror or str(exc)).lower())) \
+                from None
+    handler.setFormatter(logging.Formatter(
+        '%(asctime)s [%(process)d] [%(levelname)s] %(message)s'))
+    logger.addHandler(handler)
+    logger.setLevel(level.upper())
+    logger.propagate = False
+    return logger
+
+
+def run(argv):
+    """Parse, build and serve; returns the exit status."""
+    import random
+    import signal
+
+    import gevent
+
+    from vaurien.config import format_hostport
+    from vaurien.proxy import Proxy
+
+    options, args = parse_args(argv)
+    log = setup_logging(options.log_level, options.log_output)
+    if options.ini is not None:
+        for warning in options.ini.warnings:
+            log.warning(warning)
+    seed = options.seed
+    if seed is None:
+        seed = random.SystemRandom().randrange(2 ** 32)
+
+    if args.demo:
+        from vaurien.demo import run_demo
+        return run_demo(options, seed)
+
+    proxy = Proxy(options.local, options.distant, None,
+                  bufsize=options.bufsize, timeout=options.timeout, seed=seed,
+                  pick=options.pick)
+    registry, behavior, checked, instances = build(options, proxy)
+    proxy.behavior = behavior
+    proxy.registry = registry
+    proxy.handlers = instances
+    proxy.start()
+    log.info('proxying %s -> %s, behavior %s, pick per %s, seed %d '
+             '(replay with --seed %d)',
+             format_hostport(proxy.address), format_hostport(options.distant),
+             behavior.text, options.pick, seed, seed)
+
+    def stop():
+        log.info('stopping')
+        proxy.stop()
+    gevent.signal_handler(signal.SIGTERM, stop)
+    gevent.signal_handler(signal.SIGINT, stop)
+    proxy.serve_forever()
+    return 0
+
+
+def main(argv=None):
+    """Entry point of the ``vaurien`` command; returns the exit status."""
+    _patch()
+    from vaurien.config import ConfigError
+    if argv is None:
+        argv = sys.argv[1:]
+    try:
+        return run(argv)
+    except ConfigError as exc:
+        sys.stderr.write('vaurien: error: %s\n' % exc)
+        sys.stderr.flush()
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == '__main__':
+    sys.exit(main())
