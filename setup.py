@@ -18,6 +18,7 @@ VERSION = re.search(r"^__version__ = '([^']+)'",
 TESTS_REQUIRE = [
     'pytest>=7',
     'pytest-timeout>=2',
+    'sphinx',
 ]
 
 setup(

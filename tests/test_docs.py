@@ -1,0 +1,132 @@
+"""The docs stay true: generated pages match the code, examples run."""
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+
+import pytest
+
+import support
+
+ROOT = support.ROOT
+EXAMPLES = os.path.join(ROOT, 'examples')
+
+
+def test_generated_docs_match_the_code():
+    result = subprocess.run([sys.executable, '-m', 'vaurien.docgen', '--check'],
+                            cwd=ROOT, env=support.env_with_root(),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_builtin_handler_and_setting_is_documented():
+    from vaurien.config import SETTINGS
+    from vaurien.handlers import BUILTINS, Registry
+    with open(os.path.join(ROOT, 'docs', 'handlers.rst')) as fh:
+        handlers = fh.read()
+    with open(os.path.join(ROOT, 'docs', 'configuration.rst')) as fh:
+        configuration = fh.read()
+    with open(os.path.join(ROOT, 'vaurien.ini.sample')) as fh:
+        sample = fh.read()
+    registry = Registry(entry_points=False)
+    for name in BUILTINS:
+        assert '\n%s\n%s\n' % (name, '-' * len(name)) in handlers
+        for option in registry.get(name).options:
+            assert '``%s``' % option in handlers
+            assert '\n%s = ' % option in sample
+    for setting in SETTINGS:
+        assert setting.flag in configuration
+        assert '\n%s = ' % setting.name in sample
+
+
+@pytest.mark.timeout(180)
+def test_sphinx_builds_without_warnings(tmp_path):
+    pytest.importorskip('sphinx')
+    result = subprocess.run(
+        [sys.executable, '-m', 'sphinx', '-q', '-W', '-b', 'html',
+         os.path.join(ROOT, 'docs'), str(tmp_path / 'html')],
+        capture_output=True, text=True, timeout=170)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_sample_ini_starts(vaurien, echo_server):
+    # The sample listens on localhost:8000 and logs to stderr; the command
+    # line given by the fixture (--local, --distant, --log-output) wins.
+    proxy = vaurien('--config', os.path.join(ROOT, 'vaurien.ini.sample'),
+                    backend=echo_server.address)
+    with proxy.connect() as sock:
+        sock.sendall(b'ping')
+        assert sock.recv(10) == b'ping'
+
+
+def _exchange(sock, message):
+    sock.sendall(message)
+    received = b''
+    while len(received) < len(message):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        received += chunk
+    return received
+
+
+def test_writing_handlers_example_class(vaurien, echo_server):
+    """docs/writing-handlers.rst: the Uppercase example, by dotted path."""
+    proxy = vaurien('--behavior', '100:myhandlers.Uppercase',
+                    '--handlers.myhandlers.Uppercase.every', '2',
+                    backend=echo_server.address, cwd=EXAMPLES)
+    with proxy.connect() as sock:
+        answers = [_exchange(sock, b'hello %d' % i) for i in range(4)]
+    assert answers == [b'hello 0', b'HELLO 1', b'hello 2', b'HELLO 3']
+
+
+def test_writing_handlers_example_ini(vaurien, echo_server):
+    """examples/shouty.ini defines both example handlers by name."""
+    proxy = vaurien('--config', os.path.join(EXAMPLES, 'shouty.ini'),
+                    '--behavior', '100:shouty', backend=echo_server.address,
+                    cwd=EXAMPLES)
+    with proxy.connect() as sock:
+        assert _exchange(sock, b'abc') == b'abc'
+        assert _exchange(sock, b'abc') == b'ABC'
+    proxy = vaurien('--config', os.path.join(EXAMPLES, 'shouty.ini'),
+                    '--behavior', '100:drop', backend=echo_server.address,
+                    cwd=EXAMPLES)
+    with proxy.connect() as sock:
+        sock.settimeout(0.5)
+        sock.sendall(b'swallowed')
+        with pytest.raises(socket.timeout):
+            sock.recv(10)
+
+
+def _readme_ini():
+    with open(os.path.join(ROOT, 'README.rst')) as fh:
+        text = fh.read()
+    block = re.search(r'\n    \[vaurien\]\n(?:    .*\n|\n)+', text).group(0)
+    return '\n'.join(line[4:] for line in block.splitlines()) + '\n'
+
+
+def test_readme_ini_example_starts(vaurien, echo_server, tmp_path):
+    shutil.copy(os.path.join(EXAMPLES, 'myhandlers.py'), tmp_path)
+    config = tmp_path / 'config.ini'
+    config.write_text(_readme_ini())
+    proxy = vaurien('--config', str(config), '--local', '127.0.0.1:0',
+                    '--behavior', '100:shouty', backend=echo_server.address,
+                    cwd=str(tmp_path))
+    assert 'behavior 100:shouty' in proxy.log()
+    with proxy.connect() as sock:
+        assert _exchange(sock, b'x') == b'x'
+        assert _exchange(sock, b'y') == b'Y'
+
+
+def test_readme_usage_command_starts(vaurien, echo_server):
+    with open(os.path.join(ROOT, 'README.rst')) as fh:
+        text = fh.read()
+    command = re.search(r'\n    (vaurien --local .*?)\n\n', text, re.S).group(1)
+    args = command.replace('\\\n', ' ').split()[1:]
+    # Same command, on a free port and in front of the test backend.
+    args[args.index('--local') + 1] = '127.0.0.1:0'
+    args[args.index('--distant') + 1] = '%s:%d' % echo_server.address
+    proxy = vaurien(*args)
+    assert 'behavior 20:delay,10:error' in proxy.log()
