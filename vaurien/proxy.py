@@ -218,7 +218,6 @@ class Connection:
         client, backend = self.client, self.backend
         _nodelay(client)
         _nodelay(backend)
-        proxy.connections.add(self)
         if proxy.pick_per_connection:
             self._pick_connection(proxy.behavior)
         protocol = proxy.protocol
@@ -635,6 +634,7 @@ class Proxy:
         """A new client (in the loop): start connecting to the backend."""
         self._seq += 1
         conn = Connection(self, self._seq, client, address)
+        self.connections.add(conn)
         addresses = self._resolved
         try:
             if addresses is None:
