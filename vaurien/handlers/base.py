@@ -109,7 +109,7 @@ class BaseHandler:
 
     # -- helpers for __call__ -----------------------------------------------------
 
-    def _get_data(self, client_sock, backend_sock, to_backend,
+    def _get_data(self, client_sock, backend_sock=None, to_backend=None,
                   buffer_size=None):
         """Read what is available from the source side of this event.
 
@@ -117,7 +117,18 @@ class BaseHandler:
         otherwise. Returns ``b''`` at end of stream. Inside the proxy this
         reads at most ``--bufsize`` bytes (or *buffer_size*), or one whole
         message in protocol mode.
+
+        The one-socket form of later Vaurien releases,
+        ``self._get_data(sock[, buffer_size])``, reads from *sock*.
         """
+        if to_backend is None:
+            sock = client_sock
+            if isinstance(backend_sock, int) and buffer_size is None:
+                buffer_size = backend_sock
+            conn = getattr(sock, 'conn', None)
+            if conn is not None:
+                return conn.read(sock is conn.client, buffer_size)
+            return sock.recv(buffer_size or 65536)
         sock = client_sock if to_backend else backend_sock
         conn = getattr(sock, 'conn', None)
         if conn is not None:
