@@ -61,9 +61,10 @@ class Bandwidth(BaseHandler):
             while start < size:
                 wait = due - time.monotonic()
                 if wait > 0:
+                    behavior = getattr(self.proxy, 'behavior', None)
                     self._sleep(wait)
-                    if due - time.monotonic() > 0.001:
-                        # Woken early: the handler was changed live.
+                    if getattr(self.proxy, 'behavior', None) is not behavior:
+                        # The handler was changed live: no more throttling.
                         dest.sendall(view[start:])
                         due = time.monotonic()
                         break

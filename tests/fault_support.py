@@ -129,3 +129,18 @@ def ini_for(behavior, handler, **options):
 
 def wait_for(predicate, timeout=10.0, what='condition'):
     return support.wait_until(predicate, timeout=timeout, what=what)
+
+
+def sender_of(size, byte=b'd'):
+    """A backend handler answering any request with *size* bytes."""
+    def send(sock):
+        if sock.recv(1024):
+            sock.sendall(byte * size)
+            sock.recv(1024)
+    return send
+
+
+def answer_and_close(sock):
+    """A backend handler: read one request, answer "bye", close at once."""
+    if sock.recv(1024):
+        sock.sendall(b'bye')
