@@ -108,3 +108,27 @@ def test_bad_rate_is_a_start_up_error(value):
 def test_bad_rate_in_ini(value):
     line = start_error(ini=ini_for('100:corrupt', 'corrupt', rate=value))
     assert "corrupt: option 'rate'" in line
+
+
+def test_positions_follow_the_stream_not_the_reads():
+    """Socket-free: the same bytes corrupted however the data is split."""
+    import random
+    import socket as socketlib
+
+    from vaurien.handlers.corrupt import Corrupt
+
+    handler = Corrupt(settings={'rate': 0.2})
+    data = os.urandom(10_000)
+    results = []
+    for sizes in ([10_000], [1, 999, 4000, 5000], [3333] * 3 + [1]):
+        a, b = socketlib.socketpair()
+        with a, b:
+            random.seed(7)      # outside the proxy, _random is the module
+            pieces, start = [], 0
+            for size in sizes:
+                pieces.append(handler.corrupt(data[start:start + size], a,
+                                              True))
+                start += size
+            results.append(b''.join(pieces))
+    assert results[0] != data
+    assert results[0] == results[1] == results[2]
