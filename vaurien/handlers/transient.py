@@ -17,8 +17,9 @@ class Transient(Error):
     The counter is shared by every connection on purpose: "the first
     ``agitate`` answers through the proxy fail", whichever connections carry
     them, so a client that retries, on the same connection or on a new one,
-    gets through once the backend has "recovered". A live handler change
-    through the control API starts a fresh count.
+    gets through once the backend has "recovered". The count belongs to the
+    handler instance: it starts again from zero whenever the handler is
+    created anew (a restart, or new options set through the control API).
     """
     name = 'transient'
     options = {
