@@ -4,22 +4,15 @@ import os
 import pytest
 
 import support
-from fault_support import Recorder, ini_for, read_to_end, start_error, \
-    wait_for
+from fault_support import Recorder, ini_for, read_to_end, sender_of, \
+    start_error, wait_for
 
 BIG = 100_000
 
 
-def send_big(sock):
-    """Answer any request with BIG bytes (a download)."""
-    if sock.recv(1024):
-        sock.sendall(b'd' * BIG)
-        sock.recv(1024)
-
-
 @pytest.fixture
 def download_server():
-    server = support.TCPServer(send_big)
+    server = support.TCPServer(sender_of(BIG))
     yield server
     server.close()
 

@@ -5,14 +5,8 @@ import time
 import pytest
 
 import support
-from fault_support import Recorder, ini_for, read_exactly, read_to_end, \
-    start_error, wait_for
-
-
-def answer_and_close(sock):
-    """Read one request, answer "bye" and close at once."""
-    if sock.recv(1024):
-        sock.sendall(b'bye')
+from fault_support import Recorder, answer_and_close, ini_for, \
+    read_exactly, read_to_end, start_error, wait_for
 
 
 @pytest.fixture
