@@ -19,6 +19,7 @@ handler that closes a socket ends the whole connection; an exception in a
 handler ends that connection only and is logged with the handler's name.
 """
 import random as _random
+import weakref
 
 import gevent
 
@@ -166,6 +167,28 @@ class BaseHandler:
     def _connection(self, sock):
         """The engine's per-connection object for *sock*, or None."""
         return getattr(sock, 'conn', None)
+
+    def _state(self, sock):
+        """A dict private to this handler and the connection of *sock*.
+
+        One handler instance serves every connection, so what belongs to
+        one connection (a byte count, a deadline) is kept here: it lives as
+        long as the connection and is gone with it. Outside the proxy (a
+        bare socket, in a unit test) it is kept per socket.
+        """
+        conn = getattr(sock, 'conn', None)
+        if conn is None:
+            bare = self.__dict__.get('_bare_states')
+            if bare is None:
+                bare = self._bare_states = weakref.WeakKeyDictionary()
+            return bare.setdefault(sock, {})
+        states = conn.state
+        if states is None:
+            states = conn.state = {}
+        state = states.get(self)
+        if state is None:
+            state = states[self] = {}
+        return state
 
     def __call__(self, client_sock, backend_sock, to_backend):
         """Forward the available data untouched (what ``dummy`` does)."""
