@@ -249,7 +249,7 @@ def test_unknown_option_of_user_handler(userdir):
                              extra_paths=[str(userdir)])
     assert result.returncode == 2
     assert "unknown option 'colour'" in result.stderr
-    assert 'count, flag, label, ratio' in result.stderr
+    assert 'count, direction, flag, label, ratio' in result.stderr
 
 
 # -- entry points ------------------------------------------------------------------------
