@@ -42,6 +42,13 @@ def raiser_dir(tmp_path):
             name = 'fine'
 
         NOT_CALLABLE = 42
+
+        class Grumpy(BaseHandler):
+            name = 'grumpy'
+
+            def __init__(self, settings=None, proxy=None):
+                super().__init__(settings, proxy)
+                raise ValueError('will not be built')
     '''))
     return tmp_path
 
@@ -101,6 +108,9 @@ BAD_ARGS = [
     (['--handlers.delay', '1'], ['--handlers.NAME.OPTION']),
     (['--frobnicate'], ['unrecognized arguments: --frobnicate']),
     (['stray'], ['unrecognized arguments: stray']),
+    # a listening address that does not resolve
+    (['--local', 'nonexistent.invalid:0'],
+     ['cannot listen on nonexistent.invalid:0']),
     # missing config file
     (['--config', '/nonexistent/vaurien.ini'],
      ['/nonexistent/vaurien.ini', 'no such file']),
@@ -124,6 +134,13 @@ def test_dotted_path_not_callable(raiser_dir):
     result = support.run_cli('--behavior', '10:okmod.NOT_CALLABLE',
                              cwd=str(raiser_dir))
     assert_user_error(result, "'okmod.NOT_CALLABLE'", 'not a class or a callable')
+
+
+def test_handler_failing_to_build(raiser_dir):
+    result = support.run_cli('--behavior', '10:okmod.Grumpy',
+                             cwd=str(raiser_dir))
+    assert_user_error(result, 'okmod.Grumpy: could not be created',
+                      'ValueError: will not be built')
 
 
 def test_config_is_a_directory(tmp_path):

@@ -6,6 +6,7 @@ return-value contract, handler exceptions and descriptor hygiene.
 """
 import hashlib
 import os
+import signal
 import socket
 import textwrap
 import threading
@@ -271,6 +272,7 @@ def test_idle_connection_stays_open(vaurien, echo_server):
 
 
 def test_one_backend_connection_per_client(vaurien, echo_server):
+    echo_server.server.socket.listen(128)   # socketserver's backlog is 5
     proxy = vaurien(backend=echo_server.address)
     socks = [proxy.connect() for _ in range(6)]
     try:
@@ -531,6 +533,10 @@ def test_descriptors_back_to_baseline(vaurien, echo_server, engine_handlers):
         sock.close()
     support.wait_fds(pid, baseline)
     assert proxy.proc.poll() is None
+    # the only errors logged are the handler raising on purpose
+    errors = [l for l in proxy.log().splitlines()
+              if '[ERROR]' in l or '[WARNING]' in l or '[CRITICAL]' in l]
+    assert errors and all('kaboom on purpose' in l for l in errors), errors
 
 
 @pytest.mark.timeout(60)
@@ -558,3 +564,66 @@ def test_descriptors_back_to_baseline_backend_down(vaurien):
         support.wait_fds(pid2, baseline2)
     finally:
         holder.close()
+
+
+def test_backend_resetting_connections(vaurien):
+    """A backend that resets at once: the client is closed, nothing logged
+    as a failure, the proxy goes on."""
+    def reset(sock):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                        b'\x01\x00\x00\x00\x00\x00\x00\x00')
+        sock.close()
+
+    server = support.TCPServer(reset)
+    try:
+        proxy = vaurien(backend=server.address)
+        for _ in range(5):
+            with proxy.connect() as sock:
+                try:
+                    sock.sendall(b'hello' * 1000)
+                except OSError:
+                    pass
+                assert support.ends_soon(sock, 5)
+        assert 'failed' not in proxy.log()
+        assert 'Traceback' not in proxy.log()
+        assert proxy.proc.poll() is None
+    finally:
+        server.close()
+
+
+@pytest.mark.timeout(60)
+def test_many_concurrent_connections(vaurien, echo_server):
+    # socketserver listens with a backlog of 5: make room for 100 at once
+    echo_server.server.socket.listen(128)
+    proxy = vaurien(backend=echo_server.address)
+    socks = [proxy.connect() for _ in range(100)]
+    try:
+        for i, sock in enumerate(socks):
+            sock.sendall(b'%03d' % i * 100)
+        for i, sock in enumerate(socks):
+            assert support.recv_exact(sock, 300) == b'%03d' % i * 100
+    finally:
+        for sock in socks:
+            sock.close()
+    support.wait_until(lambda: echo_server.connections == 100,
+                       what='100 backend connections')
+
+
+@pytest.mark.timeout(30)
+def test_sigterm_with_connections_in_flight(vaurien, echo_server):
+    """SIGTERM ends the process promptly and cleanly even with a client
+    in the middle of a long delay and another one idle."""
+    proxy = vaurien('--behavior', '100:delay', '--handlers.delay.sleep', '60',
+                    backend=echo_server.address)
+    with proxy.connect() as delayed, proxy.connect() as idle:
+        delayed.sendall(b'held')
+        support.wait_until(lambda: echo_server.connections == 2,
+                           what='both backend connections')
+        start = time.monotonic()
+        proxy.proc.send_signal(signal.SIGTERM)
+        assert proxy.proc.wait(20) == 0, proxy.output()
+        assert time.monotonic() - start < 15
+        assert support.ends_soon(delayed, 5) and support.ends_soon(idle, 5)
+    output = proxy.output()
+    assert 'stopping' in output
+    assert 'Traceback' not in output
