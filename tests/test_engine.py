@@ -375,6 +375,19 @@ ENGINE_HANDLERS = textwrap.dedent('''
             return True
 
 
+    class Small(BaseHandler):
+        """Forwards, insisting that no read is larger than 7 bytes."""
+        name = 'small'
+
+        def __call__(self, client_sock, backend_sock, to_backend):
+            data = self._get_data(client_sock, backend_sock, to_backend)
+            if len(data) > 7:
+                raise AssertionError('read %d bytes' % len(data))
+            if data:
+                self._forward(client_sock, backend_sock, to_backend, data)
+            return True
+
+
     class DirectInto(BaseHandler):
         """Reads the source socket itself with recv_into."""
         name = 'direct_into'
@@ -627,3 +640,36 @@ def test_sigterm_with_connections_in_flight(vaurien, echo_server):
     output = proxy.output()
     assert 'stopping' in output
     assert 'Traceback' not in output
+
+
+def test_bufsize_bounds_handler_reads(vaurien, echo_server, engine_handlers):
+    proxy = vaurien('--behavior', '50:enginehandlers.Small', '--bufsize', '7',
+                    backend=echo_server.address, extra_paths=[engine_handlers])
+    with proxy.connect() as sock:
+        message = bytes(range(256)) * 40
+        sock.sendall(message)
+        sock.shutdown(socket.SHUT_WR)
+        assert support.recv_all(sock) == message
+    assert 'failed' not in proxy.log()
+
+
+def test_ipv6_both_sides(vaurien):
+    """Listening on [::1] and relaying to a backend on [::1]."""
+    try:
+        backend = socket.socket(socket.AF_INET6)
+        backend.bind(('::1', 0))
+    except OSError:
+        pytest.skip('no IPv6 loopback here')
+    with backend:
+        backend.listen(5)
+        port = backend.getsockname()[1]
+        proxy = vaurien('--local', '[::1]:0', '--distant', '[::1]:%d' % port)
+        assert '-> [::1]:%d' % port in proxy.log()
+        with socket.create_connection(('::1', proxy.port), timeout=10) as sock:
+            sock.sendall(b'over v6')
+            conn, _ = backend.accept()
+            with conn:
+                conn.settimeout(10)
+                assert support.recv_exact(conn, 7) == b'over v6'
+                conn.sendall(b'back')
+                assert support.recv_exact(sock, 4) == b'back'

@@ -69,6 +69,20 @@ SHOW = textwrap.dedent('''
             log.warning('SHOW %r %r', values, same)
 
 
+    class Sleepy(BaseHandler):
+        """Calls the standard library's time.sleep on 'slow' requests."""
+        name = 'sleepy'
+
+        def __call__(self, client_sock, backend_sock, to_backend):
+            import time
+            data = self._get_data(client_sock, backend_sock, to_backend)
+            if to_backend and data.startswith(b'slow'):
+                time.sleep(2)
+            if data:
+                self._forward(client_sock, backend_sock, to_backend, data)
+            return True
+
+
     def passthrough(client_sock, backend_sock, to_backend):
         """A plain callable with the handler signature."""
         src = client_sock if to_backend else backend_sock
@@ -308,3 +322,24 @@ def test_ini_handler_clashing_with_builtin(userdir):
     line, = result.stderr.splitlines()
     assert "two handlers named 'error'" in line
     assert 'built-in' in line and '[handler:error]' in line
+
+
+@pytest.mark.timeout(30)
+def test_time_sleep_in_a_handler_does_not_freeze_the_proxy(vaurien, echo_server,
+                                                          userdir):
+    """The CLI patches the standard library: a handler's time.sleep holds
+    its own connection only; another one finishes a whole conversation
+    meanwhile."""
+    proxy = vaurien('--behavior', '100:showmod.Sleepy',
+                    backend=echo_server.address, extra_paths=[str(userdir)])
+    with proxy.connect() as slow, proxy.connect() as quick:
+        slow.sendall(b'slow please')
+        # the quick conversation: many round trips, all while slow sleeps
+        conversation(quick, 5)
+        # ... and the slow answer is still being held (a frozen proxy
+        # would have delivered it before the quick answers)
+        slow.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            slow.recv(100)
+        slow.settimeout(10)
+        assert support.recv_exact(slow, 11) == b'slow please'
