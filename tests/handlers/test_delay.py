@@ -1,6 +1,5 @@
 """The ``delay`` handler: ``sleep`` seconds, before requests or after responses."""
 import socket
-import threading
 import time
 
 import pytest
