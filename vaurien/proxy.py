@@ -238,7 +238,9 @@ class Connection:
                           exc_info=True)
         except gevent.GreenletExit:
             how = 'error'
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
+            # SystemExit too: a handler calling sys.exit() must not stop
+            # the whole proxy, only its own connection
             how = 'error'
             log.error('handler %r failed on connection %d (%s): %s: %s',
                       name, self.seq, _direction(to_backend),
