@@ -314,6 +314,19 @@ ENGINE_HANDLERS = textwrap.dedent('''
             return True
 
 
+    def exiter(client_sock, backend_sock, to_backend):
+        """A plain callable calling sys.exit() on 'exit'."""
+        import sys
+        src = client_sock if to_backend else backend_sock
+        dst = backend_sock if to_backend else client_sock
+        data = src.recv(100)
+        if data == b'exit':
+            sys.exit(3)
+        if data:
+            dst.sendall(data)
+        return data
+
+
     class Closer(BaseHandler):
         """Closes the backend socket when the client says 'close'."""
         name = 'closer'
@@ -437,6 +450,20 @@ def test_handler_exception_ends_only_its_connection(vaurien, echo_server,
     assert 'RuntimeError: kaboom on purpose' in failed[0]
     assert 'ERROR' in failed[0]
     assert proxy.proc.poll() is None
+
+
+def test_handler_calling_sys_exit_ends_only_its_connection(
+        vaurien, echo_server, engine_handlers):
+    proxy = vaurien('--behavior', '100:enginehandlers.exiter',
+                    backend=echo_server.address, extra_paths=[engine_handlers])
+    with proxy.connect() as sock:
+        sock.sendall(b'exit')
+        assert support.ends_soon(sock, 5)
+    with proxy.connect() as sock:
+        _roundtrips(sock, 2)
+    assert proxy.proc.poll() is None
+    assert "handler 'enginehandlers.exiter' failed" in proxy.log()
+    assert 'SystemExit: 3' in proxy.log()
 
 
 def test_handler_closing_a_socket_ends_the_connection(vaurien, engine_handlers):
