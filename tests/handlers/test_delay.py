@@ -1,5 +1,8 @@
 """The ``delay`` handler: ``sleep`` seconds, before requests or after responses."""
+import hashlib
+import os
 import socket
+import threading
 import time
 
 import pytest
@@ -124,3 +127,26 @@ def test_delay_in_ini(vaurien, stamp_server, tmp_path):
     with proxy.connect() as sock:
         sent, answered = _exchange(sock, b'hi')
     assert answered - stamp_server.sent_at[0] >= 0.4 - EARLY
+
+
+@pytest.mark.timeout(60)
+def test_byte_exact_through_the_handler(vaurien, echo_server):
+    """16 MiB each way through the handler's own path (not the engine's
+    pass-through): nothing lost, nothing reordered."""
+    proxy = vaurien('--behavior', '100:delay', '--handlers.delay.sleep', '0',
+                    backend=echo_server.address)
+    payload = os.urandom(16 << 20)
+    got = hashlib.sha256()
+    with proxy.connect(timeout=50) as sock:
+        def reader():
+            while True:
+                data = sock.recv(1 << 20)
+                if not data:
+                    return
+                got.update(data)
+        thread = threading.Thread(target=reader)
+        thread.start()
+        sock.sendall(payload)
+        sock.shutdown(socket.SHUT_WR)
+        thread.join(50)
+    assert got.hexdigest() == support.sha256(payload)
