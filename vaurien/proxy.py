@@ -263,7 +263,9 @@ class Connection:
                           exc_info=True)
         except gevent.GreenletExit:
             pass
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
+            # SystemExit too: a handler calling sys.exit() must not stop
+            # the whole proxy, only its own connection.
             log.error('handler %r failed on connection %d (%s): %s: %s',
                       name, self.seq, _direction(to_backend),
                       type(exc).__name__, exc, exc_info=True)
