@@ -1,6 +1,8 @@
 """start_proxy / stop_proxy (vaurien/testing.py), with real processes."""
 import os
 import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -160,3 +162,13 @@ def test_signature_is_compatible_with_the_original():
     assert [(p.name, p.default) for p in params[:len(original)]] == original
     names = {p.name for p in params}
     assert {'behavior'} <= names
+
+
+def test_the_documented_unittest_example_passes():
+    result = subprocess.run(
+        [sys.executable, '-m', 'unittest', '-v', 'unittest_with_vaurien'],
+        cwd=os.path.join(support.ROOT, 'examples'),
+        env=support.env_with_root(), capture_output=True, text=True,
+        timeout=80)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert 'Ran 2 tests' in result.stderr
