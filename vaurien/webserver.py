@@ -244,20 +244,30 @@ class Control:
         """Every handler usable by name through the API."""
         return self.registry.names()
 
-    def handler_text(self):
-        """The single handler's name, or the behavior string of a mix."""
+    def _shown(self):
+        # (text, names): one handler with all the traffic reads as its name
+        # (shares of 0 left out), anything else as the whole mix.
         active = [(p, n) for p, n in self.pairs if p > 0]
         if not active:
-            return 'dummy'
+            return 'dummy', ['dummy']
         if len(active) == 1 and active[0][0] == 100:
-            return active[0][1]
-        return ','.join('%d:%s' % pair for pair in self.pairs)
+            return active[0][1], [active[0][1]]
+        return (','.join('%d:%s' % pair for pair in self.pairs),
+                [name for _, name in self.pairs])
+
+    def handler_text(self):
+        """The single handler's name, or the behavior string of a mix."""
+        return self._shown()[0]
 
     def options(self):
         """``{name: {option: value}}``: the options set explicitly for every
-        handler of the current behavior (defaults are left out)."""
+        handler of the current behavior (defaults are left out).
+
+        With :meth:`handler_text`, this is a valid ``PUT /behavior`` body
+        that restores the current state exactly.
+        """
         result = {}
-        for _, name in self.pairs:
+        for name in self._shown()[1]:
             checked = self.checked.get(name, {})
             raw = self.values.get(name, {})
             result[name] = {key: _jsonable(value, raw.get(key))
