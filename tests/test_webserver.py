@@ -234,6 +234,12 @@ def test_hung_connection_is_closed_when_switched_away(vaurien, echo_server):
     ('PUT', '/proxy', {'enabled': 'no'}, 400, 'enabled', 'true or false'),
     ('PUT', '/proxy', {}, 400, 'enabled', 'true or false'),
     ('PUT', '/proxy', b'\xff\xfe', 400, 'body', 'UTF-8'),
+    pytest.param('PUT', '/behavior', '[' * 30000, 400, 'body',
+                 'nested too deeply', id='deep-array'),
+    pytest.param('PUT', '/proxy', '{"a":' * 10000 + '1' + '}' * 10000, 400,
+                 'body', 'nested too deeply', id='deep-object'),
+    ('POST', '/handler', '{"name": "delay", "sleep": 1e400}', 400, 'sleep',
+     'finite'),
 ])
 def test_refused_change(proxy, method, path, body, status, name, contains):
     api(proxy.http_port, 'PUT', '/behavior', {'name': 'delay', 'sleep': 0.3})

@@ -152,6 +152,9 @@ def parse_change(body, allow_text):
     except ValueError as exc:
         raise APIError('bad_json', 'the body is not valid JSON: %s' % exc) \
             from None
+    except RecursionError:
+        raise APIError('bad_json', 'the body is JSON nested too deeply') \
+            from None
     if allow_text and isinstance(data, str):
         return parse_spec(data), {}
     if not isinstance(data, dict):
@@ -383,6 +386,9 @@ def _read_json_object(body):
         raise APIError('bad_body', 'the body is not UTF-8 text') from None
     except ValueError as exc:
         raise APIError('bad_json', 'the body is not valid JSON: %s' % exc) \
+            from None
+    except RecursionError:
+        raise APIError('bad_json', 'the body is JSON nested too deeply') \
             from None
     if not isinstance(data, dict):
         raise APIError('bad_body', 'expected a JSON object, got a JSON %s'
