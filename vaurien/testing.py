@@ -248,7 +248,11 @@ def start_proxy(proxy_host='localhost', proxy_port=8000,
     else:
         def ready():
             return _port_open(proxy_host, proxy_port)
-    process.wait_ready(ready, warmup)
+    try:
+        process.wait_ready(ready, warmup)
+    except ProxyStartError:
+        process.stop()
+        raise
     return process.pid
 
 
