@@ -22,6 +22,7 @@ What the engine guarantees around the handler contract:
 """
 import errno
 import logging
+import os
 import random
 import socket as _socket
 
@@ -42,6 +43,8 @@ _recv_into = _GeventSocket.recv_into
 _QUIET_ERRNOS = {errno.EBADF, errno.ENOTCONN, errno.EPIPE, errno.ECONNRESET,
                  errno.ECONNABORTED, errno.ESHUTDOWN, errno.ETIMEDOUT}
 _PEEK = _socket.MSG_PEEK | _socket.MSG_DONTWAIT
+_IN_PROGRESS = {errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN,
+                errno.EALREADY}
 # Buffers kept for reuse; beyond this many idle ones, they are dropped.
 _POOL_MAX = 64
 
@@ -87,12 +90,17 @@ class Connection:
 
     Handlers reach it through ``sock.conn`` (or ``BaseHandler._connection``)
     for what belongs to one connection: its random generator, its sequence
-    number, whether it is hung.
+    number, whether it is hung, and ``state``, a slot free for handlers.
+
+    In tcp mode the connection runs on event-loop callbacks: a pass-through
+    event is a read and a send done right in the loop, and only a handler
+    call gets a greenlet of its own (handlers may block). In protocol mode
+    each direction is a greenlet reading whole messages.
     """
 
     __slots__ = ('proxy', 'seq', 'client', 'backend', 'address', 'hung',
-                 'state', 'readers', 'behavior', 'index', '_done', '_closed',
-                 '_hrng', '__weakref__')
+                 'state', 'readers', 'behavior', 'index', 'flows', '_done',
+                 '_closed', '_hrng', '_timer', '_addresses', '__weakref__')
 
     def __init__(self, proxy, seq, client, address):
         self.proxy = proxy
@@ -105,9 +113,12 @@ class Connection:
         self.readers = None     # protocol mode: (backend reader, client reader)
         self.behavior = None    # --pick connection: the behavior picked from
         self.index = 0          # ... and the index of the pick in it
+        self.flows = ()         # tcp mode: the two _Flow objects
         self._done = 0
         self._closed = False
         self._hrng = None
+        self._timer = None
+        self._addresses = None
         client.conn = self
 
     # -- what handlers use ----------------------------------------------------
@@ -138,58 +149,144 @@ class Connection:
             self.hung = True
             self.proxy.hung.add(self)
 
-    # -- the relay ----------------------------------------------------------
+    # -- connecting to the backend (in the loop, no greenlet) ---------------------
 
-    def serve(self):
-        """Connect to the backend and relay until both directions end."""
-        proxy = self.proxy
-        backend = proxy.connect_backend(self)
-        if backend is None:
-            self.close()
+    def connect(self, addresses, index=0):
+        """Start a non-blocking connect to ``addresses[index]``."""
+        self._addresses = addresses
+        family, sockaddr = addresses[index]
+        try:
+            sock = Socket(family, _socket.SOCK_STREAM)
+        except OSError as exc:
+            self._connect_failed(exc)
             return
-        self.backend = backend
-        backend.conn = self
-        proxy.connections.add(self)
+        self.backend = sock
+        sock.conn = self
+        err = sock._sock.connect_ex(sockaddr)
+        if err == 0:
+            self._connected(index)
+        elif err in _IN_PROGRESS:
+            timer = self._timer = self.proxy.loop.timer(self.proxy.timeout)
+            timer.start(self._connect_timed_out)
+            sock._write_event.start(self._connect_done, index)
+        else:
+            self._next_address(index, OSError(err, _strerror(err)))
+
+    def _connect_done(self, index):
+        sock = self.backend
+        sock._write_event.stop()
+        self._stop_timer()
+        if self._closed:
+            return
+        err = sock._sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_ERROR)
+        if err:
+            self._next_address(index, OSError(err, _strerror(err)))
+        else:
+            self._connected(index)
+
+    def _connect_timed_out(self):
+        self._stop_timer()
+        if self._closed:
+            return
+        self.backend._write_event.stop()
+        self.proxy._resolved = None
+        self._connect_failed(_socket.timeout('timed out'))
+
+    def _stop_timer(self):
+        timer = self._timer
+        if timer is not None:
+            self._timer = None
+            timer.stop()
+            timer.close()
+
+    def _next_address(self, index, exc):
+        self.backend.close()
+        self.backend = None
+        if index + 1 < len(self._addresses):
+            self.connect(self._addresses, index + 1)
+        else:
+            self.proxy._resolved = None
+            self._connect_failed(exc)
+
+    def _connect_failed(self, exc):
+        self.proxy._backend_failed(self, exc)
+        self.close()
+
+    def _connected(self, index):
+        proxy = self.proxy
+        self._addresses = None
+        client, backend = self.client, self.backend
+        _nodelay(client)
+        _nodelay(backend)
         if proxy.pick_per_connection:
             self._pick_connection(proxy.behavior)
         protocol = proxy.protocol
-        if protocol is not None:
-            self.readers = (protocol.reader(self, False, backend),
-                            protocol.reader(self, True, self.client))
-        downstream = gevent.spawn(self._relay, False)
-        try:
-            self._relay(True)
-            downstream.join()
-        finally:
-            self.close()
+        if protocol is None:
+            self.flows = (_Flow(self, False), _Flow(self, True))
+            for flow in self.flows:
+                flow.arm_read()
+            return
+        self.readers = (protocol.reader(self, False, backend),
+                        protocol.reader(self, True, client))
+        gevent.spawn_raw(self._relay, False)
+        gevent.spawn_raw(self._relay, True)
+
+    def throw(self, *exc_info):
+        """gevent's way of saying a socket we watch was closed: end."""
+        self.close()
+
+    # -- picking and calling handlers ---------------------------------------
 
     def _pick_connection(self, behavior):
         self.behavior = behavior
         self.index = behavior.index(
             connection_random(self.proxy.seed, self.seq))
 
+    def call(self, to_backend, name, handler):
+        """Call *handler* for one event; None to go on, else how it ended."""
+        client, backend = self.client, self.backend
+        src = client if to_backend else backend
+        try:
+            reads = src.reads
+            result = handler(client, backend, to_backend)
+            if client._closed or backend._closed:
+                return 'closed'
+            if src.eof or (result is not None and not result):
+                return 'eof'
+            if src.reads == reads and self._at_eof(src):
+                return 'eof'
+            return None
+        except OSError as exc:
+            if not _quiet(exc) and not self._closed:
+                log.error('handler %r failed on connection %d (%s): %s',
+                          name, self.seq, _direction(to_backend), exc,
+                          exc_info=True)
+        except gevent.GreenletExit:
+            pass
+        except Exception as exc:
+            log.error('handler %r failed on connection %d (%s): %s: %s',
+                      name, self.seq, _direction(to_backend),
+                      type(exc).__name__, exc, exc_info=True)
+        return 'error'
+
     def _relay(self, to_backend):
+        """Protocol mode: one direction as a greenlet, message by message."""
         client, backend = self.client, self.backend
         src, dst = (client, backend) if to_backend else (backend, client)
         proxy = self.proxy
-        wait, readable = src._wait, src._read_event
-        recv_into = src._sock.recv_into
-        reader = self.readers[to_backend] if self.readers else None
-        buffers = proxy._buffers
-        bufsize = proxy.bufsize
+        reader = self.readers[to_backend]
         per_connection = proxy.pick_per_connection
         rng = None
-        name = 'dummy'
         how = 'eof'
         try:
             while True:
-                if reader is None or not reader.pending:
-                    wait(readable)
+                if not reader.pending:
+                    src._wait(src._read_event)
                 behavior = proxy.behavior
                 if per_connection:
                     if behavior is not self.behavior:
                         self._pick_connection(behavior)
-                    pair = behavior.pair(self.index, to_backend)
+                    name, handler = behavior.pair(self.index, to_backend)
                 else:
                     pair = (behavior.single_up if to_backend
                             else behavior.single_down)
@@ -198,52 +295,26 @@ class Connection:
                             rng = direction_random(proxy.seed, self.seq,
                                                    to_backend)
                         pair = behavior.pick(rng, to_backend)
-                name, handler = pair
+                    name, handler = pair
                 if handler is PASS:
-                    if reader is not None:
-                        data = reader.read()
-                        if not data:
-                            break
-                        dst.sendall(data)
-                        continue
-                    buf = buffers.pop() if buffers else bytearray(bufsize)
-                    try:
-                        count = recv_into(buf)
-                    except BlockingIOError:
-                        buffers.append(buf)
-                        continue
-                    if not count:
-                        src.eof = True
-                        buffers.append(buf)
+                    data = reader.read()
+                    if not data:
                         break
-                    with memoryview(buf) as view:
-                        dst.sendall(view[:count])
-                    if len(buffers) < _POOL_MAX:
-                        buffers.append(buf)
+                    dst.sendall(data)
                     continue
-                reads = src.reads
-                result = handler(client, backend, to_backend)
-                if client._closed or backend._closed:
-                    how = 'closed'
+                how = self.call(to_backend, name, handler)
+                if how is not None:
                     break
-                if src.eof or (result is not None and not result):
-                    break
-                if src.reads == reads and self._at_eof(src):
-                    break
-        except OSError as exc:
+        except OSError:
             how = 'error'
-            if not _quiet(exc) and not self._closed:
-                log.error('handler %r failed on connection %d (%s): %s',
-                          name, self.seq, _direction(to_backend), exc,
-                          exc_info=True)
         except gevent.GreenletExit:
             how = 'error'
         except Exception as exc:
             how = 'error'
-            log.error('handler %r failed on connection %d (%s): %s: %s',
-                      name, self.seq, _direction(to_backend),
-                      type(exc).__name__, exc, exc_info=True)
-        self._direction_ended(to_backend, how)
+            log.error('protocol reader failed on connection %d (%s): %s: %s',
+                      self.seq, _direction(to_backend), type(exc).__name__,
+                      exc, exc_info=True)
+        self.direction_ended(to_backend, how or 'eof')
 
     @staticmethod
     def _at_eof(src):
@@ -255,7 +326,10 @@ class Connection:
         except OSError:
             return True
 
-    def _direction_ended(self, to_backend, how):
+    # -- ending -------------------------------------------------------------------
+
+    def direction_ended(self, to_backend, how):
+        """One direction is over: half-close, or close all when both are."""
         if how != 'eof' or self.hung or self._closed:
             self.close()
             return
@@ -270,7 +344,7 @@ class Connection:
             self.close()
 
     def close(self):
-        """Close both sockets (once); the other direction wakes and ends."""
+        """Close both sockets (once); whatever waits on them wakes and ends."""
         if self._closed:
             return
         self._closed = True
@@ -278,6 +352,9 @@ class Connection:
         proxy.connections.discard(self)
         if self.hung:
             proxy.hung.discard(self)
+        self._stop_timer()
+        for flow in self.flows:
+            flow.disarm()
         for sock in (self.client, self.backend):
             if sock is not None:
                 try:
@@ -286,12 +363,164 @@ class Connection:
                     pass
 
 
+class _Flow:
+    """One direction of a tcp-mode connection, driven by loop callbacks.
+
+    At each readable event of the source a handler is picked. A
+    pass-through is done right here, in the loop: one ``recv_into`` into a
+    borrowed buffer and one ``send``; only when the destination cannot take
+    it all does the flow stop reading and wait for the destination to be
+    writable (back-pressure). Any other handler runs in a greenlet of its
+    own, with this flow's reading stopped until it returns.
+    """
+
+    __slots__ = ('conn', 'to_backend', 'src', 'readable', 'writable',
+                 'recv_into', 'send', 'rng', 'buf', 'view', 'sent',
+                 'reading', 'writing')
+
+    def __init__(self, conn, to_backend):
+        self.conn = conn
+        self.to_backend = to_backend
+        if to_backend:
+            src, dst = conn.client, conn.backend
+        else:
+            src, dst = conn.backend, conn.client
+        self.src = src
+        self.readable = src._read_event
+        self.writable = dst._write_event
+        self.recv_into = src._sock.recv_into
+        self.send = dst._sock.send
+        self.rng = None
+        self.buf = self.view = None
+        self.sent = 0
+        self.reading = self.writing = False
+
+    def arm_read(self):
+        self.reading = True
+        self.readable.start(self.on_readable)
+
+    def disarm(self):
+        if self.reading:
+            self.reading = False
+            self.readable.stop()
+        if self.writing:
+            self.writing = False
+            self.writable.stop()
+        self.buf = self.view = None
+
+    def throw(self, *exc_info):
+        """gevent's way of saying a socket we watch was closed: end."""
+        self.conn.close()
+
+    def on_readable(self):
+        conn = self.conn
+        if conn._closed:
+            self.disarm()
+            return
+        proxy = conn.proxy
+        behavior = proxy.behavior
+        to_backend = self.to_backend
+        if conn.behavior is not None:
+            if behavior is not conn.behavior:
+                conn._pick_connection(behavior)
+            name, handler = behavior.pair(conn.index, to_backend)
+        else:
+            pair = behavior.single_up if to_backend else behavior.single_down
+            if pair is None:
+                rng = self.rng
+                if rng is None:
+                    rng = self.rng = direction_random(proxy.seed, conn.seq,
+                                                      to_backend)
+                pair = behavior.pick(rng, to_backend)
+            name, handler = pair
+        if handler is not PASS:
+            self.reading = False
+            self.readable.stop()
+            gevent.spawn_raw(self.run_handler, name, handler)
+            return
+        buffers = proxy._buffers
+        buf = buffers.pop() if buffers else bytearray(proxy.bufsize)
+        try:
+            count = self.recv_into(buf)
+        except (BlockingIOError, InterruptedError):
+            buffers.append(buf)
+            return
+        except OSError:
+            conn.close()
+            return
+        if not count:
+            buffers.append(buf)
+            self.src.eof = True
+            self.reading = False
+            self.readable.stop()
+            conn.direction_ended(to_backend, 'eof')
+            return
+        view = memoryview(buf)[:count]
+        try:
+            sent = self.send(view)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            conn.close()
+            return
+        if sent == count:
+            if len(buffers) < _POOL_MAX:
+                buffers.append(buf)
+            return
+        # The destination is full: hold the rest, stop reading until it
+        # has been sent.
+        self.buf, self.view, self.sent = buf, view, sent
+        self.reading = False
+        self.readable.stop()
+        self.writing = True
+        self.writable.start(self.on_writable)
+
+    def on_writable(self):
+        conn = self.conn
+        if conn._closed:
+            self.disarm()
+            return
+        view = self.view
+        try:
+            self.sent += self.send(view[self.sent:])
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            conn.close()
+            return
+        if self.sent < len(view):
+            return
+        self.writing = False
+        self.writable.stop()
+        buffers = conn.proxy._buffers
+        if len(buffers) < _POOL_MAX:
+            buffers.append(self.buf)
+        self.buf = self.view = None
+        self.arm_read()
+
+    def run_handler(self, name, handler):
+        """In a greenlet of its own: one handler call, then read again."""
+        conn = self.conn
+        how = conn.call(self.to_backend, name, handler)
+        if how is None:
+            if not conn._closed:
+                self.arm_read()
+        else:
+            conn.direction_ended(self.to_backend, how)
+
+
 def _direction(to_backend):
     return 'client->backend' if to_backend else 'backend->client'
 
 
+def _strerror(err):
+    return os.strerror(err)
+
+
 class _Server(StreamServer):
-    """A StreamServer whose client sockets are :class:`Socket` objects."""
+    """A StreamServer whose client sockets are :class:`Socket` objects,
+    handled right in the loop (the proxy spawns greenlets only for
+    handlers)."""
 
     def do_read(self):
         listener = self.socket
@@ -300,6 +529,12 @@ class _Server(StreamServer):
         except BlockingIOError:
             return None
         return Socket(listener.family, listener.type, 0, fileno=fd), address
+
+    def do_handle(self, *args):
+        self._handle(*args)
+
+    def do_close(self, *args):
+        pass
 
 
 def resolve(host, port, passive=False):
@@ -339,6 +574,7 @@ class Proxy:
         self._changed = Event()
         self._resolved = None
         self.server = None
+        self.loop = gevent.get_hub().loop
         self.address = None
 
     # -- listening ------------------------------------------------------------
@@ -371,6 +607,7 @@ class Proxy:
         listener.setblocking(False)
         self.server = _Server(listener, self._handle)
         self.server.start()
+        self.loop = self.server.loop
         self.address = listener.getsockname()[:2]
         return self.address
 
@@ -394,44 +631,43 @@ class Proxy:
     # -- connections ------------------------------------------------------------
 
     def _handle(self, client, address):
+        """A new client (in the loop): start connecting to the backend."""
         self._seq += 1
-        Connection(self, self._seq, client, address).serve()
+        conn = Connection(self, self._seq, client, address)
+        self.connections.add(conn)
+        addresses = self._resolved
+        try:
+            if addresses is None:
+                gevent.spawn_raw(self._resolve_and_connect, conn)
+            else:
+                conn.connect(addresses)
+        except Exception as exc:   # never let the accept loop see it
+            log.error('connection %d: %s: %s', conn.seq, type(exc).__name__,
+                      exc, exc_info=True)
+            conn.close()
 
-    def connect_backend(self, conn):
-        """A connected backend :class:`Socket`, or None (warning logged)."""
+    def _resolve_and_connect(self, conn):
         host, port = self.distant
         try:
-            addresses = self._resolved
-            if addresses is None:
-                addresses = self._resolved = resolve(host, port)
-            last = None
-            for family, sockaddr in addresses:
-                sock = Socket(family, _socket.SOCK_STREAM)
-                sock.settimeout(self.timeout)
-                try:
-                    sock.connect(sockaddr)
-                except OSError as exc:
-                    sock.close()
-                    last = exc
-                    continue
-                sock.settimeout(None)
-                _nodelay(sock)
-                _nodelay(conn.client)
-                return sock
-            self._resolved = None
-            raise last
-        except _socket.gaierror as exc:
-            reason = 'cannot resolve %r: %s' % (host, exc.strerror or exc)
-        except _socket.timeout:
-            self._resolved = None
+            addresses = resolve(host, port)
+        except (_socket.gaierror, UnicodeError) as exc:
+            self._backend_failed(conn, exc)
+            conn.close()
+            return
+        self._resolved = addresses
+        conn.connect(addresses)
+
+    def _backend_failed(self, conn, exc):
+        if isinstance(exc, _socket.gaierror):
+            reason = 'cannot resolve %r: %s' % (self.distant[0],
+                                                exc.strerror or exc)
+        elif isinstance(exc, _socket.timeout):
             reason = 'no answer within %gs (--timeout)' % self.timeout
-        except OSError as exc:
-            self._resolved = None
-            reason = (exc.strerror or str(exc)).lower()
+        else:
+            reason = (getattr(exc, 'strerror', None) or str(exc)).lower()
         log.warning('backend %s unreachable (%s): closing client %s',
                     format_hostport(self.distant), reason,
                     _peer(conn.address))
-        return None
 
     # -- live changes -------------------------------------------------------------
 
