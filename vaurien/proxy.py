@@ -654,7 +654,10 @@ class Proxy:
             self._backend_failed(conn, exc)
             conn.close()
             return
-        self._resolved = addresses
+        if self.distant == (host, port):
+            # Not when the backend was switched (set_backend) meanwhile:
+            # the cache must name the current one.
+            self._resolved = addresses
         conn.connect(addresses)
 
     def _backend_failed(self, conn, exc):
