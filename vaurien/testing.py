@@ -86,6 +86,7 @@ class ProxyProcess:
         return re.search(pattern, self.output())
 
     def running(self):
+        """True while the process has not exited."""
         return self.proc.poll() is None
 
     def wait_ready(self, ready, timeout):

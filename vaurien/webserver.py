@@ -544,23 +544,29 @@ class App:
         return 'ok'
 
     def get_handlers(self, body):
+        """``{"handlers": [...]}``: every name usable through the API."""
         return {'handlers': self.control.names()}
 
     def get_behavior(self, body):
+        """The behavior and its options; a valid ``PUT /behavior`` body."""
         return {'behavior': self.control.handler_text(),
                 'options': self.control.options()}
 
     def put_behavior(self, body):
+        """Set a handler (``name`` + options) or a mix (``behavior``)."""
         self.control.change(*parse_change(body, allow_text=False))
         return {'status': 'ok'}
 
     def get_behaviors(self, body):
+        """``{"behaviors": [...]}``, the same list as ``/handlers``."""
         return {'behaviors': self.control.names()}
 
     def get_backend(self, body):
+        """``{"backend": "host:port"}``: where new connections go."""
         return {'backend': format_hostport(self.control.proxy.distant)}
 
     def put_backend(self, body):
+        """Send new connections to ``{"backend": "host:port"}``."""
         data = _read_json_object(body)
         if 'backend' not in data:
             raise APIError('bad_backend', 'missing "backend": send '
@@ -569,9 +575,11 @@ class App:
         return {'status': 'ok'}
 
     def get_proxy(self, body):
+        """The state of the proxy (see :meth:`Control.proxy_state`)."""
         return self.control.proxy_state()
 
     def put_proxy(self, body):
+        """``{"enabled": false}`` takes the service down, ``true`` up."""
         data = _read_json_object(body)
         enabled = data.get('enabled')
         if not isinstance(enabled, bool):
@@ -597,6 +605,7 @@ class ControlServer:
         self.address = None
 
     def start(self):
+        """Bind and serve; the address bound. ConfigError if it cannot."""
         from vaurien.proxy import resolve
         where = '%s (--http-host, --http-port)' % format_hostport(
             (self.host, self.port))
@@ -634,6 +643,7 @@ class ControlServer:
         return 'http://%s' % format_hostport((host, self.address[1]))
 
     def stop(self):
+        """Stop serving (open requests get a second to finish)."""
         if self.server is not None:
             self.server.stop(timeout=1)
 
