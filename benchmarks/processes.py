@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 HOST = '127.0.0.1'
@@ -109,9 +110,11 @@ class Started:
 class Processes:
     """The set of processes the suite has started; ``stop_all()`` ends them."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, verbose=True):
         self.workdir = workdir
+        self.verbose = verbose
         self.running = []
+        self.pids = []      # every process ever started, for the report
         self._count = 0
 
     def start(self, name, argv, env=None, cwd=None, stdout=None):
@@ -132,6 +135,10 @@ class Processes:
             log.close()
         started = Started(name, proc, logpath)
         self.running.append(started)
+        self.pids.append(proc.pid)
+        if self.verbose:
+            sys.stderr.write('  started %s, pid %d\n' % (name, proc.pid))
+            sys.stderr.flush()
         return started
 
     def stop(self, started):

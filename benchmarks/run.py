@@ -282,6 +282,7 @@ def main(argv=None):
         restore_tw_reuse(tw_reuse)
         signal.signal(signal.SIGTERM, previous)
         shutil.rmtree(workdir, ignore_errors=True)
+    report['meta']['pids'] = procs.pids
     report['meta']['loadavg_end'] = _loadavg()
     report['meta']['seconds'] = round(time.monotonic() - started, 1)
     report['targets'] = _report.targets(report['results'])
