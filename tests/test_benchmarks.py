@@ -212,3 +212,16 @@ def test_procstat_reads_this_process():
 def test_names_are_unique():
     assert len({s.name for s in SUBJECTS}) == len(SUBJECTS)
     assert len({w.name for w in WORKLOADS}) == len(WORKLOADS)
+
+
+def test_docs_commands_parse():
+    """Every command in docs/benchmarks.rst is valid; the ``--quick`` one is
+    the run the first test executes."""
+    with open(os.path.join(support.ROOT, 'docs', 'benchmarks.rst'),
+              encoding='utf-8') as fh:
+        commands = [line.strip() for line in fh
+                    if line.startswith('    python -m benchmarks')]
+    assert '    python -m benchmarks --quick'.strip() in commands
+    assert len(commands) == 3
+    for command in commands:
+        parse_args(command.split()[3:])
