@@ -76,6 +76,8 @@ def render_workload(name, section):
         lines += _table(header, table) + ['']
     for subject in order:
         row = rows[subject]
+        if row.get('note'):
+            lines.append('%s: %s' % (subject, row['note']))
         if row['status'] != 'ok':
             lines.append('%s: %s%s' % (subject, row['status'],
                                        ' (%s)' % row['reason']

@@ -29,6 +29,8 @@ DEFAULT_JSON = os.path.join(ROOT, 'benchmarks', 'results', 'latest.json')
 # Descriptors the suite, the proxy and the backend each need for the idle
 # workload: every idle connection is one socket here, two in the proxy.
 NOFILE_MARGIN = 1000
+# Descriptors kept for everything but the idle connections in a proxy.
+NOFILE_RESERVE = 200
 
 
 def _names(choices, what):
@@ -95,13 +97,16 @@ def parse_args(argv=None):
 class Context:
     """What the workloads need: the options, the backends, the processes."""
 
-    def __init__(self, args, procs, subjects):
+    def __init__(self, args, procs, subjects, nofile):
         self.args = args
         self.procs = procs
         self.subjects = subjects
         self.duration = args.duration
         self.bulk_bytes = args.bulk_mib << 20
-        self.idle_count = args.idle_connections
+        # A proxy holds two descriptors per connection: stay within the
+        # limit its processes inherit (a container may forbid raising it).
+        self.idle_count = min(args.idle_connections,
+                              (nofile - NOFILE_RESERVE) // 2)
         self.connections = args.connections
         self.wrk_threads = args.wrk_threads
         self.nginx = None
@@ -212,8 +217,15 @@ def run_workload(ctx, workload):
             values = workload.run(ctx, running)
             running.check_alive()
         except BenchError as exc:
-            row.update(status='failed', reason=str(exc))
-            _progress('  failed: %s' % exc)
+            reason = str(exc)
+            if running is not None and running.started is not None:
+                # What the proxy said about it, if anything.
+                said = running.started.log(300).strip()
+                if said:
+                    reason += ' [%s: %s]' % (subject.name,
+                                             said.splitlines()[-1])
+            row.update(status='failed', reason=reason)
+            _progress('  failed: %s' % reason)
             continue
         except Exception as exc:
             row.update(status='failed', reason='%s: %s'
@@ -223,6 +235,7 @@ def run_workload(ctx, workload):
         finally:
             if running is not None and running.started is not None:
                 ctx.procs.stop(running.started)
+        row['note'] = values.pop('note', None)
         keys = {f.key for f in workload.figures}
         row['figures'] = {k: v for k, v in values.items() if k in keys}
         row['detail'] = {k: v for k, v in values.items() if k not in keys}
@@ -271,7 +284,13 @@ def main(argv=None):
                 report['meta']['versions'][subject.name] = subject.version()
         if any(w.backend == 'nginx' for w in workloads):
             report['meta']['versions']['nginx (backend)'] = Nginx.version()
-        ctx = Context(args, procs, subjects)
+        nofile = report['meta']['nofile']
+        ctx = Context(args, procs, subjects, nofile)
+        if ctx.idle_count < args.idle_connections and \
+                any(w.name == 'idle' for w in workloads):
+            _progress('idle: %d connections instead of %d (descriptor '
+                      'limit %d, cannot raise it)'
+                      % (ctx.idle_count, args.idle_connections, nofile))
         for workload in workloads:
             section = run_workload(ctx, workload)
             if section['order']:

@@ -320,7 +320,12 @@ class Idle(Workload):
         finally:
             for sock in socks:
                 sock.close()
+        note = None
+        if count < ctx.idle_count:
+            note = ('measured over %d connections (a process per '
+                    'connection)' % count)
         return {'kib_per_conn': (after - before) / count / 1024,
+                'note': note,
                 'cpu_us_per_conn': _per(cpu1 - cpu0, count, 1e6),
                 'connections': count,
                 'memory_method': 'sum of Pss' if subject.forks else 'VmRSS',
