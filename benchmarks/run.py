@@ -68,6 +68,9 @@ def parse_args(argv=None):
                         help='wrk connections (default 50)')
     parser.add_argument('--wrk-threads', type=int, default=1,
                         help='wrk threads (default 1: the machine is small)')
+    parser.add_argument('--repeat', type=int, default=1, metavar='N',
+                        help='measure every subject N times, in N rounds, '
+                             'and report the medians (default 1)')
     parser.add_argument('--subjects', type=_names(SUBJECT_NAMES, 'subject'),
                         default=None, metavar='A,B',
                         help='subjects to run, from: %s'
@@ -88,7 +91,7 @@ def parse_args(argv=None):
     if args.idle_connections is None:
         args.idle_connections = 500 if args.quick else 10000
     for name in ('duration', 'bulk_mib', 'idle_connections', 'connections',
-                 'wrk_threads'):
+                 'wrk_threads', 'repeat'):
         if getattr(args, name) <= 0:
             parser.error('--%s must be above 0' % name.replace('_', '-'))
     return args
@@ -109,6 +112,7 @@ class Context:
                               (nofile - NOFILE_RESERVE) // 2)
         self.connections = args.connections
         self.wrk_threads = args.wrk_threads
+        self.repeat = args.repeat
         self.nginx = None
         self.servers = None
 
@@ -190,16 +194,23 @@ def _machine():
 
 
 def run_workload(ctx, workload):
-    """Run *workload* on every subject; its section of the report."""
+    """Run *workload* on every subject; its section of the report.
+
+    With ``--repeat N`` the subjects are measured in N rounds (each round
+    runs every subject once, so a slow spell of the machine hits them all
+    alike) and each figure is the median of the subject's runs.
+    """
     subjects = workload.subjects(ctx)
     section = {'title': workload.describe(ctx),
                'figures': [f.as_dict() for f in workload.figures],
                'rows': {}, 'order': [s.name for s in subjects]}
     rows = section['rows']
     tool = missing_tool(workload)
+    runs = {}
     for subject in subjects:
         row = rows[subject.name] = {'status': 'ok', 'reason': None,
-                                    'figures': {}, 'detail': {}}
+                                    'note': None, 'figures': {},
+                                    'detail': {}}
         if subject.name == 'direct' and not workload.direct_applies:
             row.update(status='n/a', reason='no proxy process to measure')
             continue
@@ -209,40 +220,75 @@ def run_workload(ctx, workload):
         if reason is not None:
             row.update(status='skipped', reason=reason)
             continue
-        _progress('%s / %s ...' % (workload.name, subject.name))
-        running = None
-        try:
-            backend = ctx.backend_port(workload.backend)
-            running = subject.start(ctx.procs, backend)
-            values = workload.run(ctx, running)
-            running.check_alive()
-        except BenchError as exc:
-            reason = str(exc)
-            if running is not None and running.started is not None:
-                # What the proxy said about it, if anything.
-                said = running.started.log(300).strip()
-                if said:
-                    reason += ' [%s: %s]' % (subject.name,
-                                             said.splitlines()[-1])
-            row.update(status='failed', reason=reason)
-            _progress('  failed: %s' % reason)
+        runs[subject.name] = []
+    for round_ in range(ctx.repeat):
+        for subject in subjects:
+            row = rows[subject.name]
+            if row['status'] != 'ok':
+                continue
+            _progress('%s / %s%s ...' % (
+                workload.name, subject.name,
+                ' (round %d of %d)' % (round_ + 1, ctx.repeat)
+                if ctx.repeat > 1 else ''))
+            try:
+                runs[subject.name].append(measure(ctx, workload, subject))
+            except BenchError as exc:
+                row.update(status='failed', reason=str(exc))
+                _progress('  failed: %s' % exc)
+    keys = [f.key for f in workload.figures]
+    for name, values in runs.items():
+        row = rows[name]
+        if row['status'] != 'ok' or not values:
             continue
-        except Exception as exc:
-            row.update(status='failed', reason='%s: %s'
-                       % (type(exc).__name__, exc))
-            _progress(traceback.format_exc())
-            continue
-        finally:
-            if running is not None and running.started is not None:
-                ctx.procs.stop(running.started)
-        row['note'] = values.pop('note', None)
-        keys = {f.key for f in workload.figures}
-        row['figures'] = {k: v for k, v in values.items() if k in keys}
-        row['detail'] = {k: v for k, v in values.items() if k not in keys}
+        row['note'] = values[-1].pop('note', None)
+        row['figures'] = {k: _median([v.get(k) for v in values])
+                          for k in keys}
+        row['detail'] = {k: v for k, v in values[-1].items()
+                         if k not in keys and k != 'note'}
+        row['detail']['runs'] = len(values)
+        if len(values) > 1:
+            row['detail']['all_runs'] = [{k: v.get(k) for k in keys}
+                                         for v in values]
     finish = getattr(workload, 'finish', None)
     if finish is not None:
         finish(rows)
     return section
+
+
+def measure(ctx, workload, subject):
+    """Start *subject*, run *workload* through it once, stop it; the
+    values measured. BenchError when something failed."""
+    running = None
+    try:
+        backend = ctx.backend_port(workload.backend)
+        running = subject.start(ctx.procs, backend)
+        values = workload.run(ctx, running)
+        running.check_alive()
+        return values
+    except BenchError as exc:
+        reason = str(exc)
+        if running is not None and running.started is not None:
+            # What the proxy said about it, if anything.
+            said = running.started.log(300).strip()
+            if said:
+                reason += ' [%s: %s]' % (subject.name, said.splitlines()[-1])
+        raise BenchError(reason) from None
+    except Exception as exc:
+        _progress(traceback.format_exc())
+        raise BenchError('%s: %s' % (type(exc).__name__, exc)) from None
+    finally:
+        if running is not None and running.started is not None:
+            ctx.procs.stop(running.started)
+
+
+def _median(values):
+    values = sorted(v for v in values if v is not None)
+    if not values:
+        return None
+    middle = len(values) // 2
+    if len(values) % 2:
+        return values[middle]
+    return (values[middle - 1] + values[middle]) / 2
 
 
 def _progress(text):

@@ -93,11 +93,11 @@ def test_quick_run_reports_every_subject_and_workload(tmp_path):
 
 
 @pytest.mark.timeout(120)
-def test_filters_and_default_json_path_option(tmp_path):
+def test_filters_repeat_and_json_path(tmp_path):
     path = tmp_path / 'sub' / 'r.json'
     result = _suite('--quick', '--subjects', 'direct,bare-relay',
                     '--workloads', 'latency', '--duration', '0.3',
-                    '--json', str(path))
+                    '--repeat', '2', '--json', str(path))
     assert result.returncode == 0, result.stderr
     data = json.loads(path.read_text())
     assert data['order'] == ['latency']
@@ -106,6 +106,8 @@ def test_filters_and_default_json_path_option(tmp_path):
     rows = section['rows']
     assert set(rows) == {'direct', 'bare-relay'}
     assert rows['bare-relay']['figures']['p50_added_us'] is not None
+    assert rows['bare-relay']['detail']['runs'] == 2
+    assert len(rows['bare-relay']['detail']['all_runs']) == 2
 
 
 @pytest.mark.timeout(120)
