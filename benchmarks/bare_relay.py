@@ -58,6 +58,7 @@ def pump(src, dst):
 def make_handler(backend_address):
     """The StreamServer handler relaying each client to *backend_address*."""
     def handle(client, address):
+        """Relay one client until both directions have ended."""
         try:
             backend = socket.create_connection(backend_address)
         except OSError:

@@ -62,6 +62,7 @@ class Started:
         self.logpath = logpath
 
     def alive(self):
+        """True while the process runs."""
         return self.proc.poll() is None
 
     def log(self, limit=2000):

@@ -162,6 +162,7 @@ def allow_tw_reuse():
 
 
 def restore_tw_reuse(old):
+    """Put back what :func:`allow_tw_reuse` changed (nothing if None)."""
     if old is None:
         return
     try:

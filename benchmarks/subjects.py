@@ -40,6 +40,7 @@ class Running:
         self.pid = started.pid if started is not None else None
 
     def check_alive(self):
+        """BenchError if the subject's process has exited."""
         if self.started is not None:
             self.started.check_alive()
 
@@ -327,6 +328,7 @@ class Nginx:
         self.port = None
 
     def start(self, procs):
+        """Start nginx on a free port; itself, with ``port`` set."""
         binary = shutil.which('nginx') or (
             '/usr/sbin/nginx' if os.path.exists('/usr/sbin/nginx') else None)
         if binary is None:
@@ -358,10 +360,12 @@ class Nginx:
 
     @property
     def url(self):
+        """The URL of the small file, straight from nginx."""
         return 'http://%s:%d/%s' % (HOST, self.port, SMALL_FILE)
 
     @staticmethod
     def version():
+        """nginx's version line, or None."""
         return _first_line(['nginx', '-v'], contains='nginx version')
 
 
@@ -375,6 +379,7 @@ class Backends:
         self.echo = self.bulk = None
 
     def start(self, procs):
+        """Start the servers; itself, with ``echo`` and ``bulk`` ports."""
         import subprocess
         self.started = procs.start('servers', [sys.executable, '-m',
                                                'benchmarks.servers'],

@@ -39,6 +39,7 @@ class Figure:
         self.digits = digits
 
     def as_dict(self):
+        """What the JSON report says about this figure."""
         return {'key': self.key, 'label': self.label, 'better': self.better}
 
 
@@ -59,6 +60,8 @@ class Workload:
         return ctx.subjects
 
     def run(self, ctx, running):
+        """Load *running* (a started subject) once; a dict of the figures
+        (by :class:`Figure` key) and any details worth keeping."""
         raise NotImplementedError
 
 
