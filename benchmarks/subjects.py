@@ -284,7 +284,7 @@ SUBJECTS = [Direct(), Vaurien(), BareRelay(), Socat(), HAProxy(), Toxiproxy()]
 SUBJECT_NAMES = [s.name for s in SUBJECTS]
 
 
-# -- nginx, the HTTP backend ----------------------------------------------------
+# -- nginx, the HTTP backend --------------------------------------------------
 
 NGINX_CONFIG = """\
 {user}worker_processes 1;
@@ -369,7 +369,7 @@ class Nginx:
         return _first_line(['nginx', '-v'], contains='nginx version')
 
 
-# -- the suite's own echo + bulk backends ----------------------------------------
+# -- the suite's own echo + bulk backends -------------------------------------
 
 class Backends:
     """``python -m benchmarks.servers``: the echo and bulk servers."""

@@ -5,6 +5,7 @@ workload's backend, warm it up with one request, read the proxy's CPU time
 (:func:`benchmarks.procstat.cpu_seconds`), run the load, read it again.
 The CPU figure is that delta divided by the units of work done.
 """
+import os
 import re
 import shutil
 import socket
@@ -89,7 +90,7 @@ def _per(cpu, units, scale=1.0):
     return cpu / units * scale
 
 
-# -- bulk ---------------------------------------------------------------------------
+# -- bulk ---------------------------------------------------------------------
 
 def bulk_transfer(port, count, timeout=120.0):
     """Stream *count* bytes each way over one connection to the bulk server
@@ -171,7 +172,7 @@ def _size(count):
     return '%d MiB' % (count >> 20)
 
 
-# -- single-connection latency --------------------------------------------------------
+# -- single-connection latency ------------------------------------------------
 
 def ping_pong(port, duration, warmup=200, limit=2_000_000):
     """Round trips of 1 byte over one connection for *duration* seconds;
@@ -257,7 +258,7 @@ class Latency(Workload):
                 figures[key + '_added_us'] = added
 
 
-# -- idle connections ---------------------------------------------------------------
+# -- idle connections ---------------------------------------------------------
 
 def open_idle(port, count, batch=100, timeout=30.0):
     """Open *count* connections, each carrying one 1-byte round trip (so
@@ -335,7 +336,7 @@ class Idle(Workload):
                 'memory_before': before, 'memory_after': after}
 
 
-# -- HTTP with wrk ----------------------------------------------------------------------
+# -- HTTP with wrk ------------------------------------------------------------
 
 _UNITS = {'us': 1e-6, 'ms': 1e-3, 's': 1.0, 'm': 60.0, 'h': 3600.0}
 
@@ -502,4 +503,7 @@ def missing_tool(workload):
     binary = getattr(workload, 'binary', None)
     if binary and not shutil.which(binary):
         return binary
+    if workload.backend == 'nginx' and not (
+            shutil.which('nginx') or os.path.exists('/usr/sbin/nginx')):
+        return 'nginx'
     return None
