@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import resource
+import shlex
 import shutil
 import signal
 import sys
@@ -18,6 +19,7 @@ import time
 import traceback
 
 from benchmarks import report as _report
+from benchmarks import subjects as _subjects
 from benchmarks.processes import BenchError, Processes
 from benchmarks.subjects import (SUBJECTS, SUBJECT_NAMES, Backends, Nginx,
                                  ROOT)
@@ -80,10 +82,17 @@ def parse_args(argv=None):
                         default=None, metavar='A,B',
                         help='workloads to run, from: %s'
                              % ', '.join(WORKLOAD_NAMES))
+    parser.add_argument('--vaurien-args', default='', metavar='ARGS',
+                        help='extra arguments for every Vaurien subject, '
+                             'as one string (like "--bufsize 16384")')
     parser.add_argument('--json', default=DEFAULT_JSON, metavar='PATH',
                         help='where to write the JSON report (default '
                              'benchmarks/results/latest.json)')
     args = parser.parse_args(argv)
+    try:
+        args.vaurien_args = shlex.split(args.vaurien_args)
+    except ValueError as exc:
+        parser.error('--vaurien-args: %s' % exc)
     if args.duration is None:
         args.duration = 1.0 if args.quick else 10.0
     if args.bulk_mib is None:
@@ -311,6 +320,7 @@ def main(argv=None):
                 and not (s.optional and s.available() is not None)]
     workloads = [w for w in WORKLOADS
                  if w.name in (args.workloads or WORKLOAD_NAMES)]
+    _subjects.VAURIEN_ARGS[:] = args.vaurien_args
     previous = signal.signal(signal.SIGTERM, _sigterm)
     workdir = tempfile.mkdtemp(prefix='vaurien-bench-')
     procs = Processes(workdir)

@@ -95,6 +95,10 @@ class Direct(Subject):
         return Running(self, backend_port)
 
 
+# Extra arguments for every Vaurien subject (``--vaurien-args``).
+VAURIEN_ARGS = []
+
+
 class Vaurien(Subject):
     """``python -m vaurien`` from this checkout, log level warning."""
     name = 'vaurien'
@@ -113,7 +117,7 @@ class Vaurien(Subject):
                 '--local', '%s:%d' % (HOST, port),
                 '--distant', '%s:%d' % (HOST, backend_port),
                 '--behavior', self.behavior, '--seed', '1',
-                '--log-level', 'warning'] + self.extra
+                '--log-level', 'warning'] + self.extra + VAURIEN_ARGS
         started = procs.start(self.name, argv, env=python_env(), cwd=ROOT)
         try:
             started.wait_port(port)

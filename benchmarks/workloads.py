@@ -314,12 +314,15 @@ class Idle(Workload):
             count = min(count, self.FORK_LIMIT)
         open_idle(running.port, 1)[0].close()
         _cpu(running)   # lets a forking proxy's warm-up child go
-        before = procstat.tree_memory(running.pid, subject.forks)
+        # Several processes from the start (pre-forked workers) or one per
+        # connection: measure them all, with PSS.
+        pss = subject.forks or bool(procstat.descendants(running.pid))
+        before = procstat.tree_memory(running.pid, pss)
         cpu0 = _cpu(running)
         socks = open_idle(running.port, count)
         try:
             cpu1 = _cpu(running, settle=False)
-            after = procstat.tree_memory(running.pid, subject.forks)
+            after = procstat.tree_memory(running.pid, pss)
             running.check_alive()
         finally:
             for sock in socks:
@@ -332,7 +335,7 @@ class Idle(Workload):
                 'note': note,
                 'cpu_us_per_conn': _per(cpu1 - cpu0, count, 1e6),
                 'connections': count,
-                'memory_method': 'sum of Pss' if subject.forks else 'VmRSS',
+                'memory_method': 'sum of Pss' if pss else 'VmRSS',
                 'memory_before': before, 'memory_after': after}
 
 

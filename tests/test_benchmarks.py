@@ -227,3 +227,17 @@ def test_docs_commands_parse():
     assert len(commands) == 3
     for command in commands:
         parse_args(command.split()[3:])
+
+
+@pytest.mark.timeout(120)
+def test_a_subject_that_cannot_start_is_reported_failed(tmp_path):
+    path = tmp_path / 'r.json'
+    result = _suite('--quick', '--subjects', 'direct,vaurien',
+                    '--workloads', 'latency', '--duration', '0.3',
+                    '--vaurien-args', '--bufsize 0', '--json', str(path))
+    assert result.returncode == 1, result.stderr
+    rows = json.loads(path.read_text())['results']['latency']['rows']
+    assert rows['direct']['status'] == 'ok'
+    assert rows['vaurien']['status'] == 'failed'
+    assert 'bufsize' in rows['vaurien']['reason']
+    assert 'vaurien: failed (' in result.stdout
