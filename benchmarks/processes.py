@@ -108,6 +108,17 @@ class Started:
             pass
 
 
+def _die_with_parent():
+    """In the child, before exec: get SIGKILL if the suite dies without
+    cleaning up (SIGKILL cannot be caught). Linux only; best effort."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)      # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
 class Processes:
     """The set of processes the suite has started; ``stop_all()`` ends them."""
 
@@ -129,7 +140,7 @@ class Processes:
             proc = subprocess.Popen(
                 argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
                 stdout=stdout if stdout is not None else log, stderr=log,
-                start_new_session=True)
+                start_new_session=True, preexec_fn=_die_with_parent)
         except FileNotFoundError as exc:
             raise BenchError('cannot run %s: %s' % (argv[0], exc)) from None
         finally:

@@ -31,10 +31,24 @@ def _alive(pid):
 
 
 def _suite(*args, timeout=200):
-    return subprocess.run(
+    """Run the suite to completion; on timeout, SIGTERM first so that it
+    stops what it started."""
+    proc = subprocess.Popen(
         [sys.executable, '-m', 'benchmarks'] + list(args),
-        cwd=support.ROOT, env=support.env_with_root(), timeout=timeout,
-        stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        cwd=support.ROOT, env=support.env_with_root(),
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        try:
+            proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+            proc.communicate()
+        raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 @pytest.mark.timeout(300)
