@@ -18,6 +18,11 @@ import tempfile
 import time
 import traceback
 
+if __name__ == '__main__' and not __package__:
+    # Run as ``python benchmarks/run.py``: make the package importable.
+    sys.path.insert(0, os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))))
+
 from benchmarks import report as _report
 from benchmarks import subjects as _subjects
 from benchmarks.processes import BenchError, Processes
