@@ -228,7 +228,10 @@ class Connection:
                     break
                 if src.eof or (result is not None and not result):
                     break
-                if src.reads == reads and self._at_eof(src):
+                # A message already buffered by the protocol reader is not
+                # lost to a peek that sees the socket's end of stream.
+                if (src.reads == reads and (reader is None or not reader.pending)
+                        and self._at_eof(src)):
                     break
         except OSError as exc:
             how = 'error'
