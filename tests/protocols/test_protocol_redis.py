@@ -101,8 +101,8 @@ def test_delay_holds_each_message_once(vaurien, redis_backend):
     slow = start(vaurien, redis_backend, '--behavior', '100:delay',
                  '--handlers.delay.sleep', '1', '--handlers.delay.before',
                  'false')
-    r2 = client(slow)
-    r2.ping()
+    # No handshake commands (HELLO, CLIENT SETINFO): only GET is delayed.
+    r2 = client(slow, protocol=2, lib_name=None, lib_version=None)
     with Timer() as t:
         assert len(r2.get('big')) == 8 << 20
     # One 8 MiB reply is one message: one delay, not one per read.
