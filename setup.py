@@ -18,6 +18,12 @@ VERSION = re.search(r"^__version__ = '([^']+)'",
 TESTS_REQUIRE = [
     'pytest>=7',
     'pytest-timeout>=2',
+    # client libraries (and one server) of the protocol tests
+    'redis>=5',
+    'pymemcache>=4',
+    'PyMySQL>=1.1',
+    'aiosmtpd>=1.4',
+    'urllib3>=2',
 ]
 
 setup(
