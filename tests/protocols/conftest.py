@@ -197,7 +197,7 @@ def payload(size):
     return b''.join(b'%09d\n' % i for i in range(size // 10 + 1))[:size]
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')
 def http_backend():
     """A real threaded HTTP/1.1 server (http.server) on 127.0.0.1:0."""
     server = http.server.ThreadingHTTPServer((HOST, 0), _Handler)
@@ -213,7 +213,7 @@ def http_backend():
 
 # -- Redis ----------------------------------------------------------------------
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')
 def redis_backend(tmp_path_factory):
     """A real ``redis-server`` (no persistence) on a free port."""
     binary = need_binary('redis-server')
@@ -231,7 +231,7 @@ def redis_backend(tmp_path_factory):
 
 # -- memcached -------------------------------------------------------------------
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')
 def memcached_backend():
     """A real ``memcached`` (items up to 32 MB) on a free port."""
     binary = need_binary('memcached')
@@ -251,7 +251,7 @@ def memcached_backend():
 MYSQL_USER, MYSQL_PASSWORD = 'vaurien', 'chaos-secret'
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')
 def mysql_backend(tmp_path_factory):
     """A real MariaDB server: a fresh datadir, a user with a password.
 
@@ -326,7 +326,7 @@ class SMTPBackend:
         self.controller.stop()
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')
 def smtp_backend():
     """A real SMTP server (aiosmtpd) on a free port."""
     pytest.importorskip('aiosmtpd')

@@ -76,12 +76,12 @@ def test_delay_holds_each_message_once(vaurien, memcached_backend):
     mc_direct = Client(memcached_backend.address)
     mc_direct.set('big', b'z' * (8 << 20))
     proxy = start(vaurien, memcached_backend, '--behavior', '100:delay',
-                  '--handlers.delay.sleep', '1', '--handlers.delay.before',
+                  '--handlers.delay.sleep', '0.5', '--handlers.delay.before',
                   'false')
     mc = client(proxy)
     with Timer() as t:
         assert len(mc.get('big')) == 8 << 20
-    assert 1.0 - 0.05 <= t.elapsed < 20
+    assert 0.5 - 0.05 <= t.elapsed < 20
     before = start(vaurien, memcached_backend, '--behavior', '100:delay',
                    '--handlers.delay.sleep', '0.3')
     with socket.create_connection(before.address, timeout=10) as sock:
