@@ -63,3 +63,30 @@ def test_smtp_retry(vaurien, smtp_backend):
     subjects = {m.original_content.split(b'Subject: ')[1].split(b'\r\n')[0]
                 for m in smtp_backend.messages[before:]}
     assert subjects >= {b'drill %d' % i for i in range(20)}
+
+
+def docs_commands():
+    """The ``$ vaurien ...`` commands shown in docs/protocols.rst."""
+    with open(os.path.join(support.ROOT, 'docs', 'protocols.rst'),
+              encoding='utf-8') as fh:
+        text = fh.read().replace('\\\n', ' ')
+    return [line.strip()[2:].split() for line in text.splitlines()
+            if line.strip().startswith('$ vaurien ')]
+
+
+def test_the_command_in_the_docs(vaurien, redis_backend):
+    import redis
+    (argv,) = docs_commands()
+    args = argv[1:]
+    # Same command, with the test's backend and a free port.
+    args[args.index('--distant') + 1] = '%s:%d' % redis_backend.address
+    args[args.index('--local') + 1] = '127.0.0.1:0'
+    proxy = vaurien(*args + ['--seed', '1'])
+    r = redis.Redis(*proxy.address, socket_timeout=10)
+    results = set()
+    for i in range(30):
+        try:
+            results.add(r.set('docs', i))
+        except redis.exceptions.ResponseError:
+            results.add('error')
+    assert results == {True, 'error'}
