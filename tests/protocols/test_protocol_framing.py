@@ -252,3 +252,20 @@ def test_errors_of_each_protocol():
     assert close and b'\r\nConnection: close\r\n' in error
     head, body = error.split(b'\r\n\r\n')
     assert b'Content-Length: %d\r\n' % len(body) in head + b'\r\n'
+
+
+@pytest.mark.parametrize('name', ['http', 'redis', 'memcache', 'mysql',
+                                  'smtp'])
+def test_random_bytes_never_raise_and_are_never_lost(name):
+    import random
+    rng = random.Random(name)
+    prefixes = [b'', b'*3\r\n$', b'GET / HTTP/1.1\r\n', b'VALUE k 0 ',
+                b'\x05\x00\x00\x00\x03', b'250-', b'HTTP/1.1 200 OK\r\n']
+    for _ in range(200):
+        up_bytes = rng.choice(prefixes) + rng.randbytes(rng.randint(0, 300))
+        down_bytes = rng.choice(prefixes) + rng.randbytes(rng.randint(0, 300))
+        protocol = build_protocol(name)
+        _, up, down = pair(protocol, split(up_bytes, rng.randint(1, 40)),
+                           split(down_bytes, rng.randint(1, 40)))
+        assert b''.join(messages(up)) == up_bytes
+        assert b''.join(messages(down)) == down_bytes

@@ -220,7 +220,7 @@ class Reader:
                 next(gen)
             except StopIteration as stop:
                 return self._take(stream.pos, stop.value)
-            except Malformed as exc:
+            except Exception as exc:    # Malformed, or a parser's own slip
                 self._malformed(exc)
                 return self._raw()
             if stream.eof:
@@ -284,7 +284,7 @@ class Reader:
             self._gen = None
             self._ready = (self.stream.pos, stop.value)
             self.pending = True
-        except Malformed as exc:
+        except Exception as exc:        # Malformed, or a parser's own slip
             self._gen = None
             self._malformed(exc)
             self.pending = True
@@ -316,7 +316,10 @@ class Reader:
         return self._raw()
 
     def _malformed(self, exc):
+        """Go raw for the rest of the connection; one warning says why."""
         session = self.session
+        if not isinstance(exc, Malformed):
+            exc = '%s: %s' % (type(exc).__name__, exc)
         if not session.raw:
             session.raw = True
             seq = getattr(self.conn, 'seq', '?')
