@@ -230,7 +230,7 @@ class Connection:
                     break
                 # A message already buffered by the protocol reader is not
                 # lost to a peek that sees the socket's end of stream.
-                if (src.reads == reads and (reader is None or not reader.pending)
+                if (src.reads == reads and not (reader and reader.pending)
                         and self._at_eof(src)):
                     break
         except OSError as exc:

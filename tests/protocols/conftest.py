@@ -363,4 +363,3 @@ def recorder(tmp_path):
     args = ['--behavior', '100:' + RECORDER,
             '--handlers.%s.path' % RECORDER, path]
     return args, read
-

@@ -269,3 +269,40 @@ def test_random_bytes_never_raise_and_are_never_lost(name):
                            split(down_bytes, rng.randint(1, 40)))
         assert b''.join(messages(up)) == up_bytes
         assert b''.join(messages(down)) == down_bytes
+
+
+@pytest.mark.parametrize('name', ['redis', 'memcache'])
+def test_fast_paths_agree_with_the_generators(name):
+    """Every prefix of a conversation: same message either way."""
+    import random
+    samples = {
+        'redis': [b'*2\r\n$3\r\nGET\r\n$1\r\nk\r\n', b'PING\r\n', b'\r\n',
+                  b'*1\r\n*2\r\n%1\r\n+a\r\n|1\r\n+t\r\n:1\r\n:2\r\n',
+                  b'$?\r\n;1\r\na\r\n;0\r\n', b'*-1\r\n', b'$-1\r\n',
+                  b'+OK\n', b'*1\n$1\r\nx\r\n', b'$3\r\nabcd\r\n'],
+        'memcache': [b'set k 0 0 3\r\nabc\r\n', b'get a b\r\n',
+                     b'VALUE a 0 1\r\nx\r\nEND\r\n', b'STORED\n',
+                     b'ms k 2\r\nab\r\n', b'set k 0 0 x\r\nab\r\n',
+                     b'HD\r\n', b'\x80\x01', b'set k 0 0 1\r\nab\r\n'],
+    }[name]
+    protocol = build_protocol(name)
+    rng = random.Random(1)
+    for _ in range(300):
+        data = b''.join(rng.choice(samples) for _ in range(3))
+        data = data[:rng.randint(1, len(data))]
+        for fast in (protocol.fast_request, protocol.fast_response):
+            found = fast(bytearray(data), None)
+            if found is None:
+                continue
+            # The generator, on the same bytes, ends at the same place.
+            from vaurien.protocols.base import Stream
+            stream = Stream()
+            stream.buf += data
+            gen = (protocol.request if fast == protocol.fast_request
+                   else protocol.response)(stream, None)
+            with pytest.raises(StopIteration) as stop:
+                while True:
+                    next(gen)
+                    raise AssertionError('generator wants more for %r'
+                                         % data)
+            assert (stream.pos, stop.value.value) == found, data

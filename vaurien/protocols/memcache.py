@@ -41,6 +41,25 @@ def _line(stream):
     return line
 
 
+def _scan_line(buf, pos):
+    """``(line, next pos)`` of a whole buffered line, else None."""
+    eol = buf.find(b'\n', pos)
+    if eol < 0:
+        return None
+    end = eol - 1 if eol > pos and buf[eol - 1] == 13 else eol
+    return bytes(buf[pos:end]), eol + 1
+
+
+def _scan_block(buf, pos, word):
+    """The position after a whole buffered data block, else None."""
+    if not word.isdigit():
+        return None
+    end = pos + int(word)
+    if end + 2 > len(buf) or buf[end] != 13 or buf[end + 1] != 10:
+        return None
+    return end + 2
+
+
 class Memcache(BaseProtocol):
     """Memcached's text protocol (classic and meta commands).
 
@@ -68,6 +87,34 @@ class Memcache(BaseProtocol):
                 raise Malformed('meta set without a length: %r' % line[:80])
             yield from _data_block(stream, _size(words[2]))
         return command
+
+    def fast_request(self, buf, session):
+        """A whole buffered command, without a generator (or None)."""
+        if buf[0] == 0x80:
+            return None
+        found = _scan_line(buf, 0)
+        if found is None:
+            return None
+        line, pos = found
+        words = line.split()
+        command = words[0].lower() if words else b''
+        if command in _STORAGE:
+            pos = _scan_block(buf, pos, words[4]) if len(words) >= 5 else None
+        elif command == b'ms':
+            pos = _scan_block(buf, pos, words[2]) if len(words) >= 3 else None
+        return None if pos is None else (pos, command)
+
+    def fast_response(self, buf, session):
+        """A whole buffered reply, without a generator (or None)."""
+        found = _scan_line(buf, 0)
+        if found is None:
+            return None
+        line, pos = found
+        kind = line.split(b' ', 1)[0]
+        if line.startswith((b'VALUE ', b'VA ', b'\x80', b'\x81')) \
+                or line.startswith(_LISTING):
+            return None          # data blocks and listings: the generator
+        return pos, kind
 
     def response(self, stream, session):
         """One reply line, or a whole VALUE...END / STAT...END reply."""

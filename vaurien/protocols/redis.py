@@ -79,6 +79,58 @@ def read_value(stream):
     return first
 
 
+def scan_value(buf, pos=0):
+    """Fast path of :func:`read_value` over bytes already buffered.
+
+    Returns ``(end, type byte)`` when a whole value starts at *pos*, or None
+    when it is incomplete or takes a rare form (streamed types, odd line
+    endings, anything malformed): the generator then decides.
+    """
+    find = buf.find
+    size = len(buf)
+    if pos >= size:
+        return None
+    first = buf[pos]
+    remaining = 1
+    stack = []
+    while True:
+        while remaining == 0:
+            if not stack:
+                return pos, first
+            remaining = stack.pop()
+        eol = find(b'\n', pos)
+        if eol <= pos or buf[eol - 1] != 13:
+            return None
+        kind = buf[pos]
+        remaining -= 1
+        if kind in _SIMPLE:
+            pos = eol + 1
+            continue
+        try:
+            count = int(buf[pos + 1:eol - 1])
+        except ValueError:
+            return None
+        pos = eol + 1
+        if kind in _BULK:
+            if count >= 0:
+                end = pos + count
+                if end + 2 > size:
+                    return None
+                if buf[end] != 13 or buf[end + 1] != 10:
+                    return None
+                pos = end + 2
+        elif kind in _AGGREGATE or kind == 0x25 or kind == 0x7c:
+            if kind == 0x25 or kind == 0x7c:
+                count *= 2
+            if kind == 0x7c:
+                remaining += 1
+            if count > 0:
+                stack.append(remaining)
+                remaining = count
+        else:
+            return None
+
+
 def _bulk_data(stream, size):
     yield from stream.skip(size)
     end = yield from stream.exact(2)
@@ -104,6 +156,18 @@ class Redis(BaseProtocol):
             return b'*'
         yield from stream.line(_MAX_LINE)
         return b'inline'
+
+    def fast_request(self, buf, session):
+        """A whole buffered command, without a generator (or None)."""
+        if buf[0] == 0x2a:
+            found = scan_value(buf)
+            return None if found is None else (found[0], b'*')
+        eol = buf.find(b'\n')
+        return None if eol < 0 else (eol + 1, b'inline')
+
+    def fast_response(self, buf, session):
+        """A whole buffered reply, without a generator (or None)."""
+        return scan_value(buf)
 
     def response(self, stream, session):
         """One reply of any type; returns its type byte."""
