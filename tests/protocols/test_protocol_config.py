@@ -136,3 +136,18 @@ def test_ci_turns_a_skipped_protocol_test_into_a_failure():
                         timeout=100, cwd=support.ROOT)
     assert ci.returncode == 1, ci.stdout
     assert 'skipped under CI' in ci.stdout
+
+
+def test_a_protocol_from_an_installed_package(vaurien, echo_server,
+                                              tmp_path):
+    dist = tmp_path / 'chaos_lines-1.0.dist-info'
+    dist.mkdir()
+    (dist / 'METADATA').write_text('Metadata-Version: 2.1\nName: chaos-lines'
+                                   '\nVersion: 1.0\n')
+    (dist / 'entry_points.txt').write_text(
+        '[vaurien.protocols]\nlines = line_protocol:Lines\n')
+    proxy = vaurien('--protocol', 'lines', '--behavior', '100:error',
+                    backend=echo_server.address,
+                    extra_paths=[str(tmp_path), EXAMPLES])
+    assert lines_roundtrip(proxy, [b'a\n', b'b\n']) == \
+        b'ERR server unavailable\n' * 2

@@ -11,7 +11,9 @@ Protocols come from three sources, like handlers:
   ``memcache``, ``mysql``, ``smtp``;
 * ``[protocol:NAME]`` sections of the INI file with ``callable = dotted.path``
   (a section without ``callable`` gives options to the protocol NAME);
-* a dotted path given directly (``--protocol pkg.module.Class``).
+* a dotted path given directly (``--protocol pkg.module.Class``);
+* the ``vaurien.protocols`` entry-point group, so that an installed package
+  can add protocols.
 
 Options: ``--protocols.NAME.OPTION VALUE`` on the command line, or
 ``OPTION = VALUE`` in the ``[protocol:NAME]`` section.
@@ -31,6 +33,16 @@ BUILTINS = {
     'mysql': 'vaurien.protocols.mysql:MySQL',
     'smtp': 'vaurien.protocols.smtp:SMTP',
 }
+
+
+ENTRY_POINT_GROUP = 'vaurien.protocols'
+
+
+def _entry_points():
+    """``{name: entry point}`` of the installed packages' protocols."""
+    from importlib import metadata
+    return {ep.name: ep for ep in metadata.entry_points(
+        group=ENTRY_POINT_GROUP)}
 
 
 class ProtocolError(ConfigError, ValueError):
@@ -65,10 +77,13 @@ def get_protocol_class(name, sections=None, ini_path=None):
     if name in BUILTINS:
         path = BUILTINS[name]
         return None if path is None else _load(path, name)
+    installed = _entry_points()
+    if name in installed:
+        return _load(installed[name].value, 'entry point %s' % name)
     if '.' in name or ':' in name:
         return _load(name, 'protocol %s' % name)
-    known = sorted(set(BUILTINS) | {n for n, s in sections.items()
-                                    if 'callable' in s})
+    known = sorted(set(BUILTINS) | set(installed)
+                   | {n for n, s in sections.items() if 'callable' in s})
     raise ProtocolError('unknown protocol %r (known: %s; or a dotted path '
                         'like pkg.module.Class)' % (name, ', '.join(known)))
 
