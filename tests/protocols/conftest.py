@@ -246,13 +246,28 @@ def memcached_backend():
     proc.stop()
 
 
+# -- TLS -----------------------------------------------------------------------------
+
+@pytest.fixture(scope='session')
+def tls_cert(tmp_path_factory):
+    """``(cert, key)`` paths of a self-signed certificate for localhost."""
+    openssl = need_binary('openssl')
+    base = tmp_path_factory.mktemp('tls')
+    cert, key = str(base / 'cert.pem'), str(base / 'key.pem')
+    subprocess.run([openssl, 'req', '-x509', '-newkey', 'rsa:2048',
+                    '-nodes', '-keyout', key, '-out', cert, '-days', '2',
+                    '-subj', '/CN=localhost'], check=True,
+                   capture_output=True, timeout=60)
+    return cert, key
+
+
 # -- MariaDB ---------------------------------------------------------------------
 
 MYSQL_USER, MYSQL_PASSWORD = 'vaurien', 'chaos-secret'
 
 
 @pytest.fixture(scope='session')
-def mysql_backend(tmp_path_factory):
+def mysql_backend(tmp_path_factory, tls_cert):
     """A real MariaDB server: a fresh datadir, a user with a password.
 
     ``.address`` is its TCP address; the tests log in as ``MYSQL_USER``.
@@ -277,6 +292,7 @@ def mysql_backend(tmp_path_factory):
                       '--bind-address=' + HOST, '--skip-log-bin',
                       '--innodb-buffer-pool-size=32M',
                       '--max-allowed-packet=64M',
+                      '--ssl-cert=' + tls_cert[0], '--ssl-key=' + tls_cert[1],
                       '--pid-file=' + os.path.join(base, 'mysqld.pid'),
                       '--log-error=' + os.path.join(base, 'error.log')]
         + user, 'mariadbd', support.port_open, cwd=base)
@@ -297,7 +313,7 @@ def mysql_backend(tmp_path_factory):
 class SMTPBackend:
     """An aiosmtpd server in a thread, keeping every message it accepts."""
 
-    def __init__(self):
+    def __init__(self, tls_context=None):
         from aiosmtpd.controller import Controller
         self.messages = []
         outer = self
@@ -312,7 +328,8 @@ class SMTPBackend:
             port = support.free_port()
             self.controller = Controller(Handler(), hostname=HOST, port=port,
                                          data_size_limit=64 << 20,
-                                         ready_timeout=30)
+                                         ready_timeout=30,
+                                         tls_context=tls_context)
             try:
                 self.controller.start()
             except Exception as exc:    # the port was taken meanwhile
@@ -331,6 +348,18 @@ def smtp_backend():
     """A real SMTP server (aiosmtpd) on a free port."""
     pytest.importorskip('aiosmtpd')
     server = SMTPBackend()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope='session')
+def smtp_tls_backend(tls_cert):
+    """A real SMTP server (aiosmtpd) that offers STARTTLS."""
+    pytest.importorskip('aiosmtpd')
+    import ssl
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*tls_cert)
+    server = SMTPBackend(tls_context=context)
     yield server
     server.close()
 

@@ -306,3 +306,22 @@ def test_fast_paths_agree_with_the_generators(name):
                     raise AssertionError('generator wants more for %r'
                                          % data)
             assert (stream.pos, stop.value.value) == found, data
+
+
+def test_http_upgrade_and_connect_go_raw_without_a_warning(caplog):
+    for request, response in [
+            (b'GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n',
+             b'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n'
+             b'\r\n'),
+            (b'CONNECT db:5432 HTTP/1.1\r\n\r\n',
+             b'HTTP/1.1 200 Connection established\r\n\r\n')]:
+        protocol = build_protocol('http')
+        _, up, down = pair(protocol, [request, b'\x81\x05hello\x00'],
+                           [response, b'\x82\x03raw\xff'])
+        with caplog.at_level(logging.WARNING, logger='vaurien'):
+            assert up.read() == request
+            assert down.read() == response
+            assert up.read() == b'\x81\x05hello\x00'
+            assert down.read() == b'\x82\x03raw\xff'
+        assert up.session.raw
+        assert not caplog.records

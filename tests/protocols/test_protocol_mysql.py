@@ -16,6 +16,9 @@ def start(vaurien, backend, *args):
 
 
 def connect(proxy, **kwargs):
+    # The server offers TLS (see the last test) and PyMySQL takes it when
+    # offered; inside TLS there is no protocol to see, so plain by default.
+    kwargs.setdefault('ssl_disabled', True)
     return pymysql.connect(host=proxy.address[0], port=proxy.address[1],
                            user=MYSQL_USER, password=MYSQL_PASSWORD,
                            database='chaos', connect_timeout=30,
@@ -143,3 +146,18 @@ def test_error_is_a_server_error_and_the_session_stays_in_step(
             assert 'vaurien' in exc.args[1]
             outcomes.add('error')
     assert {'ok', 'error'} <= outcomes
+
+
+def test_tls_sessions_are_relayed_raw(vaurien, mysql_backend, tls_cert):
+    proxy = start(vaurien, mysql_backend, '--behavior', '50:delay',
+                  '--handlers.delay.sleep', '0.01')
+    db = connect(proxy, ssl_disabled=False, ssl_ca=tls_cert[0],
+                 ssl_verify_identity=False)
+    with db.cursor() as cur:
+        cur.execute('SET SESSION max_recursive_iterations = 10000')
+        cur.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+        assert cur.fetchone()[1]                  # encrypted indeed
+        cur.execute(ROWS % 5000)
+        assert len(cur.fetchall()) == 5000
+    db.close()
+    assert 'raw bytes' not in proxy.log()     # announced: no warning
