@@ -325,3 +325,38 @@ def test_http_upgrade_and_connect_go_raw_without_a_warning(caplog):
             assert down.read() == b'\x82\x03raw\xff'
         assert up.session.raw
         assert not caplog.records
+
+
+class Sink:
+    """A destination socket that keeps what it is sent, piece by piece."""
+
+    def __init__(self):
+        self.pieces = []
+
+    def sendall(self, data):
+        self.pieces.append(bytes(data))
+
+
+@pytest.mark.parametrize('name, head, tail', [
+    ('http', b'HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n', b''),
+    ('http', b'HTTP/1.0 200 OK\r\n\r\n', b''),                 # close
+    ('redis', b'$%d\r\n', b'\r\n'),
+    ('memcache', b'VALUE k 0 %d\r\n', b'\r\nEND\r\n'),
+])
+def test_pass_through_streams_big_messages(name, head, tail):
+    from vaurien.protocols.base import STREAM_OVER
+    body = bytes(range(256)) * (40 * 1024)              # 10 MiB
+    message = (head % len(body) if b'%d' in head else head) + body + tail
+    protocol = build_protocol(name)
+    _, up, down = pair(protocol, [b'GET / HTTP/1.1\r\n\r\n'],
+                       split(message + b'+OK\r\n' * (name == 'redis'),
+                             65536))
+    if name == 'http':
+        up.read()                       # the request the response answers
+    sink = Sink()
+    assert down.relay(sink)
+    assert b''.join(sink.pieces) == message
+    assert len(sink.pieces) > 2                      # it did stream
+    assert max(len(p) for p in sink.pieces) < STREAM_OVER + (1 << 16) + 1
+    if name == 'redis':
+        assert down.relay(sink) and sink.pieces[-1] == b'+OK\r\n'

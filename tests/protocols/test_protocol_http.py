@@ -8,6 +8,7 @@ import urllib.request
 
 import pytest
 
+import support
 from conftest import HERE, Timer, payload
 
 urllib3 = pytest.importorskip('urllib3')
@@ -183,3 +184,48 @@ def test_error_is_a_5xx_and_the_next_request_works(vaurien, http_backend):
     retrying = urllib3.PoolManager(retries=urllib3.Retry(
         total=30, status_forcelist=[500, 502, 503, 504], backoff_factor=0))
     assert retrying.request('GET', base + '/').status == 200
+
+
+def _big_response(sock):
+    """Answer one request with a 300 MB body, made on the fly."""
+    head = b''
+    while b'\r\n\r\n' not in head:
+        data = sock.recv(4096)
+        if not data:
+            return
+        head += data
+    piece = b'0123456789abcdef' * 65536                 # 1 MiB
+    sock.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n'
+                 % (300 * len(piece)))
+    for _ in range(300):
+        sock.sendall(piece)
+
+
+def peak_memory(pid):
+    """The peak resident memory of process *pid*, in MiB (Linux)."""
+    with open('/proc/%d/status' % pid) as fh:
+        for line in fh:
+            if line.startswith('VmHWM:'):
+                return int(line.split()[1]) / 1024.0
+    pytest.skip('no VmHWM in /proc (not Linux)')
+
+
+@pytest.mark.timeout(120)
+def test_a_huge_body_streams_through_in_bounded_memory(vaurien):
+    backend = support.TCPServer(_big_response)
+    try:
+        proxy = start(vaurien, backend)
+        c = conn(proxy)
+        c.request('GET', '/huge')
+        response = c.getresponse()
+        total = 0
+        while True:
+            data = response.read(1 << 20)
+            if not data:
+                break
+            total += len(data)
+        assert total == 300 << 20
+        # The proxy never held the 300 MiB message whole.
+        assert peak_memory(proxy.proc.pid) < 150
+    finally:
+        backend.close()

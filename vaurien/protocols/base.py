@@ -43,6 +43,10 @@ log = logging.getLogger('vaurien')
 # that the traffic is not its protocol; bodies and values are not bounded.
 MAX_LINE = 1 << 20
 
+# A message relayed untouched (a pass-through pick) is sent on in pieces
+# once this many bytes of it are buffered, so memory stays bounded.
+STREAM_OVER = 1 << 20
+
 
 class Malformed(Exception):
     """The bytes on a connection are not the protocol they should be."""
@@ -70,13 +74,14 @@ class Stream:
     consumed so far; the message starts at 0.
     """
 
-    __slots__ = ('buf', 'pos', 'eof', 'want', '_searched')
+    __slots__ = ('buf', 'pos', 'eof', 'want', 'sink', '_searched')
 
     def __init__(self):
         self.buf = bytearray()
         self.pos = 0
         self.eof = False
         self.want = 0          # bytes a skip is waiting for (bigger reads)
+        self.sink = None       # Reader.relay: where a long message streams
         self._searched = 0
 
     def line(self, limit=MAX_LINE):
@@ -108,13 +113,29 @@ class Stream:
         return data
 
     def skip(self, count):
-        """Consume the next *count* bytes without copying them (bodies)."""
-        end = self.pos + count
-        while len(self.buf) < end:
-            self.want = end - len(self.buf)
+        """Consume the next *count* bytes without copying them (bodies).
+
+        When the message is being relayed untouched (``sink`` set), what it
+        has consumed so far may be sent on before the skip ends, so that a
+        huge body never sits whole in memory: do not keep positions in the
+        buffer across a skip.
+        """
+        remaining = count
+        while True:
+            buf = self.buf
+            available = len(buf) - self.pos
+            if available >= remaining:
+                break
+            if self.sink is not None and len(buf) >= STREAM_OVER:
+                self.sink(buf)
+                buf.clear()
+                self.pos = 0
+                remaining -= available
+                self._searched = 0
+            self.want = self.pos + remaining - len(self.buf)
             yield
         self.want = 0
-        self.pos = end
+        self.pos += remaining
 
     def until(self, marker, limit=None):
         """Consume up to and including *marker*; returns nothing."""
@@ -133,6 +154,9 @@ class Stream:
     def to_eof(self):
         """Consume everything until the source ends (close-delimited)."""
         while not self.eof:
+            if self.sink is not None and len(self.buf) >= STREAM_OVER:
+                self.sink(self.buf)
+                self.buf.clear()
             self.pos = len(self.buf)
             yield
         self.pos = len(self.buf)
@@ -238,11 +262,30 @@ class Reader:
             if stream.eof:
                 # The parser needs more but the source has ended.
                 return self._flush()
-            data = self.sock.recv(max(self.bufsize, min(stream.want, 1 << 22)))
+            data = self.sock.recv(max(self.bufsize, min(stream.want, 1 << 20)))
             if data:
                 stream.buf += data
             else:
                 stream.eof = True
+
+    def relay(self, dst):
+        """Forward one whole message to *dst* untouched; False at the end.
+
+        The engine's pass-through: the same as ``dst.sendall(self.read())``,
+        except that a message longer than :data:`STREAM_OVER` (a big body
+        or value) goes on in pieces as it arrives instead of being held
+        whole in memory.
+        """
+        stream = self.stream
+        stream.sink = dst.sendall
+        try:
+            data = self.read()
+        finally:
+            stream.sink = None
+        if data:
+            dst.sendall(data)
+            return True
+        return False
 
     def error_reply(self, rng):
         """The protocol's error answering the last message, or None.
