@@ -201,10 +201,9 @@ class Connection:
                 name, handler = pair
                 if handler is PASS:
                     if reader is not None:
-                        data = reader.read()
-                        if not data:
+                        # One whole message; a huge one streams through.
+                        if not reader.relay(dst):
                             break
-                        dst.sendall(data)
                         continue
                     buf = buffers.pop() if buffers else bytearray(bufsize)
                     try:
