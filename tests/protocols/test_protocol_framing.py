@@ -360,3 +360,28 @@ def test_pass_through_streams_big_messages(name, head, tail):
     assert max(len(p) for p in sink.pieces) < STREAM_OVER + (1 << 16) + 1
     if name == 'redis':
         assert down.relay(sink) and sink.pieces[-1] == b'+OK\r\n'
+
+
+def test_mysql_prepared_statements_and_cursors():
+    column = b'\x03def\x00\x00\x00\x011\x00\x0c?\x00\x01\x00\x00\x00\x08\x81'
+    eof = b'\xfe\x00\x00\x02\x00'
+    cursor_eof = b'\xfe\x00\x00\x42\x00'         # SERVER_STATUS_CURSOR_EXISTS
+    prepare = _packet(0, b'\x16SELECT ?, ?')
+    prepared = (_packet(1, b'\x00\x01\x00\x00\x00\x01\x00\x02\x00\x00\x00'
+                        b'\x00') + _packet(2, column) + _packet(3, column)
+                + _packet(4, eof) + _packet(5, column) + _packet(6, eof))
+    execute = _packet(0, b'\x17\x01\x00\x00\x00\x01\x01\x00\x00\x00')
+    described = (_packet(1, b'\x01') + _packet(2, column)
+                 + _packet(3, cursor_eof))
+    fetch = _packet(0, b'\x1c\x01\x00\x00\x00\x05\x00\x00\x00')
+    rows = (_packet(1, b'\x00\x00\x01\x00\x00\x00')
+            + _packet(2, b'\xfe\x00\x00\x82\x00'))
+    for chunk in CHUNKS:
+        protocol = build_protocol('mysql')
+        _, up, down = pair(protocol, turns([prepare, execute, fetch], chunk),
+                           turns([prepared, described, rows], chunk))
+        up.session.handshake = False
+        for request, response in ((prepare, prepared), (execute, described),
+                                  (fetch, rows)):
+            assert up.read() == request
+            assert down.read() == response

@@ -37,10 +37,12 @@ CLIENT_PROTOCOL_41 = 0x00000200
 CLIENT_COMPRESS = 0x00000020
 CLIENT_DEPRECATE_EOF = 0x01000000
 SERVER_MORE_RESULTS_EXISTS = 0x0008
+SERVER_STATUS_CURSOR_EXISTS = 0x0040
 
 COM_QUIT = 0x01
 COM_QUERY = 0x03
 COM_FIELD_LIST = 0x04
+COM_PROCESS_INFO = 0x0A
 COM_STATISTICS = 0x09
 COM_CHANGE_USER = 0x11
 COM_BINLOG_DUMP = 0x12
@@ -204,7 +206,7 @@ class MySQL(BaseProtocol):
                 'kind': head[0] if head else None}
         if command in _STREAMING:
             commands.appendleft(command)     # a stream: packet by packet
-        elif command in (COM_QUERY, COM_STMT_EXECUTE):
+        elif command in (COM_QUERY, COM_STMT_EXECUTE, COM_PROCESS_INFO):
             yield from self._results(stream, session, head, length,
                                      deprecate_eof)
         elif command == COM_STMT_PREPARE:
@@ -238,7 +240,9 @@ class MySQL(BaseProtocol):
                 for _ in range(columns):
                     yield from packet(stream)
                 if not deprecate_eof:
-                    yield from packet(stream)
+                    _, length, head = yield from packet(stream)
+                    if _eof_status(head, length) & SERVER_STATUS_CURSOR_EXISTS:
+                        return     # rows come later, with COM_STMT_FETCH
                 while True:
                     _, length, head = yield from packet(stream)
                     if head[:1] == b'\xff':
