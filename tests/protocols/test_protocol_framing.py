@@ -342,17 +342,30 @@ class Sink:
     ('http', b'HTTP/1.0 200 OK\r\n\r\n', b''),                 # close
     ('redis', b'$%d\r\n', b'\r\n'),
     ('memcache', b'VALUE k 0 %d\r\n', b'\r\nEND\r\n'),
+    ('chunked', b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n',
+     b'0\r\n\r\n'),
+    ('smtp', b'', b'\r\n.\r\n'),
 ])
 def test_pass_through_streams_big_messages(name, head, tail):
     from vaurien.protocols.base import STREAM_OVER
     body = bytes(range(256)) * (40 * 1024)              # 10 MiB
+    if name == 'chunked':       # small chunks: streamed between them too
+        body = b''.join(b'%x\r\n%s\r\n' % (len(body[i:i + 3000]),
+                                           body[i:i + 3000])
+                        for i in range(0, len(body), 3000))
+    if name == 'smtp':
+        body = body.replace(b'\r\n.', b'\r\n..')
     message = (head % len(body) if b'%d' in head else head) + body + tail
-    protocol = build_protocol(name)
+    protocol = build_protocol('http' if name == 'chunked' else name)
     _, up, down = pair(protocol, [b'GET / HTTP/1.1\r\n\r\n'],
                        split(message + b'+OK\r\n' * (name == 'redis'),
                              65536))
-    if name == 'http':
+    if name in ('http', 'chunked'):
         up.read()                       # the request the response answers
+    if name == 'smtp':          # the body comes after a 354
+        down.session.in_data = True
+        down, up = up, down
+        down.sock.chunks = split(message, 65536)
     sink = Sink()
     assert down.relay(sink)
     assert b''.join(sink.pieces) == message

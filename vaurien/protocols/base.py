@@ -99,6 +99,11 @@ class Stream:
             if len(buf) - start > limit:
                 raise Malformed('no end of line within %d bytes' % limit)
             self._searched = len(buf)
+            if self.sink is not None and start >= STREAM_OVER:
+                # Send on what the message consumed before this line.
+                self._spill(start)
+                self._searched -= start
+                start = 0
             yield
 
     def exact(self, count):
@@ -149,6 +154,10 @@ class Stream:
             if limit is not None and len(buf) - self.pos > limit:
                 raise Malformed('no %r within %d bytes' % (marker, limit))
             searched = max(self.pos, len(buf) - len(marker) + 1)
+            if self.sink is not None and searched >= STREAM_OVER:
+                # No marker starts before *searched*: send that much on.
+                self._spill(searched)
+                searched = 0
             yield
 
     def to_eof(self):
@@ -160,6 +169,13 @@ class Stream:
             self.pos = len(self.buf)
             yield
         self.pos = len(self.buf)
+
+    def _spill(self, count):
+        """Send the first *count* bytes of the message on (``sink``)."""
+        with memoryview(self.buf) as view:
+            self.sink(view[:count])
+        del self.buf[:count]
+        self.pos = max(0, self.pos - count)
 
     def startswith(self, prefix):
         """Wait for ``len(prefix)`` bytes; True if the message goes on so."""
