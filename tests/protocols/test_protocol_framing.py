@@ -398,3 +398,26 @@ def test_mysql_prepared_statements_and_cursors():
                                   (fetch, rows)):
             assert up.read() == request
             assert down.read() == response
+
+
+def test_mysql_deprecate_eof():
+    """With CLIENT_DEPRECATE_EOF, no EOF after the columns; rows end with
+    an OK packet whose header is 0xFE."""
+    greeting = _packet(0, b'\x0a5.5.5-test\x00' + b'\x00' * 40)
+    caps = 0x000FA685 | 0x01000000
+    login = _packet(1, struct.pack('<I', caps) + b'\x00' * 28 + b'u\x00')
+    ok = _packet(2, b'\x00\x00\x00\x02\x00\x00\x00')
+    query = _packet(0, b'\x03SELECT 1')
+    column = b'\x03def\x00\x00\x00\x011\x00\x0c?\x00\x01\x00\x00\x00\x08\x81'
+    result = (_packet(1, b'\x01') + _packet(2, column)
+              + b''.join(_packet(3 + i, b'\x011') for i in range(20))
+              + _packet(23, b'\xfe\x00\x00\x02\x00\x00\x00'))
+    for chunk in CHUNKS:
+        protocol = build_protocol('mysql')
+        _, up, down = pair(protocol, turns([login, query], chunk),
+                           turns([greeting, ok, result], chunk))
+        assert down.read() == greeting
+        assert up.read() == login
+        assert down.read() == ok
+        assert up.read() == query
+        assert down.read() == result

@@ -1,5 +1,6 @@
 """--protocol mysql against a real MariaDB server, with PyMySQL."""
 import struct
+import subprocess
 
 import pytest
 
@@ -161,3 +162,27 @@ def test_tls_sessions_are_relayed_raw(vaurien, mysql_backend, tls_cert):
         assert len(cur.fetchall()) == 5000
     db.close()
     assert 'raw bytes' not in proxy.log()     # announced: no warning
+
+
+def test_the_mariadb_command_line_client(vaurien, mysql_backend, recorder):
+    """A second real client library: libmariadb, through the ``mariadb``
+    command-line client (multi-statements, a large result)."""
+    from conftest import need_binary
+    client = need_binary('mariadb', 'mysql')
+    args, records = recorder
+    proxy = start(vaurien, mysql_backend, *args)
+    sql = ('SET SESSION max_recursive_iterations = 100000; '
+           + (ROWS % 3000) + '; SELECT "after", 1 + 1;')
+    done = subprocess.run(
+        [client, '--no-defaults', '-h', proxy.address[0],
+         '-P', str(proxy.address[1]), '-u', MYSQL_USER,
+         '-p' + MYSQL_PASSWORD, '--skip-ssl', '--batch', '--skip-column-names',
+         'chaos', '-e', sql],
+        capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 3001 and lines[-1] == 'after\t2'
+    got = records()
+    downs = [d for k, d in got if k == 'down']
+    big = [d for d in downs if d.count(b'rrrr') >= 3000]
+    assert len(big) == 1                           # 3000 rows, one message

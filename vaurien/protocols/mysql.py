@@ -249,7 +249,8 @@ class MySQL(BaseProtocol):
                         return
                     if _is_end(head, length, deprecate_eof):
                         break
-                status = _eof_status(head, length)
+                status = (_ok_status(head) if deprecate_eof
+                          else _eof_status(head, length))
             if not status & SERVER_MORE_RESULTS_EXISTS:
                 return
             _, length, head = yield from packet(stream)
