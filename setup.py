@@ -20,6 +20,12 @@ TESTS_REQUIRE = [
     'pytest-timeout>=2',
     'sphinx',
     'requests',
+    # client libraries (and one server) of the protocol tests
+    'redis>=5',
+    'pymemcache>=4',
+    'PyMySQL>=1.1',
+    'aiosmtpd>=1.4',
+    'urllib3>=2',
 ]
 
 setup(

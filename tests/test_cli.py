@@ -284,7 +284,7 @@ def test_python_dash_m_serves(vaurien, echo_server):
 # -- precedence and INI values ---------------------------------------------------------------
 
 _PROXYING = re.compile(r'proxying (\S+) -> (\S+), behavior (\S*), pick per '
-                       r'(\w+), seed (\d+)')
+                       r'(\w+), protocol \S+, seed (\d+)')
 
 
 def proxying(proxy):

@@ -268,6 +268,16 @@ def parse_choice(*choices):
     return parse
 
 
+def parse_protocol(value):
+    """A protocol name (tcp, http, redis, ...) or a dotted path; checked
+    against the protocol registry when the proxy is built."""
+    name = parse_str(value).strip()
+    if not name or any(c.isspace() for c in name):
+        raise ValueError('a protocol name like tcp, http, redis, memcache, '
+                         'mysql or smtp, or a dotted path')
+    return name if '.' in name or ':' in name else name.lower()
+
+
 # -- the settings table ----------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -328,6 +338,12 @@ SETTINGS = [
             'When a handler is picked: at each readable event (event), or '
             'once when a connection opens, kept for its life (connection).',
             'event|connection', sample='event'),
+    Setting('protocol', 'tcp', parse_protocol,
+            'What the traffic is: tcp (raw bytes), http, redis, memcache, '
+            'mysql, smtp, a [protocol:NAME] section or a dotted path. With a '
+            'protocol, handlers act on whole messages and errors are '
+            'protocol errors. Options: --protocols.NAME.OPTION VALUE.',
+            'NAME', sample='tcp'),
     Setting('bufsize', 65536, positive_int,
             'Largest read from a socket, in bytes.', 'BYTES', sample='65536'),
     Setting('timeout', 30.0, positive_float,

@@ -272,7 +272,11 @@ class Connection:
             if src.eof or (result is not None and not result):
                 return 'eof'
             if src.reads == reads and self._at_eof(src):
-                return 'eof'
+                # A message already buffered by a protocol reader is not
+                # lost to a peek that sees the socket's end of stream.
+                readers = self.readers
+                if readers is None or not readers[to_backend].pending:
+                    return 'eof'
             return None
         except OSError as exc:
             if not _quiet(exc) and not self._closed:
@@ -317,10 +321,9 @@ class Connection:
                         pair = behavior.pick(rng, to_backend)
                     name, handler = pair
                 if handler is PASS:
-                    data = reader.read()
-                    if not data:
+                    # One whole message; a huge one streams through.
+                    if not reader.relay(dst):
                         break
-                    dst.sendall(data)
                     continue
                 how = self.call(to_backend, name, handler)
                 if how is not None:

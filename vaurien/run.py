@@ -18,13 +18,15 @@ def _patch():
 
 
 HANDLER_PREFIX = '--handlers.'
+PROTOCOL_PREFIX = '--protocols.'
 
 
-def split_handler_options(argv):
+def split_handler_options(argv, prefix=HANDLER_PREFIX):
     """Take ``--handlers.NAME.OPTION VALUE`` (or ``=VALUE``) out of *argv*.
 
     Returns ``(rest, {name: {option: value}})``. NAME may itself contain dots
-    (a dotted path); the option is what follows the last dot.
+    (a dotted path); the option is what follows the last dot. With *prefix*
+    ``'--protocols.'`` the same for protocol options.
     """
     from vaurien.config import ConfigError
     rest, options = [], {}
@@ -34,11 +36,11 @@ def split_handler_options(argv):
         if arg == '--':
             rest.extend(argv[i:])
             break
-        if not arg.startswith(HANDLER_PREFIX):
+        if not arg.startswith(prefix):
             rest.append(arg)
             i += 1
             continue
-        key, eq, value = arg[len(HANDLER_PREFIX):].partition('=')
+        key, eq, value = arg[len(prefix):].partition('=')
         if not eq:
             if i + 1 >= len(argv) or argv[i + 1].startswith('--'):
                 raise ConfigError('%s expects a value' % arg)
@@ -47,8 +49,8 @@ def split_handler_options(argv):
         i += 1
         name, _, option = key.rpartition('.')
         if not name or not option:
-            raise ConfigError('%s: expected --handlers.NAME.OPTION VALUE'
-                              % arg.partition('=')[0])
+            raise ConfigError('%s: expected %sNAME.OPTION VALUE'
+                              % (arg.partition('=')[0], prefix))
         options.setdefault(name, {})[option] = value
     return rest, options
 
@@ -88,9 +90,10 @@ def make_parser():
                'Handler options: --handlers.NAME.OPTION VALUE (or '
                '--handlers.NAME.OPTION=VALUE), for any handler NAME. '
                'Every handler also takes --handlers.NAME.direction '
-               '(%s): %s (default: %s).'
+               '(%s): %s (default: %s). '
                % ('|'.join(DIRECTIONS), DIRECTION_OPTION[0][0].lower()
-                  + DIRECTION_OPTION[0][1:], DIRECTION_OPTION[2]))
+                  + DIRECTION_OPTION[0][1:], DIRECTION_OPTION[2]) +
+               'Protocol options: --protocols.NAME.OPTION VALUE.')
     parser.add_argument('--version', action='version',
                         version='vaurien %s' % __version__)
     parser.add_argument('--config', metavar='FILE',
@@ -127,16 +130,29 @@ def make_parser():
                                dest='_unused_%s_%s' % (name, option),
                                help='%s: %s (default: %s)'
                                % (name, desc, default))
+    group = parser.add_argument_group('options of the built-in protocols')
+    from vaurien.protocols import BUILTINS as PROTOCOLS, get_protocol_class
+    for name in PROTOCOLS:
+        cls = get_protocol_class(name)
+        if cls is None:
+            continue
+        for option, (desc, kind, default) in sorted(cls.options.items()):
+            group.add_argument('%s%s.%s' % (PROTOCOL_PREFIX, name, option),
+                               metavar=type_name(kind).split()[0].upper(),
+                               dest='_unused_p_%s_%s' % (name, option),
+                               help='%s: %s (default: %s)'
+                               % (name, desc, default))
     return parser
 
 
 class Options:
     """Everything ``vaurien`` was asked to do, converted and checked."""
 
-    def __init__(self, settings, handler_options, ini):
+    def __init__(self, settings, handler_options, ini, protocol_options=None):
         self.settings = settings            # {dest: typed value}
         self.handler_options = handler_options   # {name: {opt: raw}}
         self.ini = ini
+        self.protocol_options = protocol_options or {}  # CLI {name: {opt: raw}}
 
     def __getattr__(self, name):
         try:
@@ -150,6 +166,7 @@ def parse_args(argv):
     from vaurien.config import SETTINGS, defaults, read_ini
 
     argv, cli_handler_options = split_handler_options(list(argv))
+    argv, cli_protocol_options = split_handler_options(argv, PROTOCOL_PREFIX)
     parser = make_parser()
     args = parser.parse_args(argv)
     settings = defaults()
@@ -167,7 +184,17 @@ def parse_args(argv):
             settings[setting.dest] = setting.convert(value, setting.flag)
     for name, values in cli_handler_options.items():
         handler_options.setdefault(name, {}).update(values)
-    return Options(settings, handler_options, ini), args
+    return (Options(settings, handler_options, ini, cli_protocol_options),
+            args)
+
+
+def build_protocol(options, proxy=None):
+    """The protocol object for *options* (None for tcp); ConfigError if bad."""
+    from vaurien.protocols import build_protocol as build
+    ini = options.ini
+    return build(options.protocol, options.protocol_options,
+                 ini.protocols if ini is not None else {},
+                 ini.path if ini is not None else None, proxy)
 
 
 def build(options, proxy=None):
@@ -275,9 +302,12 @@ def run(argv):
         from vaurien.demo import run_demo
         return run_demo(options, seed)
 
+    protocol = build_protocol(options)
     proxy = Proxy(options.local, options.distant, None,
                   bufsize=options.bufsize, timeout=options.timeout, seed=seed,
-                  pick=options.pick)
+                  pick=options.pick, protocol=protocol)
+    if protocol is not None:
+        protocol.proxy = proxy
     registry, behavior, checked, instances = build(options, proxy)
     proxy.behavior = behavior
     proxy.registry = registry
@@ -292,10 +322,10 @@ def run(argv):
             options.http_host, options.http_port, options.http_token)
         control.start()
         log.info('control API on %s', control.url())
-    log.info('proxying %s -> %s, behavior %s, pick per %s, seed %d '
-             '(replay with --seed %d)',
+    log.info('proxying %s -> %s, behavior %s, pick per %s, protocol %s, '
+             'seed %d (replay with --seed %d)',
              format_hostport(proxy.address), format_hostport(options.distant),
-             behavior.text, options.pick, seed, seed)
+             behavior.text, options.pick, options.protocol, seed, seed)
 
     def stop():
         log.info('stopping')

@@ -1,4 +1,6 @@
 """The ``error`` handler."""
+import socket as _socket
+
 from vaurien.handlers.base import BaseHandler
 from vaurien.handlers.types import Integer
 
@@ -14,8 +16,12 @@ class Error(BaseHandler):
     first; its counter is shared by every connection on purpose
     ("the first N calls through the proxy succeed").
 
-    In protocol mode (``--protocol``) the client gets an error response of
-    its protocol instead (see the protocols page).
+    In protocol mode (``--protocol``) requests pass untouched and the
+    backend's response to a request is replaced by an error response of the
+    protocol (an HTTP 5xx, a Redis ``-ERR``, a memcache ``SERVER_ERROR``, a
+    MySQL ERR packet, an SMTP ``451``), which the client's library reports
+    as a server error; ``inject`` does not apply there. See the protocols
+    page.
     """
     name = 'error'
     options = {
@@ -32,6 +38,11 @@ class Error(BaseHandler):
         self.calls = 0   # shared by all connections: see the docstring
 
     def __call__(self, client_sock, backend_sock, to_backend):
+        if self.calls >= self.warmup:
+            conn = self._connection(client_sock)
+            if conn is not None and conn.readers is not None:
+                return self.protocol_error(client_sock, backend_sock,
+                                           to_backend)
         data = self._get_data(client_sock, backend_sock, to_backend)
         if not data:
             # end of stream is not a call: it must not use up the warm-up,
@@ -42,6 +53,40 @@ class Error(BaseHandler):
         elif not to_backend:
             data = self.corrupt(data, self._random(client_sock))
         self._forward(client_sock, backend_sock, to_backend, data)
+        return True
+
+    def protocol_error(self, client_sock, backend_sock, to_backend):
+        """Protocol mode: answer the client's request with a protocol error.
+
+        A request (``to_backend``) goes to the backend untouched; the
+        backend's response to it is read whole and replaced by the error the
+        protocol makes for it (an HTTP 5xx, a Redis ``-ERR``, ...), so the
+        client's library raises its usual server-error exception. When the
+        protocol says the exchange cannot go on in step after that error,
+        the connection is closed once the error is sent. A message the
+        protocol cannot replace (a Redis push, raw traffic) passes as it is.
+        Returns the handler result (False at end of stream or when closed).
+        """
+        data = self._get_data(client_sock, backend_sock, to_backend)
+        if not data:
+            return False
+        conn = self._connection(client_sock)
+        reply = None
+        if not to_backend:
+            reply = conn.readers[False].error_reply(
+                self._random(client_sock))
+        if reply is None:
+            self._forward(client_sock, backend_sock, to_backend, data)
+            return True
+        error, close = reply
+        client_sock.sendall(error)
+        if close:
+            try:
+                client_sock.shutdown(_socket.SHUT_WR)
+            except OSError:
+                pass
+            conn.close()
+            return False
         return True
 
     def corrupt(self, data, rng):

@@ -1,0 +1,148 @@
+"""--protocol redis against a real redis-server, with redis-py."""
+import socket
+import warnings
+
+import pytest
+
+from conftest import HERE, Timer
+
+redis = pytest.importorskip('redis')
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def client(proxy, **kwargs):
+    # lib_name=None (no CLIENT SETINFO on connect) is deprecated in newer
+    # redis-py in favour of driver_info; both spellings mean the same here.
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', DeprecationWarning)
+        return redis.Redis(host=proxy.address[0], port=proxy.address[1],
+                           socket_timeout=30, **kwargs)
+
+
+def start(vaurien, backend, *args):
+    return vaurien('--protocol', 'redis', *args, backend=backend.address,
+                   extra_paths=[HERE])
+
+
+NESTED = "return {1, {2, {3, {'deep', {}}}}, 'x', {'a', {'b'}}}"
+
+
+def test_dummy_is_transparent(vaurien, redis_backend):
+    proxy = start(vaurien, redis_backend)
+    r = client(proxy)
+    assert r.ping()
+    big = bytes(range(256)) * (20 * 4096)           # 20 MiB, every byte value
+    r.set('big', big)
+    assert r.get('big') == big
+    pipe = r.pipeline(transaction=False)
+    for i in range(200):
+        pipe.set('k%d' % i, i)
+        pipe.incr('k%d' % i)
+    assert pipe.execute() == [x for i in range(200) for x in (True, i + 1)]
+    with r.pipeline(transaction=True) as tx:       # MULTI ... EXEC
+        tx.set('a', 1).incr('a').lrange('nothing', 0, -1)
+        assert tx.execute() == [True, 2, []]
+    assert r.eval(NESTED, 0) == [1, [2, [3, [b'deep', []]]], b'x', [b'a', [b'b']]]
+    assert r.get('missing') is None
+    r.rpush('list', *range(1000))
+    assert len(r.lrange('list', 0, -1)) == 1000
+    with pytest.raises(redis.exceptions.ResponseError):
+        r.execute_command('NOSUCHCOMMAND')
+    assert r.ping()
+
+
+def test_resp3_and_inline(vaurien, redis_backend):
+    proxy = start(vaurien, redis_backend)
+    r = client(proxy, protocol=3)
+    r.hset('h', mapping={'f1': 'v1', 'f2': 'v2'})
+    assert r.hgetall('h') == {b'f1': b'v1', b'f2': b'v2'}   # a RESP3 map
+    r.sadd('s', 'a', 'b')
+    assert r.smembers('s') == {b'a', b'b'}                  # a RESP3 set
+    assert r.execute_command('HELLO', 3)[b'proto'] == 3
+    # Inline commands, several in one write, answered in order.
+    with socket.create_connection(proxy.address, timeout=10) as sock:
+        sock.sendall(b'PING\r\nECHO hi\r\nSET inl 5\r\nGET inl\r\n')
+        got = b''
+        while got.count(b'\r\n') < 5:
+            got += sock.recv(4096)
+    assert got == b'+PONG\r\n$2\r\nhi\r\n+OK\r\n$1\r\n5\r\n'
+
+
+def test_each_call_gets_one_whole_message(vaurien, redis_backend, recorder):
+    args, records = recorder
+    proxy = start(vaurien, redis_backend, *args)
+    r = client(proxy)
+    value = b'v' * (3 << 20)
+    pipe = r.pipeline(transaction=False)
+    pipe.set('one', value).get('one').eval(NESTED, 0)
+    pipe.execute()
+    r.close()
+    got = records()
+    up = [data for kind, data in got if kind == 'up']
+    down = [data for kind, data in got if kind == 'down']
+    commands = up[-3:]          # after the client's own HELLO / CLIENT
+    assert commands[0].startswith(b'*3\r\n$3\r\nSET\r\n$3\r\none\r\n')
+    assert commands[0].endswith(value + b'\r\n')
+    assert commands[1] == b'*2\r\n$3\r\nGET\r\n$3\r\none\r\n'
+    assert commands[2].startswith(b'*3\r\n$4\r\nEVAL')
+    assert down[-3:] == [b'+OK\r\n', b'$%d\r\n%s\r\n' % (len(value), value),
+                         b'*4\r\n:1\r\n*2\r\n:2\r\n*2\r\n:3\r\n*2\r\n'
+                         b'$4\r\ndeep\r\n*0\r\n$1\r\nx\r\n*2\r\n$1\r\na\r\n'
+                         b'*1\r\n$1\r\nb\r\n']
+
+
+def test_delay_holds_each_message_once(vaurien, redis_backend):
+    proxy = start(vaurien, redis_backend, '--behavior', '100:delay',
+                  '--handlers.delay.sleep', '0.4')
+    r = client(proxy, protocol=2, lib_name=None, lib_version=None)
+    r.set('big', b'x' * (8 << 20))
+    pipe = r.pipeline(transaction=False)
+    pipe.get('a').get('b').get('c')
+    with Timer() as t:
+        pipe.execute()
+    # Three commands sent in one write: three picks, three delays.
+    assert t.elapsed >= 3 * 0.4 - 0.05
+    slow = start(vaurien, redis_backend, '--behavior', '100:delay',
+                 '--handlers.delay.sleep', '0.5', '--handlers.delay.before',
+                 'false')
+    # No handshake commands (HELLO, CLIENT SETINFO): only GET is delayed.
+    r2 = client(slow, protocol=2, lib_name=None, lib_version=None)
+    with Timer() as t:
+        assert len(r2.get('big')) == 8 << 20
+    # One 8 MiB reply is one message: one delay, not one per read.
+    assert 0.5 - 0.05 <= t.elapsed < 20
+
+
+def test_error_is_a_redis_error_and_the_stream_stays_in_step(
+        vaurien, redis_backend):
+    broken = start(vaurien, redis_backend, '--behavior', '100:error')
+    r = client(broken)
+    with pytest.raises(redis.exceptions.ResponseError, match='vaurien'):
+        r.get('anything')
+    flaky = start(vaurien, redis_backend, '--behavior', '50:error',
+                  '--handlers.error.direction', 'downstream', '--seed', '7')
+    r = client(flaky)
+    outcomes = []
+    for i in range(40):
+        try:
+            r.set('key%d' % i, 'value%d' % i)
+            outcomes.append(('ok', i))
+        except redis.exceptions.ResponseError as exc:
+            assert 'vaurien' in str(exc)
+            outcomes.append(('error', i))
+    assert {o for o, _ in outcomes} == {'ok', 'error'}
+    # Every reply matched its own command: the stream never slipped.
+    direct = redis.Redis(*redis_backend.address)
+    for outcome, i in outcomes:
+        assert direct.get('key%d' % i) == b'value%d' % i
+    # And a fresh connection through the same proxy works.
+    for attempt in range(20):
+        fresh = client(flaky)
+        try:
+            assert fresh.get('key0') == b'value0'
+            break
+        except redis.exceptions.ResponseError:
+            continue
+    else:
+        pytest.fail('no request succeeded on 20 fresh connections')
