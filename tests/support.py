@@ -269,13 +269,32 @@ class VaurienProcess:
         return text
 
 
+def unprivileged_prefix():
+    """A command prefix under which file permissions apply, even as root.
+
+    As root, ``setpriv`` drops the capabilities that bypass file
+    permissions (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH) for the command;
+    as another user nothing is needed. None when neither works here.
+    """
+    if os.geteuid() != 0:
+        return []
+    import shutil
+    setpriv = shutil.which('setpriv')
+    if setpriv is None:
+        return None
+    prefix = [setpriv, '--bounding-set', '-dac_override,-dac_read_search']
+    probe = subprocess.run(prefix + ['true'], capture_output=True)
+    return prefix if probe.returncode == 0 else None
+
+
 def run_cli(*args, timeout=30.0, cwd=None, extra_paths=(), env=None,
-            module='vaurien'):
+            module='vaurien', prefix=()):
     """Run ``python -m vaurien ARGS`` to completion; CompletedProcess (text)."""
     run_env = env_with_root(extra_paths)
     if env:
         run_env.update(env)
-    return subprocess.run([sys.executable, '-m', module] + list(args),
+    return subprocess.run(list(prefix) + [sys.executable, '-m', module]
+                          + list(args),
                           cwd=cwd or ROOT, env=run_env, timeout=timeout,
                           stdin=subprocess.DEVNULL, capture_output=True,
                           text=True)
