@@ -467,12 +467,19 @@ class Churn(KeepAlive):
                                ctx.duration))
 
 
+# The targets compare the machinery, so every answer stays intact there:
+# delay sleeps 0 s, and error is aimed at the requests (its own code runs on
+# each of them, and it forwards them untouched, as it does all upstream
+# data). The last variant corrupts answers, so wrk drops the connection
+# and reconnects after each: it shows that cost, for information.
 FAULT_VARIANTS = [
     Vaurien('100:dummy', name='vaurien 100:dummy'),
     Vaurien('50:delay', ['--handlers.delay.sleep', '0'],
             name='vaurien 50:delay'),
-    Vaurien('50:delay,20:error', ['--handlers.delay.sleep', '0'],
+    Vaurien('50:delay,20:error', ['--handlers.delay.sleep', '0',
+                                  '--handlers.error.direction', 'upstream'],
             name='vaurien 50:delay,20:error'),
+    Vaurien('20:error', name='vaurien 20:error (corrupting)'),
 ]
 
 
@@ -489,7 +496,8 @@ class Faults(KeepAlive):
 
     def describe(self, ctx):
         return ('faults: the keep-alive load through vaurien, delay with '
-                'sleep 0, error (random bytes: wrk reconnects after each)')
+                'sleep 0, error aimed at requests; last row: error '
+                'corrupting answers (wrk reconnects after each)')
 
     def subjects(self, ctx):
         if not any(s.name == 'vaurien' for s in ctx.subjects):

@@ -66,7 +66,8 @@ def test_quick_run_reports_every_subject_and_workload(tmp_path):
         if name == 'faults':
             subjects = section['order']
             assert subjects == ['vaurien 100:dummy', 'vaurien 50:delay',
-                                'vaurien 50:delay,20:error']
+                                'vaurien 50:delay,20:error',
+                                'vaurien 20:error (corrupting)']
             assert set(rows) == set(subjects)
         else:
             subjects = ['direct'] + PROXIES

@@ -561,7 +561,9 @@ class _Workers:
 
     def _work(self, func, args):
         idle = self.idle
-        park = self.hub.switch
+        # The raw switch to the hub: the hub resumes this worker only with
+        # the next call (gevent's Hub.switch adds checks not needed here).
+        park = greenlet.switch.__get__(self.hub)
         while True:
             try:
                 func(*args)
