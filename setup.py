@@ -19,6 +19,7 @@ TESTS_REQUIRE = [
     'pytest>=7',
     'pytest-timeout>=2',
     'sphinx',
+    'requests',
 ]
 
 setup(
@@ -40,6 +41,10 @@ setup(
     entry_points={
         'console_scripts': [
             'vaurien = vaurien.run:main',
+            'vaurienctl = vaurien.ctl:main',
+        ],
+        'pytest11': [
+            'vaurien = vaurien.pytest_plugin',
         ],
     },
     classifiers=[

@@ -144,6 +144,14 @@ def positive_float(value):
     return value
 
 
+def optional_str(value):
+    """Text, or None when empty or not given."""
+    if value is None:
+        return None
+    value = parse_str(value)
+    return value if value.strip() else None
+
+
 def optional_int(value):
     if value is None or (isinstance(value, str) and value.strip() == ''):
         return None
@@ -151,6 +159,17 @@ def optional_int(value):
     if value < 0:
         raise ValueError('a whole number, 0 or above')
     return value
+
+
+def parse_port(value):
+    """A TCP port to listen on, 0 (any free port) to 65535."""
+    try:
+        port = parse_int(value)
+    except ValueError:
+        port = -1
+    if not 0 <= port < 65536:
+        raise ValueError('a port number from 0 to 65535')
+    return port
 
 
 _HOSTPORT = re.compile(r'^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:\[\]\s]*))'
@@ -267,6 +286,9 @@ class Setting:
     aliases: Tuple[str, ...] = ()
     section: str = 'vaurien'
     sample: Optional[str] = None     # the value shown in vaurien.ini.sample
+    # A flag that may also be given bare (``--http``): argparse then stores
+    # ``const``, converted like any value.
+    const: Optional[str] = None
 
     @property
     def flag(self):
@@ -320,6 +342,20 @@ SETTINGS = [
     Setting('log_output', '-', parse_str,
             'Where logs go: "-" for standard error, or a file path.', 'PATH',
             sample='-'),
+    Setting('http', False, parse_bool,
+            'Serve the control API (HTTP) to change the handler while the '
+            'proxy runs; "--http" alone means yes.', 'yes|no',
+            sample='false', const='true'),
+    Setting('http_host', 'localhost', parse_str,
+            'Address the control API listens on. Anything but a loopback '
+            'address needs a token (a warning says so).', 'HOST',
+            sample='localhost'),
+    Setting('http_port', 8080, parse_port,
+            'Port of the control API (0: any free port, logged at '
+            'start-up).', 'PORT', sample='8080'),
+    Setting('http_token', None, optional_str,
+            'When set, every control API request needs the header '
+            '"Authorization: Bearer TOKEN".', 'TOKEN', sample=''),
 ]
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}

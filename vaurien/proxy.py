@@ -690,6 +690,57 @@ class Proxy:
         changed, self._changed = self._changed, Event()
         changed.set()
 
+    # -- service down and up, backend switch (the control API) ----------------
+
+    disabled = False
+
+    def disable(self):
+        """Take the service down: stop listening and cut open connections.
+
+        New clients get "connection refused", as when the real backend is
+        down; :meth:`enable` listens again on the same address.
+        """
+        server = self.server
+        if self.disabled or server is None:
+            return
+        self.disabled = True
+        self._family = server.socket.family
+        server.stop_accepting()
+        server.socket.close()
+        self._wake()
+        for conn in list(self.connections) + list(self.hung):
+            conn.close()
+
+    def enable(self):
+        """Listen again on the address used before :meth:`disable`.
+
+        Raises ConfigError when the address cannot be bound any more (taken
+        by another process meanwhile); the proxy then stays down.
+        """
+        if not self.disabled:
+            return
+        listener = _socket.socket(self._family, _socket.SOCK_STREAM)
+        try:
+            listener.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
+            listener.bind(self.address)
+            listener.listen(self.backlog)
+        except OSError as exc:
+            listener.close()
+            raise ConfigError('cannot listen on %s again: %s'
+                              % (format_hostport(self.address),
+                                 (exc.strerror or str(exc)).lower())) \
+                from None
+        listener.setblocking(False)
+        self.server.socket = listener
+        self.server.start_accepting()
+        self.disabled = False
+
+    def set_backend(self, distant):
+        """Relay new connections to *distant* ``(host, port)`` from now on;
+        open connections keep their backend."""
+        self.distant = distant
+        self._resolved = None
+
 
 def _nodelay(sock):
     try:

@@ -6,7 +6,7 @@ status 2.
 """
 import sys
 
-__all__ = ['main', 'build', 'Options']
+__all__ = ['main', 'build', 'build_behavior', 'Options']
 
 
 def _patch():
@@ -61,6 +61,8 @@ def _shown(value):
         return format_behavior(value)
     if value is None:
         return 'none'
+    if isinstance(value, bool):
+        return 'yes' if value else 'no'
     return str(value)
 
 
@@ -101,10 +103,14 @@ def make_parser():
             group = groups[setting.section] = parser.add_argument_group(title)
         flags = [setting.flag] + ['--' + a.replace('_', '-')
                                   for a in setting.aliases]
+        extra = {}
+        if setting.const is not None:
+            extra = {'nargs': '?', 'const': setting.const}
         group.add_argument(*flags, dest=setting.dest, metavar=setting.metavar,
                            default=None,
                            help='%s (default: %s)'
-                           % (setting.help, _shown(setting.default)))
+                           % (setting.help, _shown(setting.default)),
+                           **extra)
     group = parser.add_argument_group('options of the built-in handlers')
     registry = Registry(entry_points=False)
     for name in BUILTINS:
@@ -164,9 +170,7 @@ def build(options, proxy=None):
     Returns ``(registry, behavior)``; every handler named anywhere is
     loaded and its options converted, so that mistakes surface here.
     """
-    from vaurien.behavior import PASS, Behavior
     from vaurien.handlers import HandlerError, Registry
-    from vaurien.handlers.dummy import Dummy
 
     registry = Registry()
     ini = options.ini
@@ -184,21 +188,37 @@ def build(options, proxy=None):
     for name, values in options.handler_options.items():
         entry = registry.get(name)
         checked[name] = entry.check_options(values)
+    behavior, instances = build_behavior(registry, options.behavior, checked,
+                                         proxy)
+    return registry, behavior, checked, instances
+
+
+def build_behavior(registry, pairs, checked, proxy):
+    """A :class:`~vaurien.behavior.Behavior` from ``[(percent, name), ...]``.
+
+    *checked* maps handler names to their already converted options; a name
+    missing from it gets its defaults (and is added to it). Returns
+    ``(behavior, {name: instance})``; ``dummy`` is relayed by the engine
+    itself (:data:`~vaurien.behavior.PASS`). Raises HandlerError when a name
+    is unknown or a handler cannot be created; nothing is changed then.
+    """
+    from vaurien.behavior import PASS, Behavior
+    from vaurien.handlers.dummy import Dummy
+
     instances = {}
     entries = []
-    for percent, name in options.behavior:
+    for percent, name in pairs:
         entry = registry.get(name)
         if name not in checked:
             checked[name] = entry.check_options({})
         if name not in instances:
-            target = entry.load()
-            if target is Dummy:
+            if entry.load() is Dummy:
                 instances[name] = PASS
             else:
                 instances[name] = entry.build(checked[name], proxy)
         direction = checked[name].get('direction', 'both')
         entries.append((percent, name, instances[name], direction))
-    return registry, Behavior(entries), checked, instances
+    return Behavior(entries), instances
 
 
 def setup_logging(level, output):
@@ -257,6 +277,15 @@ def run(argv):
     proxy.registry = registry
     proxy.handlers = instances
     proxy.start()
+    control = None
+    if options.http:
+        from vaurien.webserver import Control, ControlServer
+        control = ControlServer(
+            Control(proxy, registry, options.behavior,
+                    options.handler_options),
+            options.http_host, options.http_port, options.http_token)
+        control.start()
+        log.info('control API on %s', control.url())
     log.info('proxying %s -> %s, behavior %s, pick per %s, seed %d '
              '(replay with --seed %d)',
              format_hostport(proxy.address), format_hostport(options.distant),
@@ -264,6 +293,8 @@ def run(argv):
 
     def stop():
         log.info('stopping')
+        if control is not None:
+            control.stop()
         proxy.stop()
     gevent.signal_handler(signal.SIGTERM, stop)
     gevent.signal_handler(signal.SIGINT, stop)

@@ -1,0 +1,114 @@
+"""``vaurienctl``: drive a running proxy's control API from a shell.
+
+::
+
+    vaurienctl list-handlers
+    vaurienctl get-handler
+    vaurienctl set-handler delay --option sleep=2
+    vaurienctl --host http://10.0.0.5:8080 --token s3cret set-handler dummy
+
+Exit status: 0 on success, 1 when the server is unreachable or refuses (one
+line ``vaurienctl: error: ...`` on stderr), 2 for a usage mistake.
+"""
+import argparse
+import os
+import sys
+
+from vaurien.client import Client, Unreachable
+
+__all__ = ['main']
+
+TOKEN_ENV = 'VAURIEN_HTTP_TOKEN'
+
+
+class _Usage(Exception):
+    """A mistake on the command line (exit status 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise _Usage(message)
+
+
+def make_parser():
+    """The argparse parser of ``vaurienctl``."""
+    parser = _Parser(
+        prog='vaurienctl',
+        description='Drive a running vaurien (started with --http) through '
+                    'its control API.')
+    parser.add_argument('--host', default='http://localhost:8080',
+                        metavar='URL',
+                        help='URL of the control API (default: %(default)s)')
+    parser.add_argument('--token', default=None,
+                        help='Token of the control API (--http-token of the '
+                             'proxy); default: the environment variable %s'
+                             % TOKEN_ENV)
+    parser.add_argument('--timeout', type=float, default=10.0,
+                        metavar='SECONDS',
+                        help='Seconds to wait for an answer (default: 10)')
+    commands = parser.add_subparsers(dest='command', metavar='COMMAND')
+    commands.required = True
+    commands.add_parser('list-handlers', help='Print every handler name, one '
+                        'a line.')
+    commands.add_parser('get-handler', help='Print the current handler (a '
+                        'mix: its behavior string).')
+    setter = commands.add_parser(
+        'set-handler', help='Use a handler (or a mix like 20:delay,10:error) '
+                            'for all the traffic.')
+    setter.add_argument('name', metavar='NAME')
+    setter.add_argument('--option', '-o', action='append', default=[],
+                        metavar='KEY=VALUE',
+                        help='An option of the handler (repeatable), like '
+                             'sleep=2.')
+    return parser
+
+
+def _options(pairs):
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition('=')
+        if not sep or not key.strip():
+            raise _Usage('--option expects KEY=VALUE, got %r' % pair)
+        options[key.strip()] = value
+    return options
+
+
+def run(argv):
+    """Run one command; returns the exit status (raises _Usage)."""
+    args = make_parser().parse_args(argv)
+    if '://' not in args.host:
+        args.host = 'http://' + args.host
+    token = args.token if args.token is not None else os.environ.get(TOKEN_ENV)
+    try:
+        client = Client(args.host, token=token, timeout=args.timeout)
+    except ValueError as exc:
+        raise _Usage('--host: %s' % exc) from None
+    if args.command == 'list-handlers':
+        print('\n'.join(client.list_handlers()))
+    elif args.command == 'get-handler':
+        print(client.get_handler())
+    else:
+        client.set_handler(args.name, **_options(args.option))
+        print('ok')
+    return 0
+
+
+def main(argv=None):
+    """Entry point of ``vaurienctl``; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        return run(argv)
+    except _Usage as exc:
+        sys.stderr.write('vaurienctl: error: %s\n' % exc)
+        return 2
+    except Unreachable as exc:
+        sys.stderr.write('vaurienctl: error: %s (is vaurien running with '
+                         '--http?)\n' % exc)
+        return 1
+    except ValueError as exc:
+        sys.stderr.write('vaurienctl: error: %s\n' % exc)
+        return 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())

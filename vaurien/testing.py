@@ -1,0 +1,267 @@
+"""Run a real ``vaurien`` from Python tests: ``start_proxy`` / ``stop_proxy``.
+
+Compatible with the functions of the original Vaurien::
+
+    from vaurien import Client, start_proxy, stop_proxy
+
+    pid = start_proxy(proxy_port=8000, backend_port=8888)
+    try:
+        client = Client()                  # http://localhost:8080
+        with client.with_handler('blackout'):
+            ...                            # requests through :8000 fail
+    finally:
+        stop_proxy(pid)
+
+The proxy runs in a subprocess (``python -m vaurien``, with the same
+interpreter). ``start_proxy`` returns once it is ready, polling for at most
+``warmup`` seconds, and raises :class:`ProxyStartError` with the proxy's own
+error output when it could not start. For pytest, the ``vaurien_proxy``
+fixture (:mod:`vaurien.pytest_plugin`) does all of this with free ports.
+"""
+import atexit
+import collections
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+__all__ = ['start_proxy', 'stop_proxy', 'ProxyStartError', 'ProxyProcess']
+
+# Lines of the proxy's output kept for error messages and reports.
+_KEPT_LINES = 2000
+_POLL = 0.02   # seconds between readiness checks
+
+
+class ProxyStartError(ValueError):
+    """The proxy could not start; the message has its own error output.
+
+    A ValueError, as the original ``start_proxy`` raised.
+    """
+
+
+class ProxyProcess:
+    """One ``python -m vaurien ARGS`` subprocess and its output.
+
+    The proxy's standard error (its log, with ``--log-output -``, and its
+    error messages) is read by a thread: kept (the last lines) in
+    :meth:`output`, and copied to this process's stderr when *echo*.
+    """
+
+    def __init__(self, args, echo=True, env=None, cwd=None):
+        self.argv = [sys.executable, '-m', 'vaurien'] + [str(a) for a in args]
+        self.echo = echo
+        self._lines = collections.deque(maxlen=_KEPT_LINES)
+        self._lock = threading.Lock()
+        self.proc = subprocess.Popen(
+            self.argv, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            env=_child_env(env), cwd=cwd)
+        self.pid = self.proc.pid
+        self._reader = threading.Thread(target=self._read, daemon=True,
+                                        name='vaurien-%d-stderr' % self.pid)
+        self._reader.start()
+
+    def _read(self):
+        for raw in iter(self.proc.stderr.readline, b''):
+            line = raw.decode('utf-8', 'replace')
+            with self._lock:
+                self._lines.append(line)
+            if self.echo:
+                try:
+                    sys.stderr.write(line)
+                    sys.stderr.flush()
+                except Exception:   # a closed or replaced stderr: keep reading
+                    pass
+
+    def output(self):
+        """What the proxy wrote on its standard error (the last lines)."""
+        with self._lock:
+            return ''.join(self._lines)
+
+    def search(self, pattern):
+        """The first match of *pattern* in the output so far, or None."""
+        return re.search(pattern, self.output())
+
+    def running(self):
+        return self.proc.poll() is None
+
+    def wait_ready(self, ready, timeout):
+        """Poll *ready()* until true, at most *timeout* seconds.
+
+        Raises ProxyStartError (with the proxy's output) when the process
+        exits first or is not ready in time; it is stopped then.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                self._reader.join(5)
+                raise ProxyStartError(
+                    'vaurien exited with status %s at start-up: %s'
+                    % (self.proc.returncode,
+                       self.output().strip() or '(no output)'))
+            if ready():
+                return
+            if time.monotonic() >= deadline:
+                self.stop()
+                raise ProxyStartError(
+                    'vaurien was not ready within %gs (warmup); its '
+                    'output: %s' % (timeout,
+                                    self.output().strip() or '(none)'))
+            time.sleep(_POLL)
+
+    def stop(self, timeout=10.0):
+        """SIGTERM, wait (SIGKILL after *timeout* seconds); the exit status."""
+        if self.proc.poll() is None:
+            try:
+                self.proc.send_signal(signal.SIGTERM)
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._reader.join(5)
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
+        _STARTED.pop(self.pid, None)
+        return self.proc.returncode
+
+
+def _child_env(extra):
+    """The environment of the child: ours, with this vaurien importable."""
+    env = dict(os.environ)
+    if extra:
+        env.update(extra)
+    # When vaurien is imported from a source tree (not installed), the child
+    # must find the same one. Never put site-packages itself in front of the
+    # standard library.
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if not re.search(r'(site|dist)-packages', here):
+        paths = env.get('PYTHONPATH', '').split(os.pathsep)
+        if here not in paths:
+            env['PYTHONPATH'] = os.pathsep.join(
+                [here] + [p for p in paths if p])
+    return env
+
+
+_STARTED = {}
+
+
+@atexit.register
+def _stop_all():
+    # A test run that forgot stop_proxy must not leave proxies behind.
+    for process in list(_STARTED.values()):
+        try:
+            process.stop(timeout=2)
+        except Exception:
+            pass
+
+
+def proxy_args(proxy_host='localhost', proxy_port=8000,
+               backend_host='localhost', backend_port=80, protocol='tcp',
+               http=True, http_host='localhost', http_port=8080, options=None,
+               log_level='info', log_output='-', behavior=None,
+               http_token=None):
+    """The ``vaurien`` command-line arguments for these settings.
+
+    *options* is a list of extra arguments (as in the original), or a dict
+    ``{handler name: {option: value}}``. *behavior* is a string
+    (``'20:delay'``) or a list of ``(percent, name)`` pairs.
+    """
+    args = ['--local', _hostport(proxy_host, proxy_port),
+            '--distant', _hostport(backend_host, backend_port),
+            '--log-level', log_level, '--log-output', log_output]
+    if protocol and protocol != 'tcp':
+        args += ['--protocol', protocol]
+    if behavior is not None:
+        if not isinstance(behavior, str):
+            behavior = ','.join('%s:%s' % tuple(pair) for pair in behavior)
+        args += ['--behavior', behavior]
+    if http:
+        args += ['--http', 'yes', '--http-host', http_host,
+                 '--http-port', str(http_port)]
+        if http_token:
+            args += ['--http-token', http_token]
+    if isinstance(options, dict):
+        for name, values in options.items():
+            for option, value in values.items():
+                if isinstance(value, bool):
+                    value = 'true' if value else 'false'
+                args += ['--handlers.%s.%s' % (name, option), str(value)]
+    elif options is not None:
+        args += [str(option) for option in options]
+    return args
+
+
+def _hostport(host, port):
+    if ':' in host and not host.startswith('['):
+        host = '[%s]' % host
+    return '%s:%d' % (host, int(port))
+
+
+def _port_open(host, port):
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def start_proxy(proxy_host='localhost', proxy_port=8000,
+                backend_host='localhost', backend_port=80, protocol='tcp',
+                http=True, warmup=2, http_host='localhost', http_port=8080,
+                options=None, log_level='info', log_output='-',
+                behavior=None, http_token=None):
+    """Start ``vaurien`` in a subprocess; its pid, once it is ready.
+
+    Ready means: with *http*, the control API answers and reports this
+    process's pid (so a stale proxy on the same ports is not mistaken for
+    it, and the proxy port is already listening then); without it, the
+    proxy port accepts a connection. *warmup* bounds the wait, in seconds.
+    Raises :class:`ProxyStartError` with the proxy's error output when it
+    exits or is not ready in time. Stop it with :func:`stop_proxy`.
+    """
+    args = proxy_args(proxy_host, proxy_port, backend_host, backend_port,
+                      protocol, http, http_host, http_port, options,
+                      log_level, log_output, behavior, http_token)
+    process = ProxyProcess(args)
+    _STARTED[process.pid] = process
+
+    if http:
+        from vaurien.client import Client
+        client = Client(http_host, http_port, token=http_token, timeout=1.0)
+
+        def ready():
+            try:
+                return client.get_proxy().get('pid') == process.pid
+            except (OSError, ValueError):
+                return False
+    else:
+        def ready():
+            return _port_open(proxy_host, proxy_port)
+    process.wait_ready(ready, warmup)
+    return process.pid
+
+
+def stop_proxy(pid):
+    """Stop the proxy started as *pid* and wait until it has exited."""
+    process = _STARTED.get(pid)
+    if process is not None:
+        process.stop()
+        return
+    # Not started here (another process's pid): signal it, reap if a child.
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except OSError:
+        return
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except OSError:
+                return
+            time.sleep(_POLL)

@@ -1,0 +1,629 @@
+"""The control API (``--http``): drive a running proxy over HTTP.
+
+Served by gevent in the proxy's own process, next to the proxy. Routes:
+
+=======  ============  =====================================================
+method   path          what it does
+=======  ============  =====================================================
+GET      /handler      the handler's name as text (a mix: its behavior string)
+POST     /handler      set it: a bare name, or ``{"name": N, OPTION: VALUE}``
+GET      /handlers     ``{"handlers": [every name usable]}``
+GET      /behavior     ``{"behavior": N, "options": {N: {...}}}``
+PUT      /behavior     like POST /handler, or ``{"behavior": "20:delay"}``
+GET      /behaviors    ``{"behaviors": [...]}``, the same list as /handlers
+GET/PUT  /backend      ``{"backend": "host:port"}`` for new connections
+GET/PUT  /proxy        ``{"enabled": true|false}``: take the service down/up
+=======  ============  =====================================================
+
+A change is validated completely (names, options, the handlers' own
+construction) before it is swapped in, so a refused change leaves the
+previous handler and options in place. Every error answer comes from the
+table :data:`ERRORS` and has the body
+``{"status": "error", "errors": [{"location", "name", "description"}]}``.
+
+Security: requests whose ``Host`` names neither the bind address, a
+loopback name, an IP address nor this machine, or that carry an ``Origin``
+that is not this server's own, get 403, so that a web page in a browser
+cannot drive the proxy (cross-site requests, DNS rebinding). With a token,
+every request needs ``Authorization: Bearer TOKEN``.
+"""
+import hmac
+import ipaddress
+import json
+import logging
+import os
+import re
+import socket as _socket
+from collections import namedtuple
+from urllib.parse import urlsplit
+
+from gevent.lock import Semaphore
+from gevent.pywsgi import LoggingLogAdapter, WSGIServer
+
+from vaurien.config import (BadValue, ConfigError, format_hostport,
+                            parse_behavior, parse_hostport)
+from vaurien.handlers import HandlerError
+
+__all__ = ['ERRORS', 'APIError', 'Control', 'ControlServer']
+
+log = logging.getLogger('vaurien')
+
+# Largest request body read, in bytes: a change is a few hundred bytes.
+MAX_BODY = 64 * 1024
+
+ErrorSpec = namedtuple('ErrorSpec', 'status location field')
+
+#: Every error the API answers: name -> (HTTP status, location, the default
+#: "name" field of the error entry, i.e. what was wrong).
+ERRORS = {
+    'bad_json': ErrorSpec(400, 'body', 'body'),
+    'bad_body': ErrorSpec(400, 'body', 'body'),
+    'missing_name': ErrorSpec(400, 'body', 'name'),
+    'unknown_handler': ErrorSpec(400, 'body', 'name'),
+    'unknown_option': ErrorSpec(400, 'body', 'options'),
+    'bad_option': ErrorSpec(400, 'body', 'options'),
+    'bad_behavior': ErrorSpec(400, 'body', 'behavior'),
+    'handler_failed': ErrorSpec(400, 'body', 'name'),
+    'bad_backend': ErrorSpec(400, 'body', 'backend'),
+    'bad_enabled': ErrorSpec(400, 'body', 'enabled'),
+    'unauthorized': ErrorSpec(401, 'header', 'Authorization'),
+    'forbidden_host': ErrorSpec(403, 'header', 'Host'),
+    'forbidden_origin': ErrorSpec(403, 'header', 'Origin'),
+    'not_found': ErrorSpec(404, 'url', 'path'),
+    'method_not_allowed': ErrorSpec(405, 'method', 'method'),
+    'listen_failed': ErrorSpec(409, 'body', 'enabled'),
+    'body_too_large': ErrorSpec(413, 'body', 'body'),
+    'internal_error': ErrorSpec(500, 'body', 'body'),
+}
+
+_REASONS = {200: 'OK', 400: 'Bad Request', 401: 'Unauthorized',
+            403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
+            409: 'Conflict', 413: 'Payload Too Large',
+            500: 'Internal Server Error'}
+
+
+class APIError(Exception):
+    """One named error of :data:`ERRORS`, with its description.
+
+    *field* overrides the table's default for the entry's ``name`` (the
+    option that was wrong, for instance).
+    """
+
+    def __init__(self, error, description, field=None, headers=()):
+        super().__init__(description)
+        spec = ERRORS[error]
+        self.error = error
+        self.status = spec.status
+        self.location = spec.location
+        self.field = field or spec.field
+        self.description = description
+        self.headers = list(headers)
+
+    def body(self):
+        """The JSON body of the answer."""
+        return {'status': 'error',
+                'errors': [{'location': self.location, 'name': self.field,
+                            'description': self.description}]}
+
+
+_MIX = re.compile(r'\s*[0-9]+\s*:')
+
+
+def parse_spec(text):
+    """A handler name or a behavior string -> ``[(percent, name), ...]``.
+
+    A mix starts with a percent (``20:delay,10:error``); anything else is
+    one handler name, used for all the traffic.
+    """
+    if _MIX.match(text):
+        try:
+            return parse_behavior(text)
+        except (BadValue, ValueError) as exc:
+            raise APIError('bad_behavior', str(exc)) from None
+    name = text.strip()
+    if not name:
+        raise APIError('missing_name', 'the handler name is empty')
+    return [(100, name)]
+
+
+def parse_change(body, allow_text):
+    """A request body -> ``(pairs, {name: {option: value}})``.
+
+    Accepted: ``{"name": N, OPTION: VALUE, ...}``;
+    ``{"behavior": "20:delay,10:error", "options": {N: {...}}}`` (a single
+    name may be given as the behavior too, with flat options); with
+    *allow_text*, a bare name or behavior string, or a JSON string.
+    """
+    try:
+        text = body.decode('utf-8')
+    except UnicodeDecodeError:
+        raise APIError('bad_body', 'the body is not UTF-8 text') from None
+    stripped = text.strip()
+    if allow_text and not stripped.startswith(('{', '[', '"')):
+        if not stripped:
+            raise APIError('missing_name', 'the body is empty: send a '
+                           'handler name, or {"name": NAME, ...}')
+        return parse_spec(stripped), {}
+    if not stripped:
+        raise APIError('missing_name', 'the body is empty: send '
+                       '{"name": NAME, OPTION: VALUE, ...}')
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise APIError('bad_json', 'the body is not valid JSON: %s' % exc) \
+            from None
+    if allow_text and isinstance(data, str):
+        return parse_spec(data), {}
+    if not isinstance(data, dict):
+        raise APIError('bad_body', 'expected a JSON object like {"name": '
+                       '"delay", "sleep": 2}, got a JSON %s'
+                       % _json_kind(data))
+    data = dict(data)
+    name = data.pop('name', None)
+    behavior = data.pop('behavior', None)
+    if name is not None and behavior is not None:
+        raise APIError('bad_body', 'give either "name" or "behavior", not '
+                       'both')
+    if behavior is not None:
+        if not isinstance(behavior, str):
+            raise APIError('bad_behavior', '"behavior" must be a string like '
+                           '"20:delay,10:error", got a JSON %s'
+                           % _json_kind(behavior))
+        pairs = parse_spec(behavior)
+        options = data.pop('options', None)
+        if options is None:
+            options = {}
+        if not isinstance(options, dict) or not all(
+                isinstance(v, dict) for v in options.values()):
+            raise APIError('bad_option', '"options" must map handler names '
+                           'to objects of options, like {"delay": {"sleep": '
+                           '2}}')
+        options = {key: dict(value) for key, value in options.items()}
+        if data:
+            if len(pairs) != 1:
+                raise APIError('bad_body', 'unknown key(s) %s: options of a '
+                               'mix go in "options": {NAME: {...}}'
+                               % ', '.join(sorted(map(repr, data))))
+            options.setdefault(pairs[0][1], {}).update(data)
+        return pairs, options
+    if name is None:
+        raise APIError('missing_name', 'missing "name": send {"name": NAME, '
+                       'OPTION: VALUE, ...}')
+    if not isinstance(name, str):
+        raise APIError('missing_name', '"name" must be a string, got a JSON '
+                       '%s' % _json_kind(name))
+    pairs = parse_spec(name)
+    if len(pairs) != 1:
+        if data:
+            raise APIError('bad_body', 'options of a mix go in "options": '
+                           '{NAME: {...}}, with "behavior"')
+        return pairs, {}
+    return pairs, {pairs[0][1]: data}
+
+
+def _json_kind(value):
+    if isinstance(value, bool):
+        return 'boolean'
+    if value is None:
+        return 'null'
+    return {dict: 'object', list: 'array', str: 'string', int: 'number',
+            float: 'number'}.get(type(value), type(value).__name__)
+
+
+def _jsonable(value, fallback):
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return fallback
+    return value
+
+
+class Control:
+    """The state the API changes, and the validate-then-swap of changes.
+
+    *handler_options* are the raw option values given at start-up (command
+    line and INI file), ``{name: {option: value}}``: a change through the API
+    starts from them for each handler and overrides what the request names.
+    """
+
+    def __init__(self, proxy, registry, pairs, handler_options):
+        self.proxy = proxy
+        self.registry = registry
+        self.base = {name: dict(values)
+                     for name, values in handler_options.items()}
+        self.pairs = list(pairs)
+        self.values = {name: dict(self.base.get(name, {}))
+                       for _, name in self.pairs}
+        self.checked = {name: registry.get(name).check_options(values)
+                        for name, values in self.values.items()}
+        self._lock = Semaphore()
+
+    # -- reading --------------------------------------------------------------
+
+    def names(self):
+        """Every handler usable by name through the API."""
+        return self.registry.names()
+
+    def handler_text(self):
+        """The single handler's name, or the behavior string of a mix."""
+        active = [(p, n) for p, n in self.pairs if p > 0]
+        if not active:
+            return 'dummy'
+        if len(active) == 1 and active[0][0] == 100:
+            return active[0][1]
+        return ','.join('%d:%s' % pair for pair in self.pairs)
+
+    def options(self):
+        """``{name: {option: value}}``: the options set explicitly for every
+        handler of the current behavior (defaults are left out)."""
+        result = {}
+        for _, name in self.pairs:
+            checked = self.checked.get(name, {})
+            raw = self.values.get(name, {})
+            result[name] = {key: _jsonable(value, raw.get(key))
+                            for key, value in checked.items()}
+        return result
+
+    # -- changing ---------------------------------------------------------------
+
+    def change(self, pairs, options):
+        """Validate *pairs* and *options*, then swap them in; or APIError."""
+        with self._lock:
+            self._change(pairs, options)
+
+    def _change(self, pairs, options):
+        registry = self.registry
+        names = []
+        for _, name in pairs:
+            # Only names the registry already knows: a dotted path through
+            # the network would import arbitrary modules.
+            if name not in registry:
+                raise APIError('unknown_handler', 'unknown handler %r '
+                               '(known: %s)' % (name,
+                                                ', '.join(registry.names())))
+            if name not in names:
+                names.append(name)
+        for name in options:
+            if name not in names:
+                raise APIError('bad_option', 'options given for %r, which is '
+                               'not in the behavior' % name, field=name)
+        values, checked = {}, {}
+        for name in names:
+            try:
+                entry = registry.get(name)
+            except HandlerError as exc:
+                raise APIError('handler_failed', str(exc)) from None
+            given = options.get(name, {})
+            declared = entry.options
+            for key in sorted(given):
+                if key != 'direction' and key not in declared:
+                    raise APIError('unknown_option', '%s: unknown option %r '
+                                   '(valid options: %s)'
+                                   % (name, key,
+                                      ', '.join(sorted(declared) +
+                                                ['direction'])), field=key)
+                try:
+                    entry.check_options({key: given[key]})
+                except Exception as exc:
+                    raise APIError('bad_option', _one_line(exc), field=key) \
+                        from None
+            merged = dict(self.base.get(name, {}))
+            merged.update(given)
+            try:
+                checked[name] = entry.check_options(merged)
+            except Exception as exc:
+                raise APIError('bad_option', _one_line(exc)) from None
+            values[name] = merged
+        from vaurien.run import build_behavior
+        try:
+            behavior, instances = build_behavior(registry, pairs, checked,
+                                                 self.proxy)
+        except HandlerError as exc:
+            raise APIError('handler_failed', str(exc)) from None
+        except Exception as exc:
+            raise APIError('handler_failed', _one_line(exc)) from None
+        # Everything is valid: swap.
+        self.proxy.handlers = instances
+        self.proxy.set_behavior(behavior)
+        self.pairs, self.values, self.checked = list(pairs), values, checked
+        log.info('control API: behavior is now %s', behavior.text)
+
+    def set_backend(self, value):
+        """Relay new connections to *value* (``"host:port"``)."""
+        try:
+            distant = parse_hostport(value)
+        except ValueError as exc:
+            raise APIError('bad_backend', '"backend" expects %s, got %s'
+                           % (exc, json.dumps(value))) from None
+        self.proxy.set_backend(distant)
+        log.info('control API: backend is now %s', format_hostport(distant))
+
+    def set_enabled(self, enabled):
+        """Take the service down (False) or bring it back up (True)."""
+        if enabled:
+            try:
+                self.proxy.enable()
+            except ConfigError as exc:
+                raise APIError('listen_failed', str(exc)) from None
+            log.info('control API: proxy enabled')
+        else:
+            self.proxy.disable()
+            log.info('control API: proxy disabled')
+
+    def proxy_state(self):
+        """What ``GET /proxy`` answers."""
+        proxy = self.proxy
+        return {'enabled': not proxy.disabled,
+                'address': format_hostport(proxy.address),
+                'backend': format_hostport(proxy.distant),
+                'behavior': self.handler_text(),
+                'connections': len(proxy.connections),
+                'pid': os.getpid()}
+
+
+def _one_line(exc):
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def _read_json_object(body):
+    try:
+        data = json.loads(body.decode('utf-8'))
+    except UnicodeDecodeError:
+        raise APIError('bad_body', 'the body is not UTF-8 text') from None
+    except ValueError as exc:
+        raise APIError('bad_json', 'the body is not valid JSON: %s' % exc) \
+            from None
+    if not isinstance(data, dict):
+        raise APIError('bad_body', 'expected a JSON object, got a JSON %s'
+                       % _json_kind(data))
+    return data
+
+
+_LOOPBACK_NAMES = {'localhost', 'localhost.localdomain', 'ip6-localhost',
+                   'ip6-loopback'}
+
+
+def _split_host(header):
+    """``'host:port'`` / ``'[::1]:port'`` / ``'host'`` -> lower-case host."""
+    header = header.strip().lower()
+    if header.startswith('['):
+        return header[1:].partition(']')[0]
+    return header.rpartition(':')[0] if ':' in header else header
+
+
+class App:
+    """The WSGI application: security checks, routing, answers."""
+
+    def __init__(self, control, token=None, bind_host='localhost', port=8080):
+        self.control = control
+        self.token = token.encode('utf-8') if token else None
+        self.port = port
+        self.hosts = set(_LOOPBACK_NAMES)
+        if bind_host:
+            self.hosts.add(bind_host.strip('[]').lower())
+        try:
+            self.hosts.add(_socket.gethostname().lower())
+        except OSError:
+            pass
+        self.routes = {
+            '/handler': {'GET': self.get_handler, 'POST': self.post_handler},
+            '/handlers': {'GET': self.get_handlers},
+            '/behavior': {'GET': self.get_behavior, 'PUT': self.put_behavior},
+            '/behaviors': {'GET': self.get_behaviors},
+            '/backend': {'GET': self.get_backend, 'PUT': self.put_backend},
+            '/proxy': {'GET': self.get_proxy, 'PUT': self.put_proxy},
+        }
+
+    # -- WSGI ---------------------------------------------------------------
+
+    def __call__(self, environ, start_response):
+        try:
+            status, headers, body = self.handle(environ)
+        except APIError as exc:
+            status, headers, body = self._error(exc)
+        except Exception as exc:   # never let a request take the server down
+            log.error('control API: %s %s failed: %s: %s',
+                      environ.get('REQUEST_METHOD'), environ.get('PATH_INFO'),
+                      type(exc).__name__, exc, exc_info=True)
+            status, headers, body = self._error(APIError(
+                'internal_error', 'internal error: %s' % _one_line(exc)))
+        headers.append(('Content-Length', str(len(body))))
+        start_response('%d %s' % (status, _REASONS.get(status, '')), headers)
+        return [body]
+
+    def _error(self, exc):
+        body = json.dumps(exc.body()).encode('utf-8') + b'\n'
+        headers = [('Content-Type', 'application/json')] + exc.headers
+        return exc.status, headers, body
+
+    def handle(self, environ):
+        """Check, route and run one request: ``(status, headers, body)``."""
+        self.check_access(environ)
+        path = environ.get('PATH_INFO') or '/'
+        if len(path) > 1:
+            path = path.rstrip('/')
+        methods = self.routes.get(path)
+        if methods is None:
+            raise APIError('not_found', 'no such path %r (paths: %s)'
+                           % (path, ', '.join(sorted(self.routes))))
+        method = environ.get('REQUEST_METHOD', 'GET').upper()
+        action = methods.get(method)
+        if action is None:
+            allowed = ', '.join(sorted(methods))
+            raise APIError('method_not_allowed', '%s is not allowed on %s '
+                           '(allowed: %s)' % (method, path, allowed),
+                           headers=[('Allow', allowed)])
+        body = self.read_body(environ) if method in ('POST', 'PUT') else b''
+        result = action(body)
+        if isinstance(result, str):
+            return 200, [('Content-Type', 'text/plain; charset=utf-8')], \
+                result.encode('utf-8')
+        return 200, [('Content-Type', 'application/json')], \
+            json.dumps(result).encode('utf-8') + b'\n'
+
+    def check_access(self, environ):
+        """403 for foreign Host or Origin headers, 401 without the token."""
+        host = environ.get('HTTP_HOST')
+        if host is not None and not self.host_allowed(_split_host(host)):
+            raise APIError('forbidden_host', 'Host %r is not this server: '
+                           'use localhost, an IP address or the --http-host '
+                           'name' % host)
+        origin = environ.get('HTTP_ORIGIN')
+        if origin is not None and not self.origin_allowed(origin):
+            raise APIError('forbidden_origin', 'requests from the web page '
+                           'at %r are refused' % origin)
+        if self.token is not None:
+            given = environ.get('HTTP_AUTHORIZATION', '')
+            scheme, _, credentials = given.strip().partition(' ')
+            if scheme.lower() != 'bearer' or not hmac.compare_digest(
+                    credentials.strip().encode('utf-8', 'replace'),
+                    self.token):
+                raise APIError('unauthorized',
+                               'missing or wrong token: send the header '
+                               '"Authorization: Bearer TOKEN"',
+                               headers=[('WWW-Authenticate', 'Bearer')])
+
+    def host_allowed(self, host):
+        """A loopback name, an IP address, the bind name or this machine."""
+        if host in self.hosts:
+            return True
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return True
+
+    def origin_allowed(self, origin):
+        """Is *origin* this server's own (a page it could have served)?"""
+        try:
+            parts = urlsplit(origin.strip())
+            port = parts.port or (80 if parts.scheme == 'http' else None)
+        except ValueError:
+            return False
+        return (parts.scheme == 'http' and port == self.port
+                and self.host_allowed((parts.hostname or '').lower()))
+
+    def read_body(self, environ):
+        """The request body, at most :data:`MAX_BODY` bytes (413 beyond)."""
+        length = environ.get('CONTENT_LENGTH') or ''
+        if length.strip().isdigit() and int(length) > MAX_BODY:
+            raise APIError('body_too_large', 'the body is larger than %d '
+                           'bytes' % MAX_BODY)
+        body = environ['wsgi.input'].read(MAX_BODY + 1)
+        if len(body) > MAX_BODY:
+            raise APIError('body_too_large', 'the body is larger than %d '
+                           'bytes' % MAX_BODY)
+        return body
+
+    # -- the routes ------------------------------------------------------------
+
+    def get_handler(self, body):
+        """The handler's name (or the behavior string of a mix), as text."""
+        return self.control.handler_text()
+
+    def post_handler(self, body):
+        """Set the handler from a bare name or a JSON object; ``ok``."""
+        self.control.change(*parse_change(body, allow_text=True))
+        return 'ok'
+
+    def get_handlers(self, body):
+        return {'handlers': self.control.names()}
+
+    def get_behavior(self, body):
+        return {'behavior': self.control.handler_text(),
+                'options': self.control.options()}
+
+    def put_behavior(self, body):
+        self.control.change(*parse_change(body, allow_text=False))
+        return {'status': 'ok'}
+
+    def get_behaviors(self, body):
+        return {'behaviors': self.control.names()}
+
+    def get_backend(self, body):
+        return {'backend': format_hostport(self.control.proxy.distant)}
+
+    def put_backend(self, body):
+        data = _read_json_object(body)
+        if 'backend' not in data:
+            raise APIError('bad_backend', 'missing "backend": send '
+                           '{"backend": "HOST:PORT"}')
+        self.control.set_backend(data['backend'])
+        return {'status': 'ok'}
+
+    def get_proxy(self, body):
+        return self.control.proxy_state()
+
+    def put_proxy(self, body):
+        data = _read_json_object(body)
+        enabled = data.get('enabled')
+        if not isinstance(enabled, bool):
+            raise APIError('bad_enabled', '"enabled" must be true or false, '
+                           'got %s' % json.dumps(enabled))
+        self.control.set_enabled(enabled)
+        return {'status': 'ok'}
+
+
+class ControlServer:
+    """The HTTP server of the control API, in the proxy's process.
+
+    ``start()`` binds (ConfigError when it cannot) and returns the address;
+    ``stop()`` closes it.
+    """
+
+    def __init__(self, control, host='localhost', port=8080, token=None):
+        self.control = control
+        self.host = host
+        self.port = port
+        self.token = token
+        self.server = None
+        self.address = None
+
+    def start(self):
+        from vaurien.proxy import resolve
+        where = '%s (--http-host, --http-port)' % format_hostport(
+            (self.host, self.port))
+        try:
+            family, sockaddr = resolve(self.host, self.port, passive=True)[0]
+        except _socket.gaierror as exc:
+            raise ConfigError('cannot serve the control API on %s: %s'
+                              % (where, exc.strerror or exc)) from None
+        listener = _socket.socket(family, _socket.SOCK_STREAM)
+        try:
+            listener.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
+            listener.bind(sockaddr)
+            listener.listen(128)
+        except OSError as exc:
+            listener.close()
+            raise ConfigError('cannot serve the control API on %s: %s'
+                              % (where, (exc.strerror or str(exc)).lower())) \
+                from None
+        listener.setblocking(False)
+        self.address = listener.getsockname()[:2]
+        app = App(self.control, self.token, self.host, self.address[1])
+        self.server = WSGIServer(
+            listener, app, log=LoggingLogAdapter(log, logging.DEBUG),
+            error_log=LoggingLogAdapter(log, logging.ERROR))
+        self.server.start()
+        if not self.token and not _is_loopback(self.address[0]):
+            log.warning('*** the control API listens on %s WITHOUT A TOKEN: '
+                        'anyone who can reach it can change this proxy; set '
+                        '--http-token ***', format_hostport(self.address))
+        return self.address
+
+    def url(self):
+        """``http://HOST:PORT`` of the running server (the port bound)."""
+        host = self.host or self.address[0]
+        return 'http://%s' % format_hostport((host, self.address[1]))
+
+    def stop(self):
+        if self.server is not None:
+            self.server.stop(timeout=1)
+
+
+def _is_loopback(host):
+    try:
+        return ipaddress.ip_address(host.split('%')[0]).is_loopback
+    except ValueError:
+        return False
