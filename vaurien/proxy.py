@@ -33,6 +33,7 @@ from gevent.socket import socket as _GeventSocket
 
 from vaurien.behavior import PASS, connection_random, direction_random
 from vaurien.config import ConfigError, format_hostport
+from vaurien.stats import Stats
 
 __all__ = ['Proxy', 'Connection', 'Socket']
 
@@ -53,27 +54,35 @@ class Socket(_GeventSocket):
     """A gevent socket that tells the engine what handlers did with it.
 
     ``conn`` is the :class:`Connection` it belongs to; ``eof`` becomes true
-    when a read returned end of stream; ``reads`` counts the reads.
+    when a read returned end of stream; ``reads`` counts the reads and
+    ``received`` the bytes read (by handlers and by the engine alike).
     """
-    __slots__ = ('conn', 'eof', 'reads')
+    __slots__ = ('conn', 'eof', 'reads', 'received')
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.conn = None
         self.eof = False
         self.reads = 0
+        self.received = 0
 
     def recv(self, bufsize, flags=0):
         data = _recv(self, bufsize, flags)
         self.reads += 1
-        if not data and bufsize:
+        if data:
+            if not flags & _socket.MSG_PEEK:
+                self.received += len(data)
+        elif bufsize:
             self.eof = True
         return data
 
     def recv_into(self, buffer, nbytes=0, flags=0):
         count = _recv_into(self, buffer, nbytes, flags)
         self.reads += 1
-        if not count and (nbytes or len(buffer)):
+        if count:
+            if not flags & _socket.MSG_PEEK:
+                self.received += count
+        elif nbytes or len(buffer):
             self.eof = True
         return count
 
@@ -100,7 +109,8 @@ class Connection:
 
     __slots__ = ('proxy', 'seq', 'client', 'backend', 'address', 'hung',
                  'state', 'readers', 'behavior', 'index', 'flows', '_done',
-                 '_closed', '_hrng', '_timer', '_addresses', '__weakref__')
+                 '_closed', '_hrng', '_timer', '_addresses', 'closed_by',
+                 'started', '__weakref__')
 
     def __init__(self, proxy, seq, client, address):
         self.proxy = proxy
@@ -119,6 +129,10 @@ class Connection:
         self._hrng = None
         self._timer = None
         self._addresses = None
+        # Who ended the connection first: 'client', 'backend', 'handler',
+        # 'error' or 'proxy' (for the event log).
+        self.closed_by = None
+        self.started = None     # set by the event log, when there is one
         client.conn = self
 
     # -- what handlers use ----------------------------------------------------
@@ -210,7 +224,7 @@ class Connection:
 
     def _connect_failed(self, exc):
         self.proxy._backend_failed(self, exc)
-        self.close()
+        self.close('backend')
 
     def _connected(self, index):
         proxy = self.proxy
@@ -234,7 +248,7 @@ class Connection:
 
     def throw(self, *exc_info):
         """gevent's way of saying a socket we watch was closed: end."""
-        self.close()
+        self.close('handler')
 
     # -- picking and calling handlers ---------------------------------------
 
@@ -259,12 +273,14 @@ class Connection:
             return None
         except OSError as exc:
             if not _quiet(exc) and not self._closed:
+                self.proxy.stats.handler_failed(name)
                 log.error('handler %r failed on connection %d (%s): %s',
                           name, self.seq, _direction(to_backend), exc,
                           exc_info=True)
         except gevent.GreenletExit:
             pass
         except Exception as exc:
+            self.proxy.stats.handler_failed(name)
             log.error('handler %r failed on connection %d (%s): %s: %s',
                       name, self.seq, _direction(to_backend),
                       type(exc).__name__, exc, exc_info=True)
@@ -287,23 +303,29 @@ class Connection:
                 if per_connection:
                     if behavior is not self.behavior:
                         self._pick_connection(behavior)
-                    name, handler = behavior.pair(self.index, to_backend)
+                    index = self.index
                 else:
-                    pair = (behavior.single_up if to_backend
-                            else behavior.single_down)
-                    if pair is None:
+                    index = behavior.single_index
+                    if index is None:
                         if rng is None:
                             rng = direction_random(proxy.seed, self.seq,
                                                    to_backend)
-                        pair = behavior.pick(rng, to_backend)
-                    name, handler = pair
+                        index = behavior.index(rng)
+                behavior.picks[to_backend][index] += 1
+                name, handler = behavior.tables[to_backend][index]
+                events = proxy.events
                 if handler is PASS:
                     data = reader.read()
+                    if events is not None:
+                        events.passed(self, to_backend, name, len(data))
                     if not data:
                         break
                     dst.sendall(data)
                     continue
-                how = self.call(to_backend, name, handler)
+                if events is None:
+                    how = self.call(to_backend, name, handler)
+                else:
+                    how = events.call(self, to_backend, name, handler)
                 if how is not None:
                     break
         except OSError:
@@ -331,7 +353,12 @@ class Connection:
 
     def direction_ended(self, to_backend, how):
         """One direction is over: half-close, or close all when both are."""
-        if how != 'eof' or self.hung or self._closed:
+        if how != 'eof':
+            self.close(_ENDED_BY.get(how, 'error'))
+            return
+        if self.closed_by is None:
+            self.closed_by = _SIDES[to_backend]
+        if self.hung or self._closed:
             self.close()
             return
         self._done += 1
@@ -344,12 +371,22 @@ class Connection:
         except OSError:
             self.close()
 
-    def close(self):
-        """Close both sockets (once); whatever waits on them wakes and ends."""
+    def close(self, by='proxy'):
+        """Close both sockets (once); whatever waits on them wakes and ends.
+
+        *by* says who ended the connection (the first reason given wins):
+        ``'client'``, ``'backend'``, ``'handler'``, ``'error'`` or
+        ``'proxy'``.
+        """
         if self._closed:
             return
         self._closed = True
+        if self.closed_by is None:
+            self.closed_by = by
         proxy = self.proxy
+        proxy.stats.connection_closed(self)
+        if proxy.events is not None:
+            proxy.events.closed(self)
         proxy.connections.discard(self)
         if self.hung:
             proxy.hung.discard(self)
@@ -411,7 +448,7 @@ class _Flow:
 
     def throw(self, *exc_info):
         """gevent's way of saying a socket we watch was closed: end."""
-        self.conn.close()
+        self.conn.close('handler')
 
     def on_readable(self):
         conn = self.conn
@@ -424,16 +461,17 @@ class _Flow:
         if conn.behavior is not None:
             if behavior is not conn.behavior:
                 conn._pick_connection(behavior)
-            name, handler = behavior.pair(conn.index, to_backend)
+            index = conn.index
         else:
-            pair = behavior.single_up if to_backend else behavior.single_down
-            if pair is None:
+            index = behavior.single_index
+            if index is None:
                 rng = self.rng
                 if rng is None:
                     rng = self.rng = direction_random(proxy.seed, conn.seq,
                                                       to_backend)
-                pair = behavior.pick(rng, to_backend)
-            name, handler = pair
+                index = behavior.index(rng)
+        behavior.picks[to_backend][index] += 1
+        name, handler = behavior.tables[to_backend][index]
         if handler is not PASS:
             self.reading = False
             self.readable.stop()
@@ -447,8 +485,10 @@ class _Flow:
             buffers.append(buf)
             return
         except OSError:
-            conn.close()
+            conn.close(_SIDES[to_backend])
             return
+        if proxy.events is not None:
+            proxy.events.passed(conn, to_backend, name, count)
         if not count:
             buffers.append(buf)
             self.src.eof = True
@@ -456,13 +496,14 @@ class _Flow:
             self.readable.stop()
             conn.direction_ended(to_backend, 'eof')
             return
+        self.src.received += count
         view = memoryview(buf)[:count]
         try:
             sent = self.send(view)
         except (BlockingIOError, InterruptedError):
             sent = 0
         except OSError:
-            conn.close()
+            conn.close(_SIDES[not to_backend])
             return
         if sent == count:
             if len(buffers) < _POOL_MAX:
@@ -487,7 +528,7 @@ class _Flow:
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
-            conn.close()
+            conn.close(_SIDES[not self.to_backend])
             return
         if self.sent < len(view):
             return
@@ -502,7 +543,11 @@ class _Flow:
     def run_handler(self, name, handler):
         """In a greenlet of its own: one handler call, then read again."""
         conn = self.conn
-        how = conn.call(self.to_backend, name, handler)
+        events = conn.proxy.events
+        if events is None:
+            how = conn.call(self.to_backend, name, handler)
+        else:
+            how = events.call(conn, self.to_backend, name, handler)
         if how is None:
             if not conn._closed:
                 self.arm_read()
@@ -512,6 +557,12 @@ class _Flow:
 
 def _direction(to_backend):
     return 'client->backend' if to_backend else 'backend->client'
+
+
+# The side a direction reads from, indexed by to_backend.
+_SIDES = ('backend', 'client')
+# Who ended a connection, by how a direction ended (see Connection.call).
+_ENDED_BY = {'closed': 'handler', 'error': 'error'}
 
 
 def _strerror(err):
@@ -570,6 +621,10 @@ class Proxy:
         self.connections = set()
         self.hung = set()
         self.handlers = {}
+        self.stats = Stats()
+        # The chaos event log (vaurien.events.EventLog), None when off: the
+        # engine checks for None and does nothing more.
+        self.events = None
         self._buffers = []
         self._seq = 0
         self._changed = Event()
@@ -635,6 +690,8 @@ class Proxy:
         """A new client (in the loop): start connecting to the backend."""
         self._seq += 1
         conn = Connection(self, self._seq, client, address)
+        if self.events is not None:
+            self.events.opened(conn)
         addresses = self._resolved
         try:
             if addresses is None:
@@ -644,7 +701,7 @@ class Proxy:
         except Exception as exc:   # never let the accept loop see it
             log.error('connection %d: %s: %s', conn.seq, type(exc).__name__,
                       exc, exc_info=True)
-            conn.close()
+            conn.close('error')
 
     def _resolve_and_connect(self, conn):
         host, port = self.distant
@@ -652,12 +709,13 @@ class Proxy:
             addresses = resolve(host, port)
         except (_socket.gaierror, UnicodeError) as exc:
             self._backend_failed(conn, exc)
-            conn.close()
+            conn.close('backend')
             return
         self._resolved = addresses
         conn.connect(addresses)
 
     def _backend_failed(self, conn, exc):
+        label = self.stats.backend_failed(exc)
         if isinstance(exc, _socket.gaierror):
             reason = 'cannot resolve %r: %s' % (self.distant[0],
                                                 exc.strerror or exc)
@@ -668,6 +726,8 @@ class Proxy:
         log.warning('backend %s unreachable (%s): closing client %s',
                     format_hostport(self.distant), reason,
                     _peer(conn.address))
+        if self.events is not None:
+            self.events.backend_failed(conn, label, reason)
 
     # -- live changes -------------------------------------------------------------
 
@@ -677,7 +737,11 @@ class Proxy:
         Handlers sleeping through ``BaseHandler._sleep`` wake at once and go
         on; hung connections are closed.
         """
+        self.stats.track(self.behavior)
         self.behavior = behavior
+        self.stats.track(behavior)
+        if self.events is not None:
+            self.events.behavior_changed(behavior)
         self._wake()
         for conn in list(self.hung):
             conn.close()
