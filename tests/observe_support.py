@@ -182,3 +182,14 @@ def http_port(proc):
 
 
 HTTP_ARGS = ('--http', '--http-host', support.HOST, '--http-port', '0')
+
+
+def finish(proc, timeout=10.0):
+    """End a VaurienProcess with SIGTERM (as a user's Ctrl-C) and wait, so
+    that its event log is flushed; its log stays readable (the fixture
+    cleans up)."""
+    import signal
+    if proc.proc.poll() is None:
+        proc.proc.send_signal(signal.SIGTERM)
+        proc.proc.wait(timeout)
+    return proc.log()
