@@ -20,6 +20,8 @@ TESTS_REQUIRE = [
     'pytest-timeout>=2',
     'sphinx',
     'requests',
+    'prometheus_client',   # its parser of the metrics text format
+    'statsd',              # the [statsd] extra, tested with a UDP listener
 ]
 
 setup(
@@ -37,6 +39,7 @@ setup(
     ],
     extras_require={
         'test': TESTS_REQUIRE,
+        'statsd': ['statsd>=3.3'],
     },
     entry_points={
         'console_scripts': [
