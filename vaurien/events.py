@@ -122,6 +122,7 @@ class EventLog:
         self.flush_each = flush
         self.owned = owned
         self.failed = False
+        self._shut = False
         self._names = {}      # handler name -> its JSON string
         self._heads = {}      # connection -> '"conn":N,"client":"..."'
         self._second = None
@@ -143,6 +144,8 @@ class EventLog:
 
     def write(self, line):
         """Write one line; a failure (full disk) warns once, never raises."""
+        if self._shut:     # a handler finishing after the proxy stopped
+            return
         try:
             self.stream.write(line)
             if self.flush_each:
@@ -159,6 +162,8 @@ class EventLog:
 
     def flush(self):
         """Flush what is buffered (never raises)."""
+        if self._shut:
+            return
         try:
             self.stream.flush()
         except (OSError, ValueError) as exc:
@@ -182,6 +187,7 @@ class EventLog:
             self._timer.close()
             self._timer = None
         self.flush()
+        self._shut = True
         if self.owned:
             try:
                 self.stream.close()

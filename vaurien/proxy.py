@@ -43,7 +43,8 @@ _recv = _GeventSocket.recv
 _recv_into = _GeventSocket.recv_into
 _QUIET_ERRNOS = {errno.EBADF, errno.ENOTCONN, errno.EPIPE, errno.ECONNRESET,
                  errno.ECONNABORTED, errno.ESHUTDOWN, errno.ETIMEDOUT}
-_PEEK = _socket.MSG_PEEK | _socket.MSG_DONTWAIT
+_MSG_PEEK = _socket.MSG_PEEK
+_PEEK = _MSG_PEEK | _socket.MSG_DONTWAIT
 _IN_PROGRESS = {errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN,
                 errno.EALREADY}
 # Buffers kept for reuse; beyond this many idle ones, they are dropped.
@@ -70,7 +71,7 @@ class Socket(_GeventSocket):
         data = _recv(self, bufsize, flags)
         self.reads += 1
         if data:
-            if not flags & _socket.MSG_PEEK:
+            if not flags & _MSG_PEEK:
                 self.received += len(data)
         elif bufsize:
             self.eof = True
@@ -80,7 +81,7 @@ class Socket(_GeventSocket):
         count = _recv_into(self, buffer, nbytes, flags)
         self.reads += 1
         if count:
-            if not flags & _socket.MSG_PEEK:
+            if not flags & _MSG_PEEK:
                 self.received += count
         elif nbytes or len(buffer):
             self.eof = True
@@ -384,9 +385,6 @@ class Connection:
         if self.closed_by is None:
             self.closed_by = by
         proxy = self.proxy
-        proxy.stats.connection_closed(self)
-        if proxy.events is not None:
-            proxy.events.closed(self)
         proxy.connections.discard(self)
         if self.hung:
             proxy.hung.discard(self)
@@ -399,6 +397,11 @@ class Connection:
                     sock.close()
                 except OSError:
                     pass
+        # Counted and logged once the sockets are closed: whatever happens
+        # here, no descriptor outlives its connection.
+        proxy.stats.connection_closed(self)
+        if proxy.events is not None:
+            proxy.events.closed(self)
 
 
 class _Flow:
