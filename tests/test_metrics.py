@@ -222,3 +222,46 @@ def test_metrics_needs_the_token(vaurien, echo_server):
         conn.close()
     with socket.create_connection(proc.address, timeout=10):
         pass
+
+
+@pytest.mark.timeout(60)
+def test_unresolvable_backend_is_counted_as_resolve():
+    from vaurien.metrics import render
+    proxy = InProcessProxy(('no-such-host.invalid', 80))
+    try:
+        with proxy.connect() as sock:
+            sock.settimeout(40)
+            assert support.recv_all(sock) == b''
+        samples, _ = parse(proxy.call(render, proxy.proxy))
+    finally:
+        proxy.close()
+    assert value(samples, 'vaurien_backend_connect_failures_total',
+                 reason='resolve') == 1
+    assert value(samples, 'vaurien_connections_closed_total') == 1
+
+
+@pytest.mark.timeout(60)
+def test_picks_of_an_earlier_behavior_stay_counted(echo_server):
+    from vaurien.config import parse_behavior
+    from vaurien.handlers import Registry
+    from vaurien.metrics import render
+    from vaurien.run import build_behavior
+    proxy = InProcessProxy(echo_server.address, behavior='100:dummy')
+    try:
+        talk(proxy.address, [b'one'])
+
+        def change():
+            behavior, _ = build_behavior(
+                Registry(entry_points=False), parse_behavior('100:error'),
+                {}, proxy.proxy)
+            proxy.proxy.set_behavior(behavior)
+        proxy.call(change)
+        talk(proxy.address, [b'two', b'three'], same=False)
+        samples, _ = parse(proxy.call(render, proxy.proxy))
+    finally:
+        proxy.close()
+    for direction in ('upstream', 'downstream'):
+        assert value(samples, 'vaurien_handler_picks_total',
+                     handler='dummy', direction=direction) == 2
+        assert value(samples, 'vaurien_handler_picks_total',
+                     handler='error', direction=direction) == 3
