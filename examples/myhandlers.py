@@ -18,12 +18,11 @@ class Uppercase(BaseHandler):
         if not data:
             return False            # end of stream: this direction is over
         if not to_backend:
-            conn = self._connection(client_sock)
-            if conn is not None:    # per-connection state lives on the connection
-                state = conn.state = conn.state or {'answers': 0}
-                state['answers'] += 1
-                if state['answers'] % self.option('every') == 0:
-                    data = data.upper()
+            # One instance serves every connection: count per connection.
+            state = self._state(client_sock)
+            state['answers'] = state.get('answers', 0) + 1
+            if state['answers'] % self.option('every') == 0:
+                data = data.upper()
         dest = backend_sock if to_backend else client_sock
         dest.sendall(data)
         return True

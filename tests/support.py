@@ -230,6 +230,8 @@ class VaurienProcess:
         return match.group(1) if match else None
 
     def log(self):
+        if getattr(self, '_stopped_text', None) is not None:
+            return self._stopped_text
         with open(self.logfile.name, encoding='utf-8', errors='replace') as fh:
             return fh.read()
 
@@ -244,7 +246,12 @@ class VaurienProcess:
         return sock
 
     def stop(self, timeout=10.0):
-        """Stop with SIGTERM (then SIGKILL); returns everything it printed."""
+        """Stop with SIGTERM (then SIGKILL); returns everything it printed.
+
+        Calling it again returns the same text.
+        """
+        if getattr(self, '_stopped_text', None) is not None:
+            return self._stopped_text
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -258,6 +265,7 @@ class VaurienProcess:
             os.unlink(self.logfile.name)
         except OSError:
             pass
+        self._stopped_text = text
         return text
 
 

@@ -234,6 +234,12 @@ def test_hung_connection_is_closed_when_switched_away(vaurien, echo_server):
     ('PUT', '/proxy', {'enabled': 'no'}, 400, 'enabled', 'true or false'),
     ('PUT', '/proxy', {}, 400, 'enabled', 'true or false'),
     ('PUT', '/proxy', b'\xff\xfe', 400, 'body', 'UTF-8'),
+    pytest.param('PUT', '/behavior', '[' * 30000, 400, 'body',
+                 'nested too deeply', id='deep-array'),
+    pytest.param('PUT', '/proxy', '{"a":' * 10000 + '1' + '}' * 10000, 400,
+                 'body', 'nested too deeply', id='deep-object'),
+    ('POST', '/handler', '{"name": "delay", "sleep": 1e400}', 400, 'sleep',
+     'finite'),
 ])
 def test_refused_change(proxy, method, path, body, status, name, contains):
     api(proxy.http_port, 'PUT', '/behavior', {'name': 'delay', 'sleep': 0.3})
@@ -518,3 +524,29 @@ def test_http_off_from_the_command_line_wins(vaurien, echo_server, tmp_path):
     proxy = vaurien('--config', str(config), '--http', 'no',
                     backend=echo_server.address)
     assert 'control API' not in proxy.log()
+
+
+@pytest.mark.parametrize('behavior,shown,options', [
+    ('100:delay,0:error', 'delay', {'delay': {}}),
+    ('0:delay', 'dummy', {'dummy': {}}),
+    ('0:delay,30:error', '0:delay,30:error', {'delay': {}, 'error': {}}),
+])
+def test_what_get_behavior_shows_can_be_put_back(proxy, behavior, shown,
+                                                 options):
+    assert api(proxy.http_port, 'PUT', '/behavior',
+               {'behavior': behavior}).status == 200
+    state = api(proxy.http_port, 'GET', '/behavior').json
+    assert state == {'behavior': shown, 'options': options}
+    api(proxy.http_port, 'PUT', '/behavior', {'name': 'hang'})
+    assert api(proxy.http_port, 'PUT', '/behavior', state).status == 200
+    assert api(proxy.http_port, 'GET', '/behavior').json == state
+
+
+def test_stops_cleanly_while_down(vaurien, echo_server):
+    proxy = start_controlled(vaurien, echo_server.address)
+    assert api(proxy.http_port, 'PUT', '/proxy',
+               {'enabled': False}).status == 200
+    proxy.proc.terminate()
+    assert proxy.proc.wait(20) == 0, proxy.output()
+    assert 'Traceback' not in proxy.output()
+    assert 'stopping' in proxy.log()

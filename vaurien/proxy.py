@@ -233,7 +233,6 @@ class Connection:
         client, backend = self.client, self.backend
         _nodelay(client)
         _nodelay(backend)
-        proxy.connections.add(self)
         if proxy.pick_per_connection:
             self._pick_connection(proxy.behavior)
         protocol = proxy.protocol
@@ -693,6 +692,7 @@ class Proxy:
         """A new client (in the loop): start connecting to the backend."""
         self._seq += 1
         conn = Connection(self, self._seq, client, address)
+        self.connections.add(conn)
         if self.events is not None:
             self.events.opened(conn)
         addresses = self._resolved
@@ -714,7 +714,10 @@ class Proxy:
             self._backend_failed(conn, exc)
             conn.close('backend')
             return
-        self._resolved = addresses
+        if self.distant == (host, port):
+            # Not when the backend was switched (set_backend) meanwhile:
+            # the cache must name the current one.
+            self._resolved = addresses
         conn.connect(addresses)
 
     def _backend_failed(self, conn, exc):

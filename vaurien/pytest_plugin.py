@@ -109,10 +109,13 @@ def vaurien_proxy(request):
         def ready():
             return (process.search(_PROXY_LINE) is not None
                     and process.search(_CONTROL_LINE) is not None)
+        failure = None
         try:
             process.wait_ready(ready, timeout)
         except ProxyStartError as exc:
-            pytest.fail('vaurien_proxy: %s' % exc, pytrace=False)
+            failure = str(exc)
+        if failure is not None:   # outside "except": no chained traceback
+            pytest.fail('vaurien_proxy: %s' % failure, pytrace=False)
         port = int(process.search(_PROXY_LINE).group(2))
         http_port = int(process.search(_CONTROL_LINE).group(2))
         return RunningProxy(process, '127.0.0.1', port, http_port, token)

@@ -86,6 +86,7 @@ class ProxyProcess:
         return re.search(pattern, self.output())
 
     def running(self):
+        """True while the process has not exited."""
         return self.proc.poll() is None
 
     def wait_ready(self, ready, timeout):
@@ -218,7 +219,9 @@ def start_proxy(proxy_host='localhost', proxy_port=8000,
     Ready means: with *http*, the control API answers and reports this
     process's pid (so a stale proxy on the same ports is not mistaken for
     it, and the proxy port is already listening then); without it, the
-    proxy port accepts a connection. *warmup* bounds the wait, in seconds.
+    proxy logged that it listens (log on stderr, level info or debug) or,
+    when its log goes elsewhere, the proxy port accepts a connection.
+    *warmup* bounds the wait, in seconds.
     Raises :class:`ProxyStartError` with the proxy's error output when it
     exits or is not ready in time. Stop it with :func:`stop_proxy`.
     """
@@ -237,10 +240,20 @@ def start_proxy(proxy_host='localhost', proxy_port=8000,
                 return client.get_proxy().get('pid') == process.pid
             except (OSError, ValueError):
                 return False
+    elif log_output in ('-', '') and str(log_level).lower() in ('debug',
+                                                                'info'):
+        # The log comes through our pipe: its start-up line says the proxy
+        # is listening, and cannot come from another process on that port.
+        def ready():
+            return process.search(r'proxying \S+ -> ') is not None
     else:
         def ready():
             return _port_open(proxy_host, proxy_port)
-    process.wait_ready(ready, warmup)
+    try:
+        process.wait_ready(ready, warmup)
+    except ProxyStartError:
+        process.stop()
+        raise
     return process.pid
 
 

@@ -153,6 +153,9 @@ def parse_change(body, allow_text):
     except ValueError as exc:
         raise APIError('bad_json', 'the body is not valid JSON: %s' % exc) \
             from None
+    except RecursionError:
+        raise APIError('bad_json', 'the body is JSON nested too deeply') \
+            from None
     if allow_text and isinstance(data, str):
         return parse_spec(data), {}
     if not isinstance(data, dict):
@@ -245,20 +248,30 @@ class Control:
         """Every handler usable by name through the API."""
         return self.registry.names()
 
-    def handler_text(self):
-        """The single handler's name, or the behavior string of a mix."""
+    def _shown(self):
+        # (text, names): one handler with all the traffic reads as its name
+        # (shares of 0 left out), anything else as the whole mix.
         active = [(p, n) for p, n in self.pairs if p > 0]
         if not active:
-            return 'dummy'
+            return 'dummy', ['dummy']
         if len(active) == 1 and active[0][0] == 100:
-            return active[0][1]
-        return ','.join('%d:%s' % pair for pair in self.pairs)
+            return active[0][1], [active[0][1]]
+        return (','.join('%d:%s' % pair for pair in self.pairs),
+                [name for _, name in self.pairs])
+
+    def handler_text(self):
+        """The single handler's name, or the behavior string of a mix."""
+        return self._shown()[0]
 
     def options(self):
         """``{name: {option: value}}``: the options set explicitly for every
-        handler of the current behavior (defaults are left out)."""
+        handler of the current behavior (defaults are left out).
+
+        With :meth:`handler_text`, this is a valid ``PUT /behavior`` body
+        that restores the current state exactly.
+        """
         result = {}
-        for _, name in self.pairs:
+        for name in self._shown()[1]:
             checked = self.checked.get(name, {})
             raw = self.values.get(name, {})
             result[name] = {key: _jsonable(value, raw.get(key))
@@ -374,6 +387,9 @@ def _read_json_object(body):
         raise APIError('bad_body', 'the body is not UTF-8 text') from None
     except ValueError as exc:
         raise APIError('bad_json', 'the body is not valid JSON: %s' % exc) \
+            from None
+    except RecursionError:
+        raise APIError('bad_json', 'the body is JSON nested too deeply') \
             from None
     if not isinstance(data, dict):
         raise APIError('bad_body', 'expected a JSON object, got a JSON %s'
@@ -533,23 +549,29 @@ class App:
         return 'ok'
 
     def get_handlers(self, body):
+        """``{"handlers": [...]}``: every name usable through the API."""
         return {'handlers': self.control.names()}
 
     def get_behavior(self, body):
+        """The behavior and its options; a valid ``PUT /behavior`` body."""
         return {'behavior': self.control.handler_text(),
                 'options': self.control.options()}
 
     def put_behavior(self, body):
+        """Set a handler (``name`` + options) or a mix (``behavior``)."""
         self.control.change(*parse_change(body, allow_text=False))
         return {'status': 'ok'}
 
     def get_behaviors(self, body):
+        """``{"behaviors": [...]}``, the same list as ``/handlers``."""
         return {'behaviors': self.control.names()}
 
     def get_backend(self, body):
+        """``{"backend": "host:port"}``: where new connections go."""
         return {'backend': format_hostport(self.control.proxy.distant)}
 
     def put_backend(self, body):
+        """Send new connections to ``{"backend": "host:port"}``."""
         data = _read_json_object(body)
         if 'backend' not in data:
             raise APIError('bad_backend', 'missing "backend": send '
@@ -558,6 +580,7 @@ class App:
         return {'status': 'ok'}
 
     def get_proxy(self, body):
+        """The state of the proxy (see :meth:`Control.proxy_state`)."""
         return self.control.proxy_state()
 
     def get_metrics(self, body):
@@ -566,6 +589,7 @@ class App:
         return CONTENT_TYPE, render(self.control.proxy)
 
     def put_proxy(self, body):
+        """``{"enabled": false}`` takes the service down, ``true`` up."""
         data = _read_json_object(body)
         enabled = data.get('enabled')
         if not isinstance(enabled, bool):
@@ -591,6 +615,7 @@ class ControlServer:
         self.address = None
 
     def start(self):
+        """Bind and serve; the address bound. ConfigError if it cannot."""
         from vaurien.proxy import resolve
         where = '%s (--http-host, --http-port)' % format_hostport(
             (self.host, self.port))
@@ -628,6 +653,7 @@ class ControlServer:
         return 'http://%s' % format_hostport((host, self.address[1]))
 
     def stop(self):
+        """Stop serving (open requests get a second to finish)."""
         if self.server is not None:
             self.server.stop(timeout=1)
 

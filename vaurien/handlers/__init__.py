@@ -31,6 +31,15 @@ BUILTINS = {
     'error': 'vaurien.handlers.error:Error',
     'hang': 'vaurien.handlers.hang:Hang',
     'blackout': 'vaurien.handlers.blackout:Blackout',
+    'bandwidth': 'vaurien.handlers.bandwidth:Bandwidth',
+    'slicer': 'vaurien.handlers.slicer:Slicer',
+    'limit_data': 'vaurien.handlers.limit_data:LimitData',
+    'slow_close': 'vaurien.handlers.slow_close:SlowClose',
+    'timeout': 'vaurien.handlers.timeout:Timeout',
+    'reset_peer': 'vaurien.handlers.reset_peer:ResetPeer',
+    'abort': 'vaurien.handlers.abort:Abort',
+    'transient': 'vaurien.handlers.transient:Transient',
+    'corrupt': 'vaurien.handlers.corrupt:Corrupt',
 }
 
 ENTRY_POINT_GROUP = 'vaurien.handlers'

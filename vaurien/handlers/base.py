@@ -19,6 +19,7 @@ handler that closes a socket ends the whole connection; an exception in a
 handler ends that connection only and is logged with the handler's name.
 """
 import random as _random
+import weakref
 
 import gevent
 
@@ -109,7 +110,7 @@ class BaseHandler:
 
     # -- helpers for __call__ -----------------------------------------------------
 
-    def _get_data(self, client_sock, backend_sock, to_backend,
+    def _get_data(self, client_sock, backend_sock=None, to_backend=None,
                   buffer_size=None):
         """Read what is available from the source side of this event.
 
@@ -117,7 +118,18 @@ class BaseHandler:
         otherwise. Returns ``b''`` at end of stream. Inside the proxy this
         reads at most ``--bufsize`` bytes (or *buffer_size*), or one whole
         message in protocol mode.
+
+        The one-socket form of later Vaurien releases,
+        ``self._get_data(sock[, buffer_size])``, reads from *sock*.
         """
+        if to_backend is None:
+            sock = client_sock
+            if isinstance(backend_sock, int) and buffer_size is None:
+                buffer_size = backend_sock
+            conn = getattr(sock, 'conn', None)
+            if conn is not None:
+                return conn.read(sock is conn.client, buffer_size)
+            return sock.recv(buffer_size or 65536)
         sock = client_sock if to_backend else backend_sock
         conn = getattr(sock, 'conn', None)
         if conn is not None:
@@ -155,6 +167,28 @@ class BaseHandler:
     def _connection(self, sock):
         """The engine's per-connection object for *sock*, or None."""
         return getattr(sock, 'conn', None)
+
+    def _state(self, sock):
+        """A dict private to this handler and the connection of *sock*.
+
+        One handler instance serves every connection, so what belongs to
+        one connection (a byte count, a deadline) is kept here: it lives as
+        long as the connection and is gone with it. Outside the proxy (a
+        bare socket, in a unit test) it is kept per socket.
+        """
+        conn = getattr(sock, 'conn', None)
+        if conn is None:
+            bare = self.__dict__.get('_bare_states')
+            if bare is None:
+                bare = self._bare_states = weakref.WeakKeyDictionary()
+            return bare.setdefault(sock, {})
+        states = conn.state
+        if states is None:
+            states = conn.state = {}
+        state = states.get(self)
+        if state is None:
+            state = states[self] = {}
+        return state
 
     def __call__(self, client_sock, backend_sock, to_backend):
         """Forward the available data untouched (what ``dummy`` does)."""

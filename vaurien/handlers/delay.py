@@ -12,6 +12,10 @@ class Delay(BaseHandler):
     round: data from the backend is read, then held ``sleep`` seconds before
     the client gets it.
 
+    With ``jitter``, each delay is drawn uniformly between ``sleep - jitter``
+    and ``sleep + jitter`` seconds (never below 0), from the connection's
+    random generator, so ``--seed`` replays the same delays.
+
     A live handler change through the control API ends a sleep early: the
     data then goes on at once.
     """
@@ -21,20 +25,31 @@ class Delay(BaseHandler):
         'before': ("If true, sleep before client data is sent to the backend;"
                    " otherwise sleep after backend data is read, before the"
                    " client gets it", bool, True),
+        'jitter': ("Random spread of each delay in seconds: it is drawn"
+                   " uniformly within sleep +/- jitter, never below 0",
+                   Number(min=0), 0.0),
     }
 
     def __init__(self, settings=None, proxy=None):
         super().__init__(settings, proxy)
         self.sleep = float(self.option('sleep'))
         self.before = self.option('before')
+        self.jitter = float(self.option('jitter'))
+
+    def _delay(self, client_sock):
+        """The length of one delay, in seconds."""
+        if not self.jitter:
+            return self.sleep
+        spread = self._random(client_sock).uniform(-self.jitter, self.jitter)
+        return max(0.0, self.sleep + spread)
 
     def __call__(self, client_sock, backend_sock, to_backend):
         if to_backend and self.before:
-            self._sleep(self.sleep)
+            self._sleep(self._delay(client_sock))
         data = self._get_data(client_sock, backend_sock, to_backend)
         if not data:
             return False
         if not to_backend and not self.before:
-            self._sleep(self.sleep)
+            self._sleep(self._delay(client_sock))
         self._forward(client_sock, backend_sock, to_backend, data)
         return True

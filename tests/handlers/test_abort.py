@@ -1,0 +1,39 @@
+"""The ``abort`` handler: a reset at once, nothing read."""
+import time
+
+import pytest
+
+from fault_support import Recorder, read_to_end, start_error
+
+
+@pytest.fixture
+def recorder():
+    server = Recorder()
+    yield server
+    server.close()
+
+
+@pytest.mark.timeout(60)
+def test_client_gets_a_reset_and_backend_nothing(vaurien, recorder):
+    proxy = vaurien('--behavior', '100:abort', backend=recorder.address)
+    with proxy.connect() as sock:
+        sock.sendall(b'PING\r\n')
+        data, how, _ = read_to_end(sock)
+    assert (data, how) == (b'', 'reset')
+    # The backend connection was reset too, and never got a byte.
+    time.sleep(0.2)
+    assert recorder.total() == 0
+
+
+@pytest.mark.timeout(60)
+def test_proxy_keeps_serving_after_aborts(vaurien, recorder):
+    proxy = vaurien('--behavior', '100:abort', backend=recorder.address)
+    for _ in range(5):
+        with proxy.connect() as sock:
+            sock.sendall(b'x')
+            assert read_to_end(sock)[1] == 'reset'
+
+
+def test_abort_takes_no_options():
+    line = start_error('--behavior', '100:abort', '--handlers.abort.x', '1')
+    assert "abort: unknown option 'x'" in line

@@ -1,0 +1,131 @@
+"""vaurienctl end to end: a real proxy, the command run as a user runs it."""
+import http.client
+import os
+
+import pytest
+
+import support
+from control_support import api, start_controlled
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def ctl(*args, env=None):
+    return support.run_cli(*args, module='vaurien.ctl', env=env)
+
+
+@pytest.fixture
+def proxy(vaurien, http_server):
+    return start_controlled(vaurien, http_server.address)
+
+
+def url(proxy):
+    return 'http://127.0.0.1:%d' % proxy.http_port
+
+
+def test_list_get_set(proxy):
+    result = ctl('--host', url(proxy), 'list-handlers')
+    assert result.returncode == 0, result.stderr
+    assert {'blackout', 'delay', 'dummy', 'error', 'hang'} <= set(
+        result.stdout.split('\n'))
+    result = ctl('--host', url(proxy), 'get-handler')
+    assert (result.returncode, result.stdout) == (0, 'dummy\n')
+
+    result = ctl('--host', url(proxy), 'set-handler', 'delay',
+                 '--option', 'sleep=0.5', '-o', 'before=no')
+    assert (result.returncode, result.stdout, result.stderr) == (0, 'ok\n',
+                                                                 '')
+    assert ctl('--host', url(proxy), 'get-handler').stdout == 'delay\n'
+    assert api(proxy.http_port, 'GET', '/behavior').json['options'] == {
+        'delay': {'sleep': 0.5, 'before': False}}
+
+    # host:port without the scheme works too; a mix is a handler spec.
+    hostport = '127.0.0.1:%d' % proxy.http_port
+    assert ctl('--host', hostport, 'set-handler', '20:delay').returncode == 0
+    assert ctl('--host', hostport, 'get-handler').stdout == '20:delay\n'
+
+
+def test_blackout_then_back(proxy):
+    assert ctl('--host', url(proxy), 'set-handler', 'blackout').returncode \
+        == 0
+    conn = http.client.HTTPConnection(support.HOST, proxy.port, timeout=20)
+    with pytest.raises((ConnectionError, http.client.HTTPException)):
+        conn.request('GET', '/')
+        conn.getresponse().read()
+    conn.close()
+    assert ctl('--host', url(proxy), 'set-handler', 'dummy').returncode == 0
+    conn = http.client.HTTPConnection(support.HOST, proxy.port, timeout=20)
+    conn.request('GET', '/')
+    assert conn.getresponse().read() == support.BODY
+    conn.close()
+
+
+@pytest.mark.parametrize('args,message', [
+    (['set-handler', 'nope'], "vaurienctl: error: unknown handler 'nope' "
+                              "(known: "),
+    (['set-handler', 'delay', '-o', 'sleep=abc'],
+     "vaurienctl: error: delay: option 'sleep' expects a number"),
+    (['set-handler', 'delay', '-o', 'slep=1'],
+     "vaurienctl: error: delay: unknown option 'slep'"),
+])
+def test_refusals(proxy, args, message):
+    result = ctl('--host', url(proxy), *args)
+    assert result.returncode == 1
+    assert result.stderr.startswith(message), result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stdout == ''
+    assert ctl('--host', url(proxy), 'get-handler').stdout == 'dummy\n'
+
+
+def test_unreachable():
+    port = support.free_port()
+    result = ctl('--host', 'http://127.0.0.1:%d' % port, 'get-handler')
+    assert result.returncode == 1
+    assert result.stderr == (
+        'vaurienctl: error: cannot reach the vaurien control API at '
+        'http://127.0.0.1:%d: connection refused (is vaurien running with '
+        '--http?)\n' % port)
+
+
+@pytest.mark.parametrize('args,message', [
+    ([], 'the following arguments are required: COMMAND'),
+    (['frobnicate'], "invalid choice: 'frobnicate'"),
+    (['set-handler'], 'the following arguments are required: NAME'),
+    (['set-handler', 'delay', '-o', 'sleep'],
+     "--option expects KEY=VALUE, got 'sleep'"),
+    (['--host', 'ftp://x:1', 'get-handler'], '--host: scheme must be http'),
+])
+def test_usage_mistakes(args, message):
+    result = ctl(*args)
+    assert result.returncode == 2
+    assert result.stderr.startswith('vaurienctl: error: ')
+    assert message in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_help():
+    result = ctl('--help')
+    assert result.returncode == 0
+    for word in ('list-handlers', 'get-handler', 'set-handler', '--host',
+                 '--token'):
+        assert word in result.stdout
+
+
+def test_token(vaurien, http_server):
+    proxy = start_controlled(vaurien, http_server.address,
+                             '--http-token', 'tok')
+    result = ctl('--host', url(proxy), 'get-handler')
+    assert result.returncode == 1
+    assert result.stderr.startswith('vaurienctl: error: missing or wrong '
+                                    'token')
+    result = ctl('--host', url(proxy), '--token', 'tok', 'get-handler')
+    assert (result.returncode, result.stdout) == (0, 'dummy\n')
+    env = dict(os.environ, VAURIEN_HTTP_TOKEN='tok')
+    result = ctl('--host', url(proxy), 'set-handler', 'hang', env=env)
+    assert (result.returncode, result.stdout) == (0, 'ok\n')
+
+
+def test_console_script_is_declared():
+    with open(os.path.join(support.ROOT, 'setup.py')) as fh:
+        text = fh.read()
+    assert "'vaurienctl = vaurien.ctl:main'" in text

@@ -1,0 +1,36 @@
+"""The ``slow_close`` handler."""
+from vaurien.handlers.base import BaseHandler
+from vaurien.handlers.types import Number
+
+
+class SlowClose(BaseHandler):
+    """Delays closes: when one side closes, the other learns it late.
+
+    Data passes untouched. When the side that woke it up has closed its
+    connection (end of stream), the handler waits ``delay`` seconds before
+    the engine passes the close on to the other side, so a client waits at
+    least ``delay`` seconds between the last byte of an answer and the end of
+    stream, and a backend waits as long to see its client leave. This is
+    what a peer that lingers on close, or a proxy slow to tear connections
+    down, looks like.
+
+    The wait is never shorter than ``delay``, except that a live handler
+    change through the control API ends it at once.
+    """
+    name = 'slow_close'
+    options = {
+        'delay': ("Seconds to wait, once one side has closed, before the "
+                  "close is passed on to the other side", Number(min=0), 1.0),
+    }
+
+    def __init__(self, settings=None, proxy=None):
+        super().__init__(settings, proxy)
+        self.delay = float(self.option('delay'))
+
+    def __call__(self, client_sock, backend_sock, to_backend):
+        data = self._get_data(client_sock, backend_sock, to_backend)
+        if data:
+            self._forward(client_sock, backend_sock, to_backend, data)
+            return True
+        self._sleep(self.delay)
+        return False
