@@ -258,7 +258,8 @@ class EventLog:
                 outcome = 'hung'
             elif how == 'closed' and outcome not in ('reset', 'hung'):
                 outcome = 'closed'
-            elif how == 'eof' and not count and outcome == 'passed':
+            elif how == 'eof' and not count and outcome != 'delayed':
+                # Nothing but the end of stream went through the handler.
                 outcome = 'eof'
         self.write('{"time":%s,"event":"data",%s,"direction":%s,'
                    '"handler":%s,"bytes":%d,"outcome":%s,"seconds":%.3f}\n'
