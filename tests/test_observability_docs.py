@@ -193,7 +193,6 @@ def test_event_log_and_stats_examples_run(vaurien, echo_server, tmp_path):
         assert read_events(tmp_path / 'events.log')[0]['event'] == 'open'
 
 
-
 def _blocks(language):
     """The ``.. code-block:: LANGUAGE`` blocks of the docs, dedented."""
     import textwrap

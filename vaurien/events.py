@@ -130,7 +130,7 @@ class EventLog:
         self._stamp = ''
         self._timer = None
 
-    # -- writing ----------------------------------------------------------------
+    # -- writing -------------------------------------------------------------
 
     def _time(self):
         """``"2026-11-25T08:01:02.123Z"``; the date part is made once a
@@ -208,7 +208,7 @@ class EventLog:
                 conn.seq, json.dumps(_peer(conn.address)))
         return head
 
-    # -- what the proxy tells -----------------------------------------------------
+    # -- what the proxy tells ------------------------------------------------
 
     def opened(self, conn):
         """A client connected (before the backend is reached)."""
