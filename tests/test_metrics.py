@@ -265,3 +265,34 @@ def test_picks_of_an_earlier_behavior_stay_counted(echo_server):
                      handler='dummy', direction=direction) == 2
         assert value(samples, 'vaurien_handler_picks_total',
                      handler='error', direction=direction) == 3
+
+
+@pytest.mark.timeout(90)
+def test_vaurienctl_stats_refreshes(vaurien, echo_server):
+    import subprocess
+    import sys
+    import threading
+    proc = vaurien(*HTTP_ARGS, backend=echo_server.address)
+    port = http_port(proc)
+    talk(proc.address, [b'x' * 100])
+    watcher = subprocess.Popen(
+        [sys.executable, '-m', 'vaurien.ctl', '--host',
+         'http://%s:%d' % (support.HOST, port), 'stats', '--interval', '0.2'],
+        env=support.env_with_root(), stdout=subprocess.PIPE, text=True)
+    lines = []
+    reader = threading.Thread(
+        target=lambda: lines.extend(iter(watcher.stdout.readline, '')),
+        daemon=True)
+    reader.start()
+    try:
+        support.wait_until(
+            lambda: sum('vaurien stats from' in line for line in lines) >= 3,
+            timeout=30, what='three tables')
+    finally:
+        watcher.terminate()
+        watcher.wait(10)
+    text = ''.join(lines)
+    tables = text.split('vaurien stats from')[1:]
+    assert 'new/s -' in tables[0]            # no rate from one reading
+    assert 'new/s 0.0' in tables[1]          # then rates, here idle
+    assert 'up 0 B/s (100 B total)' in tables[1]
