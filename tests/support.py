@@ -279,3 +279,110 @@ def run_cli(*args, timeout=30.0, cwd=None, extra_paths=(), env=None,
                           cwd=cwd or ROOT, env=run_env, timeout=timeout,
                           stdin=subprocess.DEVNULL, capture_output=True,
                           text=True)
+
+
+# -- helpers for the core tests (engine, handlers, CLI) ----------------------------
+
+def fd_count(pid):
+    """How many descriptors process *pid* has open right now (Linux /proc)."""
+    return len(os.listdir('/proc/%d/fd' % pid))
+
+
+def wait_fds(pid, baseline, timeout=10.0):
+    """Poll until process *pid* is back to at most *baseline* descriptors."""
+    last = []
+
+    def back():
+        last[:] = [fd_count(pid)]
+        return last[0] <= baseline
+    try:
+        wait_until(back, timeout=timeout, what='descriptors back to baseline')
+    except AssertionError:
+        raise AssertionError('process %d has %d descriptors, baseline %d'
+                             % (pid, last[0], baseline)) from None
+
+
+def recv_exact(sock, size):
+    """Read exactly *size* bytes (fewer only if the stream ends first)."""
+    chunks = []
+    total = 0
+    while total < size:
+        data = sock.recv(min(size - total, 1 << 20))
+        if not data:
+            break
+        chunks.append(data)
+        total += len(data)
+    return b''.join(chunks)
+
+
+def ends_soon(sock, timeout=5.0):
+    """True when *sock* reaches end of stream (or reset) within *timeout*.
+
+    Data still arriving is read and ignored.
+    """
+    sock.settimeout(timeout)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if not sock.recv(1 << 16):
+                return True
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except socket.timeout:
+        return False
+    return False
+
+
+def write_module(directory, name, source):
+    """Write *source* as module *name* (``pkg.mod`` makes packages) under
+    *directory*; returns the file path."""
+    parts = name.split('.')
+    path = str(directory)
+    for part in parts[:-1]:
+        path = os.path.join(path, part)
+        os.makedirs(path, exist_ok=True)
+        init = os.path.join(path, '__init__.py')
+        if not os.path.exists(init):
+            open(init, 'w').close()
+    path = os.path.join(path, parts[-1] + '.py')
+    with open(path, 'w', encoding='utf-8') as fh:
+        fh.write(source)
+    return path
+
+
+class RecordingServer(TCPServer):
+    """A TCP server that records, per connection, what it received and
+    whether it saw end of stream; it answers with *reply(data)* per read
+    (None: no answer) and can push *greeting* on connect.
+    """
+
+    def __init__(self, reply=None, greeting=None):
+        self.received = []      # one bytearray per connection
+        self.eof = []           # one threading.Event per connection
+        self.closed_by_peer = threading.Event()
+        lock = threading.Lock()
+
+        def handle(sock):
+            with lock:
+                got, eof = bytearray(), threading.Event()
+                self.received.append(got)
+                self.eof.append(eof)
+            try:
+                if greeting:
+                    sock.sendall(greeting)
+                while True:
+                    try:
+                        data = sock.recv(1 << 16)
+                    except ConnectionResetError:
+                        data = b''
+                    if not data:
+                        break
+                    got.extend(data)
+                    if reply is not None:
+                        answer = reply(data)
+                        if answer:
+                            sock.sendall(answer)
+            finally:
+                eof.set()
+                self.closed_by_peer.set()
+        super().__init__(handle)

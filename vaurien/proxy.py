@@ -279,7 +279,9 @@ class Connection:
                           exc_info=True)
         except gevent.GreenletExit:
             pass
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
+            # SystemExit too: a handler calling sys.exit() must not stop
+            # the whole proxy, only its own connection.
             self.proxy.stats.handler_failed(name)
             log.error('handler %r failed on connection %d (%s): %s: %s',
                       name, self.seq, _direction(to_backend),

@@ -72,7 +72,8 @@ def make_parser():
 
     from vaurien import __version__
     from vaurien.config import SETTINGS, ConfigError, type_name
-    from vaurien.handlers import BUILTINS, Registry
+    from vaurien.behavior import DIRECTIONS
+    from vaurien.handlers import BUILTINS, DIRECTION_OPTION, Registry
 
     class Parser(argparse.ArgumentParser):
         def error(self, message):
@@ -83,8 +84,13 @@ def make_parser():
         description='Vaurien, the chaos TCP proxy: relays clients to a '
                     'backend and, for a chosen share of the traffic, '
                     'misbehaves on purpose.',
-        epilog='Handler options: --handlers.NAME.OPTION VALUE (or '
-               '--handlers.NAME.OPTION=VALUE), for any handler NAME.')
+        epilog='Built-in handlers: %s. ' % ', '.join(sorted(BUILTINS)) +
+               'Handler options: --handlers.NAME.OPTION VALUE (or '
+               '--handlers.NAME.OPTION=VALUE), for any handler NAME. '
+               'Every handler also takes --handlers.NAME.direction '
+               '(%s): %s (default: %s).'
+               % ('|'.join(DIRECTIONS), DIRECTION_OPTION[0][0].lower()
+                  + DIRECTION_OPTION[0][1:], DIRECTION_OPTION[2]))
     parser.add_argument('--version', action='version',
                         version='vaurien %s' % __version__)
     parser.add_argument('--config', metavar='FILE',

@@ -155,6 +155,14 @@ class Entry:
                     '%s: a plain callable takes no options, got %s'
                     % (self.name, ', '.join(sorted(values))))
             return {}
+        declared = self.options
+        unknown = sorted(set(values) - set(declared))
+        if unknown:
+            # listed here rather than by the class, which does not know
+            # that every handler also takes "direction"
+            raise HandlerError('%s: unknown option %r (valid options: %s)'
+                               % (self.name, unknown[0], ', '.join(
+                                   sorted(set(declared) | {'direction'}))))
         checker = getattr(target, 'check_options', None)
         try:
             if checker is not None:

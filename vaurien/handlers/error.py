@@ -9,8 +9,9 @@ class Error(BaseHandler):
     Data from the client reaches the backend untouched; data from the
     backend is replaced by as many random bytes before the client gets it.
     With ``inject``, the backend's data is kept and random bytes are
-    inserted in its middle instead. ``warmup`` lets that many calls through
-    untouched first; its counter is shared by every connection on purpose
+    inserted in its middle instead. ``warmup`` lets that many calls
+    (readable events carrying data, in either direction) through untouched
+    first; its counter is shared by every connection on purpose
     ("the first N calls through the proxy succeed").
 
     In protocol mode (``--protocol``) the client gets an error response of
@@ -31,13 +32,14 @@ class Error(BaseHandler):
         self.calls = 0   # shared by all connections: see the docstring
 
     def __call__(self, client_sock, backend_sock, to_backend):
-        if self.calls < self.warmup:
-            self.calls += 1
-            return super().__call__(client_sock, backend_sock, to_backend)
         data = self._get_data(client_sock, backend_sock, to_backend)
         if not data:
+            # end of stream is not a call: it must not use up the warm-up,
+            # or the count would depend on when connections close
             return False
-        if not to_backend:
+        if self.calls < self.warmup:
+            self.calls += 1
+        elif not to_backend:
             data = self.corrupt(data, self._random(client_sock))
         self._forward(client_sock, backend_sock, to_backend, data)
         return True

@@ -1,0 +1,421 @@
+"""The subjects measured side by side: a direct connection and the proxies.
+
+Each subject is started fresh for each workload, on a fresh port, in front
+of that workload's backend, and stopped right after: no state (or TIME_WAIT
+socket) carries over from one measurement to the next.
+"""
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import urllib.request
+
+from benchmarks.processes import HOST, BenchError, free_port, wait_until
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+__all__ = ['SUBJECTS', 'SUBJECT_NAMES', 'Subject', 'Running', 'Vaurien']
+
+
+def python_env():
+    """os.environ with this checkout first on PYTHONPATH."""
+    env = dict(os.environ)
+    paths = [ROOT] + ([env['PYTHONPATH']] if env.get('PYTHONPATH') else [])
+    env['PYTHONPATH'] = os.pathsep.join(paths)
+    env.pop('PYTHONWARNINGS', None)
+    return env
+
+
+class Running:
+    """A started subject: where clients connect (``port``) and the pid the
+    suite measures (``pid``, None for the direct connection)."""
+
+    def __init__(self, subject, port, started=None):
+        self.subject = subject
+        self.port = port
+        self.started = started
+        self.pid = started.pid if started is not None else None
+
+    def check_alive(self):
+        """BenchError if the subject's process has exited."""
+        if self.started is not None:
+            self.started.check_alive()
+
+
+class Subject:
+    """A way from the load generator to the backend.
+
+    ``name`` is what ``--subjects`` and the table use; ``binary`` the
+    program it needs (None: always available); ``forks`` is true for a
+    proxy that forks a process per connection (its memory is then measured
+    over all its processes, with PSS).
+    """
+    name = None
+    binary = None
+    forks = False
+    description = ''
+    optional = False    # skipped silently (not listed) when missing
+
+    def available(self):
+        """None when the subject can run here, else the reason it cannot."""
+        if self.binary and not shutil.which(self.binary):
+            return '%s not installed' % self.binary
+        return None
+
+    def start(self, procs, backend_port):
+        """Start in front of 127.0.0.1:*backend_port*; a :class:`Running`."""
+        last = None
+        # A free port can be taken by someone else before the proxy binds
+        # it: try a few.
+        for _ in range(3):
+            port = free_port()
+            try:
+                return self._start(procs, port, backend_port)
+            except BenchError as exc:
+                last = exc
+        raise last
+
+    def _start(self, procs, port, backend_port):
+        raise NotImplementedError
+
+    def version(self):
+        """A one-line version string for the report, or None."""
+        return None
+
+
+class Direct(Subject):
+    """No proxy: the load generator talks to the backend itself."""
+    name = 'direct'
+    description = 'no proxy: the physical limit'
+
+    def start(self, procs, backend_port):
+        return Running(self, backend_port)
+
+
+# Extra arguments for every Vaurien subject (``--vaurien-args``).
+VAURIEN_ARGS = []
+
+
+class Vaurien(Subject):
+    """``python -m vaurien`` from this checkout, log level warning."""
+    name = 'vaurien'
+    description = 'python -m vaurien --behavior 100:dummy'
+
+    def __init__(self, behavior='100:dummy', extra=(), name=None):
+        self.behavior = behavior
+        self.extra = list(extra)
+        if name:
+            self.name = name
+        self.description = 'python -m vaurien --behavior %s%s' % (
+            behavior, ''.join(' ' + arg for arg in self.extra))
+
+    def _start(self, procs, port, backend_port):
+        argv = [sys.executable, '-m', 'vaurien',
+                '--local', '%s:%d' % (HOST, port),
+                '--distant', '%s:%d' % (HOST, backend_port),
+                '--behavior', self.behavior, '--seed', '1',
+                '--log-level', 'warning'] + self.extra + VAURIEN_ARGS
+        started = procs.start(self.name, argv, env=python_env(), cwd=ROOT)
+        try:
+            started.wait_port(port)
+        except BenchError:
+            procs.stop(started)
+            raise
+        return Running(self, port, started)
+
+    def version(self):
+        sys.path.insert(0, ROOT)
+        try:
+            import gevent
+            import vaurien
+            return 'vaurien %s, gevent %s, Python %s' % (
+                vaurien.__version__, gevent.__version__,
+                sys.version.split()[0])
+        except Exception:
+            return None
+        finally:
+            sys.path.remove(ROOT)
+
+
+class BareRelay(Subject):
+    """``benchmarks/bare_relay.py``: what a gevent relay costs at the least."""
+    name = 'bare-relay'
+    description = 'benchmarks/bare_relay.py: gevent, 2 greenlets, recv_into'
+
+    def _start(self, procs, port, backend_port):
+        argv = [sys.executable, os.path.join(HERE, 'bare_relay.py'),
+                str(port), HOST, str(backend_port)]
+        started = procs.start(self.name, argv, env=python_env(), cwd=ROOT)
+        try:
+            started.wait_port(port)
+        except BenchError:
+            procs.stop(started)
+            raise
+        return Running(self, port, started)
+
+    def version(self):
+        import gevent
+        return 'gevent %s, Python %s' % (gevent.__version__,
+                                         sys.version.split()[0])
+
+
+class Socat(Subject):
+    """socat with ``fork``: one process per connection, default options."""
+    name = 'socat'
+    binary = 'socat'
+    forks = True
+    description = 'socat TCP-LISTEN,fork (a process per connection)'
+
+    def _start(self, procs, port, backend_port):
+        argv = ['socat', '-lf', '/dev/null',
+                'TCP-LISTEN:%d,bind=%s,reuseaddr,fork,backlog=4096'
+                % (port, HOST),
+                'TCP:%s:%d' % (HOST, backend_port)]
+        started = procs.start(self.name, argv)
+        try:
+            started.wait_port(port)
+        except BenchError:
+            procs.stop(started)
+            raise
+        return Running(self, port, started)
+
+    def version(self):
+        return _first_line(['socat', '-V'], contains='socat version')
+
+
+HAPROXY_CONFIG = """\
+global
+    nbthread 1
+    maxconn {maxconn}
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 1h
+    timeout server 1h
+frontend bench
+    bind {host}:{port}
+    default_backend backend
+backend backend
+    server backend {host}:{backend_port}
+"""
+
+
+class HAProxy(Subject):
+    """HAProxy in ``mode tcp``, one thread, no master process."""
+    name = 'haproxy'
+    binary = 'haproxy'
+    description = 'HAProxy mode tcp, nbthread 1'
+
+    def _start(self, procs, port, backend_port):
+        path = os.path.join(procs.workdir, 'haproxy-%d.cfg' % port)
+        with open(path, 'w') as fh:
+            fh.write(HAPROXY_CONFIG.format(host=HOST, port=port,
+                                           backend_port=backend_port,
+                                           maxconn=_maxconn()))
+        started = procs.start(self.name, ['haproxy', '-q', '-db', '-f', path])
+        try:
+            started.wait_port(port)
+        except BenchError:
+            procs.stop(started)
+            raise
+        return Running(self, port, started)
+
+    def version(self):
+        return _first_line(['haproxy', '-v'], contains='version')
+
+
+def _maxconn():
+    """HAProxy's maxconn: as many connections as the descriptor limit the
+    suite set allows (HAProxy refuses to start when it cannot have two
+    descriptors per connection)."""
+    import resource
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return max(256, (soft - 100) // 2)
+
+
+class Toxiproxy(Subject):
+    """Toxiproxy (Go), without toxics; only when ``toxiproxy-server`` is
+    installed."""
+    name = 'toxiproxy'
+    binary = 'toxiproxy-server'
+    optional = True
+    description = 'toxiproxy-server, no toxics'
+
+    def _start(self, procs, port, backend_port):
+        api = free_port()
+        started = procs.start(self.name, ['toxiproxy-server', '-host', HOST,
+                                          '-port', str(api)])
+        try:
+            started.wait_port(api)
+            body = json.dumps({'name': 'bench',
+                               'listen': '%s:%d' % (HOST, port),
+                               'upstream': '%s:%d' % (HOST, backend_port),
+                               'enabled': True}).encode()
+            request = urllib.request.Request(
+                'http://%s:%d/proxies' % (HOST, api), data=body,
+                headers={'Content-Type': 'application/json'}, method='POST')
+            try:
+                urllib.request.urlopen(request, timeout=10).close()
+            except OSError as exc:
+                raise BenchError('toxiproxy API: %s' % exc) from None
+            started.wait_port(port)
+        except BenchError:
+            procs.stop(started)
+            raise
+        return Running(self, port, started)
+
+    def version(self):
+        return _first_line(['toxiproxy-server', '-version'])
+
+
+def _first_line(argv, contains=''):
+    import subprocess
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True,
+                             timeout=10, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for line in (out.stdout + out.stderr).splitlines():
+        if contains.lower() in line.lower() and line.strip():
+            return line.strip()
+    return None
+
+
+SUBJECTS = [Direct(), Vaurien(), BareRelay(), Socat(), HAProxy(), Toxiproxy()]
+SUBJECT_NAMES = [s.name for s in SUBJECTS]
+
+
+# -- nginx, the HTTP backend --------------------------------------------------
+
+NGINX_CONFIG = """\
+{user}worker_processes 1;
+master_process off;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log warn;
+worker_rlimit_nofile 65536;
+events {{
+    worker_connections 65536;
+}}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/client_body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    keepalive_requests 100000000;
+    keepalive_timeout 600s;
+    default_type text/plain;
+    server {{
+        listen {host}:{port} backlog=4096;
+        root {tmp}/www;
+    }}
+}}
+"""
+
+SMALL_FILE = 'small.txt'
+SMALL_BODY = b'Vaurien benchmark: a small file served by nginx.\n' * 2
+
+
+class Nginx:
+    """nginx serving ``/small.txt`` on 127.0.0.1, from a config it writes
+    in a temporary directory (pid file, logs and temp paths there too)."""
+
+    binary = 'nginx'
+
+    def __init__(self):
+        self.started = None
+        self.port = None
+
+    def start(self, procs):
+        """Start nginx on a free port; itself, with ``port`` set."""
+        binary = shutil.which('nginx') or (
+            '/usr/sbin/nginx' if os.path.exists('/usr/sbin/nginx') else None)
+        if binary is None:
+            raise BenchError('nginx not installed')
+        tmp = tempfile.mkdtemp(prefix='nginx-', dir=procs.workdir)
+        os.makedirs(os.path.join(tmp, 'www'))
+        with open(os.path.join(tmp, 'www', SMALL_FILE), 'wb') as fh:
+            fh.write(SMALL_BODY)
+        last = None
+        for _ in range(3):
+            port = free_port()
+            conf = os.path.join(tmp, 'nginx.conf')
+            with open(conf, 'w') as fh:
+                fh.write(NGINX_CONFIG.format(
+                    user='user root;\n' if os.geteuid() == 0 else '',
+                    tmp=tmp, host=HOST, port=port))
+            started = procs.start('nginx', [binary, '-p', tmp, '-c', conf,
+                                            '-e', os.path.join(
+                                                tmp, 'nginx-error.log')])
+            try:
+                started.wait_port(port)
+            except BenchError as exc:
+                procs.stop(started)
+                last = exc
+                continue
+            self.started, self.port = started, port
+            return self
+        raise last
+
+    @property
+    def url(self):
+        """The URL of the small file, straight from nginx."""
+        return 'http://%s:%d/%s' % (HOST, self.port, SMALL_FILE)
+
+    @staticmethod
+    def version():
+        """nginx's version line, or None."""
+        return _first_line(['nginx', '-v'], contains='nginx version')
+
+
+# -- the suite's own echo + bulk backends -------------------------------------
+
+class Backends:
+    """``python -m benchmarks.servers``: the echo and bulk servers."""
+
+    def __init__(self):
+        self.started = None
+        self.echo = self.bulk = None
+
+    def start(self, procs):
+        """Start the servers; itself, with ``echo`` and ``bulk`` ports."""
+        import subprocess
+        self.started = procs.start('servers', [sys.executable, '-m',
+                                               'benchmarks.servers'],
+                                   env=python_env(), cwd=ROOT,
+                                   stdout=subprocess.PIPE)
+        proc = self.started.proc
+        # The first line of output says where the servers listen; bounded
+        # by polling the pipe.
+        import selectors
+        sel = selectors.DefaultSelector()
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        deadline = time.monotonic() + 20
+        line = b''
+        while not line.endswith(b'\n'):
+            if time.monotonic() > deadline:
+                raise BenchError('the backend servers did not start')
+            if not sel.select(0.1):
+                self.started.check_alive()
+                continue
+            more = os.read(proc.stdout.fileno(), 4096)
+            if not more:
+                self.started.check_alive()
+                raise BenchError('the backend servers closed their output')
+            line += more
+        sel.close()
+        ports = json.loads(line.decode())
+        self.echo, self.bulk = ports['echo'], ports['bulk']
+        wait_until(lambda: _open(self.echo) and _open(self.bulk), 10,
+                   'the backend servers')
+        return self
+
+
+def _open(port):
+    from benchmarks.processes import port_open
+    return port_open(port)

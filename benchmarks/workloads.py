@@ -1,0 +1,512 @@
+"""The workloads, the clients that drive them, and the figures they give.
+
+Every workload measures a subject the same way: start it in front of the
+workload's backend, warm it up with one request, read the proxy's CPU time
+(:func:`benchmarks.procstat.cpu_seconds`), run the load, read it again.
+The CPU figure is that delta divided by the units of work done.
+"""
+import os
+import re
+import shutil
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+from benchmarks import procstat
+from benchmarks.processes import HOST, BenchError
+from benchmarks.servers import CHUNK, stream
+from benchmarks.subjects import SMALL_FILE, Vaurien
+
+__all__ = ['WORKLOADS', 'WORKLOAD_NAMES', 'Figure', 'Workload']
+
+_HEADER = struct.Struct('!Q')
+GIGA = 1e9
+
+
+class Figure:
+    """One reported figure: its key in the results, label and unit.
+
+    ``better`` is ``'higher'`` or ``'lower'``; ``direct`` says whether a
+    direct connection has this figure (CPU and memory of a proxy do not).
+    """
+
+    def __init__(self, key, label, better='lower', direct=True, digits=None):
+        self.key = key
+        self.label = label
+        self.better = better
+        self.direct = direct
+        self.digits = digits
+
+    def as_dict(self):
+        """What the JSON report says about this figure."""
+        return {'key': self.key, 'label': self.label, 'better': self.better}
+
+
+class Workload:
+    """A kind of load; subclasses define ``run(ctx, running)``."""
+    name = None
+    title = ''
+    backend = None          # 'nginx', 'echo' or 'bulk'
+    figures = []
+    direct_applies = True   # False: nothing to measure without a proxy
+
+    def describe(self, ctx):
+        """One line saying what exactly was run, for the table."""
+        return self.title
+
+    def subjects(self, ctx):
+        """The subjects to run, in order (a workload may bring its own)."""
+        return ctx.subjects
+
+    def run(self, ctx, running):
+        """Load *running* (a started subject) once; a dict of the figures
+        (by :class:`Figure` key) and any details worth keeping."""
+        raise NotImplementedError
+
+
+def _cpu(running, settle=True):
+    """The subject's CPU seconds so far (None for the direct connection).
+
+    For a forking subject, first wait (a bounded while) for its finished
+    children to be reaped: a zombie's time is only reliably counted once
+    it has moved into the parent's ``cutime``. *settle* false skips that
+    (connections still open on purpose).
+    """
+    if not running.pid:
+        return None
+    if settle and running.subject.forks:
+        deadline = time.monotonic() + 5.0
+        while procstat.children(running.pid) and \
+                time.monotonic() < deadline:
+            time.sleep(0.01)
+    return procstat.cpu_seconds(running.pid)
+
+
+def _per(cpu, units, scale=1.0):
+    if cpu is None or not units:
+        return None
+    return cpu / units * scale
+
+
+# -- bulk ---------------------------------------------------------------------
+
+def bulk_transfer(port, count, timeout=120.0):
+    """Stream *count* bytes each way over one connection to the bulk server
+    on *port*; the elapsed seconds. BenchError if a byte went missing."""
+    sock = socket.create_connection((HOST, port), timeout=timeout)
+    try:
+        sock.settimeout(timeout)
+        received = {'count': 0, 'trailer': b'', 'error': None}
+
+        def receive():
+            buf = bytearray(CHUNK)
+            total = 0
+            trailer = b''
+            try:
+                while True:
+                    n = sock.recv_into(buf)
+                    if not n:
+                        break
+                    if total + n > count:
+                        trailer += bytes(buf[max(0, count - total):n])
+                    total += n
+            except OSError as exc:
+                received['error'] = exc
+            received['count'] = min(total, count)
+            received['trailer'] = trailer
+
+        start = time.perf_counter()
+        sock.sendall(_HEADER.pack(count))
+        reader = threading.Thread(target=receive, daemon=True)
+        reader.start()
+        stream(sock, count)
+        sock.shutdown(socket.SHUT_WR)
+        reader.join(timeout)
+        elapsed = time.perf_counter() - start
+    finally:
+        sock.close()
+    if reader.is_alive():
+        raise BenchError('bulk transfer did not end within %gs' % timeout)
+    if received['error'] is not None:
+        raise BenchError('bulk transfer: %s' % received['error'])
+    if received['count'] != count or len(received['trailer']) != 8:
+        raise BenchError('bulk transfer: got %d of %d bytes back'
+                         % (received['count'], count))
+    echoed = _HEADER.unpack(received['trailer'])[0]
+    if echoed != count:
+        raise BenchError('bulk transfer: the server got %d of %d bytes'
+                         % (echoed, count))
+    return elapsed
+
+
+class Bulk(Workload):
+    """One connection streaming N bytes each way at once."""
+    name = 'bulk'
+    backend = 'bulk'
+    figures = [
+        Figure('gbit_s', 'throughput, Gbit/s (both ways)', 'higher'),
+        Figure('cpu_s_per_gb', 'proxy CPU s per GB relayed', direct=False),
+    ]
+
+    def describe(self, ctx):
+        return ('bulk: one connection, %s each way at once'
+                % _size(ctx.bulk_bytes))
+
+    def run(self, ctx, running):
+        bulk_transfer(running.port, 1 << 20)
+        cpu0 = _cpu(running)
+        elapsed = bulk_transfer(running.port, ctx.bulk_bytes)
+        cpu1 = _cpu(running)
+        moved = 2 * ctx.bulk_bytes
+        cpu = None if cpu0 is None else cpu1 - cpu0
+        return {'gbit_s': moved * 8 / elapsed / GIGA,
+                'cpu_s_per_gb': _per(cpu, moved / GIGA),
+                'seconds': elapsed, 'cpu_s': cpu, 'bytes': moved}
+
+
+def _size(count):
+    if count >= 1 << 30 and count % (1 << 30) == 0:
+        return '%d GiB' % (count >> 30)
+    return '%d MiB' % (count >> 20)
+
+
+# -- single-connection latency ------------------------------------------------
+
+def ping_pong(port, duration, warmup=200, limit=2_000_000):
+    """Round trips of 1 byte over one connection for *duration* seconds;
+    the list of round-trip times in nanoseconds."""
+    sock = socket.create_connection((HOST, port), timeout=10)
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        send, recv = sock.send, sock.recv
+        clock = time.perf_counter_ns
+        for _ in range(warmup):
+            send(b'x')
+            if not recv(1):
+                raise BenchError('echo: end of stream')
+        samples = []
+        append = samples.append
+        end = clock() + int(duration * 1e9)
+        while True:
+            t0 = clock()
+            send(b'x')
+            if not recv(1):
+                raise BenchError('echo: end of stream')
+            t1 = clock()
+            append(t1 - t0)
+            if t1 > end or len(samples) >= limit:
+                break
+        return samples
+    finally:
+        sock.close()
+
+
+def percentile(sorted_values, fraction):
+    """The *fraction* (0-1) percentile of an ascending list (nearest rank)."""
+    if not sorted_values:
+        return None
+    index = min(len(sorted_values) - 1,
+                max(0, int(round(fraction * len(sorted_values))) - 1))
+    return sorted_values[index]
+
+
+class Latency(Workload):
+    """One connection, one 1-byte request at a time, against the echo
+    server."""
+    name = 'latency'
+    backend = 'echo'
+    figures = [
+        Figure('p50_us', 'round trip p50, µs'),
+        Figure('p99_us', 'round trip p99, µs'),
+        Figure('p50_added_us', 'p50 added over direct, µs', direct=False),
+        Figure('p99_added_us', 'p99 added over direct, µs', direct=False),
+        Figure('cpu_us_per_rtt', 'proxy CPU µs per round trip',
+               direct=False),
+    ]
+
+    def describe(self, ctx):
+        return ('latency: one connection, 1-byte echo ping-pong, %gs'
+                % ctx.duration)
+
+    def run(self, ctx, running):
+        cpu0 = _cpu(running)
+        samples = ping_pong(running.port, ctx.duration)
+        cpu1 = _cpu(running)
+        samples.sort()
+        cpu = None if cpu0 is None else cpu1 - cpu0
+        return {'p50_us': percentile(samples, 0.50) / 1e3,
+                'p99_us': percentile(samples, 0.99) / 1e3,
+                'cpu_us_per_rtt': _per(cpu, len(samples), 1e6),
+                'round_trips': len(samples), 'cpu_s': cpu}
+
+    @staticmethod
+    def finish(results):
+        """Fill in the ``*_added_us`` figures from the direct row."""
+        direct = results.get('direct', {}).get('figures') or {}
+        for row in results.values():
+            figures = row.get('figures')
+            if not figures:
+                continue
+            for key in ('p50', 'p99'):
+                base, value = direct.get(key + '_us'), figures.get(key + '_us')
+                added = None
+                if base is not None and value is not None and \
+                        row is not results.get('direct'):
+                    added = value - base
+                figures[key + '_added_us'] = added
+
+
+# -- idle connections ---------------------------------------------------------
+
+def open_idle(port, count, batch=100, timeout=30.0):
+    """Open *count* connections, each carrying one 1-byte round trip (so
+    that the whole path to the backend exists); the list of sockets."""
+    socks = []
+    try:
+        while len(socks) < count:
+            group = []
+            for _ in range(min(batch, count - len(socks))):
+                sock = socket.create_connection((HOST, port), timeout=timeout)
+                group.append(sock)
+                socks.append(sock)
+            for sock in group:
+                sock.sendall(b'i')
+            for sock in group:
+                if sock.recv(1) != b'i':
+                    raise BenchError('idle: connection %d got no echo'
+                                     % len(socks))
+        return socks
+    except OSError as exc:
+        for sock in socks:
+            sock.close()
+        raise BenchError('idle: after %d connections: %s'
+                         % (len(socks), exc)) from None
+    except BaseException:
+        for sock in socks:
+            sock.close()
+        raise
+
+
+class Idle(Workload):
+    """N connections opened through the proxy and held open."""
+    name = 'idle'
+    backend = 'echo'
+    direct_applies = False
+    figures = [
+        Figure('kib_per_conn', 'proxy memory per idle connection, KiB',
+               direct=False),
+        Figure('cpu_us_per_conn', 'proxy CPU µs per connection opened',
+               direct=False),
+    ]
+    # A process per connection: this many at most (the rest is the same).
+    FORK_LIMIT = 500
+
+    def describe(self, ctx):
+        return ('idle: %d connections held open through the proxy (each '
+                'after one 1-byte round trip)' % ctx.idle_count)
+
+    def run(self, ctx, running):
+        subject = running.subject
+        count = ctx.idle_count
+        if subject.forks:
+            count = min(count, self.FORK_LIMIT)
+        open_idle(running.port, 1)[0].close()
+        _cpu(running)   # lets a forking proxy's warm-up child go
+        # Several processes from the start (pre-forked workers) or one per
+        # connection: measure them all, with PSS.
+        pss = subject.forks or bool(procstat.descendants(running.pid))
+        before = procstat.tree_memory(running.pid, pss)
+        cpu0 = _cpu(running)
+        socks = open_idle(running.port, count)
+        try:
+            cpu1 = _cpu(running, settle=False)
+            after = procstat.tree_memory(running.pid, pss)
+            running.check_alive()
+        finally:
+            for sock in socks:
+                sock.close()
+        note = None
+        if count < ctx.idle_count:
+            note = ('measured over %d connections (a process per '
+                    'connection)' % count)
+        return {'kib_per_conn': (after - before) / count / 1024,
+                'note': note,
+                'cpu_us_per_conn': _per(cpu1 - cpu0, count, 1e6),
+                'connections': count,
+                'memory_method': 'sum of Pss' if pss else 'VmRSS',
+                'memory_before': before, 'memory_after': after}
+
+
+# -- HTTP with wrk ------------------------------------------------------------
+
+_UNITS = {'us': 1e-6, 'ms': 1e-3, 's': 1.0, 'm': 60.0, 'h': 3600.0}
+
+
+def _seconds(text):
+    match = re.fullmatch(r'([0-9.]+)(us|ms|s|m|h)', text.strip())
+    if not match:
+        return None
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def parse_wrk(output):
+    """The figures of one ``wrk --latency`` run, from its text output."""
+    result = {}
+    match = re.search(r'^\s*(\d+) requests in ([0-9.]+\w+),', output, re.M)
+    if not match:
+        raise BenchError('wrk: no request count in its output: %s'
+                         % output.strip()[-500:])
+    result['requests'] = int(match.group(1))
+    result['seconds'] = _seconds(match.group(2))
+    for pct in ('50', '99'):
+        found = re.search(r'^\s*%s(?:\.0+)?%%\s+(\S+)' % pct, output, re.M)
+        result['p%s_s' % pct] = _seconds(found.group(1)) if found else None
+    errors = re.search(r'Socket errors: connect (\d+), read (\d+), write '
+                       r'(\d+), timeout (\d+)', output)
+    result['errors'] = dict(zip(('connect', 'read', 'write', 'timeout'),
+                                map(int, errors.groups()))) if errors else \
+        {'connect': 0, 'read': 0, 'write': 0, 'timeout': 0}
+    non2xx = re.search(r'Non-2xx or 3xx responses: (\d+)', output)
+    result['non_2xx'] = int(non2xx.group(1)) if non2xx else 0
+    rps = re.search(r'Requests/sec:\s+([0-9.]+)', output)
+    result['rps'] = float(rps.group(1)) if rps else None
+    return result
+
+
+def run_wrk(ctx, port, close=False):
+    """``wrk --latency`` against the small file on *port*; parsed output."""
+    argv = ['wrk', '-t%d' % ctx.wrk_threads, '-c%d' % ctx.connections,
+            '-d%ds' % max(1, round(ctx.duration)), '--latency',
+            '--timeout', '5s']
+    if close:
+        argv += ['-H', 'Connection: close']
+    argv.append('http://%s:%d/%s' % (HOST, port, SMALL_FILE))
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True,
+                             stdin=subprocess.DEVNULL,
+                             timeout=ctx.duration + 60)
+    except subprocess.TimeoutExpired:
+        raise BenchError('wrk did not finish in time') from None
+    if out.returncode != 0:
+        raise BenchError('wrk failed (%s): %s' % (out.returncode,
+                                                  out.stderr.strip()[-300:]))
+    return parse_wrk(out.stdout)
+
+
+def http_get(port, timeout=10.0):
+    """One GET of the small file on a fresh connection; BenchError unless
+    the answer is a 200."""
+    with socket.create_connection((HOST, port), timeout=timeout) as sock:
+        sock.sendall(('GET /%s HTTP/1.1\r\nHost: bench\r\nConnection: '
+                      'close\r\n\r\n' % SMALL_FILE).encode())
+        data = b''
+        while True:
+            more = sock.recv(65536)
+            if not more:
+                break
+            data += more
+    if not data.startswith(b'HTTP/1.1 200'):
+        raise BenchError('HTTP warm-up request got %r' % data[:60])
+
+
+class KeepAlive(Workload):
+    """wrk, N keep-alive connections, against nginx's small file."""
+    name = 'keepalive'
+    backend = 'nginx'
+    binary = 'wrk'
+    close = False
+    figures = [
+        Figure('rps', 'requests/s', 'higher'),
+        Figure('p50_ms', 'latency p50, ms'),
+        Figure('p99_ms', 'latency p99, ms'),
+        Figure('cpu_us_per_req', 'proxy CPU µs per request', direct=False),
+    ]
+
+    def describe(self, ctx):
+        return ('keepalive: wrk -t%d -c%d, HTTP keep-alive, nginx small '
+                'file, %gs' % (ctx.wrk_threads, ctx.connections,
+                               ctx.duration))
+
+    def run(self, ctx, running):
+        http_get(running.port)
+        cpu0 = _cpu(running)
+        result = run_wrk(ctx, running.port, close=self.close)
+        cpu1 = _cpu(running)
+        cpu = None if cpu0 is None else cpu1 - cpu0
+        # An answer that wrk could not parse (the error handler's random
+        # bytes) was relayed all the same: count it as a unit of work.
+        units = result['requests'] + result['errors']['read']
+        return {'rps': result['rps'],
+                'p50_ms': _ms(result['p50_s']),
+                'p99_ms': _ms(result['p99_s']),
+                'cpu_us_per_req': _per(cpu, units, 1e6),
+                'requests': result['requests'], 'errors': result['errors'],
+                'non_2xx': result['non_2xx'], 'cpu_s': cpu}
+
+
+def _ms(seconds):
+    return None if seconds is None else seconds * 1e3
+
+
+class Churn(KeepAlive):
+    """The same with ``Connection: close``: a new connection per request."""
+    name = 'churn'
+    close = True
+    figures = [
+        Figure('rps', 'requests/s (one connection each)', 'higher'),
+        Figure('p50_ms', 'latency p50, ms'),
+        Figure('p99_ms', 'latency p99, ms'),
+        Figure('cpu_us_per_req', 'proxy CPU µs per request', direct=False),
+    ]
+
+    def describe(self, ctx):
+        return ("churn: wrk -t%d -c%d -H 'Connection: close', nginx small "
+                "file, %gs" % (ctx.wrk_threads, ctx.connections,
+                               ctx.duration))
+
+
+FAULT_VARIANTS = [
+    Vaurien('100:dummy', name='vaurien 100:dummy'),
+    Vaurien('50:delay', ['--handlers.delay.sleep', '0'],
+            name='vaurien 50:delay'),
+    Vaurien('50:delay,20:error', ['--handlers.delay.sleep', '0'],
+            name='vaurien 50:delay,20:error'),
+]
+
+
+class Faults(KeepAlive):
+    """The keep-alive load through Vaurien with faults active, next to the
+    same run's ``100:dummy``: the cost of picking and calling handlers."""
+    name = 'faults'
+    direct_applies = False
+    figures = [
+        Figure('rps', 'requests/s', 'higher', direct=False),
+        Figure('cpu_us_per_req', 'proxy CPU µs per request (answers wrk '
+               'could not parse count too)', direct=False),
+    ]
+
+    def describe(self, ctx):
+        return ('faults: the keep-alive load through vaurien, delay with '
+                'sleep 0, error (random bytes: wrk reconnects after each)')
+
+    def subjects(self, ctx):
+        if not any(s.name == 'vaurien' for s in ctx.subjects):
+            return []
+        return FAULT_VARIANTS
+
+
+WORKLOADS = [Bulk(), Latency(), Idle(), KeepAlive(), Faults(), Churn()]
+WORKLOAD_NAMES = [w.name for w in WORKLOADS]
+
+
+def missing_tool(workload):
+    """The program a workload needs and lacks, or None."""
+    binary = getattr(workload, 'binary', None)
+    if binary and not shutil.which(binary):
+        return binary
+    if workload.backend == 'nginx' and not (
+            shutil.which('nginx') or os.path.exists('/usr/sbin/nginx')):
+        return 'nginx'
+    return None

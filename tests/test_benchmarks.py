@@ -1,0 +1,257 @@
+"""The benchmark suite runs and reports; its speed figures are never
+asserted (the machine is shared: they would only measure the neighbours)."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import support
+
+from benchmarks import procstat, report
+from benchmarks.run import parse_args
+from benchmarks.subjects import SUBJECTS
+from benchmarks.workloads import WORKLOADS, parse_wrk, percentile
+
+PROXIES = ['vaurien', 'bare-relay', 'socat', 'haproxy']
+WORKLOADS_RUN = ['bulk', 'latency', 'idle', 'keepalive', 'faults', 'churn']
+
+
+def _alive(pid):
+    try:
+        with open('/proc/%d/stat' % pid) as fh:
+            state = fh.read().rsplit(')', 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != 'Z'
+
+
+def _suite(*args, timeout=200):
+    """Run the suite to completion; on timeout, SIGTERM first so that it
+    stops what it started."""
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'benchmarks'] + list(args),
+        cwd=support.ROOT, env=support.env_with_root(),
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        try:
+            proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+            proc.communicate()
+        raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+@pytest.mark.timeout(300)
+def test_quick_run_reports_every_subject_and_workload(tmp_path):
+    path = tmp_path / 'report.json'
+    result = _suite('--quick', '--json', str(path), timeout=280)
+    assert result.returncode == 0, result.stdout + result.stderr
+    data = json.loads(path.read_text())
+    assert data['order'] == WORKLOADS_RUN
+    results = data['results']
+    for name in WORKLOADS_RUN:
+        section = results[name]
+        rows = section['rows']
+        keys = [f['key'] for f in section['figures']]
+        if name == 'faults':
+            subjects = section['order']
+            assert subjects == ['vaurien 100:dummy', 'vaurien 50:delay',
+                                'vaurien 50:delay,20:error']
+            assert set(rows) == set(subjects)
+        else:
+            subjects = ['direct'] + PROXIES
+            assert set(subjects) <= set(rows)
+        for subject in subjects:
+            row = rows[subject]
+            if row['status'] == 'skipped':
+                # Only a missing program is a reason to skip.
+                assert subject in ('socat', 'haproxy'), row
+                assert shutil.which(subject) is None, row
+                continue
+            if subject == 'direct' and name == 'idle':
+                assert row['status'] == 'n/a'
+                continue
+            assert row['status'] == 'ok', (name, subject, row)
+            for key in keys:
+                value = row['figures'][key]
+                if subject == 'direct' and key in ('cpu_s_per_gb',
+                                                   'cpu_us_per_req',
+                                                   'cpu_us_per_rtt',
+                                                   'p50_added_us',
+                                                   'p99_added_us'):
+                    assert value is None
+                else:
+                    assert isinstance(value, (int, float)), (name, subject,
+                                                             key, value)
+    # The table names every subject and workload, and the targets.
+    for name in PROXIES + ['direct']:
+        assert '| %s ' % name in result.stdout
+    for workload in WORKLOADS_RUN:
+        assert '## %s:' % workload in result.stdout
+    assert '## targets' in result.stdout
+    assert len(data['targets']) == len(report.TARGETS)
+    # Nothing the suite started outlives it.
+    assert data['meta']['pids']
+    for pid in data['meta']['pids']:
+        assert not _alive(pid), pid
+
+
+@pytest.mark.timeout(120)
+def test_filters_repeat_and_json_path(tmp_path):
+    path = tmp_path / 'sub' / 'r.json'
+    result = _suite('--quick', '--subjects', 'direct,bare-relay',
+                    '--workloads', 'latency', '--duration', '0.3',
+                    '--repeat', '2', '--json', str(path))
+    assert result.returncode == 0, result.stderr
+    data = json.loads(path.read_text())
+    assert data['order'] == ['latency']
+    section = data['results']['latency']
+    assert section['order'] == ['direct', 'bare-relay']
+    rows = section['rows']
+    assert set(rows) == {'direct', 'bare-relay'}
+    assert rows['bare-relay']['figures']['p50_added_us'] is not None
+    assert rows['bare-relay']['detail']['runs'] == 2
+    assert len(rows['bare-relay']['detail']['all_runs']) == 2
+
+
+@pytest.mark.timeout(120)
+def test_sigterm_stops_every_process(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'benchmarks', '--subjects', 'vaurien',
+         '--workloads', 'latency', '--duration', '60', '--json',
+         str(tmp_path / 'r.json')],
+        cwd=support.ROOT, env=support.env_with_root(),
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    pids = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(pids) < 2 and time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            if ', pid ' in line:
+                pids.append(int(line.rsplit(' ', 1)[1]))
+        assert len(pids) == 2, pids      # the backends, then vaurien
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        proc.stdout.close()
+        proc.stderr.close()
+    support.wait_until(lambda: not any(_alive(p) for p in pids), timeout=10,
+                       what='the suite processes to end')
+
+
+@pytest.mark.parametrize('argv', [['--subjects', 'nope'],
+                                  ['--workloads', 'bulk,nope'],
+                                  ['--duration', '0']])
+def test_bad_options_are_one_line_errors(argv):
+    result = _suite(*argv, timeout=30)
+    assert result.returncode == 2
+    assert 'error:' in result.stderr
+    assert 'Traceback' not in result.stderr
+
+
+def test_parse_args_quick_defaults():
+    args = parse_args(['--quick'])
+    assert (args.duration, args.bulk_mib, args.idle_connections) == \
+        (1.0, 64, 500)
+    args = parse_args([])
+    assert (args.duration, args.bulk_mib, args.idle_connections) == \
+        (10.0, 1024, 10000)
+
+
+WRK_OUTPUT = """\
+Running 1s test @ http://127.0.0.1:4242/small.txt
+  1 threads and 50 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   740.12us  200.01us   3.00ms   90.00%
+    Req/Sec    60.00k     1.00k   62.00k    80.00%
+  Latency Distribution
+     50%  700.00us
+     75%  800.00us
+     90%    1.00ms
+     99%    2.50ms
+  60123 requests in 1.00s, 20.00MB read
+  Socket errors: connect 0, read 12, write 0, timeout 3
+  Non-2xx or 3xx responses: 7
+Requests/sec:  60123.45
+Transfer/sec:     20.00MB
+"""
+
+
+def test_parse_wrk():
+    result = parse_wrk(WRK_OUTPUT)
+    assert result['requests'] == 60123
+    assert result['rps'] == 60123.45
+    assert result['p50_s'] == pytest.approx(700e-6)
+    assert result['p99_s'] == pytest.approx(2.5e-3)
+    assert result['errors'] == {'connect': 0, 'read': 12, 'write': 0,
+                                'timeout': 3}
+    assert result['non_2xx'] == 7
+
+
+def test_percentile_and_fmt():
+    values = list(range(1, 101))
+    assert percentile(values, 0.5) == 50
+    assert percentile(values, 0.99) == 99
+    assert percentile([], 0.5) is None
+    assert report.fmt(None) == '-'
+    assert report.fmt(12345.6) == '12346'
+    assert report.fmt(0.00012) == '0.00012'
+
+
+def test_procstat_reads_this_process():
+    pid = os.getpid()
+    before = procstat.cpu_seconds(pid)
+    deadline = time.process_time() + 0.05
+    while time.process_time() < deadline:
+        pass
+    assert procstat.cpu_seconds(pid) > before
+    assert procstat.rss_bytes(pid) > 0
+    assert procstat.tree_memory(pid, pss=True) > 0
+
+
+def test_names_are_unique():
+    assert len({s.name for s in SUBJECTS}) == len(SUBJECTS)
+    assert len({w.name for w in WORKLOADS}) == len(WORKLOADS)
+
+
+def test_docs_commands_parse():
+    """Every command in docs/benchmarks.rst is valid; the ``--quick`` one is
+    the run the first test executes."""
+    with open(os.path.join(support.ROOT, 'docs', 'benchmarks.rst'),
+              encoding='utf-8') as fh:
+        commands = [line.strip() for line in fh
+                    if line.startswith('    python -m benchmarks')]
+    assert '    python -m benchmarks --quick'.strip() in commands
+    assert len(commands) == 3
+    for command in commands:
+        parse_args(command.split()[3:])
+
+
+@pytest.mark.timeout(120)
+def test_a_subject_that_cannot_start_is_reported_failed(tmp_path):
+    path = tmp_path / 'r.json'
+    result = _suite('--quick', '--subjects', 'direct,vaurien',
+                    '--workloads', 'latency', '--duration', '0.3',
+                    '--vaurien-args', '--bufsize 0', '--json', str(path))
+    assert result.returncode == 1, result.stderr
+    rows = json.loads(path.read_text())['results']['latency']['rows']
+    assert rows['direct']['status'] == 'ok'
+    assert rows['vaurien']['status'] == 'failed'
+    assert 'bufsize' in rows['vaurien']['reason']
+    assert 'vaurien: failed (' in result.stdout
