@@ -28,6 +28,7 @@ import socket as _socket
 
 import gevent
 from gevent.event import Event
+from greenlet import getcurrent, greenlet
 from gevent.server import StreamServer
 from gevent.socket import socket as _GeventSocket
 
@@ -41,6 +42,7 @@ log = logging.getLogger('vaurien')
 
 _recv = _GeventSocket.recv
 _recv_into = _GeventSocket.recv_into
+_sendall = _GeventSocket.sendall
 _QUIET_ERRNOS = {errno.EBADF, errno.ENOTCONN, errno.EPIPE, errno.ECONNRESET,
                  errno.ECONNABORTED, errno.ESHUTDOWN, errno.ETIMEDOUT}
 _MSG_PEEK = _socket.MSG_PEEK
@@ -68,7 +70,12 @@ class Socket(_GeventSocket):
         self.received = 0
 
     def recv(self, bufsize, flags=0):
-        data = _recv(self, bufsize, flags)
+        try:
+            # Most calls come right after a readable event: try the
+            # non-blocking read first, wait (gevent's recv) only if needed.
+            data = self._sock.recv(bufsize, flags)
+        except BlockingIOError:
+            data = _recv(self, bufsize, flags)
         self.reads += 1
         if data:
             if not flags & _MSG_PEEK:
@@ -76,6 +83,17 @@ class Socket(_GeventSocket):
         elif bufsize:
             self.eof = True
         return data
+
+    def sendall(self, data, flags=0):
+        """Send all of *data*: one plain send first, which is the whole of
+        it nearly always; gevent's sendall (which waits) for any rest."""
+        try:
+            sent = self._sock.send(data, flags)
+        except BlockingIOError:
+            sent = 0
+        if sent < len(data):
+            with memoryview(data) as view:
+                _sendall(self, view[sent:], flags)
 
     def recv_into(self, buffer, nbytes=0, flags=0):
         count = _recv_into(self, buffer, nbytes, flags)
@@ -479,7 +497,7 @@ class _Flow:
         if handler is not PASS:
             self.reading = False
             self.readable.stop()
-            gevent.spawn_raw(self.run_handler, name, handler)
+            proxy._workers.run(self.run_handler, name, handler)
             return
         buffers = proxy._buffers
         buf = buffers.pop() if buffers else bytearray(proxy.bufsize)
@@ -559,6 +577,49 @@ class _Flow:
             conn.direction_ended(self.to_backend, how)
 
 
+class _Workers:
+    """Parked greenlets that run handler calls, reused from call to call.
+
+    A handler may block, so it cannot run in the loop itself; creating a
+    greenlet for every call costs more than the rest of a call. A worker
+    runs one call, then parks itself here until the next one.
+    """
+
+    __slots__ = ('hub', 'idle', 'limit')
+
+    def __init__(self, limit=128):
+        self.hub = None
+        self.idle = []
+        self.limit = limit
+
+    def run(self, func, *args):
+        """Run ``func(*args)`` in a worker now (call it from the loop)."""
+        idle = self.idle
+        if idle:
+            worker = idle.pop()
+        else:
+            hub = self.hub
+            if hub is None:
+                hub = self.hub = gevent.get_hub()
+            worker = greenlet(self._work, parent=hub)
+        worker.switch(func, args)
+
+    def _work(self, func, args):
+        idle = self.idle
+        park = self.hub.switch
+        while True:
+            try:
+                func(*args)
+            except BaseException as exc:  # pragma: no cover - func catches
+                log.error('worker: %s: %s', type(exc).__name__, exc,
+                          exc_info=True)
+            func = args = None
+            if len(idle) >= self.limit:
+                return
+            idle.append(getcurrent())
+            func, args = park()
+
+
 def _direction(to_backend):
     return 'client->backend' if to_backend else 'backend->client'
 
@@ -630,6 +691,7 @@ class Proxy:
         # engine checks for None and does nothing more.
         self.events = None
         self._buffers = []
+        self._workers = _Workers()
         self._seq = 0
         self._changed = Event()
         self._resolved = None

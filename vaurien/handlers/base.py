@@ -147,6 +147,8 @@ class BaseHandler:
         every handler sleeping here at once, so a test never waits on a
         fault that has ended.
         """
+        if seconds <= 0:
+            return
         proxy = self.proxy
         if proxy is None or not hasattr(proxy, 'wait_change'):
             gevent.sleep(seconds)
