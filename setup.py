@@ -26,6 +26,8 @@ TESTS_REQUIRE = [
     'PyMySQL>=1.1',
     'aiosmtpd>=1.4',
     'urllib3>=2',
+    'prometheus_client',   # its parser of the metrics text format
+    'statsd',              # the [statsd] extra, tested with a UDP listener
 ]
 
 setup(
@@ -43,6 +45,7 @@ setup(
     ],
     extras_require={
         'test': TESTS_REQUIRE,
+        'statsd': ['statsd>=3.3'],
     },
     entry_points={
         'console_scripts': [

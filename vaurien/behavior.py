@@ -41,11 +41,13 @@ class Behavior:
     instance or callable, or :data:`PASS` for a pass-through. A pick returns
     a ``(name, handler)`` pair from a prebuilt table (no allocation);
     ``handler`` is PASS when the picked handler is aimed at the other
-    direction.
+    direction. ``picks[to_backend][index]`` counts the picks of each entry
+    (the engine increments it; :mod:`vaurien.stats` reads it).
     """
 
     __slots__ = ('entries', 'text', 'thresholds', 'up', 'down', 'names',
-                 'single_up', 'single_down', 'single_index')
+                 'single_up', 'single_down', 'single_index', 'tables',
+                 'picks')
 
     def __init__(self, entries):
         self.entries = []
@@ -72,6 +74,11 @@ class Behavior:
         self.up = tuple(up)
         self.down = tuple(down)
         self.names = tuple(pair[0] for pair in up)
+        # Indexed by to_backend (False: down, True: up), like picks.
+        self.tables = (self.down, self.up)
+        # How many times each entry was picked, per direction: the engine
+        # adds 1 at each event (vaurien.stats adds them up).
+        self.picks = ([0] * len(up), [0] * len(up))
         single = len(thresholds) == 1
         self.single_index = 0 if single else None
         self.single_up = up[0] if single else None

@@ -172,6 +172,28 @@ def parse_port(value):
     return port
 
 
+def parse_udp_port(value):
+    """A port to send to, 1 to 65535."""
+    try:
+        port = parse_int(value)
+    except ValueError:
+        port = 0
+    if not 0 < port < 65536:
+        raise ValueError('a port number from 1 to 65535')
+    return port
+
+
+def parse_rate(value):
+    """A share above 0 and at most 1 (``0.1``: one in ten)."""
+    try:
+        rate = parse_float(value)
+    except ValueError:
+        rate = -1.0
+    if not 0 < rate <= 1:
+        raise ValueError('a number above 0 and at most 1')
+    return rate
+
+
 _HOSTPORT = re.compile(r'^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:\[\]\s]*))'
                        r':(?P<port>[0-9]+)$')
 
@@ -372,6 +394,34 @@ SETTINGS = [
     Setting('http_token', None, optional_str,
             'When set, every control API request needs the header '
             '"Authorization: Bearer TOKEN".', 'TOKEN', sample=''),
+    Setting('event_log', None, optional_str,
+            'Write the chaos event log there: one JSON line per connection '
+            'opened or closed and per event (handler picked, bytes, '
+            'outcome); "-" for standard output. Off when empty.', 'FILE',
+            sample=''),
+    Setting('event_log_flush', False, parse_bool,
+            'Flush the event log after every line (slower) instead of about '
+            'once a second; "--event-log-flush" alone means yes.', 'yes|no',
+            sample='false', const='true'),
+    # The [statsd] section: keep these last, so that the generated sample
+    # has one [vaurien] section and one [statsd] section.
+    Setting('enabled', False, parse_bool,
+            'Send counters to a statsd daemon over UDP (needs '
+            '"pip install vaurien[statsd]"); "--statsd.enabled" alone '
+            'means yes.', 'yes|no', section='statsd', sample='false',
+            const='true'),
+    Setting('host', 'localhost', parse_str,
+            'Host of the statsd daemon.', 'HOST', section='statsd',
+            sample='localhost'),
+    Setting('port', 8125, parse_udp_port,
+            'UDP port of the statsd daemon.', 'PORT', section='statsd',
+            sample='8125'),
+    Setting('prefix', 'vaurien', parse_str,
+            'Prefix of every statsd counter name.', 'PREFIX',
+            section='statsd', sample='vaurien'),
+    Setting('sample_rate', 1.0, parse_rate,
+            'Share of the counter updates sent to statsd, above 0 and at '
+            'most 1.', 'RATE', section='statsd', sample='1.0'),
 ]
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}

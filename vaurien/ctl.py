@@ -5,6 +5,7 @@
     vaurienctl list-handlers
     vaurienctl get-handler
     vaurienctl set-handler delay --option sleep=2
+    vaurienctl stats            # a live table, like top (--once: one print)
     vaurienctl --host http://10.0.0.5:8080 --token s3cret set-handler dummy
 
 Exit status: 0 on success, 1 when the server is unreachable or refuses (one
@@ -60,6 +61,14 @@ def make_parser():
                         metavar='KEY=VALUE',
                         help='An option of the handler (repeatable), like '
                              'sleep=2.')
+    stats = commands.add_parser(
+        'stats', help='A live table of connections, throughput and picks '
+                      'per handler (from GET /metrics), refreshed like top.')
+    stats.add_argument('--once', action='store_true',
+                       help='Print the table once (totals only) and exit.')
+    stats.add_argument('--interval', type=float, default=1.0,
+                       metavar='SECONDS',
+                       help='Seconds between two refreshes (default: 1)')
     return parser
 
 
@@ -87,6 +96,13 @@ def run(argv):
         print('\n'.join(client.list_handlers()))
     elif args.command == 'get-handler':
         print(client.get_handler())
+    elif args.command == 'stats':
+        from vaurien.top import watch
+        if not args.interval > 0:
+            raise _Usage('--interval expects a number of seconds above 0')
+        return watch(lambda: client.request('GET', '/metrics'),
+                     once=args.once, interval=args.interval,
+                     source=client.url)
     else:
         client.set_handler(args.name, **_options(args.option))
         print('ok')

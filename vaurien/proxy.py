@@ -34,6 +34,7 @@ from gevent.socket import socket as _GeventSocket
 
 from vaurien.behavior import PASS, connection_random, direction_random
 from vaurien.config import ConfigError, format_hostport
+from vaurien.stats import Stats
 
 __all__ = ['Proxy', 'Connection', 'Socket']
 
@@ -44,7 +45,8 @@ _recv_into = _GeventSocket.recv_into
 _sendall = _GeventSocket.sendall
 _QUIET_ERRNOS = {errno.EBADF, errno.ENOTCONN, errno.EPIPE, errno.ECONNRESET,
                  errno.ECONNABORTED, errno.ESHUTDOWN, errno.ETIMEDOUT}
-_PEEK = _socket.MSG_PEEK | _socket.MSG_DONTWAIT
+_MSG_PEEK = _socket.MSG_PEEK
+_PEEK = _MSG_PEEK | _socket.MSG_DONTWAIT
 _IN_PROGRESS = {errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN,
                 errno.EALREADY}
 # Buffers kept for reuse; beyond this many idle ones, they are dropped.
@@ -55,15 +57,17 @@ class Socket(_GeventSocket):
     """A gevent socket that tells the engine what handlers did with it.
 
     ``conn`` is the :class:`Connection` it belongs to; ``eof`` becomes true
-    when a read returned end of stream; ``reads`` counts the reads.
+    when a read returned end of stream; ``reads`` counts the reads and
+    ``received`` the bytes read (by handlers and by the engine alike).
     """
-    __slots__ = ('conn', 'eof', 'reads')
+    __slots__ = ('conn', 'eof', 'reads', 'received')
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.conn = None
         self.eof = False
         self.reads = 0
+        self.received = 0
 
     def recv(self, bufsize, flags=0):
         try:
@@ -73,7 +77,10 @@ class Socket(_GeventSocket):
         except BlockingIOError:
             data = _recv(self, bufsize, flags)
         self.reads += 1
-        if not data and bufsize:
+        if data:
+            if not flags & _MSG_PEEK:
+                self.received += len(data)
+        elif bufsize:
             self.eof = True
         return data
 
@@ -91,7 +98,10 @@ class Socket(_GeventSocket):
     def recv_into(self, buffer, nbytes=0, flags=0):
         count = _recv_into(self, buffer, nbytes, flags)
         self.reads += 1
-        if not count and (nbytes or len(buffer)):
+        if count:
+            if not flags & _MSG_PEEK:
+                self.received += count
+        elif nbytes or len(buffer):
             self.eof = True
         return count
 
@@ -118,7 +128,8 @@ class Connection:
 
     __slots__ = ('proxy', 'seq', 'client', 'backend', 'address', 'hung',
                  'state', 'readers', 'behavior', 'index', 'flows', '_done',
-                 '_closed', '_hrng', '_timer', '_addresses', '__weakref__')
+                 '_closed', '_hrng', '_timer', '_addresses', 'closed_by',
+                 'started', '__weakref__')
 
     def __init__(self, proxy, seq, client, address):
         self.proxy = proxy
@@ -137,6 +148,10 @@ class Connection:
         self._hrng = None
         self._timer = None
         self._addresses = None
+        # Who ended the connection first: 'client', 'backend', 'handler',
+        # 'error' or 'proxy' (for the event log).
+        self.closed_by = None
+        self.started = None     # set by the event log, when there is one
         client.conn = self
 
     # -- what handlers use ----------------------------------------------------
@@ -228,7 +243,7 @@ class Connection:
 
     def _connect_failed(self, exc):
         self.proxy._backend_failed(self, exc)
-        self.close()
+        self.close('backend')
 
     def _connected(self, index):
         proxy = self.proxy
@@ -251,7 +266,7 @@ class Connection:
 
     def throw(self, *exc_info):
         """gevent's way of saying a socket we watch was closed: end."""
-        self.close()
+        self.close('handler')
 
     # -- picking and calling handlers ---------------------------------------
 
@@ -280,6 +295,7 @@ class Connection:
             return None
         except OSError as exc:
             if not _quiet(exc) and not self._closed:
+                self.proxy.stats.handler_failed(name)
                 log.error('handler %r failed on connection %d (%s): %s',
                           name, self.seq, _direction(to_backend), exc,
                           exc_info=True)
@@ -288,6 +304,7 @@ class Connection:
         except (Exception, SystemExit) as exc:
             # SystemExit too: a handler calling sys.exit() must not stop
             # the whole proxy, only its own connection.
+            self.proxy.stats.handler_failed(name)
             log.error('handler %r failed on connection %d (%s): %s: %s',
                       name, self.seq, _direction(to_backend),
                       type(exc).__name__, exc, exc_info=True)
@@ -310,22 +327,29 @@ class Connection:
                 if per_connection:
                     if behavior is not self.behavior:
                         self._pick_connection(behavior)
-                    name, handler = behavior.pair(self.index, to_backend)
+                    index = self.index
                 else:
-                    pair = (behavior.single_up if to_backend
-                            else behavior.single_down)
-                    if pair is None:
+                    index = behavior.single_index
+                    if index is None:
                         if rng is None:
                             rng = direction_random(proxy.seed, self.seq,
                                                    to_backend)
-                        pair = behavior.pick(rng, to_backend)
-                    name, handler = pair
+                        index = behavior.index(rng)
+                behavior.picks[to_backend][index] += 1
+                name, handler = behavior.tables[to_backend][index]
+                events = proxy.events
                 if handler is PASS:
                     # One whole message; a huge one streams through.
-                    if not reader.relay(dst):
+                    count = reader.relay(dst)
+                    if events is not None:
+                        events.passed(self, to_backend, name, count)
+                    if not count:
                         break
                     continue
-                how = self.call(to_backend, name, handler)
+                if events is None:
+                    how = self.call(to_backend, name, handler)
+                else:
+                    how = events.call(self, to_backend, name, handler)
                 if how is not None:
                     break
         except OSError:
@@ -353,7 +377,12 @@ class Connection:
 
     def direction_ended(self, to_backend, how):
         """One direction is over: half-close, or close all when both are."""
-        if how != 'eof' or self.hung or self._closed:
+        if how != 'eof':
+            self.close(_ENDED_BY.get(how, 'error'))
+            return
+        if self.closed_by is None:
+            self.closed_by = _SIDES[to_backend]
+        if self.hung or self._closed:
             self.close()
             return
         self._done += 1
@@ -366,11 +395,18 @@ class Connection:
         except OSError:
             self.close()
 
-    def close(self):
-        """Close both sockets (once); whatever waits on them wakes and ends."""
+    def close(self, by='proxy'):
+        """Close both sockets (once); whatever waits on them wakes and ends.
+
+        *by* says who ended the connection (the first reason given wins):
+        ``'client'``, ``'backend'``, ``'handler'``, ``'error'`` or
+        ``'proxy'``.
+        """
         if self._closed:
             return
         self._closed = True
+        if self.closed_by is None:
+            self.closed_by = by
         proxy = self.proxy
         proxy.connections.discard(self)
         if self.hung:
@@ -384,6 +420,11 @@ class Connection:
                     sock.close()
                 except OSError:
                     pass
+        # Counted and logged once the sockets are closed: whatever happens
+        # here, no descriptor outlives its connection.
+        proxy.stats.connection_closed(self)
+        if proxy.events is not None:
+            proxy.events.closed(self)
 
 
 class _Flow:
@@ -433,7 +474,7 @@ class _Flow:
 
     def throw(self, *exc_info):
         """gevent's way of saying a socket we watch was closed: end."""
-        self.conn.close()
+        self.conn.close('handler')
 
     def on_readable(self):
         conn = self.conn
@@ -446,16 +487,17 @@ class _Flow:
         if conn.behavior is not None:
             if behavior is not conn.behavior:
                 conn._pick_connection(behavior)
-            name, handler = behavior.pair(conn.index, to_backend)
+            index = conn.index
         else:
-            pair = behavior.single_up if to_backend else behavior.single_down
-            if pair is None:
+            index = behavior.single_index
+            if index is None:
                 rng = self.rng
                 if rng is None:
                     rng = self.rng = direction_random(proxy.seed, conn.seq,
                                                       to_backend)
-                pair = behavior.pick(rng, to_backend)
-            name, handler = pair
+                index = behavior.index(rng)
+        behavior.picks[to_backend][index] += 1
+        name, handler = behavior.tables[to_backend][index]
         if handler is not PASS:
             self.reading = False
             self.readable.stop()
@@ -469,8 +511,10 @@ class _Flow:
             buffers.append(buf)
             return
         except OSError:
-            conn.close()
+            conn.close(_SIDES[to_backend])
             return
+        if proxy.events is not None:
+            proxy.events.passed(conn, to_backend, name, count)
         if not count:
             buffers.append(buf)
             self.src.eof = True
@@ -478,13 +522,14 @@ class _Flow:
             self.readable.stop()
             conn.direction_ended(to_backend, 'eof')
             return
+        self.src.received += count
         view = memoryview(buf)[:count]
         try:
             sent = self.send(view)
         except (BlockingIOError, InterruptedError):
             sent = 0
         except OSError:
-            conn.close()
+            conn.close(_SIDES[not to_backend])
             return
         if sent == count:
             if len(buffers) < _POOL_MAX:
@@ -509,7 +554,7 @@ class _Flow:
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
-            conn.close()
+            conn.close(_SIDES[not self.to_backend])
             return
         if self.sent < len(view):
             return
@@ -522,9 +567,13 @@ class _Flow:
         self.arm_read()
 
     def run_handler(self, name, handler):
-        """In a greenlet of its own: one handler call, then read again."""
+        """In a worker greenlet: one handler call, then read again."""
         conn = self.conn
-        how = conn.call(self.to_backend, name, handler)
+        events = conn.proxy.events
+        if events is None:
+            how = conn.call(self.to_backend, name, handler)
+        else:
+            how = events.call(conn, self.to_backend, name, handler)
         if how is None:
             if not conn._closed:
                 self.arm_read()
@@ -579,6 +628,12 @@ class _Workers:
 
 def _direction(to_backend):
     return 'client->backend' if to_backend else 'backend->client'
+
+
+# The side a direction reads from, indexed by to_backend.
+_SIDES = ('backend', 'client')
+# Who ended a connection, by how a direction ended (see Connection.call).
+_ENDED_BY = {'closed': 'handler', 'error': 'error'}
 
 
 def _strerror(err):
@@ -637,6 +692,10 @@ class Proxy:
         self.connections = set()
         self.hung = set()
         self.handlers = {}
+        self.stats = Stats()
+        # The chaos event log (vaurien.events.EventLog), None when off: the
+        # engine checks for None and does nothing more.
+        self.events = None
         self._buffers = []
         self._workers = _Workers()
         self._seq = 0
@@ -704,6 +763,8 @@ class Proxy:
         self._seq += 1
         conn = Connection(self, self._seq, client, address)
         self.connections.add(conn)
+        if self.events is not None:
+            self.events.opened(conn)
         addresses = self._resolved
         try:
             if addresses is None:
@@ -713,7 +774,7 @@ class Proxy:
         except Exception as exc:   # never let the accept loop see it
             log.error('connection %d: %s: %s', conn.seq, type(exc).__name__,
                       exc, exc_info=True)
-            conn.close()
+            conn.close('error')
 
     def _resolve_and_connect(self, conn):
         host, port = self.distant
@@ -721,7 +782,7 @@ class Proxy:
             addresses = resolve(host, port)
         except (_socket.gaierror, UnicodeError) as exc:
             self._backend_failed(conn, exc)
-            conn.close()
+            conn.close('backend')
             return
         if self.distant == (host, port):
             # Not when the backend was switched (set_backend) meanwhile:
@@ -730,6 +791,7 @@ class Proxy:
         conn.connect(addresses)
 
     def _backend_failed(self, conn, exc):
+        label = self.stats.backend_failed(exc)
         if isinstance(exc, _socket.gaierror):
             reason = 'cannot resolve %r: %s' % (self.distant[0],
                                                 exc.strerror or exc)
@@ -740,6 +802,8 @@ class Proxy:
         log.warning('backend %s unreachable (%s): closing client %s',
                     format_hostport(self.distant), reason,
                     _peer(conn.address))
+        if self.events is not None:
+            self.events.backend_failed(conn, label, reason)
 
     # -- live changes -------------------------------------------------------------
 
@@ -749,7 +813,11 @@ class Proxy:
         Handlers sleeping through ``BaseHandler._sleep`` wake at once and go
         on; hung connections are closed.
         """
+        self.stats.track(self.behavior)
         self.behavior = behavior
+        self.stats.track(behavior)
+        if self.events is not None:
+            self.events.behavior_changed(behavior)
         self._wake()
         for conn in list(self.hung):
             conn.close()

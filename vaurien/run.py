@@ -312,7 +312,12 @@ def run(argv):
     proxy.behavior = behavior
     proxy.registry = registry
     proxy.handlers = instances
-    proxy.start()
+    observers = start_observers(options, proxy)
+    try:
+        proxy.start()
+    except BaseException:
+        observers()
+        raise
     control = None
     if options.http:
         from vaurien.webserver import Control, ControlServer
@@ -334,8 +339,42 @@ def run(argv):
         proxy.stop()
     gevent.signal_handler(signal.SIGTERM, stop)
     gevent.signal_handler(signal.SIGINT, stop)
-    proxy.serve_forever()
+    try:
+        proxy.serve_forever()
+    finally:
+        observers()
     return 0
+
+
+def start_observers(options, proxy):
+    """Open the event log and start the statsd pusher, as asked.
+
+    Raises ConfigError (before anything is started) when the event log
+    cannot be written or statsd cannot be used. Returns a function that
+    stops them (a last statsd push, the event log flushed and closed).
+    """
+    events = pusher = None
+    if options.statsd_enabled:
+        from vaurien.statsd_push import StatsdPusher, make_client
+        client = make_client(options.statsd_host, options.statsd_port,
+                             options.statsd_prefix)
+        pusher = StatsdPusher(proxy, client, options.statsd_sample_rate)
+    if options.event_log:
+        from vaurien.events import open_event_log
+        events = open_event_log(options.event_log, options.event_log_flush)
+        events.proxy = proxy
+        proxy.events = events
+        events.start()
+    if pusher is not None:
+        pusher.start()
+
+    def stop():
+        if pusher is not None:
+            pusher.stop()
+        if events is not None:
+            proxy.events = None
+            events.close()
+    return stop
 
 
 def main(argv=None):

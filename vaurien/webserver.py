@@ -13,6 +13,7 @@ PUT      /behavior     like POST /handler, or ``{"behavior": "20:delay"}``
 GET      /behaviors    ``{"behaviors": [...]}``, the same list as /handlers
 GET/PUT  /backend      ``{"backend": "host:port"}`` for new connections
 GET/PUT  /proxy        ``{"enabled": true|false}``: take the service down/up
+GET      /metrics      Prometheus metrics, text format (:mod:`vaurien.metrics`)
 =======  ============  =====================================================
 
 A change is validated completely (names, options, the handlers' own
@@ -429,6 +430,7 @@ class App:
             '/behaviors': {'GET': self.get_behaviors},
             '/backend': {'GET': self.get_backend, 'PUT': self.put_backend},
             '/proxy': {'GET': self.get_proxy, 'PUT': self.put_proxy},
+            '/metrics': {'GET': self.get_metrics},
         }
 
     # -- WSGI ---------------------------------------------------------------
@@ -472,6 +474,9 @@ class App:
                            headers=[('Allow', allowed)])
         body = self.read_body(environ) if method in ('POST', 'PUT') else b''
         result = action(body)
+        if isinstance(result, tuple):     # (content type, text)
+            return 200, [('Content-Type', result[0])], \
+                result[1].encode('utf-8')
         if isinstance(result, str):
             return 200, [('Content-Type', 'text/plain; charset=utf-8')], \
                 result.encode('utf-8')
@@ -577,6 +582,11 @@ class App:
     def get_proxy(self, body):
         """The state of the proxy (see :meth:`Control.proxy_state`)."""
         return self.control.proxy_state()
+
+    def get_metrics(self, body):
+        """The Prometheus metrics of the proxy (:mod:`vaurien.metrics`)."""
+        from vaurien.metrics import CONTENT_TYPE, render
+        return CONTENT_TYPE, render(self.control.proxy)
 
     def put_proxy(self, body):
         """``{"enabled": false}`` takes the service down, ``true`` up."""

@@ -285,23 +285,30 @@ class Reader:
                 stream.eof = True
 
     def relay(self, dst):
-        """Forward one whole message to *dst* untouched; False at the end.
+        """Forward one whole message to *dst* untouched.
 
+        Returns the number of bytes forwarded: 0 at the end of the stream.
         The engine's pass-through: the same as ``dst.sendall(self.read())``,
         except that a message longer than :data:`STREAM_OVER` (a big body
         or value) goes on in pieces as it arrives instead of being held
         whole in memory.
         """
         stream = self.stream
-        stream.sink = dst.sendall
+        streamed = [0]
+        sendall = dst.sendall
+
+        def sink(data):
+            sendall(data)
+            streamed[0] += len(data)
+        stream.sink = sink
         try:
             data = self.read()
         finally:
             stream.sink = None
         if data:
-            dst.sendall(data)
-            return True
-        return False
+            sendall(data)
+            return streamed[0] + len(data)
+        return 0
 
     def error_reply(self, rng):
         """The protocol's error answering the last message, or None.

@@ -1,0 +1,166 @@
+"""What the proxy counts, and one consistent reading of it.
+
+The engine counts with plain integer increments where the work happens,
+so that counting costs next to nothing on the hot path:
+
+* picks: ``Behavior.picks[to_backend][index] += 1`` at each readable event;
+* bytes: ``Socket.received`` on each socket (bytes read from it), summed
+  into :class:`Stats` when the connection closes;
+* connections: the proxy's sequence number counts the accepted ones,
+  :class:`Stats` the closed ones;
+* backend connect failures and handler exceptions (rare): here, by label.
+
+:func:`snapshot` adds it all up (open connections included) when someone
+asks: the ``/metrics`` page, the statsd pusher, ``vaurienctl stats``.
+"""
+import errno
+import socket as _socket
+
+__all__ = ['Stats', 'Snapshot', 'snapshot', 'failure_reason',
+           'FAILURE_REASONS']
+
+#: The labels of backend connect failures.
+FAILURE_REASONS = ('refused', 'timeout', 'resolve', 'unreachable', 'other')
+
+_UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN,
+                errno.ENETDOWN}
+
+
+def failure_reason(exc):
+    """The label of a backend connect failure *exc* (one of
+    :data:`FAILURE_REASONS`)."""
+    if isinstance(exc, _socket.gaierror) or isinstance(exc, UnicodeError):
+        return 'resolve'
+    if isinstance(exc, (_socket.timeout, TimeoutError)):
+        return 'timeout'
+    err = getattr(exc, 'errno', None)
+    if err == errno.ECONNREFUSED:
+        return 'refused'
+    if err == errno.ETIMEDOUT:
+        return 'timeout'
+    if err in _UNREACHABLE:
+        return 'unreachable'
+    return 'other'
+
+
+class Stats:
+    """The proxy's counters that do not live on a connection or behavior.
+
+    ``closed``: connections closed; ``bytes_up``/``bytes_down``: bytes read
+    from clients / from backends by connections already closed;
+    ``failures``: ``{reason: count}`` of backend connect failures;
+    ``exceptions``: ``{handler name: count}`` of exceptions raised by
+    handlers (not counting "the peer went away" errors); ``picks``:
+    ``{(handler name, to_backend): count}`` of behaviors no longer in use.
+    """
+
+    __slots__ = ('closed', 'bytes_up', 'bytes_down', 'failures',
+                 'exceptions', 'exception_count', 'picks', 'behavior')
+
+    def __init__(self):
+        self.closed = 0
+        self.bytes_up = 0
+        self.bytes_down = 0
+        self.failures = dict.fromkeys(FAILURE_REASONS, 0)
+        self.exceptions = {}
+        self.exception_count = 0
+        self.picks = {}
+        self.behavior = None   # the behavior whose counts are not folded yet
+
+    def connection_closed(self, conn):
+        """Fold a closing connection's byte counts into the totals."""
+        self.closed += 1
+        self.bytes_up += conn.client.received
+        backend = conn.backend
+        if backend is not None:
+            self.bytes_down += backend.received
+
+    def backend_failed(self, exc):
+        """Count one backend connect failure; returns its reason label."""
+        reason = failure_reason(exc)
+        self.failures[reason] += 1
+        return reason
+
+    def handler_failed(self, name):
+        """Count one exception raised by handler *name*."""
+        self.exceptions[name] = self.exceptions.get(name, 0) + 1
+        self.exception_count += 1
+
+    def track(self, behavior):
+        """Make *behavior* the one counted live; fold the previous one's
+        pick counts into :attr:`picks` (and zero them, so that a behavior
+        put back later is not counted twice)."""
+        old = self.behavior
+        if old is behavior:
+            return
+        if old is not None:
+            fold_picks(old, self.picks)
+        self.behavior = behavior
+
+
+def fold_picks(behavior, into):
+    """Add *behavior*'s pick counts to *into* and zero them."""
+    names = behavior.names
+    for to_backend in (False, True):
+        counts = behavior.picks[to_backend]
+        for index, count in enumerate(counts):
+            if count:
+                key = (names[index], to_backend)
+                into[key] = into.get(key, 0) + count
+                counts[index] = 0
+
+
+class Snapshot:
+    """All the counters at one moment, added up.
+
+    ``opened``, ``closed``, ``open`` (connections), ``hung``, ``bytes_up``,
+    ``bytes_down``, ``picks`` (``{(name, to_backend): count}``, every name of
+    the current behavior present), ``failures`` (``{reason: count}``),
+    ``exceptions`` (``{name: count}``), ``behavior`` (its text).
+    """
+
+    __slots__ = ('opened', 'closed', 'open', 'hung', 'bytes_up',
+                 'bytes_down', 'picks', 'failures', 'exceptions', 'behavior')
+
+    def picks_by_name(self):
+        """``{name: picks in both directions}``."""
+        result = {}
+        for (name, _), count in self.picks.items():
+            result[name] = result.get(name, 0) + count
+        return result
+
+
+def snapshot(proxy):
+    """A :class:`Snapshot` of *proxy*'s counters, open connections included.
+
+    Runs in the proxy's thread (gevent): nothing changes while it adds up.
+    """
+    stats = proxy.stats
+    behavior = proxy.behavior
+    if behavior is not None:
+        stats.track(behavior)
+    snap = Snapshot()
+    snap.opened = proxy._seq
+    snap.closed = stats.closed
+    snap.open = max(0, snap.opened - snap.closed)
+    snap.hung = len(proxy.hung)
+    up, down = stats.bytes_up, stats.bytes_down
+    for conn in list(proxy.connections):
+        if conn._closed:
+            continue
+        up += conn.client.received
+        if conn.backend is not None:
+            down += conn.backend.received
+    snap.bytes_up, snap.bytes_down = up, down
+    picks = dict(stats.picks)
+    if behavior is not None:
+        names = behavior.names
+        for to_backend in (False, True):
+            for index, count in enumerate(behavior.picks[to_backend]):
+                key = (names[index], to_backend)
+                picks[key] = picks.get(key, 0) + count
+    snap.picks = picks
+    snap.failures = dict(stats.failures)
+    snap.exceptions = dict(stats.exceptions)
+    snap.behavior = behavior.text if behavior is not None else ''
+    return snap
