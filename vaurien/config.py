@@ -366,6 +366,9 @@ SETTINGS = [
             'protocol, handlers act on whole messages and errors are '
             'protocol errors. Options: --protocols.NAME.OPTION VALUE.',
             'NAME', sample='tcp'),
+    Setting('workers', 1, positive_int,
+            'Number of processes serving the port together (SO_REUSEPORT); '
+            'control-API changes reach every one.', 'N', sample='1'),
     Setting('bufsize', 65536, positive_int,
             'Largest read from a socket, in bytes.', 'BYTES', sample='65536'),
     Setting('timeout', 30.0, positive_float,

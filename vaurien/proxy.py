@@ -679,8 +679,14 @@ class Proxy:
     """
 
     def __init__(self, local, distant, behavior, bufsize=65536, timeout=30.0,
-                 seed=0, backlog=1024, pick='event', protocol=None):
+                 seed=0, backlog=1024, pick='event', protocol=None,
+                 reuse_port=False, worker=0, workers=1):
         self.local = local
+        # --workers: every worker listens on the port (SO_REUSEPORT) and
+        # numbers its connections worker+1, worker+1+workers, ... so that
+        # connection numbers (and the picks derived from them) stay unique.
+        self.reuse_port = reuse_port
+        self.seq_step = workers
         self.distant = distant
         self.behavior = behavior
         self.bufsize = bufsize
@@ -698,7 +704,7 @@ class Proxy:
         self.events = None
         self._buffers = []
         self._workers = _Workers()
-        self._seq = 0
+        self._seq = worker + 1 - workers
         self._changed = Event()
         self._resolved = None
         self.server = None
@@ -716,11 +722,23 @@ class Proxy:
         except _socket.gaierror as exc:
             raise ConfigError('cannot listen on %s: %s'
                               % (where, exc.strerror or exc)) from None
+        listener = self._listen(family, sockaddr, where)
+        self.server = _Server(listener, self._handle)
+        self.server.start()
+        self.loop = self.server.loop
+        self.address = listener.getsockname()[:2]
+        return self.address
+
+    def _listen(self, family, sockaddr, where, again=''):
+        """A listening, non-blocking socket; ConfigError if it cannot be."""
         try:
             listener = _socket.socket(family, _socket.SOCK_STREAM)
             try:
                 listener.setsockopt(_socket.SOL_SOCKET,
                                     _socket.SO_REUSEADDR, 1)
+                if self.reuse_port:
+                    listener.setsockopt(_socket.SOL_SOCKET,
+                                        _socket.SO_REUSEPORT, 1)
                 listener.bind(sockaddr)
                 listener.listen(self.backlog)
             except BaseException:
@@ -730,14 +748,10 @@ class Proxy:
             reason = exc.strerror or str(exc)
             if exc.errno == errno.EADDRINUSE:
                 reason = 'address already in use'
-            raise ConfigError('cannot listen on %s: %s'
-                              % (where, reason.lower())) from None
+            raise ConfigError('cannot listen on %s%s: %s'
+                              % (where, again, reason.lower())) from None
         listener.setblocking(False)
-        self.server = _Server(listener, self._handle)
-        self.server.start()
-        self.loop = self.server.loop
-        self.address = listener.getsockname()[:2]
-        return self.address
+        return listener
 
     def serve_forever(self):
         if self.server is None:
@@ -760,7 +774,7 @@ class Proxy:
 
     def _handle(self, client, address):
         """A new client (in the loop): start connecting to the backend."""
-        self._seq += 1
+        self._seq += self.seq_step
         conn = Connection(self, self._seq, client, address)
         self.connections.add(conn)
         if self.events is not None:
@@ -859,18 +873,8 @@ class Proxy:
         """
         if not self.disabled:
             return
-        listener = _socket.socket(self._family, _socket.SOCK_STREAM)
-        try:
-            listener.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
-            listener.bind(self.address)
-            listener.listen(self.backlog)
-        except OSError as exc:
-            listener.close()
-            raise ConfigError('cannot listen on %s again: %s'
-                              % (format_hostport(self.address),
-                                 (exc.strerror or str(exc)).lower())) \
-                from None
-        listener.setblocking(False)
+        listener = self._listen(self._family, self.address,
+                                format_hostport(self.address), ' again')
         self.server.socket = listener
         self.server.start_accepting()
         self.disabled = False

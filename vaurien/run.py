@@ -282,12 +282,6 @@ def setup_logging(level, output):
 def run(argv):
     """Parse, build and serve; returns the exit status."""
     import random
-    import signal
-
-    import gevent
-
-    from vaurien.config import format_hostport
-    from vaurien.proxy import Proxy
 
     options, args = parse_args(argv)
     log = setup_logging(options.log_level, options.log_output)
@@ -301,11 +295,36 @@ def run(argv):
     if args.demo:
         from vaurien.demo import run_demo
         return run_demo(options, seed)
+    if options.workers > 1:
+        from vaurien.workers import run_workers
+        return run_workers(options, seed)
+    return serve(options, seed)
 
+
+def serve(options, seed, worker=None):
+    """Run one proxy process until it is stopped; returns the exit status.
+
+    *worker* is None for a single process, or the
+    :class:`vaurien.workers.Worker` this process is (``--workers``): it
+    then listens with SO_REUSEPORT and takes control-API changes from its
+    parent instead of serving the API itself.
+    """
+    import logging
+    import signal
+
+    import gevent
+
+    from vaurien.config import format_hostport
+    from vaurien.proxy import Proxy
+
+    log = logging.getLogger('vaurien')
     protocol = build_protocol(options)
     proxy = Proxy(options.local, options.distant, None,
                   bufsize=options.bufsize, timeout=options.timeout, seed=seed,
-                  pick=options.pick, protocol=protocol)
+                  pick=options.pick, protocol=protocol,
+                  reuse_port=worker is not None,
+                  worker=worker.index if worker else 0,
+                  workers=worker.count if worker else 1)
     if protocol is not None:
         protocol.proxy = proxy
     registry, behavior, checked, instances = build(options, proxy)
@@ -319,7 +338,9 @@ def run(argv):
         observers()
         raise
     control = None
-    if options.http:
+    if worker is not None:
+        worker.follow(proxy, registry, options)
+    elif options.http:
         from vaurien.webserver import Control, ControlServer
         control = ControlServer(
             Control(proxy, registry, options.behavior,
@@ -328,9 +349,10 @@ def run(argv):
         control.start()
         log.info('control API on %s', control.url())
     log.info('proxying %s -> %s, behavior %s, pick per %s, protocol %s, '
-             'seed %d (replay with --seed %d)',
+             'seed %d (replay with --seed %d)%s',
              format_hostport(proxy.address), format_hostport(options.distant),
-             behavior.text, options.pick, options.protocol, seed, seed)
+             behavior.text, options.pick, options.protocol, seed, seed,
+             worker.describe() if worker else '')
 
     def stop():
         log.info('stopping')

@@ -1,0 +1,153 @@
+"""``--workers N``: N processes on one port, one control API for all."""
+import json
+import os
+import signal
+import socket
+import urllib.request
+
+import pytest
+
+import support
+
+
+def _api(port, method, path, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request('http://127.0.0.1:%d%s' % (port, path),
+                                     data=data, method=method)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def _control_port(proxy):
+    import re
+    match = support.wait_until(
+        lambda: re.search(r'control API on http://\S+:(\d+)', proxy.log()),
+        what='the control API line')
+    return int(match.group(1))
+
+
+def _exchange(port, payload=b'ping'):
+    with socket.create_connection((support.HOST, port), timeout=10) as sock:
+        sock.sendall(payload)
+        return support.recv_exact(sock, len(payload))
+
+
+def _children(pid):
+    path = '/proc/%d/task/%d/children' % (pid, pid)
+    with open(path) as fh:
+        return [int(p) for p in fh.read().split()]
+
+
+def _workers_listening(proxy, count):
+    return support.wait_until(
+        lambda: proxy.log().count('proxying ') >= count,
+        what='%d workers to listen' % count)
+
+
+@pytest.mark.timeout(60)
+def test_two_workers_share_the_port(vaurien, echo_server, tmp_path):
+    events = tmp_path / 'events.log'
+    proxy = vaurien('--workers', '2', '--event-log', str(events),
+                    '--event-log-flush', backend=echo_server.address)
+    _workers_listening(proxy, 2)
+    assert 'worker 1 of 2' in proxy.log() and 'worker 2 of 2' in proxy.log()
+    assert len(_children(proxy.proc.pid)) == 2
+    for i in range(40):
+        assert _exchange(proxy.port, b'hello %d' % i) == b'hello %d' % i
+    opened = support.wait_until(
+        lambda: len(_opens(events)) >= 40 and _opens(events),
+        what='40 open events')
+    # Worker 1 numbers its connections 1, 3, 5...; worker 2: 2, 4, 6...
+    # The kernel spreads connections over both (2**-39 odds of not).
+    assert len(set(opened)) == len(opened)
+    assert {n % 2 for n in opened} == {0, 1}
+
+
+def _opens(path):
+    return [json.loads(line)['conn'] for line in path.read_text().splitlines()
+            if '"event":"open"' in line]
+
+
+@pytest.mark.timeout(60)
+def test_a_control_change_reaches_every_worker(vaurien, echo_server):
+    proxy = vaurien('--workers', '2', '--http', '--http-port', '0',
+                    backend=echo_server.address)
+    _workers_listening(proxy, 2)
+    port = _control_port(proxy)
+    assert _exchange(proxy.port) == b'ping'
+    assert _api(port, 'PUT', '/behavior', {'name': 'error'}) == \
+        {'status': 'ok'}
+    # Every connection, whichever worker takes it, now gets random bytes.
+    answers = [_exchange(proxy.port, b'x' * 64) for _ in range(30)]
+    assert all(answer != b'x' * 64 for answer in answers)
+    assert _api(port, 'GET', '/behavior')['behavior'] == 'error'
+    log = proxy.log()
+    assert log.count('control API: behavior is now 100:error') == 3
+
+    # Down: every worker stops listening, so connections are refused.
+    _api(port, 'PUT', '/proxy', {'enabled': False})
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((support.HOST, proxy.port), timeout=5)
+    assert _api(port, 'GET', '/proxy')['enabled'] is False
+    _api(port, 'PUT', '/proxy', {'enabled': True})
+    _api(port, 'PUT', '/behavior', {'name': 'dummy'})
+    for _ in range(10):
+        assert _exchange(proxy.port) == b'ping'
+
+
+@pytest.mark.timeout(60)
+def test_a_refused_change_reaches_no_worker(vaurien, echo_server):
+    proxy = vaurien('--workers', '2', '--http', '--http-port', '0',
+                    backend=echo_server.address)
+    _workers_listening(proxy, 2)
+    port = _control_port(proxy)
+    request = urllib.request.Request(
+        'http://127.0.0.1:%d/behavior' % port, method='PUT',
+        data=json.dumps({'name': 'delay', 'sleep': 'long'}).encode())
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=10)
+    assert info.value.code == 400
+    for _ in range(10):
+        assert _exchange(proxy.port) == b'ping'
+    assert 'behavior is now' not in proxy.log()
+
+
+@pytest.mark.timeout(60)
+def test_sigterm_stops_every_worker(echo_server):
+    proxy = support.VaurienProcess('--workers', '3',
+                                   backend=echo_server.address)
+    try:
+        _workers_listening(proxy, 3)
+        children = _children(proxy.proc.pid)
+        assert len(children) == 3
+        assert _exchange(proxy.port) == b'ping'
+    finally:
+        proxy.proc.send_signal(signal.SIGTERM)
+        assert proxy.proc.wait(20) == 0
+        proxy.stop()
+    for pid in children:
+        assert not os.path.exists('/proc/%d' % pid) or \
+            open('/proc/%d/stat' % pid).read().split()[2] == 'Z'
+
+
+@pytest.mark.parametrize('args, words', [
+    (['--workers', '0'], '--workers expects a whole number above 0'),
+    (['--workers', '2', '--behavior', '10:nosuch'], "unknown handler 'nosuch'"),
+])
+def test_mistakes_end_before_any_fork(args, words):
+    result = support.run_cli(*args)
+    assert result.returncode == 2
+    assert result.stderr.count('\n') == 1 and words in result.stderr
+    assert 'Traceback' not in result.stderr
+
+
+def test_port_in_use_with_workers():
+    with socket.socket() as taken:
+        taken.bind((support.HOST, 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = support.run_cli('--workers', '2', '--local',
+                                 '127.0.0.1:%d' % port)
+    assert result.returncode == 2
+    assert result.stderr == ('vaurien: error: cannot listen on 127.0.0.1:%d: '
+                             'address already in use\n' % port)
