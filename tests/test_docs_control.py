@@ -158,3 +158,52 @@ def test_pages_are_in_the_toctree():
         index = fh.read()
     for page in ('api', 'cli', 'testing'):
         assert re.search(r'\n   %s\n' % page, index), page
+
+
+def _readme_live_control():
+    with open(os.path.join(support.ROOT, 'README.rst'), encoding='utf-8') as fh:
+        text = fh.read()
+    section = text.split('Live control\n------------\n', 1)[1]
+    section = section.split('\n----', 1)[0]
+    commands = [line.strip()[2:] for line in section.splitlines()
+                if line.strip().startswith('$ ')]
+    python = re.search(r'\n    (from vaurien import Client\n.*?)\n\n',
+                       section, re.S).group(1)
+    return commands, python
+
+
+def test_readme_live_control(vaurien, http_server):
+    """The README's live-control lines work against a real proxy."""
+    from vaurien import Client
+    commands, python = _readme_live_control()
+    assert commands[0].startswith('vaurien ') and '--http' in commands[0]
+    runner = Runner(vaurien, http_server.address)
+    runner.run(commands[0].replace('localhost:5432', '%s:%d'
+                                   % http_server.address))
+    client = Client(host=support.HOST, port=runner.proxy.http_port)
+    assert 'error' not in runner.run(commands[1])
+    assert client.get_handler() == 'delay'
+    assert runner.run(commands[2]).strip() == 'ok'
+    assert client.get_handler() == 'blackout'
+    client.set_handler('dummy')
+    # The Python lines, with the example's "..." made a real request that
+    # must fail inside the block.
+    import textwrap
+    code = textwrap.dedent('    ' + python)
+    code = code.replace('Client()', 'Client(host=%r, port=%d)'
+                        % (support.HOST, runner.proxy.http_port))
+    code = re.sub(r'\.\.\.   # every request .*', 'request_fails()', code)
+    assert 'request_fails()' in code, code
+    port = runner.proxy.port
+
+    def request_fails():
+        import socket
+        with socket.create_connection((support.HOST, port)) as sock:
+            sock.sendall(b'GET / HTTP/1.0\r\n\r\n')
+            try:
+                assert sock.recv(10) == b''
+            except ConnectionResetError:
+                pass
+    exec(compile(code, 'README.rst', 'exec'),
+         {'request_fails': request_fails})
+    assert client.get_handler() == 'dummy'
