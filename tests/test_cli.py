@@ -1,5 +1,4 @@
 """The ``vaurien`` command line (vaurien/run.py), run as a user runs it."""
-import os
 import re
 import shutil
 import signal

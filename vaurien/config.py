@@ -13,7 +13,6 @@ status 2.
 import configparser
 import os
 import re
-import socket
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Tuple
 

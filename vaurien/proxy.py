@@ -660,6 +660,38 @@ class _Server(StreamServer):
         pass
 
 
+def bind(address, doing, backlog=None, reuse_port=False):
+    """A non-blocking socket bound to *address* ``(host, port)``.
+
+    It listens with *backlog* unless that is None; *reuse_port* sets
+    SO_REUSEPORT (``--workers``). Raises ConfigError("cannot DOING:
+    reason") when the address cannot be resolved or bound.
+    """
+    host, port = address
+    try:
+        family, sockaddr = resolve(host, port, passive=True)[0]
+    except _socket.gaierror as exc:
+        raise ConfigError('cannot %s: %s' % (doing, exc.strerror or exc)) \
+            from None
+    sock = _socket.socket(family, _socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEPORT, 1)
+        sock.bind(sockaddr)
+        if backlog is not None:
+            sock.listen(backlog)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            reason = 'address already in use'
+        else:
+            reason = (exc.strerror or str(exc)).lower()
+        raise ConfigError('cannot %s: %s' % (doing, reason)) from None
+    sock.setblocking(False)
+    return sock
+
+
 def resolve(host, port, passive=False):
     """``[(family, sockaddr), ...]`` for *host*, IPv4 first."""
     flags = _socket.AI_PASSIVE if passive else 0
@@ -715,43 +747,13 @@ class Proxy:
 
     def start(self):
         """Bind and start accepting; ConfigError if the address is unusable."""
-        host, port = self.local
-        where = format_hostport(self.local)
-        try:
-            family, sockaddr = resolve(host, port, passive=True)[0]
-        except _socket.gaierror as exc:
-            raise ConfigError('cannot listen on %s: %s'
-                              % (where, exc.strerror or exc)) from None
-        listener = self._listen(family, sockaddr, where)
+        listener = bind(self.local, 'listen on %s' % format_hostport(self.local),
+                        self.backlog, self.reuse_port)
         self.server = _Server(listener, self._handle)
         self.server.start()
         self.loop = self.server.loop
         self.address = listener.getsockname()[:2]
         return self.address
-
-    def _listen(self, family, sockaddr, where, again=''):
-        """A listening, non-blocking socket; ConfigError if it cannot be."""
-        try:
-            listener = _socket.socket(family, _socket.SOCK_STREAM)
-            try:
-                listener.setsockopt(_socket.SOL_SOCKET,
-                                    _socket.SO_REUSEADDR, 1)
-                if self.reuse_port:
-                    listener.setsockopt(_socket.SOL_SOCKET,
-                                        _socket.SO_REUSEPORT, 1)
-                listener.bind(sockaddr)
-                listener.listen(self.backlog)
-            except BaseException:
-                listener.close()
-                raise
-        except OSError as exc:
-            reason = exc.strerror or str(exc)
-            if exc.errno == errno.EADDRINUSE:
-                reason = 'address already in use'
-            raise ConfigError('cannot listen on %s%s: %s'
-                              % (where, again, reason.lower())) from None
-        listener.setblocking(False)
-        return listener
 
     def serve_forever(self):
         if self.server is None:
@@ -873,8 +875,9 @@ class Proxy:
         """
         if not self.disabled:
             return
-        listener = self._listen(self._family, self.address,
-                                format_hostport(self.address), ' again')
+        listener = bind(self.address, 'listen on %s again'
+                        % format_hostport(self.address), self.backlog,
+                        self.reuse_port)
         self.server.socket = listener
         self.server.start_accepting()
         self.disabled = False

@@ -616,25 +616,11 @@ class ControlServer:
 
     def start(self):
         """Bind and serve; the address bound. ConfigError if it cannot."""
-        from vaurien.proxy import resolve
-        where = '%s (--http-host, --http-port)' % format_hostport(
-            (self.host, self.port))
-        try:
-            family, sockaddr = resolve(self.host, self.port, passive=True)[0]
-        except _socket.gaierror as exc:
-            raise ConfigError('cannot serve the control API on %s: %s'
-                              % (where, exc.strerror or exc)) from None
-        listener = _socket.socket(family, _socket.SOCK_STREAM)
-        try:
-            listener.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
-            listener.bind(sockaddr)
-            listener.listen(128)
-        except OSError as exc:
-            listener.close()
-            raise ConfigError('cannot serve the control API on %s: %s'
-                              % (where, (exc.strerror or str(exc)).lower())) \
-                from None
-        listener.setblocking(False)
+        from vaurien.proxy import bind
+        listener = bind((self.host, self.port),
+                        'serve the control API on %s (--http-host, '
+                        '--http-port)' % format_hostport((self.host,
+                                                          self.port)), 128)
         self.address = listener.getsockname()[:2]
         app = App(self.control, self.token, self.host, self.address[1])
         self.server = WSGIServer(

@@ -11,7 +11,6 @@ the API uses and confirms, so they all agree before the API answers. SIGTERM or 
 Each worker has its own handler instances (a shared counter such as
 ``error``'s warm-up counts per worker) and its own metrics.
 """
-import errno
 import json
 import logging
 import os
@@ -120,27 +119,9 @@ def _broadcasting_control(pipes):
 
 def _reserve(local):
     """Bind (without listening) the port the workers will share."""
-    from vaurien.proxy import resolve
-    host, port = local
-    where = format_hostport(local)
-    try:
-        family, sockaddr = resolve(host, port, passive=True)[0]
-    except socket.gaierror as exc:
-        raise ConfigError('cannot listen on %s: %s'
-                          % (where, exc.strerror or exc)) from None
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind(sockaddr)
-    except OSError as exc:
-        sock.close()
-        reason = exc.strerror or str(exc)
-        if exc.errno == errno.EADDRINUSE:
-            reason = 'address already in use'
-        raise ConfigError('cannot listen on %s: %s'
-                          % (where, reason.lower())) from None
-    return sock
+    from vaurien.proxy import bind
+    return bind(local, 'listen on %s' % format_hostport(local),
+                reuse_port=True)
 
 
 def run_workers(options, seed):
