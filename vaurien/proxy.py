@@ -316,40 +316,23 @@ class Connection:
         src, dst = (client, backend) if to_backend else (backend, client)
         proxy = self.proxy
         reader = self.readers[to_backend]
-        per_connection = proxy.pick_per_connection
-        rng = None
+        flow = _Flow(self, to_backend)     # for its picks; never armed
         how = 'eof'
         try:
             while True:
                 if not reader.pending:
                     src._wait(src._read_event)
-                behavior = proxy.behavior
-                if per_connection:
-                    if behavior is not self.behavior:
-                        self._pick_connection(behavior)
-                    index = self.index
-                else:
-                    index = behavior.single_index
-                    if index is None:
-                        if rng is None:
-                            rng = direction_random(proxy.seed, self.seq,
-                                                   to_backend)
-                        index = behavior.index(rng)
-                behavior.picks[to_backend][index] += 1
-                name, handler = behavior.tables[to_backend][index]
-                events = proxy.events
+                name, handler = flow.pick()
                 if handler is PASS:
                     # One whole message; a huge one streams through.
                     count = reader.relay(dst)
+                    events = proxy.events
                     if events is not None:
                         events.passed(self, to_backend, name, count)
                     if not count:
                         break
                     continue
-                if events is None:
-                    how = self.call(to_backend, name, handler)
-                else:
-                    how = events.call(self, to_backend, name, handler)
+                how = flow.call(name, handler)
                 if how is not None:
                     break
         except OSError:
@@ -476,13 +459,12 @@ class _Flow:
         """gevent's way of saying a socket we watch was closed: end."""
         self.conn.close('handler')
 
-    def on_readable(self):
+    def pick(self):
+        """The ``(name, handler)`` picked for this event, counted among the
+        behavior's picks: one per connection (``--pick connection``) or one
+        per event from this direction's generator."""
         conn = self.conn
-        if conn._closed:
-            self.disarm()
-            return
-        proxy = conn.proxy
-        behavior = proxy.behavior
+        behavior = conn.proxy.behavior
         to_backend = self.to_backend
         if conn.behavior is not None:
             if behavior is not conn.behavior:
@@ -493,11 +475,29 @@ class _Flow:
             if index is None:
                 rng = self.rng
                 if rng is None:
-                    rng = self.rng = direction_random(proxy.seed, conn.seq,
-                                                      to_backend)
+                    rng = self.rng = direction_random(
+                        conn.proxy.seed, conn.seq, to_backend)
                 index = behavior.index(rng)
         behavior.picks[to_backend][index] += 1
-        name, handler = behavior.tables[to_backend][index]
+        return behavior.tables[to_backend][index]
+
+    def call(self, name, handler):
+        """Call *handler* for this event (through the event log when on);
+        None to go on, else how the direction ended."""
+        conn = self.conn
+        events = conn.proxy.events
+        if events is None:
+            return conn.call(self.to_backend, name, handler)
+        return events.call(conn, self.to_backend, name, handler)
+
+    def on_readable(self):
+        conn = self.conn
+        if conn._closed:
+            self.disarm()
+            return
+        proxy = conn.proxy
+        to_backend = self.to_backend
+        name, handler = self.pick()
         if handler is not PASS:
             self.reading = False
             self.readable.stop()
@@ -569,11 +569,7 @@ class _Flow:
     def run_handler(self, name, handler):
         """In a worker greenlet: one handler call, then read again."""
         conn = self.conn
-        events = conn.proxy.events
-        if events is None:
-            how = conn.call(self.to_backend, name, handler)
-        else:
-            how = events.call(conn, self.to_backend, name, handler)
+        how = self.call(name, handler)
         if how is None:
             if not conn._closed:
                 self.arm_read()

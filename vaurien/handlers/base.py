@@ -122,16 +122,15 @@ class BaseHandler:
         The one-socket form of later Vaurien releases,
         ``self._get_data(sock[, buffer_size])``, reads from *sock*.
         """
-        if to_backend is None:
+        if to_backend is None:     # the one-socket form
             sock = client_sock
             if isinstance(backend_sock, int) and buffer_size is None:
                 buffer_size = backend_sock
             conn = getattr(sock, 'conn', None)
-            if conn is not None:
-                return conn.read(sock is conn.client, buffer_size)
-            return sock.recv(buffer_size or 65536)
-        sock = client_sock if to_backend else backend_sock
-        conn = getattr(sock, 'conn', None)
+            to_backend = conn is not None and sock is conn.client
+        else:
+            sock = client_sock if to_backend else backend_sock
+            conn = getattr(sock, 'conn', None)
         if conn is not None:
             return conn.read(to_backend, buffer_size)
         return sock.recv(buffer_size or 65536)
