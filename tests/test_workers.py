@@ -151,3 +151,37 @@ def test_port_in_use_with_workers():
     assert result.returncode == 2
     assert result.stderr == ('vaurien: error: cannot listen on 127.0.0.1:%d: '
                              'address already in use\n' % port)
+
+
+@pytest.mark.timeout(60)
+def test_metrics_add_up_every_worker(vaurien, echo_server):
+    from prometheus_client.parser import text_string_to_metric_families
+    proxy = vaurien('--workers', '2', '--http', '--http-port', '0',
+                    backend=echo_server.address)
+    _workers_listening(proxy, 2)
+    port = _control_port(proxy)
+    for i in range(20):
+        assert _exchange(proxy.port, b'%05d' % i) == b'%05d' % i
+
+    def samples():
+        url = 'http://127.0.0.1:%d/metrics' % port
+        with urllib.request.urlopen(url, timeout=10) as response:
+            text = response.read().decode()
+        found = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                key = (sample.name, tuple(sorted(sample.labels.items())))
+                found[key] = sample.value
+        return found
+    # Closes are counted as the workers notice them: poll.
+    found = support.wait_until(
+        lambda: (lambda f: f if f[('vaurien_connections_closed_total', ())]
+                 == 20 else None)(samples()), what='20 closed connections')
+    assert found[('vaurien_connections_total', ())] == 20
+    assert found[('vaurien_connections_open', ())] == 0
+    for direction in ('upstream', 'downstream'):
+        assert found[('vaurien_bytes_total',
+                      (('direction', direction),))] == 100
+    picks = sum(value for (name, labels), value in found.items()
+                if name == 'vaurien_handler_picks_total')
+    assert picks >= 40     # each connection: data and end of stream, both ways

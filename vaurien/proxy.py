@@ -733,6 +733,7 @@ class Proxy:
         self._buffers = []
         self._workers = _Workers()
         self._seq = worker + 1 - workers
+        self.opened = 0            # connections accepted
         self._changed = Event()
         self._resolved = None
         self.server = None
@@ -773,6 +774,7 @@ class Proxy:
     def _handle(self, client, address):
         """A new client (in the loop): start connecting to the backend."""
         self._seq += self.seq_step
+        self.opened += 1
         conn = Connection(self, self._seq, client, address)
         self.connections.add(conn)
         if self.events is not None:

@@ -122,6 +122,32 @@ class Snapshot:
     __slots__ = ('opened', 'closed', 'open', 'hung', 'bytes_up',
                  'bytes_down', 'picks', 'failures', 'exceptions', 'behavior')
 
+    def to_json(self):
+        """The snapshot as JSON-able data (for ``--workers``)."""
+        data = {name: getattr(self, name) for name in self.__slots__}
+        data['picks'] = [[name, to_backend, count] for (name, to_backend),
+                         count in self.picks.items()]
+        return data
+
+    @classmethod
+    def merged(cls, parts):
+        """One snapshot adding up the JSON data of several (``to_json``)."""
+        snap = cls()
+        for name in ('opened', 'closed', 'open', 'hung', 'bytes_up',
+                     'bytes_down'):
+            setattr(snap, name, sum(part[name] for part in parts))
+        snap.picks, snap.failures, snap.exceptions = {}, {}, {}
+        for part in parts:
+            for name, to_backend, count in part['picks']:
+                key = (name, to_backend)
+                snap.picks[key] = snap.picks.get(key, 0) + count
+            for field in ('failures', 'exceptions'):
+                total = getattr(snap, field)
+                for key, count in part[field].items():
+                    total[key] = total.get(key, 0) + count
+        snap.behavior = parts[0]['behavior'] if parts else ''
+        return snap
+
     def picks_by_name(self):
         """``{name: picks in both directions}``."""
         result = {}
@@ -140,7 +166,7 @@ def snapshot(proxy):
     if behavior is not None:
         stats.track(behavior)
     snap = Snapshot()
-    snap.opened = proxy._seq
+    snap.opened = proxy.opened
     snap.closed = stats.closed
     snap.open = max(0, snap.opened - snap.closed)
     snap.hung = len(proxy.hung)

@@ -364,6 +364,11 @@ class Control:
             self.proxy.disable()
             log.info('control API: proxy disabled')
 
+    def snapshot(self):
+        """The counters of the proxy (:class:`vaurien.stats.Snapshot`)."""
+        from vaurien.stats import snapshot
+        return snapshot(self.proxy)
+
     def proxy_state(self):
         """What ``GET /proxy`` answers."""
         proxy = self.proxy
@@ -585,8 +590,8 @@ class App:
 
     def get_metrics(self, body):
         """The Prometheus metrics of the proxy (:mod:`vaurien.metrics`)."""
-        from vaurien.metrics import CONTENT_TYPE, render
-        return CONTENT_TYPE, render(self.control.proxy)
+        from vaurien.metrics import CONTENT_TYPE, render_snapshot
+        return CONTENT_TYPE, render_snapshot(self.control.snapshot())
 
     def put_proxy(self, body):
         """``{"enabled": false}`` takes the service down, ``true`` up."""

@@ -9,7 +9,8 @@ socketpair, one JSON line, and each worker applies it with the same code
 the API uses and confirms, so they all agree before the API answers. SIGTERM or SIGINT to the parent stops them all.
 
 Each worker has its own handler instances (a shared counter such as
-``error``'s warm-up counts per worker) and its own metrics.
+``error``'s warm-up counts per worker); ``GET /metrics`` adds up the
+counters of every worker.
 """
 import json
 import logging
@@ -55,18 +56,24 @@ class Worker:
         commands = self.commands
         with commands.makefile('rb') as stream:
             for line in stream:
+                answer = b'done\n'
                 try:
                     command = json.loads(line)
                     call, args = command['call'], command['args']
-                    if call == 'change':
-                        args = [[tuple(pair) for pair in args[0]], args[1]]
-                    getattr(control, call)(*args)
+                    if call == 'snapshot':
+                        answer = (json.dumps(control.snapshot().to_json())
+                                  + '\n').encode()
+                    else:
+                        if call == 'change':
+                            args = [[tuple(pair) for pair in args[0]],
+                                    args[1]]
+                        getattr(control, call)(*args)
                 except Exception as exc:
                     log.error('worker %d: applying a control change failed: '
                               '%s: %s', self.index + 1, type(exc).__name__,
                               exc)
                 try:
-                    commands.sendall(b'done\n')
+                    commands.sendall(answer)
                 except OSError:
                     break
         # The parent is gone: so is this worker.
@@ -74,30 +81,47 @@ class Worker:
 
 
 def _broadcasting_control(pipes):
-    """A Control class whose accepted changes also go to every worker."""
+    """A Control class whose accepted changes also go to every worker, and
+    whose metrics add up every worker's."""
+    from gevent.lock import Semaphore
+
     from vaurien.webserver import Control
+    lock = Semaphore()     # one exchange at a time on the worker sockets
 
     class Broadcast(Control):
         """The parent's Control: validate and keep the state, then send
         the same call to each worker."""
 
         def _send(self, call, *args):
-            """Send the call to every worker and wait until each has
-            applied it (a few seconds at most), so that the API answers
-            once the change is in force everywhere, as with one process."""
+            """Send the call to every worker and return their answers, once
+            each has applied it (a few seconds at most): the API answers
+            once a change is in force everywhere, as with one process."""
             line = (json.dumps({'call': call, 'args': args}) + '\n').encode()
-            for sock in list(pipes):
-                try:
-                    sock.sendall(line)
-                except OSError:
-                    pipes.remove(sock)
-            for sock in list(pipes):
-                try:
-                    with gevent.Timeout(_ACK_TIMEOUT):
-                        while not sock.recv(64).endswith(b'\n'):
-                            pass
-                except (OSError, gevent.Timeout):
-                    log.warning('a worker did not confirm a control change')
+            answers = []
+            with lock:
+                for sock in list(pipes):
+                    try:
+                        sock.sendall(line)
+                    except OSError:
+                        pipes.remove(sock)
+                for sock in list(pipes):
+                    answer = b''
+                    try:
+                        with gevent.Timeout(_ACK_TIMEOUT):
+                            while not answer.endswith(b'\n'):
+                                chunk = sock.recv(65536)
+                                if not chunk:
+                                    raise OSError('worker gone')
+                                answer += chunk
+                        answers.append(answer)
+                    except (OSError, gevent.Timeout):
+                        log.warning('a worker did not answer %r', call)
+            return answers
+
+        def snapshot(self):
+            from vaurien.stats import Snapshot
+            return Snapshot.merged([json.loads(answer) for answer in
+                                    self._send('snapshot')])
 
         def change(self, pairs, options):
             super().change(pairs, options)
