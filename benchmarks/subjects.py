@@ -81,6 +81,17 @@ class Subject:
     def _start(self, procs, port, backend_port):
         raise NotImplementedError
 
+    def _launch(self, procs, port, argv, **kwargs):
+        """Start *argv* as this subject and wait until *port* accepts; a
+        :class:`Running`. A subject that does not come up is stopped."""
+        started = procs.start(self.name, argv, **kwargs)
+        try:
+            started.wait_port(port)
+        except BenchError:
+            procs.stop(started)
+            raise
+        return Running(self, port, started)
+
     def version(self):
         """A one-line version string for the report, or None."""
         return None
@@ -118,13 +129,7 @@ class Vaurien(Subject):
                 '--distant', '%s:%d' % (HOST, backend_port),
                 '--behavior', self.behavior, '--seed', '1',
                 '--log-level', 'warning'] + self.extra + VAURIEN_ARGS
-        started = procs.start(self.name, argv, env=python_env(), cwd=ROOT)
-        try:
-            started.wait_port(port)
-        except BenchError:
-            procs.stop(started)
-            raise
-        return Running(self, port, started)
+        return self._launch(procs, port, argv, env=python_env(), cwd=ROOT)
 
     def version(self):
         sys.path.insert(0, ROOT)
@@ -148,13 +153,7 @@ class BareRelay(Subject):
     def _start(self, procs, port, backend_port):
         argv = [sys.executable, os.path.join(HERE, 'bare_relay.py'),
                 str(port), HOST, str(backend_port)]
-        started = procs.start(self.name, argv, env=python_env(), cwd=ROOT)
-        try:
-            started.wait_port(port)
-        except BenchError:
-            procs.stop(started)
-            raise
-        return Running(self, port, started)
+        return self._launch(procs, port, argv, env=python_env(), cwd=ROOT)
 
     def version(self):
         import gevent
@@ -174,13 +173,7 @@ class Socat(Subject):
                 'TCP-LISTEN:%d,bind=%s,reuseaddr,fork,backlog=4096'
                 % (port, HOST),
                 'TCP:%s:%d' % (HOST, backend_port)]
-        started = procs.start(self.name, argv)
-        try:
-            started.wait_port(port)
-        except BenchError:
-            procs.stop(started)
-            raise
-        return Running(self, port, started)
+        return self._launch(procs, port, argv)
 
     def version(self):
         return _first_line(['socat', '-V'], contains='socat version')
@@ -215,13 +208,7 @@ class HAProxy(Subject):
             fh.write(HAPROXY_CONFIG.format(host=HOST, port=port,
                                            backend_port=backend_port,
                                            maxconn=_maxconn()))
-        started = procs.start(self.name, ['haproxy', '-q', '-db', '-f', path])
-        try:
-            started.wait_port(port)
-        except BenchError:
-            procs.stop(started)
-            raise
-        return Running(self, port, started)
+        return self._launch(procs, port, ['haproxy', '-q', '-db', '-f', path])
 
     def version(self):
         return _first_line(['haproxy', '-v'], contains='version')

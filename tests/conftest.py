@@ -53,3 +53,13 @@ def vaurien():
     yield start
     for proc in started:
         proc.stop()
+
+
+@pytest.fixture
+def recorder():
+    """A real TCP backend that records what each connection sent and
+    answers it (``fault_support.Recorder``)."""
+    from fault_support import Recorder
+    server = Recorder()
+    yield server
+    server.close()

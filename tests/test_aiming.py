@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from fault_support import Recorder, read_exactly, read_to_end, \
+from fault_support import read_exactly, read_to_end, \
     start_error, wait_for
 
 USER_MODULE = '''
@@ -44,13 +44,6 @@ def swap(client_sock, backend_sock, to_backend):
 def user_dir(tmp_path):
     (tmp_path / 'swaps.py').write_text(USER_MODULE)
     return tmp_path
-
-
-@pytest.fixture
-def recorder():
-    server = Recorder()
-    yield server
-    server.close()
 
 
 def exchange(proxy, recorder, payload=b'abc'):

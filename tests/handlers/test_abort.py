@@ -3,14 +3,7 @@ import time
 
 import pytest
 
-from fault_support import Recorder, read_to_end, start_error
-
-
-@pytest.fixture
-def recorder():
-    server = Recorder()
-    yield server
-    server.close()
+from fault_support import read_to_end, start_error
 
 
 @pytest.mark.timeout(60)

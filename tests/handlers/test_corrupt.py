@@ -5,17 +5,10 @@ import threading
 
 import pytest
 
-from fault_support import Recorder, ini_for, read_to_end, start_error, \
+from fault_support import ini_for, read_to_end, start_error, \
     wait_for
 
 SIZE = 200_000
-
-
-@pytest.fixture
-def recorder():
-    server = Recorder()
-    yield server
-    server.close()
 
 
 def echo(proxy, payload):

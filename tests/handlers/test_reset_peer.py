@@ -3,15 +3,8 @@ import time
 
 import pytest
 
-from fault_support import Recorder, ini_for, read_to_end, start_error, \
+from fault_support import ini_for, read_to_end, start_error, \
     wait_for
-
-
-@pytest.fixture
-def recorder():
-    server = Recorder()
-    yield server
-    server.close()
 
 
 @pytest.mark.timeout(60)

@@ -5,20 +5,13 @@ import time
 import pytest
 
 import support
-from fault_support import Recorder, answer_and_close, ini_for, \
+from fault_support import answer_and_close, ini_for, \
     read_exactly, read_to_end, start_error, wait_for
 
 
 @pytest.fixture
 def closing_server():
     server = support.TCPServer(answer_and_close)
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def recorder():
-    server = Recorder()
     yield server
     server.close()
 

@@ -61,7 +61,6 @@ def test_http_204_and_obsolete_folding():
 
 
 def test_http_overwrite_host_header():
-    from harness import FakeConnection  # noqa: F401  (documents the stand-in)
 
     class Proxy:
         distant = ('backend.internal', 8080)
