@@ -148,14 +148,7 @@ def parse_change(body, allow_text):
     if not stripped:
         raise APIError('missing_name', 'the body is empty: send '
                        '{"name": NAME, OPTION: VALUE, ...}')
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise APIError('bad_json', 'the body is not valid JSON: %s' % exc) \
-            from None
-    except RecursionError:
-        raise APIError('bad_json', 'the body is JSON nested too deeply') \
-            from None
+    data = _loads(text)
     if allow_text and isinstance(data, str):
         return parse_spec(data), {}
     if not isinstance(data, dict):
@@ -385,17 +378,24 @@ def _one_line(exc):
     return text.splitlines()[0]
 
 
-def _read_json_object(body):
+def _loads(text):
+    """The JSON value of *text*, or the API's ``bad_json`` error."""
     try:
-        data = json.loads(body.decode('utf-8'))
-    except UnicodeDecodeError:
-        raise APIError('bad_body', 'the body is not UTF-8 text') from None
+        return json.loads(text)
     except ValueError as exc:
         raise APIError('bad_json', 'the body is not valid JSON: %s' % exc) \
             from None
     except RecursionError:
         raise APIError('bad_json', 'the body is JSON nested too deeply') \
             from None
+
+
+def _read_json_object(body):
+    try:
+        text = body.decode('utf-8')
+    except UnicodeDecodeError:
+        raise APIError('bad_body', 'the body is not UTF-8 text') from None
+    data = _loads(text)
     if not isinstance(data, dict):
         raise APIError('bad_body', 'expected a JSON object, got a JSON %s'
                        % _json_kind(data))
