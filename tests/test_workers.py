@@ -179,6 +179,13 @@ def test_metrics_add_up_every_worker(vaurien, echo_server):
                  == 20 else None)(samples()), what='20 closed connections')
     assert found[('vaurien_connections_total', ())] == 20
     assert found[('vaurien_connections_open', ())] == 0
+    # GET /proxy counts the workers' open connections too.
+    with socket.create_connection(proxy.address) as held:
+        held.sendall(b'x')
+        assert support.recv_exact(held, 1) == b'x'
+        assert _api(port, 'GET', '/proxy')['connections'] == 1
+    support.wait_until(lambda: _api(port, 'GET', '/proxy')['connections']
+                       == 0, what='the connection to be closed')
     for direction in ('upstream', 'downstream'):
         assert found[('vaurien_bytes_total',
                       (('direction', direction),))] == 100

@@ -369,7 +369,7 @@ class Control:
                 'address': format_hostport(proxy.address),
                 'backend': format_hostport(proxy.distant),
                 'behavior': self.handler_text(),
-                'connections': len(proxy.connections),
+                'connections': self.snapshot().open,
                 'pid': os.getpid()}
 
 
