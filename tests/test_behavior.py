@@ -57,8 +57,9 @@ def test_zero_percent_never_picked():
 def test_single_handler_needs_no_draw():
     handler = object()
     behavior = Behavior([(100, 'error', handler)])
-    assert behavior.single_up == ('error', handler)
-    assert behavior.index(None) == 0
+    assert behavior.single_index == 0
+    assert behavior.index(None) == 0       # no generator is even needed
+    assert behavior.pick(None) == ('error', handler)
 
 
 def test_direction_aims_a_handler():

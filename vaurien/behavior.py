@@ -45,9 +45,8 @@ class Behavior:
     (the engine increments it; :mod:`vaurien.stats` reads it).
     """
 
-    __slots__ = ('entries', 'text', 'thresholds', 'up', 'down', 'names',
-                 'single_up', 'single_down', 'single_index', 'tables',
-                 'picks')
+    __slots__ = ('entries', 'text', 'thresholds', 'names', 'single_index',
+                 'tables', 'picks')
 
     def __init__(self, entries):
         self.entries = []
@@ -71,18 +70,14 @@ class Behavior:
             up.append(('dummy', PASS))
             down.append(('dummy', PASS))
         self.thresholds = tuple(thresholds)
-        self.up = tuple(up)
-        self.down = tuple(down)
         self.names = tuple(pair[0] for pair in up)
         # Indexed by to_backend (False: down, True: up), like picks.
-        self.tables = (self.down, self.up)
+        self.tables = (tuple(down), tuple(up))
         # How many times each entry was picked, per direction: the engine
         # adds 1 at each event (vaurien.stats adds them up).
         self.picks = ([0] * len(up), [0] * len(up))
-        single = len(thresholds) == 1
-        self.single_index = 0 if single else None
-        self.single_up = up[0] if single else None
-        self.single_down = down[0] if single else None
+        # With one entry (100:NAME), no draw is needed.
+        self.single_index = 0 if len(thresholds) == 1 else None
         self.text = ','.join('%d:%s' % (p, n) for p, n, _, _ in self.entries)
 
     def index(self, rng):
@@ -97,12 +92,11 @@ class Behavior:
 
     def pick(self, rng, to_backend=True):
         """One ``(name, handler)`` pair for an event of one direction."""
-        table = self.up if to_backend else self.down
-        return table[self.index(rng)]
+        return self.tables[to_backend][self.index(rng)]
 
     def pair(self, index, to_backend):
         """The ``(name, handler)`` pair at *index* for one direction."""
-        return (self.up if to_backend else self.down)[index]
+        return self.tables[to_backend][index]
 
     def handler_names(self):
         """The names in the mix with a share above 0, remainder included."""

@@ -426,16 +426,7 @@ SETTINGS = [
             'most 1.', 'RATE', section='statsd', sample='1.0'),
 ]
 
-SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
-
-
-def register_setting(setting):
-    """Add a setting to the table (used by optional features at import)."""
-    if setting.dest in {s.dest for s in SETTINGS}:
-        raise ValueError('setting %s declared twice' % setting.dest)
-    SETTINGS.append(setting)
-    SETTINGS_BY_NAME[setting.name if setting.section == 'vaurien'
-                     else setting.dest] = setting
+SETTINGS_BY_NAME = {s.dest: s for s in SETTINGS}   # unique: statsd_host, ...
 
 
 def defaults():

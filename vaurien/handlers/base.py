@@ -23,7 +23,7 @@ import weakref
 
 import gevent
 
-from vaurien.config import convert, type_name
+from vaurien.config import convert
 
 __all__ = ['BaseHandler']
 
@@ -200,8 +200,3 @@ class BaseHandler:
 
     def __repr__(self):
         return '<%s %r>' % (type(self).__name__, self.name)
-
-
-def describe_type(kind):
-    """The type of an option as the docs and ``--help`` show it."""
-    return type_name(kind)
