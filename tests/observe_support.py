@@ -134,16 +134,6 @@ class UDPSink:
         self.sock.close()
 
 
-def exchange(sock, message):
-    """Send *message* and read back as many bytes (an echo backend)."""
-    sock.sendall(message)
-    received = b''
-    while len(received) < len(message):
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        received += chunk
-    return received
 
 
 def talk(address, messages, connections=1, same=True):
@@ -157,7 +147,7 @@ def talk(address, messages, connections=1, same=True):
     for _ in range(connections):
         with socket.create_connection(address, timeout=10) as sock:
             for message in messages:
-                answer = exchange(sock, message)
+                answer = support.exchange(sock, message)
                 if same:
                     assert answer == message
                 else:

@@ -405,3 +405,9 @@ class RecordingServer(TCPServer):
                 eof.set()
                 self.closed_by_peer.set()
         super().__init__(handle)
+
+
+def exchange(sock, message):
+    """Send *message* and read back as many bytes (an echo backend)."""
+    sock.sendall(message)
+    return recv_exact(sock, len(message))

@@ -61,24 +61,13 @@ def test_sample_ini_starts(vaurien, echo_server):
         assert sock.recv(10) == b'ping'
 
 
-def _exchange(sock, message):
-    sock.sendall(message)
-    received = b''
-    while len(received) < len(message):
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        received += chunk
-    return received
-
-
 def test_writing_handlers_example_class(vaurien, echo_server):
     """docs/writing-handlers.rst: the Uppercase example, by dotted path."""
     proxy = vaurien('--behavior', '100:myhandlers.Uppercase',
                     '--handlers.myhandlers.Uppercase.every', '2',
                     backend=echo_server.address, cwd=EXAMPLES)
     with proxy.connect() as sock:
-        answers = [_exchange(sock, b'hello %d' % i) for i in range(4)]
+        answers = [support.exchange(sock, b'hello %d' % i) for i in range(4)]
     assert answers == [b'hello 0', b'HELLO 1', b'hello 2', b'HELLO 3']
 
 
@@ -88,8 +77,8 @@ def test_writing_handlers_example_ini(vaurien, echo_server):
                     '--behavior', '100:shouty', backend=echo_server.address,
                     cwd=EXAMPLES)
     with proxy.connect() as sock:
-        assert _exchange(sock, b'abc') == b'abc'
-        assert _exchange(sock, b'abc') == b'ABC'
+        assert support.exchange(sock, b'abc') == b'abc'
+        assert support.exchange(sock, b'abc') == b'ABC'
     proxy = vaurien('--config', os.path.join(EXAMPLES, 'shouty.ini'),
                     '--behavior', '100:drop', backend=echo_server.address,
                     cwd=EXAMPLES)
@@ -116,8 +105,8 @@ def test_readme_ini_example_starts(vaurien, echo_server, tmp_path):
                     cwd=str(tmp_path))
     assert 'behavior 100:shouty' in proxy.log()
     with proxy.connect() as sock:
-        assert _exchange(sock, b'x') == b'x'
-        assert _exchange(sock, b'y') == b'Y'
+        assert support.exchange(sock, b'x') == b'x'
+        assert support.exchange(sock, b'y') == b'Y'
 
 
 def test_readme_usage_command_starts(vaurien, echo_server):

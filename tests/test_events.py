@@ -6,7 +6,8 @@ import socket
 import pytest
 
 import support
-from observe_support import exchange, finish, read_events, talk
+from observe_support import finish, read_events, talk
+from support import exchange
 
 MESSAGES = [b'one', b'two' * 50, b'three' * 10, b'four', b'five' * 100]
 

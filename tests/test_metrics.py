@@ -6,7 +6,8 @@ import socket
 import pytest
 
 import support
-from observe_support import (HTTP_ARGS, InProcessProxy, exchange, http_port,
+from support import exchange
+from observe_support import (HTTP_ARGS, InProcessProxy, http_port,
                              talk)
 
 parser = pytest.importorskip('prometheus_client.parser')
