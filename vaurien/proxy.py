@@ -1,12 +1,14 @@
 """The engine: a gevent StreamServer relaying each client to the backend.
 
 Each accepted client gets its own fresh backend connection. The two
-directions of a connection are serviced by two greenlets, independently: a
-handler sleeping on a request does not hold back a response already on its
-way. At each readable event on a direction's source, a handler is picked
-from the current :class:`~vaurien.behavior.Behavior` and called as
-``handler(client_sock, backend_sock, to_backend)``; ``dummy`` picks are
-relayed by the engine itself.
+directions of a connection are serviced independently (a :class:`_Flow`
+each): a handler sleeping on a request does not hold back a response
+already on its way. At each readable event on a direction's source, a
+handler is picked from the current :class:`~vaurien.behavior.Behavior` and
+called as ``handler(client_sock, backend_sock, to_backend)`` in a worker
+greenlet; ``dummy`` picks are relayed by the engine itself, right in the
+event loop. In protocol mode each direction is a greenlet reading whole
+messages.
 
 What the engine guarantees around the handler contract:
 
