@@ -102,6 +102,8 @@ def outcome_of(handler, name, to_backend):
 def _peer(address):
     if isinstance(address, tuple) and len(address) >= 2:
         return format_hostport(address[:2])
+    if isinstance(address, str):
+        return 'unix:%s' % (address or '(unnamed)')
     return str(address)
 
 

@@ -254,6 +254,20 @@ def build_behavior(registry, pairs, checked, proxy):
     return Behavior(entries), instances
 
 
+def build_tls(options):
+    """``(local_tls, distant_tls)`` from the ``--local-tls-*`` and
+    ``--distant-tls*`` settings (None when off); ConfigError naming the
+    file when a certificate, key or CA file is unusable."""
+    from vaurien.endpoints import client_tls, server_tls
+    local = server_tls(options.local_tls_cert, options.local_tls_key,
+                       options.local_tls_ca, options.local_tls_timeout)
+    distant = client_tls(options.distant_tls, options.distant_tls_ca,
+                         options.distant_tls_cert, options.distant_tls_key,
+                         options.distant_tls_insecure,
+                         options.distant_tls_name)
+    return local, distant
+
+
 def setup_logging(level, output):
     """Configure the ``vaurien`` logger; ConfigError if *output* is unusable."""
     import logging
@@ -319,12 +333,15 @@ def serve(options, seed, worker=None):
 
     log = logging.getLogger('vaurien')
     protocol = build_protocol(options)
+    local_tls, distant_tls = build_tls(options)
     proxy = Proxy(options.local, options.distant, None,
                   bufsize=options.bufsize, timeout=options.timeout, seed=seed,
                   pick=options.pick, protocol=protocol,
                   reuse_port=worker is not None,
                   worker=worker.index if worker else 0,
-                  workers=worker.count if worker else 1)
+                  workers=worker.count if worker else 1,
+                  local_mode=options.local_mode, local_tls=local_tls,
+                  distant_tls=distant_tls)
     if protocol is not None:
         protocol.proxy = proxy
     registry, behavior, checked, instances = build(options, proxy)

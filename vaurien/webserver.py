@@ -42,7 +42,7 @@ from gevent.lock import Semaphore
 from gevent.pywsgi import LoggingLogAdapter, WSGIServer
 
 from vaurien.config import (BadValue, ConfigError, format_hostport,
-                            parse_behavior, parse_hostport)
+                            parse_behavior, parse_endpoint)
 from vaurien.handlers import HandlerError
 
 __all__ = ['ERRORS', 'APIError', 'Control', 'ControlServer']
@@ -336,9 +336,10 @@ class Control:
         log.info('control API: behavior is now %s', behavior.text)
 
     def set_backend(self, value):
-        """Relay new connections to *value* (``"host:port"``)."""
+        """Relay new connections to *value* (``"host:port"``,
+        ``"[v6]:port"`` or ``"unix:/path"``)."""
         try:
-            distant = parse_hostport(value)
+            distant = parse_endpoint(value)
         except ValueError as exc:
             raise APIError('bad_backend', '"backend" expects %s, got %s'
                            % (exc, json.dumps(value))) from None

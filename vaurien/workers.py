@@ -151,11 +151,15 @@ def _reserve(local):
 def run_workers(options, seed):
     """Fork ``options.workers`` workers and supervise them; exit status."""
     from vaurien.proxy import Proxy
-    from vaurien.run import build, build_protocol, serve
+    from vaurien.run import build, build_protocol, build_tls, serve
 
     count = options.workers
     # Every mistake is found here, before any fork.
+    if isinstance(options.local, str):
+        raise ConfigError('--workers needs a TCP --local: processes cannot '
+                          'share a Unix socket with SO_REUSEPORT')
     build_protocol(options)
+    build_tls(options)
     model = Proxy(options.local, options.distant, None,
                   bufsize=options.bufsize, timeout=options.timeout, seed=seed,
                   pick=options.pick)
