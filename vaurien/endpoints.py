@@ -31,15 +31,22 @@ import ssl
 import stat
 
 import gevent
+from gevent.monkey import get_original
 from gevent.socket import socket as _GeventSocket
 
 from vaurien.config import ConfigError
 
 __all__ = ['bind', 'unbind', 'bound_file', 'lookup', 'resolve', 'listen_address',
            'server_tls', 'client_tls', 'ServerTLS', 'ClientTLS', 'TLSSocket',
-           'TLSChannel', 'HandshakeTimeout', 'tls_reason', 'ALERTS']
+           'TLSChannel', 'HandshakeTimeout', 'tls_reason', 'ALERTS',
+           'alert_context']
 
 log = logging.getLogger('vaurien')
+
+# The standard library's context, also once gevent has patched ``ssl``:
+# gevent's wraps callbacks (SNI) for its own SSLSocket, and the channels
+# here use memory buffers (``wrap_bio``), not sockets.
+_SSLContext = get_original('ssl', 'SSLContext')
 
 
 # -- listening -------------------------------------------------------------------
@@ -299,7 +306,7 @@ def server_tls(cert, key, ca=None, timeout=10.0):
             raise ConfigError('--local-tls-ca needs --local-tls-cert and '
                               '--local-tls-key')
         return None
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context = _SSLContext(ssl.PROTOCOL_TLS_SERVER)
     _load_pair(context, cert, key, '--local-tls-cert', '--local-tls-key')
     if ca is not None:
         _load_ca(context, ca, '--local-tls-ca')
@@ -323,7 +330,7 @@ def client_tls(enabled, ca=None, cert=None, key=None, insecure=False,
         return None
     contexts = []
     for check_name in (True, False):
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context = _SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         if insecure:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
@@ -341,6 +348,25 @@ def client_tls(enabled, ca=None, cert=None, key=None, insecure=False,
         log.warning('--distant-tls-insecure: the backend\'s certificate is '
                     'NOT verified; anyone on the path can impersonate it')
     return ClientTLS(contexts[0], contexts[1], name)
+
+
+def alert_context(alert):
+    """A server context that answers every client hello with the fatal TLS
+    *alert* (a name of :data:`ALERTS`): the handshake fails at once."""
+    number = int(ssl.AlertDescription['ALERT_DESCRIPTION_' + alert.upper()])
+    context = _SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.sni_callback = _Refuse(number)
+    return context
+
+
+class _Refuse:
+    """An SNI callback returning one alert (OpenSSL sends it and stops)."""
+
+    def __init__(self, alert):
+        self.alert = alert
+
+    def __call__(self, sslobj, server_name, context):
+        return self.alert
 
 
 def tls_reason(exc):
@@ -646,12 +672,13 @@ class TLSSocket(_GeventSocket):
             channel.close()
 
     def abort_handshake(self, timeout):
-        """Take the client's hello and send the first flight of the answer,
-        then stop there (the caller resets the connection)."""
+        """Take the client's hello and send the first half of the answer's
+        first flight, then stop there: the client is left mid-handshake
+        (the caller resets the connection)."""
         tls = self.tls
         with gevent.Timeout(timeout, HandshakeTimeout(
                 'no TLS handshake within %gs' % timeout)):
-            while True:
+            while not tls.outgoing.pending:
                 try:
                     tls.obj.do_handshake()
                     break
@@ -662,8 +689,9 @@ class TLSSocket(_GeventSocket):
                     tls._fill()
                 except (BlockingIOError, InterruptedError):
                     self._wait(self._read_event)
-            while not tls.flush():
-                self._wait(self._write_event)
+            flight = tls.outgoing.read()
+            if flight:
+                _GeventSocket.sendall(self, flight[:max(1, len(flight) // 2)])
 
     def wait_readable(self):
         """Wait until there is something to read (at once when the channel

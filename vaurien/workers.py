@@ -159,10 +159,11 @@ def run_workers(options, seed):
         raise ConfigError('--workers needs a TCP --local: processes cannot '
                           'share a Unix socket with SO_REUSEPORT')
     build_protocol(options)
-    build_tls(options)
+    local_tls, distant_tls = build_tls(options)
     model = Proxy(options.local, options.distant, None,
                   bufsize=options.bufsize, timeout=options.timeout, seed=seed,
-                  pick=options.pick)
+                  pick=options.pick, local_tls=local_tls,
+                  distant_tls=distant_tls)
     registry, behavior, _, instances = build(options, model)
     reserve = _reserve(options.local)
     address = reserve.getsockname()[:2]

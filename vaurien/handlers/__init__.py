@@ -40,6 +40,7 @@ BUILTINS = {
     'abort': 'vaurien.handlers.abort:Abort',
     'transient': 'vaurien.handlers.transient:Transient',
     'corrupt': 'vaurien.handlers.corrupt:Corrupt',
+    'tls_error': 'vaurien.handlers.tls_error:TLSError',
 }
 
 ENTRY_POINT_GROUP = 'vaurien.handlers'
