@@ -31,7 +31,6 @@ import ssl
 import stat
 
 import gevent
-from gevent.monkey import get_original
 from gevent.socket import socket as _GeventSocket
 
 from vaurien.config import ConfigError
@@ -39,14 +38,9 @@ from vaurien.config import ConfigError
 __all__ = ['bind', 'unbind', 'bound_file', 'lookup', 'resolve', 'listen_address',
            'server_tls', 'client_tls', 'ServerTLS', 'ClientTLS', 'TLSSocket',
            'TLSChannel', 'HandshakeTimeout', 'tls_reason', 'ALERTS',
-           'alert_context']
+           'alert_record']
 
 log = logging.getLogger('vaurien')
-
-# The standard library's context, also once gevent has patched ``ssl``:
-# gevent's wraps callbacks (SNI) for its own SSLSocket, and the channels
-# here use memory buffers (``wrap_bio``), not sockets.
-_SSLContext = get_original('ssl', 'SSLContext')
 
 
 # -- listening -------------------------------------------------------------------
@@ -306,7 +300,7 @@ def server_tls(cert, key, ca=None, timeout=10.0):
             raise ConfigError('--local-tls-ca needs --local-tls-cert and '
                               '--local-tls-key')
         return None
-    context = _SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     _load_pair(context, cert, key, '--local-tls-cert', '--local-tls-key')
     if ca is not None:
         _load_ca(context, ca, '--local-tls-ca')
@@ -330,7 +324,7 @@ def client_tls(enabled, ca=None, cert=None, key=None, insecure=False,
         return None
     contexts = []
     for check_name in (True, False):
-        context = _SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         if insecure:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
@@ -350,23 +344,13 @@ def client_tls(enabled, ca=None, cert=None, key=None, insecure=False,
     return ClientTLS(contexts[0], contexts[1], name)
 
 
-def alert_context(alert):
-    """A server context that answers every client hello with the fatal TLS
-    *alert* (a name of :data:`ALERTS`): the handshake fails at once."""
+def alert_record(alert):
+    """The TLS record of the fatal *alert* (a name of :data:`ALERTS`), as
+    a server sends it before the handshake has keys: in the clear."""
     number = int(ssl.AlertDescription['ALERT_DESCRIPTION_' + alert.upper()])
-    context = _SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.sni_callback = _Refuse(number)
-    return context
-
-
-class _Refuse:
-    """An SNI callback returning one alert (OpenSSL sends it and stops)."""
-
-    def __init__(self, alert):
-        self.alert = alert
-
-    def __call__(self, sslobj, server_name, context):
-        return self.alert
+    # Content type 21 (alert), record version 3.3, length 2, level 2
+    # (fatal), the description.
+    return bytes((21, 3, 3, 0, 2, 2, number))
 
 
 def tls_reason(exc):
@@ -653,23 +637,29 @@ class TLSSocket(_GeventSocket):
             while not tls.handshake():
                 self._wait(self._read_event)
 
-    def refuse_handshake(self, context, timeout):
-        """Answer the client's hello with *context*'s handshake, which is
-        meant to fail (a TLS alert): returns the error it ended with."""
-        channel = TLSChannel(self._sock, context, True, None,
-                             self.tls.bufsize, self.tls.loop)
-        try:
-            with gevent.Timeout(timeout, HandshakeTimeout(
-                    'no TLS handshake within %gs' % timeout)):
-                while not channel.handshake():
+    def refuse_handshake(self, record, timeout):
+        """Read the client's hello and answer it with *record* (see
+        :func:`alert_record`) instead of a handshake."""
+        tls = self.tls
+        with gevent.Timeout(timeout, HandshakeTimeout(
+                'no TLS handshake within %gs' % timeout)):
+            while True:
+                try:
+                    hello = self._sock.recv(tls.bufsize)
+                    break
+                except (BlockingIOError, InterruptedError):
                     self._wait(self._read_event)
-                return None
-        except OSError as exc:
-            # Send the alert OpenSSL wrote before failing.
-            channel.flush()
-            return exc
-        finally:
-            channel.close()
+            if hello[:1] == b'\x16':     # a handshake record: TLS indeed
+                self._send_clear(record)
+
+    def _send_clear(self, data):
+        """Send *data* as it is, around the channel."""
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[self._sock.send(view):]
+            except (BlockingIOError, InterruptedError):
+                self._wait(self._write_event)
 
     def abort_handshake(self, timeout):
         """Take the client's hello and send the first half of the answer's
@@ -691,7 +681,7 @@ class TLSSocket(_GeventSocket):
                     self._wait(self._read_event)
             flight = tls.outgoing.read()
             if flight:
-                _GeventSocket.sendall(self, flight[:max(1, len(flight) // 2)])
+                self._send_clear(flight[:max(1, len(flight) // 2)])
 
     def wait_readable(self):
         """Wait until there is something to read (at once when the channel

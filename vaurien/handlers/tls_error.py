@@ -2,7 +2,7 @@
 import logging
 
 from vaurien.config import parse_choice
-from vaurien.endpoints import ALERTS, alert_context
+from vaurien.endpoints import ALERTS, alert_record
 from vaurien.handlers.abort import reset
 from vaurien.handlers.base import BaseHandler
 
@@ -43,7 +43,7 @@ class TLSError(BaseHandler):
     def __init__(self, settings=None, proxy=None):
         super().__init__(settings, proxy)
         self.mode = self.option('mode')
-        self.context = alert_context(self.option('alert'))
+        self.record = alert_record(self.option('alert'))
         if proxy is not None and getattr(proxy, 'local_tls', None) is None:
             log.warning('tls_error acts on TLS handshakes with clients, and '
                         'this proxy does not terminate TLS (no '
@@ -54,7 +54,7 @@ class TLSError(BaseHandler):
         sock = conn.client
         timeout = conn.proxy.local_tls.timeout
         if self.mode == 'alert':
-            sock.refuse_handshake(self.context, timeout)
+            sock.refuse_handshake(self.record, timeout)
         else:
             sock.abort_handshake(timeout)
             reset(sock)
