@@ -464,3 +464,13 @@ def test_unreadable_certificate(pki, tmp_path):
     assert _error('--local-tls-cert', str(locked), '--local-tls-key',
                   pki.key, prefix=prefix) == \
         'vaurien: error: --local-tls-cert %s: permission denied' % locked
+
+
+def test_clean_tls_close_both_ways(vaurien, echo_server, pki):
+    """The client ends with close_notify and waits for the proxy's (as
+    ``unwrap()`` does): it gets it, a clean end rather than a bare FIN."""
+    proxy = vaurien(*local_tls(pki), backend=echo_server.address)
+    with tls_client(pki, proxy.address) as sock:
+        assert exchange(sock, b'last words') == b'last words'
+        raw = sock.unwrap()
+        raw.close()

@@ -408,10 +408,16 @@ class Connection:
             self.close()
             return
         self._done += 1
+        dst = self.backend if to_backend else self.client
         if self._done >= 2:
+            if dst.tls is not None:
+                # A TLS peer gets its close_notify (a clean end) first.
+                try:
+                    dst.shutdown(_socket.SHUT_WR)
+                except OSError:
+                    pass
             self.close()
             return
-        dst = self.backend if to_backend else self.client
         try:
             dst.shutdown(_socket.SHUT_WR)
         except OSError:
