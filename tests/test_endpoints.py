@@ -474,3 +474,33 @@ def test_clean_tls_close_both_ways(vaurien, echo_server, pki):
         assert exchange(sock, b'last words') == b'last words'
         raw = sock.unwrap()
         raw.close()
+
+
+def _doc_commands():
+    with open(os.path.join(support.ROOT, 'docs', 'endpoints.rst')) as fh:
+        text = fh.read()
+    commands = re.findall(r'\n    \$ (vaurien .*?)\n(?=    \$|\n)', text, re.S)
+    assert len(commands) == 4, commands
+    return [command.replace('\\\n', ' ').split()[1:] for command in commands]
+
+
+def test_docs_endpoint_commands_start(vaurien, http_server, pki, tmp_path):
+    """Every ``$ vaurien`` command of docs/endpoints.rst starts, with the
+    test's files and free addresses in place of the examples'."""
+    files = {'cert.pem': pki.cert, 'key.pem': pki.key, 'ca.pem': pki.ca}
+    for args in _doc_commands():
+        args = [files.get(arg, arg) for arg in args]
+        local = args.index('--local') + 1
+        if args[local].startswith('unix:'):
+            args[local] = 'unix:' + str(tmp_path / 'doc.sock')
+        else:
+            args[local] = '127.0.0.1:0'
+        terminating = '--local-tls-cert' in args
+        if terminating and '--distant-tls' not in args:
+            args[args.index('--distant') + 1] = '%s:%d' % http_server.address
+        proxy = vaurien(*args)
+        if terminating and '--distant-tls' not in args:
+            status, out, err = curl('--cacert', pki.ca,
+                                    'https://localhost:%d/' % proxy.port)
+            assert (status, out) == (0, support.BODY), err
+        proxy.stop()

@@ -414,7 +414,9 @@ class TLSChannel:
 
     def read(self, size, buffer=None):
         """Up to *size* bytes of plaintext (into *buffer*: their count);
-        ``b''`` (0) at the end of the stream, a clean one or not."""
+        ``b''`` (0) at the end of the stream, a clean one or not. Into a
+        buffer, it takes every record already there, and reads the socket
+        once at most."""
         ahead = self.ahead
         if ahead is not None:
             if not ahead:
@@ -427,14 +429,50 @@ class TLSChannel:
             return len(part)
         error = self.error
         if error is not None:
+            self.error = None
             raise error
         obj = self.obj
+        if buffer is None:
+            data = self._read_one(obj.read, size)
+            return data if data else b''
+        view = memoryview(buffer)
+        count = 0
+        filled = False
+        while count < size:
+            try:
+                got = obj.read(size - count, view[count:])
+                if not got:             # close_notify: the end
+                    if count:
+                        self.ahead = b''
+                    break
+                count += got
+            except ssl.SSLWantReadError:
+                if self.outgoing.pending:
+                    self.flush()
+                if count or self.eof:
+                    break
+                if filled:          # half a record: wait for the rest
+                    raise BlockingIOError(errno.EAGAIN, 'no whole record')
+                self._fill()        # BlockingIOError: nothing to read
+                filled = True
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                if count:
+                    self.ahead = b''    # the end, after this data
+                break
+            except OSError as exc:
+                if not count:
+                    raise
+                self.error = exc        # raised at the next read
+                break
+        if self.outgoing.pending:
+            self.flush()
+        return count
+
+    def _read_one(self, read, size):
+        """One ``obj.read(size)``, filling from the socket as needed."""
         while True:
             try:
-                if buffer is None:
-                    data = obj.read(size)
-                else:
-                    data = obj.read(size, buffer)
+                data = read(size)
                 break
             except ssl.SSLWantReadError:
                 if self.outgoing.pending:
@@ -448,29 +486,17 @@ class TLSChannel:
                 break
         if self.outgoing.pending:
             self.flush()
-        if buffer is not None and not isinstance(data, int):
-            return len(data)
         return data
 
     def read_into(self, buffer, nbytes=0):
         """Like a socket's ``recv_into``: plaintext into *buffer*."""
         return self.read(nbytes or len(buffer), buffer)
 
-    def ready(self):
-        """True when a read would not block: plaintext is there (read ahead
-        if need be), or the end of the stream, or an error."""
-        if self.ahead is not None or self.error is not None \
-                or self.obj.pending():
-            return True
-        try:
-            data = self.read(self.bufsize)
-        except BlockingIOError:
-            return False
-        except OSError as exc:
-            self.error = exc
-            return True
-        self.ahead = data
-        return True
+    def unread(self, data):
+        """Put *data* back in front of what the next read returns (``b''``:
+        the end of the stream)."""
+        ahead = self.ahead
+        self.ahead = data if ahead is None else data + ahead
 
     def buffered(self):
         """True when input is waiting in the channel, where the socket's

@@ -560,6 +560,14 @@ class _Flow:
         except OSError:
             conn.close(_SIDES[to_backend])
             return
+        self.passed(name, buf, count)
+
+    def passed(self, name, buf, count):
+        """Relay the *count* bytes read into *buf* (a pass-through)."""
+        conn = self.conn
+        proxy = conn.proxy
+        to_backend = self.to_backend
+        buffers = proxy._buffers
         if proxy.events is not None:
             proxy.events.passed(conn, to_backend, name, count)
         if not count:
@@ -628,10 +636,12 @@ class _TLSFlow(_Flow):
     """A direction whose source speaks TLS.
 
     The socket's readability is not the plaintext's: a readable socket may
-    bring only part of a record or a record without data (a session
-    ticket), so the pick waits until plaintext is there; and a record
-    decrypted in part leaves data in the channel that no socket event will
-    announce, so the flow comes back for it by a loop callback.
+    bring only part of a record, or a record without data (a session
+    ticket). So the flow reads first and picks only once plaintext (or the
+    end of the stream) is there; a handler picked gets it back through
+    its ``recv``. A read may leave decrypted data in the channel that no
+    socket event will announce: the flow comes back for it by a loop
+    callback, after giving the loop its turn.
     """
 
     __slots__ = ('tls', 'again')
@@ -646,9 +656,30 @@ class _TLSFlow(_Flow):
         self.check_buffered()
 
     def on_readable(self):
-        if not self.tls.ready():
+        conn = self.conn
+        if conn._closed:
+            self.disarm()
             return
-        _Flow.on_readable(self)
+        proxy = conn.proxy
+        buffers = proxy._buffers
+        buf = buffers.pop() if buffers else bytearray(proxy.bufsize)
+        try:
+            count = self.recv_into(buf)
+        except (BlockingIOError, InterruptedError):
+            buffers.append(buf)
+            return
+        except OSError:
+            conn.close(_SIDES[self.to_backend])
+            return
+        name, handler = self.pick()
+        if handler is not PASS:
+            self.tls.unread(bytes(buf[:count]))
+            buffers.append(buf)
+            self.reading = False
+            self.readable.stop()
+            proxy._workers.run(self.run_handler, name, handler)
+            return
+        self.passed(name, buf, count)
         self.check_buffered()
 
     def check_buffered(self):
