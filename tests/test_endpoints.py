@@ -6,12 +6,10 @@ certificates are made by ``openssl`` for the session (tls_support.py).
 Unix sockets with real redis and MariaDB are in
 tests/protocols/test_unix_sockets.py.
 """
-import json
 import os
 import re
 import shutil
 import socket
-import ssl
 import subprocess
 import threading
 import time

@@ -438,7 +438,15 @@ class TLSChannel:
         view = memoryview(buffer)
         count = 0
         filled = False
+        incoming = self.incoming
+        if not incoming.pending and not self.eof and not obj.pending():
+            # Nothing in the channel: read the socket first (no exception
+            # from OpenSSL to get there).
+            self._fill()            # BlockingIOError: nothing to read
+            filled = True
         while count < size:
+            if count and not incoming.pending and not obj.pending():
+                break               # all there was
             try:
                 got = obj.read(size - count, view[count:])
                 if not got:             # close_notify: the end
@@ -538,7 +546,18 @@ class TLSChannel:
         backlog = self.backlog
         if outgoing.pending:
             data = outgoing.read()
-            if backlog is not None:
+            if backlog is None and not self.shut and self.flusher is None:
+                # The usual case: the socket takes it all at once.
+                try:
+                    sent = self.raw.send(data)
+                except (BlockingIOError, InterruptedError):
+                    sent = 0
+                except OSError:
+                    return True     # the peer is gone: the next read says so
+                if sent == len(data):
+                    return True
+                data = data[sent:]
+            elif backlog is not None:
                 data = bytes(backlog) + data
             backlog = memoryview(data)
         while backlog is not None:

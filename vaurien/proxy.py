@@ -268,9 +268,8 @@ class Connection:
         self.close('backend')
 
     def _connected(self, index):
-        proxy = self.proxy
         self._addresses = None
-        client, backend = self.client, self.backend
+        backend = self.backend
         if backend.family != _socket.AF_UNIX:
             _nodelay(backend)
         if backend.tls is not None:
@@ -680,7 +679,11 @@ class _TLSFlow(_Flow):
             proxy._workers.run(self.run_handler, name, handler)
             return
         self.passed(name, buf, count)
-        self.check_buffered()
+        tls = self.tls
+        if count == len(buf) or tls.ahead is not None \
+                or tls.error is not None:
+            # A read that did not stop for want of data.
+            self.check_buffered()
 
     def check_buffered(self):
         if self.reading and not self.again and self.tls.buffered():
