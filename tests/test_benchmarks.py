@@ -18,8 +18,8 @@ from benchmarks.subjects import SUBJECTS
 from benchmarks.workloads import WORKLOADS, parse_wrk, percentile
 
 PROXIES = ['vaurien', 'bare-relay', 'socat', 'haproxy']
-WORKLOADS_RUN = ['bulk', 'latency', 'idle', 'keepalive', 'faults', 'churn',
-                 'tls-bulk', 'tls-keepalive']
+WORKLOADS_RUN = ['bulk', 'latency', 'idle', 'keepalive', 'faults',
+                 'tls-bulk', 'tls-keepalive', 'churn']
 # TLS on both sides: the proxies that can (no bare relay).
 TLS_SUBJECTS = ['direct', 'vaurien', 'socat', 'haproxy']
 

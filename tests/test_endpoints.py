@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import socket
+import stat
 import subprocess
 import threading
 import time
@@ -18,6 +19,7 @@ import pytest
 
 import support
 import tls_support
+from vaurien.config import read_ini
 from control_support import api, assert_error, start_controlled
 
 HOST = support.HOST
@@ -502,3 +504,48 @@ def test_docs_endpoint_commands_start(vaurien, http_server, pki, tmp_path):
                                     'https://localhost:%d/' % proxy.port)
             assert (status, out) == (0, support.BODY), err
         proxy.stop()
+
+
+def test_ini_file_with_unix_sockets_and_tls(vaurien, pki, tmp_path):
+    """The same settings from ``[vaurien]`` in an INI file: a Unix socket
+    with TLS toward the clients, a TLS backend on a Unix socket."""
+    backend_path = str(tmp_path / 'backend.sock')
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(backend_path)
+    listener.listen(4)
+    context = tls_support.server_context(pki)
+
+    def backend():
+        conn, _ = listener.accept()
+        with context.wrap_socket(conn, server_side=True) as tls:
+            support.echo(tls)
+    threading.Thread(target=backend, daemon=True).start()
+    local = str(tmp_path / 'proxy.sock')
+    config = tmp_path / 'vaurien.ini'
+    config.write_text(
+        '[vaurien]\nlocal = unix:%s\nlocal_mode = 0600\ndistant = unix:%s\n'
+        'local_tls_cert = %s\nlocal_tls_key = %s\ndistant_tls = yes\n'
+        'distant_tls_ca = %s\ndistant_tls_name = localhost\n'
+        % (local, backend_path, pki.cert, pki.key, pki.ca))
+    settings = read_ini(str(config)).settings
+    assert (settings['local'], settings['distant'], settings['local_mode']) \
+        == (local, backend_path, 0o600)
+    try:
+        # (The test harness names --local itself: the INI file's value.)
+        proxy = vaurien('--config', str(config), '--local', 'unix:' + local)
+        assert stat.S_IMODE(os.stat(local).st_mode) == 0o600
+        assert proxy.address == local
+        raw = socket.socket(socket.AF_UNIX)
+        raw.settimeout(10)
+        raw.connect(local)
+        with tls_support.client_context(pki).wrap_socket(
+                raw, server_hostname='localhost') as sock:
+            assert exchange(sock, b'both ends') == b'both ends'
+    finally:
+        listener.close()
+
+
+def test_local_mode_needs_a_unix_socket():
+    assert _error('--local-mode', '0660') == (
+        'vaurien: error: --local-mode is for a Unix socket (--local '
+        'unix:PATH)')

@@ -56,6 +56,9 @@ def bind(address, doing, backlog=None, reuse_port=False, mode=None):
     """
     if isinstance(address, str):
         return _bind_unix(address, doing, backlog, mode)
+    if mode is not None:
+        raise ConfigError('--local-mode is for a Unix socket (--local '
+                          'unix:PATH)')
     host, port = address
     try:
         family, sockaddr = resolve(host, port, passive=True)[0]
