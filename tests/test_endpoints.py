@@ -466,10 +466,15 @@ def test_unreadable_certificate(pki, tmp_path):
         'vaurien: error: --local-tls-cert %s: permission denied' % locked
 
 
-def test_clean_tls_close_both_ways(vaurien, echo_server, pki):
+@pytest.mark.parametrize('args', [(), ('--behavior', '100:delay',
+                                       '--handlers.delay.sleep', '0')],
+                         ids=['relayed', 'handler'])
+def test_clean_tls_close_both_ways(vaurien, echo_server, pki, args):
     """The client ends with close_notify and waits for the proxy's (as
-    ``unwrap()`` does): it gets it, a clean end rather than a bare FIN."""
-    proxy = vaurien(*local_tls(pki), backend=echo_server.address)
+    ``unwrap()`` does, the TCP connection still open): it gets it, a clean
+    end rather than a bare FIN, whether the engine relays the events or a
+    handler reads them."""
+    proxy = vaurien(*local_tls(pki), *args, backend=echo_server.address)
     with tls_client(pki, proxy.address) as sock:
         assert exchange(sock, b'last words') == b'last words'
         raw = sock.unwrap()

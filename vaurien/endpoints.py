@@ -386,7 +386,8 @@ class TLSChannel:
     """
 
     __slots__ = ('obj', 'incoming', 'outgoing', 'raw', 'bufsize', 'loop',
-                 'backlog', 'ahead', 'eof', 'error', 'flusher', 'shut')
+                 'backlog', 'ahead', 'eof', 'ended', 'error', 'flusher',
+                 'shut')
 
     def __init__(self, raw, context, server_side, server_hostname=None,
                  bufsize=65536, loop=None):
@@ -403,6 +404,7 @@ class TLSChannel:
         self.error = None       # an error met while reading ahead
         self.flusher = None
         self.shut = False       # shut down for writing: SHUT_WR once flushed
+        self.ended = False      # the plaintext stream has ended
 
     # -- input ---------------------------------------------------------------
 
@@ -434,6 +436,8 @@ class TLSChannel:
         if error is not None:
             self.error = None
             raise error
+        if self.ended:
+            return b'' if buffer is None else 0
         obj = self.obj
         if buffer is None:
             data = self._read_one(obj.read, size)
@@ -453,8 +457,7 @@ class TLSChannel:
             try:
                 got = obj.read(size - count, view[count:])
                 if not got:             # close_notify: the end
-                    if count:
-                        self.ahead = b''
+                    self.ended = True
                     break
                 count += got
             except ssl.SSLWantReadError:
@@ -467,8 +470,7 @@ class TLSChannel:
                 self._fill()        # BlockingIOError: nothing to read
                 filled = True
             except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
-                if count:
-                    self.ahead = b''    # the end, after this data
+                self.ended = True
                 break
             except OSError as exc:
                 if not count:
@@ -495,6 +497,8 @@ class TLSChannel:
             except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
                 data = b''
                 break
+        if not data:
+            self.ended = True
         if self.outgoing.pending:
             self.flush()
         return data
@@ -513,12 +517,15 @@ class TLSChannel:
         """True when input is waiting in the channel, where the socket's
         readability does not show it."""
         return (self.ahead is not None or self.error is not None
-                or self.obj.pending() > 0 or self.incoming.pending > 0)
+                or self.ended or self.obj.pending() > 0
+                or self.incoming.pending > 0)
 
     def at_eof(self):
         """Has the stream ended (without reading plaintext)?"""
         if self.ahead is not None:
             return not self.ahead
+        if self.ended:
+            return True
         if self.buffered():
             return False
         if self.eof:
@@ -598,7 +605,7 @@ class TLSChannel:
         # what is already in the channel is read ahead first (at most one
         # buffer of ciphertext, so this is bounded).
         parts = [self.ahead] if self.ahead else []
-        eof = self.ahead == b''
+        eof = self.ended
         while not eof and (self.incoming.pending or self.obj.pending()):
             try:
                 data = self.obj.read(self.bufsize)
@@ -610,13 +617,11 @@ class TLSChannel:
                 self.error = exc
                 break
             if not data:
-                eof = True
+                eof = self.ended = True
                 break
             parts.append(data)
         if parts:
             self.ahead = b''.join(parts)
-        elif eof:
-            self.ahead = b''
         try:
             self.obj.unwrap()
         except ssl.SSLWantReadError:

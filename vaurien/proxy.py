@@ -680,7 +680,7 @@ class _TLSFlow(_Flow):
             return
         self.passed(name, buf, count)
         tls = self.tls
-        if count == len(buf) or tls.ahead is not None \
+        if count == len(buf) or tls.ended or tls.ahead is not None \
                 or tls.error is not None:
             # A read that did not stop for want of data.
             self.check_buffered()
