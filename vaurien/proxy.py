@@ -8,7 +8,9 @@ handler is picked from the current :class:`~vaurien.behavior.Behavior` and
 called as ``handler(client_sock, backend_sock, to_backend)`` in a worker
 greenlet; ``dummy`` picks are relayed by the engine itself, right in the
 event loop. In protocol mode each direction is a greenlet reading whole
-messages.
+messages. A side that speaks TLS (:mod:`vaurien.endpoints`) does its
+handshake in a greenlet of its own first; then handlers and protocols see
+its plaintext, and its flow reads and writes through the TLS channel.
 
 What the engine guarantees around the handler contract:
 
@@ -559,7 +561,37 @@ class _Flow:
         except OSError:
             conn.close(_SIDES[to_backend])
             return
-        self.passed(name, buf, count)
+        # The same as self.passed(name, buf, count), inlined: this is the
+        # plaintext hot path.
+        if proxy.events is not None:
+            proxy.events.passed(conn, to_backend, name, count)
+        if not count:
+            buffers.append(buf)
+            self.src.eof = True
+            self.reading = False
+            self.readable.stop()
+            conn.direction_ended(to_backend, 'eof')
+            return
+        self.src.received += count
+        view = memoryview(buf)[:count]
+        try:
+            sent = self.send(view)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            conn.close(_SIDES[not to_backend])
+            return
+        if sent == count:
+            if len(buffers) < _POOL_MAX:
+                buffers.append(buf)
+            return
+        # The destination is full: hold the rest, stop reading until it
+        # has been sent.
+        self.buf, self.view, self.sent = buf, view, sent
+        self.reading = False
+        self.readable.stop()
+        self.writing = True
+        self.writable.start(self.on_writable)
 
     def passed(self, name, buf, count):
         """Relay the *count* bytes read into *buf* (a pass-through)."""
