@@ -58,7 +58,9 @@ def test_demo_honours_the_protocol():
     assert result.returncode == 0, result.stderr
     assert 'protocol http' in result.stdout
     assert '--protocol http' in result.stdout     # in the replay line
-    assert _table(result.stdout)['passed'] == 300
+    rows = _table(result.stdout)
+    # (Slow answers read as "delayed" beyond 3x the median: timing noise.)
+    assert rows['passed'] + rows['delayed'] == 300
     # The protocol is loaded and checked as for the proxy itself.
     result = support.run_cli('--demo', '--protocol', 'gopher', timeout=30)
     assert result.returncode == 2
