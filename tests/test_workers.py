@@ -111,6 +111,17 @@ def test_a_refused_change_reaches_no_worker(vaurien, echo_server):
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(request, timeout=10)
     assert info.value.code == 400
+    # The same answer as one process gives (the workers' refusal, relayed).
+    assert json.loads(info.value.read()) == {
+        'status': 'error', 'errors': [{
+            'location': 'body', 'name': 'sleep',
+            'description': "delay: option 'sleep' expects a number, got "
+                           "'long'"}]}
+    # State and options are read from the workers, unchanged.
+    assert _api(port, 'GET', '/behavior') == {'behavior': 'dummy',
+                                              'options': {'dummy': {}}}
+    assert _api(port, 'GET', '/backend') == {
+        'backend': '%s:%d' % echo_server.address}
     for _ in range(10):
         assert _exchange(proxy.port) == b'ping'
     assert 'behavior is now' not in proxy.log()
