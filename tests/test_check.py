@@ -101,3 +101,19 @@ def test_check_with_workers_and_demo_only_checks():
     for extra in (['--workers', '2'], ['--demo']):
         result = support.run_cli('--check', *extra, timeout=30)
         assert (result.returncode, result.stdout) == (0, OK), result.stderr
+
+
+def test_the_documented_examples():
+    """The console examples of docs/configuration.rst, run from the top
+    of the source tree."""
+    import re
+    with open(support.ROOT + '/docs/configuration.rst', encoding='utf-8') as fh:
+        text = fh.read()
+    section = text.split('Checking a configuration\n', 1)[1].split('\n---', 1)[0]
+    block = section.split('.. code-block:: console\n\n', 1)[1]
+    examples = re.findall(r'^    \$ vaurien (.*)\n    (.*)$', block, re.M)
+    assert len(examples) == 2
+    for args, expected in examples:
+        result = support.run_cli(*args.split())
+        assert (result.stdout + result.stderr).strip() == expected
+        assert result.returncode == (0 if expected == OK.strip() else 2)
