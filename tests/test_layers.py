@@ -172,3 +172,15 @@ def test_an_operation_defined_by_hand_is_refused():
         class Sneaky(Broadcast):
             def set_backend(self, value):
                 return 'parent only'
+
+
+def test_the_architecture_page_names_every_module():
+    with open(os.path.join(support.ROOT, 'docs', 'architecture.rst'),
+              encoding='utf-8') as fh:
+        text = fh.read()
+    for module, path in sorted(_modules(PACKAGE).items()):
+        rel = os.path.relpath(path, support.ROOT).replace(os.sep, '/')
+        folder = os.path.dirname(rel)
+        if folder in ('vaurien/handlers', 'vaurien/protocols'):
+            rel = folder + '/'     # one line for each package
+        assert '``%s``' % rel in text, '%s is missing from the map' % rel
