@@ -38,6 +38,9 @@ def test_a_good_configuration_is_ok():
     (['--event-log', '/nonexistent-dir/events.log'],
      ['cannot write the event log to /nonexistent-dir/events.log: '
       'no such file or directory']),
+    (['--log-output', '/nonexistent-dir/vaurien.log'],
+     ['cannot write the log to /nonexistent-dir/vaurien.log: '
+      'no such file or directory']),
 ])
 def test_a_mistake_is_the_usual_error(args, words, tmp_path):
     support.write_module(tmp_path, 'okmod', textwrap.dedent('''
@@ -83,13 +86,14 @@ def test_check_listens_on_nothing_and_writes_nothing(tmp_path):
             sock.bind((support.HOST, 0))
             sock.listen(1)
         events = tmp_path / 'events.log'
+        logged = tmp_path / 'vaurien.log'
         result = support.run_cli(
             '--check', '--local', '%s:%d' % proxy_port.getsockname(),
             '--http', '--http-host', support.HOST,
             '--http-port', str(api_port.getsockname()[1]),
-            '--event-log', str(events))
+            '--event-log', str(events), '--log-output', str(logged))
         assert (result.returncode, result.stdout) == (0, OK), result.stderr
-        assert not events.exists()
+        assert not events.exists() and not logged.exists()
         # Without --check, the same settings fail at the bind.
         serving = support.run_cli(
             '--local', '%s:%d' % proxy_port.getsockname(),

@@ -51,7 +51,10 @@ def setup_logging(level, output):
 def run(argv):
     """Parse, build and serve (or check, or demo); the exit status."""
     options, args = parse_args(argv)
-    log = setup_logging(options.log_level, options.log_output)
+    # --check writes no file: its log (the INI file's warnings) goes to
+    # standard error, and check() sees whether --log-output is writable.
+    log = setup_logging(options.log_level,
+                        '-' if args.check else options.log_output)
     if options.ini is not None:
         for warning in options.ini.warnings:
             log.warning(warning)

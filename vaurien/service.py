@@ -37,8 +37,8 @@ from vaurien.proxy import Proxy
 from vaurien.statsd_push import StatsdPusher, make_client
 from vaurien.webserver import ControlServer
 
-__all__ = ['Plan', 'load', 'build_proxy', 'check', 'Service', 'serve',
-           'start_api']
+__all__ = ['Plan', 'load', 'build_proxy', 'check', 'check_writable',
+           'Service', 'serve', 'start_api']
 
 log = logging.getLogger('vaurien')
 
@@ -121,7 +121,7 @@ def build_proxy(plan, seed, local=None, distant=None, events=None,
                  workers=worker.count if worker else 1, events=events)
 
 
-def _check_writable(path, what):
+def check_writable(path, what):
     """ConfigError, worded as opening it would, if *path* cannot be
     written; nothing is created."""
     if path in ('-', '', None):
@@ -143,12 +143,14 @@ def _check_writable(path, what):
 
 def check(options):
     """Load and build everything *options* ask for, without listening or
-    writing anything; the :class:`Plan`, or ConfigError."""
+    writing anything (the log and event log files are only checked to be
+    writable); the :class:`Plan`, or ConfigError."""
     plan = load(options)
     if options.statsd_enabled:
         make_client(options.statsd_host, options.statsd_port,
                     options.statsd_prefix)
-    _check_writable(options.event_log, 'the event log')
+    check_writable(options.log_output, 'the log')
+    check_writable(options.event_log, 'the event log')
     build_proxy(plan, 0)
     return plan
 
