@@ -111,9 +111,11 @@ def test_the_documented_examples():
     """The console examples of docs/configuration.rst, run from the top
     of the source tree."""
     import re
-    with open(support.ROOT + '/docs/configuration.rst', encoding='utf-8') as fh:
+    path = support.ROOT + '/docs/configuration.rst'
+    with open(path, encoding='utf-8') as fh:
         text = fh.read()
-    section = text.split('Checking a configuration\n', 1)[1].split('\n---', 1)[0]
+    section = text.split('Checking a configuration\n', 1)[1]
+    section = section.split('\n---', 1)[0]
     block = section.split('.. code-block:: console\n\n', 1)[1]
     examples = re.findall(r'^    \$ vaurien (.*)\n    (.*)$', block, re.M)
     assert len(examples) == 2

@@ -161,8 +161,8 @@ def test_the_broadcast_forwards_every_operation():
                 'Broadcast.%s is not forwarded to the workers' % name
         else:
             # Derived from the operations, so forwarded through them.
-            assert mine is None, \
-                'Broadcast.%s is its own: it would reach the parent only' % name
+            assert mine is None, ('Broadcast.%s is its own: it would '
+                                  'reach the parent only' % name)
     assert not Broadcast.__abstractmethods__
 
 

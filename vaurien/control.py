@@ -240,7 +240,7 @@ class ProxyControl(Control):
     def snapshot(self):
         return snapshot(self.proxy)
 
-    # -- changing ---------------------------------------------------------------
+    # -- changing -------------------------------------------------------------
 
     def change(self, pairs, options):
         # Pairs may come as lists (JSON from another process).
