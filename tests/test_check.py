@@ -123,3 +123,11 @@ def test_the_documented_examples():
         result = support.run_cli(*args.split())
         assert (result.stdout + result.stderr).strip() == expected
         assert result.returncode == (0 if expected == OK.strip() else 2)
+
+
+def test_python_m_vaurien_run_is_the_same_command():
+    result = support.run_cli('--check', module='vaurien.run')
+    assert (result.returncode, result.stdout) == (0, OK), result.stderr
+    result = support.run_cli('--check', '--protocol', 'gopher',
+                             module='vaurien.run')
+    assert_check_error(result, "unknown protocol 'gopher'")
