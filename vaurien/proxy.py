@@ -37,7 +37,8 @@ from greenlet import getcurrent, greenlet
 from gevent.server import StreamServer
 from gevent.socket import socket as _GeventSocket
 
-from vaurien.behavior import PASS, connection_random, direction_random
+from vaurien.behavior import (PASS, Behavior, connection_random,
+                              direction_random)
 from vaurien.config import format_hostport
 from vaurien.endpoints import (HandshakeTimeout, bind, bound_file,
                                listen_address, lookup, resolve, tls_reason,
@@ -826,9 +827,14 @@ class Proxy:
     """A chaos proxy listening on *local* and relaying to *distant*.
 
     *behavior* is a :class:`~vaurien.behavior.Behavior`; it can be replaced
-    while the proxy runs with :meth:`set_behavior`. ``start()`` binds the
-    listening socket (ConfigError when it cannot); ``serve_forever()``
-    serves until ``stop()``.
+    while the proxy runs with :meth:`set_behavior`. *protocol* is the
+    protocol object (None: raw tcp). Handlers and protocols are given their
+    proxy when they are made, so either may also be a function that takes
+    the proxy and returns it: it is called last, on the otherwise complete
+    proxy (this is how :mod:`vaurien.service` builds one). *events* is the
+    chaos event log (:class:`vaurien.events.EventLog`) or None.
+    ``start()`` binds the listening socket (ConfigError when it cannot);
+    ``serve_forever()`` serves until ``stop()``.
 
     *local* and *distant* are ``(host, port)`` or a Unix socket's path;
     *local_mode* is the permissions of that socket file. *local_tls* (a
@@ -839,8 +845,8 @@ class Proxy:
 
     def __init__(self, local, distant, behavior, bufsize=65536, timeout=30.0,
                  seed=0, backlog=1024, pick='event', protocol=None,
-                 reuse_port=False, worker=0, workers=1, local_mode=None,
-                 local_tls=None, distant_tls=None):
+                 reuse_port=False, worker=0, workers=1, events=None,
+                 local_mode=None, local_tls=None, distant_tls=None):
         self.local = local
         self.local_mode = local_mode
         self.local_tls = local_tls
@@ -861,11 +867,10 @@ class Proxy:
         self.protocol = protocol
         self.connections = set()
         self.hung = set()
-        self.handlers = {}
         self.stats = Stats()
         # The chaos event log (vaurien.events.EventLog), None when off: the
         # engine checks for None and does nothing more.
-        self.events = None
+        self.events = events
         self._buffers = []
         self._workers = _Workers()
         self._seq = worker + 1 - workers
@@ -875,6 +880,10 @@ class Proxy:
         self.server = None
         self.loop = gevent.get_hub().loop
         self.address = None
+        if callable(protocol):
+            self.protocol = protocol(self)
+        if behavior is not None and not isinstance(behavior, Behavior):
+            self.behavior = behavior(self)
 
     # -- listening ------------------------------------------------------------
 
