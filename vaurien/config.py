@@ -290,12 +290,11 @@ def parse_choice(*choices):
 
 
 def parse_protocol(value):
-    """A protocol name (tcp, http, redis, ...) or a dotted path; checked
-    against the protocol registry when the proxy is built."""
+    """A protocol name (tcp or a registered protocol) or a dotted path;
+    checked against the protocol registry when the proxy is built."""
     name = parse_str(value).strip()
     if not name or any(c.isspace() for c in name):
-        raise ValueError('a protocol name like tcp, http, redis, memcache, '
-                         'mysql or smtp, or a dotted path')
+        raise ValueError('a protocol name like tcp or http, or a dotted path')
     return name if '.' in name or ':' in name else name.lower()
 
 
@@ -360,8 +359,9 @@ SETTINGS = [
             'once when a connection opens, kept for its life (connection).',
             'event|connection', sample='event'),
     Setting('protocol', 'tcp', parse_protocol,
-            'What the traffic is: tcp (raw bytes), http, redis, memcache, '
-            'mysql, smtp, a [protocol:NAME] section or a dotted path. With a '
+            'What the traffic is: tcp (raw bytes), a built-in protocol '
+            '(listed at the end of --help), a [protocol:NAME] section or a '
+            'dotted path. With a '
             'protocol, handlers act on whole messages and errors are '
             'protocol errors. Options: --protocols.NAME.OPTION VALUE.',
             'NAME', sample='tcp'),

@@ -27,6 +27,7 @@ import logging
 import os
 import random
 import socket as _socket
+from time import monotonic as _monotonic
 
 import gevent
 from gevent.event import Event
@@ -153,7 +154,7 @@ class Connection:
         # Who ended the connection first: 'client', 'backend', 'handler',
         # 'error' or 'proxy' (for the event log).
         self.closed_by = None
-        self.started = None     # set by the event log, when there is one
+        self.started = _monotonic()     # for the duration in the event log
         client.conn = self
 
     # -- what handlers use ----------------------------------------------------
@@ -168,6 +169,38 @@ class Connection:
             return readers[to_backend].read(size)
         sock = self.client if to_backend else self.backend
         return sock.recv(size or self.proxy.bufsize)
+
+    @property
+    def closed(self):
+        """True once the connection is closed (both sockets)."""
+        return self._closed
+
+    @property
+    def protocol_mode(self):
+        """True when a protocol (``--protocol``) cuts the traffic into
+        messages."""
+        return self.readers is not None
+
+    def error_reply(self, rng):
+        """Protocol mode: ``(bytes, close)``, the protocol's error to send
+        the client instead of the backend's last response; None when that
+        response cannot be replaced or in tcp mode. *rng* is the handler's
+        random generator."""
+        readers = self.readers
+        if readers is None:
+            return None
+        return readers[False].error_reply(rng)
+
+    def handler_state(self, handler):
+        """The dict private to *handler* on this connection (made when
+        first asked for; gone with the connection)."""
+        states = self.state
+        if states is None:
+            states = self.state = {}
+        state = states.get(handler)
+        if state is None:
+            state = states[handler] = {}
+        return state
 
     def handler_random(self):
         """This connection's generator for handlers' own random choices."""
@@ -278,7 +311,10 @@ class Connection:
             connection_random(self.proxy.seed, self.seq))
 
     def call(self, to_backend, name, handler):
-        """Call *handler* for one event; None to go on, else how it ended."""
+        """Call *handler* for one event; None to go on, else how it ended:
+        ``'eof'``, ``'closed'`` (a socket was closed), ``'failed'`` (the
+        handler raised: counted and logged) or ``'error'`` (a peer went
+        away while it ran)."""
         client, backend = self.client, self.backend
         src = client if to_backend else backend
         try:
@@ -301,6 +337,7 @@ class Connection:
                 log.error('handler %r failed on connection %d (%s): %s',
                           name, self.seq, _direction(to_backend), exc,
                           exc_info=True)
+                return 'failed'
         except gevent.GreenletExit:
             pass
         except (Exception, SystemExit) as exc:
@@ -310,6 +347,7 @@ class Connection:
             log.error('handler %r failed on connection %d (%s): %s: %s',
                       name, self.seq, _direction(to_backend),
                       type(exc).__name__, exc, exc_info=True)
+            return 'failed'
         return 'error'
 
     def _relay(self, to_backend):
@@ -631,7 +669,7 @@ def _direction(to_backend):
 # The side a direction reads from, indexed by to_backend.
 _SIDES = ('backend', 'client')
 # Who ended a connection, by how a direction ended (see Connection.call).
-_ENDED_BY = {'closed': 'handler', 'error': 'error'}
+_ENDED_BY = {'closed': 'handler', 'error': 'error', 'failed': 'error'}
 
 
 def _strerror(err):

@@ -76,6 +76,7 @@ def make_parser():
     from vaurien.config import SETTINGS, ConfigError, type_name
     from vaurien.behavior import DIRECTIONS
     from vaurien.handlers import BUILTINS, DIRECTION_OPTION, Registry
+    from vaurien.protocols import builtin_names as protocol_names
 
     class Parser(argparse.ArgumentParser):
         def error(self, message):
@@ -93,6 +94,7 @@ def make_parser():
                '(%s): %s (default: %s). '
                % ('|'.join(DIRECTIONS), DIRECTION_OPTION[0][0].lower()
                   + DIRECTION_OPTION[0][1:], DIRECTION_OPTION[2]) +
+               'Built-in protocols: %s. ' % ', '.join(protocol_names()) +
                'Protocol options: --protocols.NAME.OPTION VALUE.')
     parser.add_argument('--version', action='version',
                         version='vaurien %s' % __version__)
@@ -203,20 +205,12 @@ def build(options, proxy=None):
     Returns ``(registry, behavior)``; every handler named anywhere is
     loaded and its options converted, so that mistakes surface here.
     """
-    from vaurien.handlers import HandlerError, Registry
+    from vaurien.handlers import Registry
 
     registry = Registry()
     ini = options.ini
     if ini is not None:
-        for name, values in ini.handlers.items():
-            if 'callable' in values:
-                registry.add_path(name, values['callable'],
-                                  '[handler:%s] in %s' % (name, ini.path))
-            elif name not in registry and '.' not in name:
-                raise HandlerError(
-                    '%s: [handler:%s] has no "callable" and %r is not a '
-                    'known handler (known: %s)'
-                    % (ini.path, name, name, ', '.join(registry.names())))
+        registry.add_sections(ini.handlers, ini.path)
     checked = {}
     for name, values in options.handler_options.items():
         entry = registry.get(name)

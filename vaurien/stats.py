@@ -172,7 +172,7 @@ def snapshot(proxy):
     snap.hung = len(proxy.hung)
     up, down = stats.bytes_up, stats.bytes_down
     for conn in list(proxy.connections):
-        if conn._closed:
+        if conn.closed:
             continue
         up += conn.client.received
         if conn.backend is not None:
