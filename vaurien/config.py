@@ -220,9 +220,19 @@ def parse_hostport(value, allow_zero=False):
     return host, port
 
 
-def format_hostport(hostport):
-    host, port = hostport
-    if ':' in host:
+def format_hostport(address):
+    """``(host, port)`` -> ``'host:port'``, or ``'[::1]:port'`` for an IPv6
+    host (one already in brackets is kept as it is).
+
+    The one formatter of addresses: settings, logs, the event log, the
+    control API and the clients all use it. A longer socket address (IPv6's
+    ``(host, port, flow, scope)``) is shown by its first two items; anything
+    else (a Unix socket path) by ``str``.
+    """
+    if not (isinstance(address, (tuple, list)) and len(address) >= 2):
+        return str(address)
+    host, port = str(address[0]), int(address[1])
+    if ':' in host and not host.startswith('['):
         return '[%s]:%d' % (host, port)
     return '%s:%d' % (host, port)
 

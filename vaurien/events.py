@@ -67,12 +67,6 @@ def outcome_of(handler, name, to_backend):
     return 'handled'
 
 
-def _peer(address):
-    if isinstance(address, tuple) and len(address) >= 2:
-        return format_hostport(address[:2])
-    return str(address)
-
-
 _DIRECTIONS = ('"downstream"', '"upstream"')   # indexed by to_backend
 _now = time.time
 
@@ -173,7 +167,7 @@ class EventLog:
         head = self._heads.get(conn)
         if head is None:
             head = self._heads[conn] = '"conn":%d,"client":%s' % (
-                conn.seq, json.dumps(_peer(conn.address)))
+                conn.seq, json.dumps(format_hostport(conn.address)))
         return head
 
     # -- what the proxy tells ------------------------------------------------

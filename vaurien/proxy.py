@@ -768,7 +768,7 @@ class Proxy:
             reason = (getattr(exc, 'strerror', None) or str(exc)).lower()
         log.warning('backend %s unreachable (%s): closing client %s',
                     format_hostport(self.distant), reason,
-                    _peer(conn.address))
+                    format_hostport(conn.address))
         if self.events is not None:
             self.events.backend_failed(conn, label, reason)
 
@@ -845,9 +845,3 @@ def _nodelay(sock):
         sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
     except OSError:
         pass
-
-
-def _peer(address):
-    if isinstance(address, tuple) and len(address) >= 2:
-        return '%s:%s' % address[:2]
-    return str(address)

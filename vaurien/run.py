@@ -124,7 +124,7 @@ def make_parser():
                            **extra)
     group = parser.add_argument_group('options of the built-in handlers')
     registry = Registry(entry_points=False)
-    for name in BUILTINS:
+    for name in registry.builtins():
         for option, (desc, kind, default) in sorted(
                 registry.get(name).options.items()):
             group.add_argument('%s%s.%s' % (HANDLER_PREFIX, name, option),
@@ -133,12 +133,11 @@ def make_parser():
                                help='%s: %s (default: %s)'
                                % (name, desc, default))
     group = parser.add_argument_group('options of the built-in protocols')
-    from vaurien.protocols import BUILTINS as PROTOCOLS, get_protocol_class
-    for name in PROTOCOLS:
-        cls = get_protocol_class(name)
-        if cls is None:
-            continue
-        for option, (desc, kind, default) in sorted(cls.options.items()):
+    from vaurien.protocols import Registry as ProtocolRegistry
+    protocols = ProtocolRegistry(entry_points=False)
+    for name in protocols.builtins():
+        for option, (desc, kind, default) in sorted(
+                protocols.get(name).options.items()):
             group.add_argument('%s%s.%s' % (PROTOCOL_PREFIX, name, option),
                                metavar=type_name(kind).split()[0].upper(),
                                dest='_unused_p_%s_%s' % (name, option),
