@@ -62,9 +62,10 @@ def _quiet(exc):
 class Connection:
     """One proxied client: its two sockets and its per-connection state.
 
-    Handlers reach it through ``sock.conn`` (or ``BaseHandler._connection``)
+    Handlers reach it through ``sock.conn`` (or ``BaseHandler.connection``)
     for what belongs to one connection: its random generator, its sequence
-    number, whether it is hung, and ``state``, a slot free for handlers.
+    number, whether it is hung, and each handler's state on it
+    (:meth:`handler_state`).
 
     In tcp mode the connection runs on event-loop callbacks: a pass-through
     event is a read and a send done right in the loop, and only a handler
@@ -777,7 +778,7 @@ class Proxy:
     def set_behavior(self, behavior):
         """Use *behavior* from the next event on, on every connection.
 
-        Handlers sleeping through ``BaseHandler._sleep`` wake at once and go
+        Handlers sleeping through ``BaseHandler.sleep`` wake at once and go
         on; hung connections are closed.
         """
         self.stats.track(self.behavior)
