@@ -20,6 +20,7 @@ from benchmarks.processes import HOST, BenchError
 from benchmarks.servers import CHUNK, stream
 from benchmarks.subjects import (SMALL_FILE, TLS_SUBJECTS, Vaurien,
                                  certificates)
+from vaurien.stats import percentile
 
 __all__ = ['WORKLOADS', 'WORKLOAD_NAMES', 'Figure', 'Workload']
 
@@ -203,15 +204,6 @@ def ping_pong(port, duration, warmup=200, limit=2_000_000):
         return samples
     finally:
         sock.close()
-
-
-def percentile(sorted_values, fraction):
-    """The *fraction* (0-1) percentile of an ascending list (nearest rank)."""
-    if not sorted_values:
-        return None
-    index = min(len(sorted_values) - 1,
-                max(0, int(round(fraction * len(sorted_values))) - 1))
-    return sorted_values[index]
 
 
 class Latency(Workload):

@@ -31,8 +31,8 @@ import ssl
 import stat
 
 import gevent
-from gevent.socket import socket as _GeventSocket
 
+from vaurien import _gevent
 from vaurien.config import ConfigError
 
 __all__ = ['bind', 'unbind', 'bound_file', 'lookup', 'resolve', 'listen_address',
@@ -265,10 +265,15 @@ class ServerTLS:
         self.context = context
         self.timeout = timeout
 
-    def socket(self, family, type, fileno, bufsize):
-        """A :class:`TLSSocket` for an accepted client."""
-        return TLSSocket(family, type, 0, fileno, context=self.context,
-                         server_side=True, bufsize=bufsize)
+    def socket_maker(self, bufsize):
+        """``make(family, type, fileno)``: a :class:`TLSSocket` for an
+        accepted client."""
+        context = self.context
+
+        def make(family, type, fileno):
+            return TLSSocket(family, type, 0, fileno, context=context,
+                             server_side=True, bufsize=bufsize)
+        return make
 
 
 class ClientTLS:
@@ -659,27 +664,25 @@ class TLSChannel:
         self.backlog = None
 
 
-class TLSSocket(_GeventSocket):
-    """A gevent socket whose traffic goes through a :class:`TLSChannel`.
+class TLSSocket(_gevent.Socket):
+    """The engine's socket for a side that speaks TLS: its traffic goes
+    through a :class:`TLSChannel` (``tls``).
 
     It counts like the engine's plain sockets (``conn``, ``eof``, ``reads``,
     ``received``) and gives handlers the usual cooperative ``recv``,
     ``recv_into``, ``send``, ``sendall`` and ``shutdown``, on the
-    plaintext. ``tls`` is its channel.
+    plaintext.
     """
 
-    __slots__ = ('conn', 'eof', 'reads', 'received', 'tls')
+    __slots__ = ('tls',)
 
     def __init__(self, family=_socket.AF_INET, type=_socket.SOCK_STREAM,
                  proto=0, fileno=None, *, context, server_side,
                  server_hostname=None, bufsize=65536):
         super().__init__(family, type, proto, fileno)
-        self.conn = None
-        self.eof = False
-        self.reads = 0
-        self.received = 0
-        self.tls = TLSChannel(self._sock, context, server_side,
-                              server_hostname, bufsize, gevent.get_hub().loop)
+        self.tls = TLSChannel(_gevent.raw(self), context, server_side,
+                              server_hostname, bufsize,
+                              gevent.get_hub().loop)
 
     def do_handshake(self, timeout):
         """The TLS handshake, waiting at most *timeout* seconds
@@ -688,7 +691,7 @@ class TLSSocket(_GeventSocket):
         with gevent.Timeout(timeout, HandshakeTimeout(
                 'no TLS handshake within %gs' % timeout)):
             while not tls.handshake():
-                self._wait(self._read_event)
+                _gevent.wait_read(self)
 
     def refuse_handshake(self, record, timeout):
         """Read the client's hello and answer it with *record* (see
@@ -698,10 +701,10 @@ class TLSSocket(_GeventSocket):
                 'no TLS handshake within %gs' % timeout)):
             while True:
                 try:
-                    hello = self._sock.recv(tls.bufsize)
+                    hello = tls.raw.recv(tls.bufsize)
                     break
                 except (BlockingIOError, InterruptedError):
-                    self._wait(self._read_event)
+                    _gevent.wait_read(self)
             if hello[:1] == b'\x16':     # a handshake record: TLS indeed
                 self._send_clear(record)
 
@@ -710,9 +713,9 @@ class TLSSocket(_GeventSocket):
         view = memoryview(data)
         while view:
             try:
-                view = view[self._sock.send(view):]
+                view = view[self.tls.raw.send(view):]
             except (BlockingIOError, InterruptedError):
-                self._wait(self._write_event)
+                _gevent.wait_write(self)
 
     def abort_handshake(self, timeout):
         """Take the client's hello and send the first half of the answer's
@@ -731,7 +734,7 @@ class TLSSocket(_GeventSocket):
                 try:
                     tls._fill()
                 except (BlockingIOError, InterruptedError):
-                    self._wait(self._read_event)
+                    _gevent.wait_read(self)
             flight = tls.outgoing.read()
             if flight:
                 self._send_clear(flight[:max(1, len(flight) // 2)])
@@ -740,7 +743,7 @@ class TLSSocket(_GeventSocket):
         """Wait until there is something to read (at once when the channel
         holds input already)."""
         if not self.tls.buffered():
-            self._wait(self._read_event)
+            _gevent.wait_read(self)
 
     def buffered(self):
         return self.tls.buffered()
@@ -755,7 +758,7 @@ class TLSSocket(_GeventSocket):
                 data = tls.read(bufsize)
                 break
             except (BlockingIOError, InterruptedError):
-                self._wait(self._read_event)
+                _gevent.wait_read(self)
         self.reads += 1
         if data:
             self.received += len(data)
@@ -770,7 +773,7 @@ class TLSSocket(_GeventSocket):
                 count = tls.read_into(buffer, nbytes)
                 break
             except (BlockingIOError, InterruptedError):
-                self._wait(self._read_event)
+                _gevent.wait_read(self)
         self.reads += 1
         if count:
             self.received += count
@@ -785,7 +788,7 @@ class TLSSocket(_GeventSocket):
             try:
                 return tls.write(chunk)
             except (BlockingIOError, InterruptedError):
-                self._wait(self._write_event)
+                _gevent.wait_write(self)
 
     def sendall(self, data, flags=0):
         """Send all of *data*; returns once every byte is handed to the
@@ -796,7 +799,7 @@ class TLSSocket(_GeventSocket):
         while sent < len(view):
             sent += self.send(view[sent:sent + tls.bufsize])
         while not tls.flush():
-            self._wait(self._write_event)
+            _gevent.wait_write(self)
 
     def shutdown(self, how):
         if how != _socket.SHUT_RD:

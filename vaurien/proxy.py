@@ -30,12 +30,14 @@ import os
 import random
 import socket as _socket
 import ssl
+from time import monotonic as _monotonic
 
 import gevent
 from gevent.event import Event
-from greenlet import getcurrent, greenlet
-from gevent.server import StreamServer
-from gevent.socket import socket as _GeventSocket
+from greenlet import getcurrent
+
+from vaurien import _gevent
+from vaurien._gevent import LoopServer, Socket
 
 from vaurien.behavior import (PASS, Behavior, connection_random,
                               direction_random)
@@ -49,86 +51,12 @@ __all__ = ['Proxy', 'Connection', 'Socket', 'bind', 'resolve']
 
 log = logging.getLogger('vaurien')
 
-_recv = _GeventSocket.recv
-_recv_into = _GeventSocket.recv_into
-_sendall = _GeventSocket.sendall
 _QUIET_ERRNOS = {errno.EBADF, errno.ENOTCONN, errno.EPIPE, errno.ECONNRESET,
                  errno.ECONNABORTED, errno.ESHUTDOWN, errno.ETIMEDOUT}
-_MSG_PEEK = _socket.MSG_PEEK
-_PEEK = _MSG_PEEK | _socket.MSG_DONTWAIT
 _IN_PROGRESS = {errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN,
                 errno.EALREADY}
 # Buffers kept for reuse; beyond this many idle ones, they are dropped.
 _POOL_MAX = 64
-
-
-class Socket(_GeventSocket):
-    """A gevent socket that tells the engine what handlers did with it.
-
-    ``conn`` is the :class:`Connection` it belongs to; ``eof`` becomes true
-    when a read returned end of stream; ``reads`` counts the reads and
-    ``received`` the bytes read (by handlers and by the engine alike).
-    """
-    __slots__ = ('conn', 'eof', 'reads', 'received')
-
-    # The TLS channel of a vaurien.endpoints.TLSSocket; none here.
-    tls = None
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.conn = None
-        self.eof = False
-        self.reads = 0
-        self.received = 0
-
-    def recv(self, bufsize, flags=0):
-        try:
-            # Most calls come right after a readable event: try the
-            # non-blocking read first, wait (gevent's recv) only if needed.
-            data = self._sock.recv(bufsize, flags)
-        except BlockingIOError:
-            data = _recv(self, bufsize, flags)
-        self.reads += 1
-        if data:
-            if not flags & _MSG_PEEK:
-                self.received += len(data)
-        elif bufsize:
-            self.eof = True
-        return data
-
-    def sendall(self, data, flags=0):
-        """Send all of *data*: one plain send first, which is the whole of
-        it nearly always; gevent's sendall (which waits) for any rest."""
-        try:
-            sent = self._sock.send(data, flags)
-        except BlockingIOError:
-            sent = 0
-        if sent < len(data):
-            with memoryview(data) as view:
-                _sendall(self, view[sent:], flags)
-
-    def recv_into(self, buffer, nbytes=0, flags=0):
-        count = _recv_into(self, buffer, nbytes, flags)
-        self.reads += 1
-        if count:
-            if not flags & _MSG_PEEK:
-                self.received += count
-        elif nbytes or len(buffer):
-            self.eof = True
-        return count
-
-    def wait_readable(self):
-        """Wait until the socket is readable (or closed)."""
-        self._wait(self._read_event)
-
-    def at_eof(self):
-        """Peek: has the stream ended (without reading data)?"""
-        try:
-            return not self._sock.recv(1, _PEEK)
-        except (BlockingIOError, InterruptedError):
-            return False
-        except OSError:
-            return True
 
 
 def _quiet(exc):
@@ -141,9 +69,10 @@ def _quiet(exc):
 class Connection:
     """One proxied client: its two sockets and its per-connection state.
 
-    Handlers reach it through ``sock.conn`` (or ``BaseHandler._connection``)
+    Handlers reach it through ``sock.conn`` (or ``BaseHandler.connection``)
     for what belongs to one connection: its random generator, its sequence
-    number, whether it is hung, and ``state``, a slot free for handlers.
+    number, whether it is hung, and each handler's state on it
+    (:meth:`handler_state`).
 
     In tcp mode the connection runs on event-loop callbacks: a pass-through
     event is a read and a send done right in the loop, and only a handler
@@ -176,7 +105,7 @@ class Connection:
         # Who ended the connection first: 'client', 'backend', 'handler',
         # 'error' or 'proxy' (for the event log).
         self.closed_by = None
-        self.started = None     # set by the event log, when there is one
+        self.started = _monotonic()     # for the duration in the event log
         client.conn = self
 
     # -- what handlers use ----------------------------------------------------
@@ -191,6 +120,38 @@ class Connection:
             return readers[to_backend].read(size)
         sock = self.client if to_backend else self.backend
         return sock.recv(size or self.proxy.bufsize)
+
+    @property
+    def closed(self):
+        """True once the connection is closed (both sockets)."""
+        return self._closed
+
+    @property
+    def protocol_mode(self):
+        """True when a protocol (``--protocol``) cuts the traffic into
+        messages."""
+        return self.readers is not None
+
+    def error_reply(self, rng):
+        """Protocol mode: ``(bytes, close)``, the protocol's error to send
+        the client instead of the backend's last response; None when that
+        response cannot be replaced or in tcp mode. *rng* is the handler's
+        random generator."""
+        readers = self.readers
+        if readers is None:
+            return None
+        return readers[False].error_reply(rng)
+
+    def handler_state(self, handler):
+        """The dict private to *handler* on this connection (made when
+        first asked for; gone with the connection)."""
+        states = self.state
+        if states is None:
+            states = self.state = {}
+        state = states.get(handler)
+        if state is None:
+            state = states[handler] = {}
+        return state
 
     def handler_random(self):
         """This connection's generator for handlers' own random choices."""
@@ -220,23 +181,23 @@ class Connection:
             return
         self.backend = sock
         sock.conn = self
-        err = sock._sock.connect_ex(sockaddr)
+        err = _gevent.raw(sock).connect_ex(sockaddr)
         if err == 0:
             self._connected(index)
         elif err in _IN_PROGRESS:
             timer = self._timer = self.proxy.loop.timer(self.proxy.timeout)
             timer.start(self._connect_timed_out)
-            sock._write_event.start(self._connect_done, index)
+            _gevent.write_watcher(sock).start(self._connect_done, index)
         else:
             self._next_address(index, OSError(err, _strerror(err)))
 
     def _connect_done(self, index):
         sock = self.backend
-        sock._write_event.stop()
+        _gevent.write_watcher(sock).stop()
         self._stop_timer()
         if self._closed:
             return
-        err = sock._sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_ERROR)
+        err = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_ERROR)
         if err:
             self._next_address(index, OSError(err, _strerror(err)))
         else:
@@ -246,7 +207,7 @@ class Connection:
         self._stop_timer()
         if self._closed:
             return
-        self.backend._write_event.stop()
+        _gevent.write_watcher(self.backend).stop()
         self.proxy._resolved = None
         self._connect_failed(_socket.timeout('timed out'))
 
@@ -322,17 +283,20 @@ class Connection:
             connection_random(self.proxy.seed, self.seq))
 
     def call(self, to_backend, name, handler):
-        """Call *handler* for one event; None to go on, else how it ended."""
+        """Call *handler* for one event; None to go on, else how it ended:
+        ``'eof'``, ``'closed'`` (a socket was closed), ``'failed'`` (the
+        handler raised: counted and logged) or ``'error'`` (a peer went
+        away while it ran)."""
         client, backend = self.client, self.backend
         src = client if to_backend else backend
         try:
             reads = src.reads
             result = handler(client, backend, to_backend)
-            if client._closed or backend._closed:
+            if client.closed or backend.closed:
                 return 'closed'
             if src.eof or (result is not None and not result):
                 return 'eof'
-            if src.reads == reads and self._at_eof(src):
+            if src.reads == reads and src.at_eof():
                 # A message already buffered by a protocol reader is not
                 # lost to a peek that sees the socket's end of stream.
                 readers = self.readers
@@ -345,6 +309,7 @@ class Connection:
                 log.error('handler %r failed on connection %d (%s): %s',
                           name, self.seq, _direction(to_backend), exc,
                           exc_info=True)
+                return 'failed'
         except gevent.GreenletExit:
             pass
         except (Exception, SystemExit) as exc:
@@ -354,6 +319,7 @@ class Connection:
             log.error('handler %r failed on connection %d (%s): %s: %s',
                       name, self.seq, _direction(to_backend),
                       type(exc).__name__, exc, exc_info=True)
+            return 'failed'
         return 'error'
 
     def _relay(self, to_backend):
@@ -391,11 +357,6 @@ class Connection:
                       self.seq, _direction(to_backend), type(exc).__name__,
                       exc, exc_info=True)
         self.direction_ended(to_backend, how or 'eof')
-
-    @staticmethod
-    def _at_eof(src):
-        """Peek: has *src* reached end of stream (without reading data)?"""
-        return src.at_eof()
 
     # -- ending -------------------------------------------------------------------
 
@@ -480,12 +441,13 @@ class _Flow:
         else:
             src, dst = conn.backend, conn.client
         self.src = src
-        self.readable = src._read_event
-        self.writable = dst._write_event
+        self.readable = _gevent.read_watcher(src)
+        self.writable = _gevent.write_watcher(dst)
         tls = src.tls
-        self.recv_into = src._sock.recv_into if tls is None else tls.read_into
+        self.recv_into = _gevent.raw(src).recv_into if tls is None \
+            else tls.read_into
         tls = dst.tls
-        self.send = dst._sock.send if tls is None else tls.write
+        self.send = _gevent.raw(dst).send if tls is None else tls.write
         self.rng = None
         self.buf = self.view = None
         self.sent = 0
@@ -760,14 +722,14 @@ class _Workers:
             hub = self.hub
             if hub is None:
                 hub = self.hub = gevent.get_hub()
-            worker = greenlet(self._work, parent=hub)
+            worker = _gevent.new_worker(self._work, hub)
         worker.switch(func, args)
 
     def _work(self, func, args):
         idle = self.idle
         # The raw switch to the hub: the hub resumes this worker only with
-        # the next call (gevent's Hub.switch adds checks not needed here).
-        park = greenlet.switch.__get__(self.hub)
+        # the next call.
+        park = _gevent.parker(self.hub)
         while True:
             try:
                 func(*args)
@@ -788,39 +750,13 @@ def _direction(to_backend):
 # The side a direction reads from, indexed by to_backend.
 _SIDES = ('backend', 'client')
 # Who ended a connection, by how a direction ended (see Connection.call).
-_ENDED_BY = {'closed': 'handler', 'error': 'error'}
+_ENDED_BY = {'closed': 'handler', 'error': 'error', 'failed': 'error'}
 
 
 def _strerror(err):
     return os.strerror(err)
 
 
-class _Server(StreamServer):
-    """A StreamServer whose client sockets are :class:`Socket` objects,
-    handled right in the loop (the proxy spawns greenlets only for
-    handlers)."""
-
-    def __init__(self, listener, handle, tls=None, bufsize=65536):
-        super().__init__(listener, handle)
-        self.tls = tls
-        self.bufsize = bufsize
-
-    def do_read(self):
-        listener = self.socket
-        try:
-            fd, address = listener._accept()
-        except BlockingIOError:
-            return None
-        if self.tls is not None:
-            return self.tls.socket(listener.family, listener.type, fd,
-                                   self.bufsize), address
-        return Socket(listener.family, listener.type, 0, fileno=fd), address
-
-    def do_handle(self, *args):
-        self._handle(*args)
-
-    def do_close(self, *args):
-        pass
 
 
 class Proxy:
@@ -892,8 +828,10 @@ class Proxy:
         listener = bind(self.local, 'listen on %s' % format_hostport(self.local),
                         self.backlog, self.reuse_port, self.local_mode)
         self._bound = bound_file(self.local)
-        self.server = _Server(listener, self._handle, self.local_tls,
-                              self.bufsize)
+        client_socket = None
+        if self.local_tls is not None:
+            client_socket = self.local_tls.socket_maker(self.bufsize)
+        self.server = LoopServer(listener, self._on_client, client_socket)
         self.server.start()
         self.loop = self.server.loop
         self.address = listen_address(listener, self.local)
@@ -920,7 +858,7 @@ class Proxy:
 
     # -- connections ------------------------------------------------------------
 
-    def _handle(self, client, address):
+    def _on_client(self, client, address):
         """A new client (in the loop): start connecting to the backend."""
         self._seq += self.seq_step
         self.opened += 1
@@ -984,7 +922,7 @@ class Proxy:
         except OSError as exc:
             if not conn._closed:
                 log.info('TLS handshake with client %s failed: %s',
-                         _peer(conn.address), tls_reason(exc))
+                         format_hostport(conn.address), tls_reason(exc))
                 conn.close('client')
             return
         if not conn._closed:
@@ -1024,7 +962,7 @@ class Proxy:
             reason = (getattr(exc, 'strerror', None) or str(exc)).lower()
         log.warning('backend %s unreachable (%s): closing client %s',
                     format_hostport(self.distant), reason,
-                    _peer(conn.address))
+                    format_hostport(conn.address))
         if self.events is not None:
             self.events.backend_failed(conn, label, reason)
 
@@ -1033,7 +971,7 @@ class Proxy:
     def set_behavior(self, behavior):
         """Use *behavior* from the next event on, on every connection.
 
-        Handlers sleeping through ``BaseHandler._sleep`` wake at once and go
+        Handlers sleeping through ``BaseHandler.sleep`` wake at once and go
         on; hung connections are closed.
         """
         self.stats.track(self.behavior)
@@ -1103,11 +1041,3 @@ def _nodelay(sock):
         sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
     except OSError:
         pass
-
-
-def _peer(address):
-    if isinstance(address, tuple) and len(address) >= 2:
-        return format_hostport(address[:2])
-    if isinstance(address, str):
-        return 'unix:%s' % (address or '(unnamed)')
-    return str(address)

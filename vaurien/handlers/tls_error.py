@@ -60,7 +60,7 @@ class TLSError(BaseHandler):
             reset(sock)
 
     def __call__(self, client_sock, backend_sock, to_backend):
-        data = self._get_data(client_sock, backend_sock, to_backend)
+        data = self.read(client_sock, backend_sock, to_backend)
         if data:
-            self._forward(client_sock, backend_sock, to_backend, data)
+            self.forward(client_sock, backend_sock, to_backend, data)
         return bool(data)
