@@ -554,3 +554,18 @@ def test_local_mode_needs_a_unix_socket():
     assert _error('--local-mode', '0660') == (
         'vaurien: error: --local-mode is for a Unix socket (--local '
         'unix:PATH)')
+
+
+def test_check_finds_a_bad_certificate_without_starting(pki, tmp_path):
+    """``vaurien --check`` loads the certificates too."""
+    missing = str(tmp_path / 'gone.pem')
+    done = support.run_cli('--check', '--local', 'unix:%s' % (tmp_path / 's'),
+                           '--distant', '127.0.0.1:9', '--distant-tls',
+                           '--distant-tls-ca', missing)
+    assert done.returncode == 2
+    assert done.stderr.strip() == ('vaurien: error: --distant-tls-ca %s: no '
+                                   'such file' % missing)
+    done = support.run_cli('--check', '--local', 'unix:%s' % (tmp_path / 's'),
+                           '--distant', '127.0.0.1:9', *local_tls(pki))
+    assert done.returncode == 0, done.stderr
+    assert not os.path.exists(tmp_path / 's')
