@@ -54,10 +54,10 @@ def _suite(*args, timeout=200):
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(360)
 def test_quick_run_reports_every_subject_and_workload(tmp_path):
     path = tmp_path / 'report.json'
-    result = _suite('--quick', '--json', str(path), timeout=280)
+    result = _suite('--quick', '--json', str(path), timeout=340)
     assert result.returncode == 0, result.stdout + result.stderr
     data = json.loads(path.read_text())
     assert data['order'] == WORKLOADS_RUN
