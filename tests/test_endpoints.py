@@ -169,12 +169,15 @@ def test_tls_to_the_backend_verified(vaurien, pki):
             assert exchange(sock, data) == data
         # The system's CAs do not know our CA: a clear warning, per
         # connection, and the proxy goes on.
-        strict = vaurien('--distant-tls', backend=backend.address)
+        strict = start_controlled(vaurien, backend.address, '--distant-tls')
         with strict.connect() as sock:
             sock.sendall(b'hello')
             assert support.ends_soon(sock)
         support.wait_until(lambda: 'unreachable (TLS: ' in strict.log(),
                            what='the verification failure in the log')
+        metrics = api(strict.http_port, 'GET', '/metrics').text
+        assert 'vaurien_backend_connect_failures_total{reason="tls"} 1' \
+            in metrics, metrics
         assert re.search(r'\[WARNING\] backend 127\.0\.0\.1:\d+ unreachable '
                          r'\(TLS: (unable to get local issuer certificate|'
                          r'certificate verify failed)', strict.log()), \
