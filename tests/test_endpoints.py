@@ -572,3 +572,18 @@ def test_check_finds_a_bad_certificate_without_starting(pki, tmp_path):
                            '--distant', '127.0.0.1:9', *local_tls(pki))
     assert done.returncode == 0, done.stderr
     assert not os.path.exists(tmp_path / 's')
+
+
+def test_workers_terminate_tls_too(vaurien, http_server, pki):
+    proxy = vaurien('--workers', '2', *local_tls(pki),
+                    backend=http_server.address)
+    for _ in range(4):
+        status, out, err = curl('--cacert', pki.ca,
+                                'https://localhost:%d/' % proxy.port)
+        assert (status, out) == (0, support.BODY), err
+
+
+def test_workers_need_a_tcp_local(tmp_path):
+    assert _error('--workers', '2', '--local', 'unix:%s' % (tmp_path / 's')) \
+        == ('vaurien: error: --workers needs a TCP --local: processes cannot '
+            'share a Unix socket with SO_REUSEPORT')
