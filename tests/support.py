@@ -183,7 +183,7 @@ class HTTPServer:
 
 # -- the vaurien process ---------------------------------------------------------
 
-_LISTENING = re.compile(r'proxying \S+:(\d+) -> ')
+_LISTENING = re.compile(r'proxying (\S+) -> ')
 
 
 class VaurienProcess:
@@ -215,12 +215,18 @@ class VaurienProcess:
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.port = None
         try:
-            self.port = int(wait_until(self._listening, timeout=timeout,
-                                       what='vaurien to listen'))
+            listening = wait_until(self._listening, timeout=timeout,
+                                   what='vaurien to listen')
         except AssertionError:
             out = self.stop()
             raise AssertionError('vaurien did not start: %s' % out)
-        self.address = (HOST, self.port)
+        if listening.startswith('unix:'):
+            # A Unix socket: ``address`` is its path.
+            self.address = listening[len('unix:'):]
+        else:
+            host, _, port = listening.rpartition(':')
+            self.port = int(port)
+            self.address = ('::1' if host == '[::1]' else HOST, self.port)
 
     def _listening(self):
         if self.proc.poll() is not None:
@@ -242,6 +248,11 @@ class VaurienProcess:
         return (out + err).decode('utf-8', 'replace') + self.log()
 
     def connect(self, timeout=10.0):
+        if isinstance(self.address, str):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(timeout)
+            sock.connect(self.address)
+            return sock
         sock = socket.create_connection(self.address, timeout=timeout)
         return sock
 

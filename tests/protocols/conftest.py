@@ -270,7 +270,8 @@ MYSQL_USER, MYSQL_PASSWORD = 'vaurien', 'chaos-secret'
 def mysql_backend(tmp_path_factory, tls_cert):
     """A real MariaDB server: a fresh datadir, a user with a password.
 
-    ``.address`` is its TCP address; the tests log in as ``MYSQL_USER``.
+    ``.address`` is its TCP address, ``.socket`` its Unix socket; the tests
+    log in as ``MYSQL_USER``.
     """
     install = need_binary('mariadb-install-db', 'mysql_install_db')
     server = need_binary('mariadbd', 'mysqld')
@@ -304,6 +305,7 @@ def mysql_backend(tmp_path_factory, tls_cert):
         cur.execute('CREATE DATABASE chaos')
     admin.close()
     proc.address = (HOST, port)
+    proc.socket = sock      # its Unix socket
     yield proc
     proc.stop()
 
