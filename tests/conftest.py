@@ -13,6 +13,15 @@ for path in (ROOT, HERE):
 import support  # noqa: E402
 
 
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto`` (tox.ini): two workers per core.
+
+    Most tests wait on sockets, timers and child processes rather than
+    compute, so two workers per core keep the cores busy.
+    """
+    return 2 * (os.cpu_count() or 1)
+
+
 @pytest.fixture
 def echo_server():
     """A real TCP echo server; ``.address`` is (host, port)."""

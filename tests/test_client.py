@@ -132,11 +132,11 @@ def test_down(client, proxy):
 
 def test_backend(client, proxy, http_server):
     assert client.get_backend() == '127.0.0.1:%d' % http_server.port
-    dead = support.free_port()
-    client.set_backend('127.0.0.1', dead)
-    assert client.get_backend() == '127.0.0.1:%d' % dead
-    with pytest.raises((ConnectionError, http.client.HTTPException)):
-        _get(proxy)
+    with support.reserved_port() as dead:
+        client.set_backend('127.0.0.1', dead)
+        assert client.get_backend() == '127.0.0.1:%d' % dead
+        with pytest.raises((ConnectionError, http.client.HTTPException)):
+            _get(proxy)
     client.set_backend('127.0.0.1:%d' % http_server.port)
     assert _get(proxy) == support.BODY
 
@@ -153,14 +153,14 @@ def test_url_form_and_repr(proxy):
 def test_unreachable():
     from vaurien import Client
     from vaurien.client import Unreachable
-    port = support.free_port()
-    client = Client(support.HOST, port, timeout=5)
-    with pytest.raises(Unreachable, match='cannot reach the vaurien control '
-                       'API at http://127.0.0.1:%d: connection refused'
-                       % port):
-        client.get_handler()
-    with pytest.raises(ConnectionError):
-        client.set_handler('delay')
+    with support.reserved_port() as port:
+        client = Client(support.HOST, port, timeout=5)
+        with pytest.raises(Unreachable, match='cannot reach the vaurien '
+                           'control API at http://127.0.0.1:%d: connection '
+                           'refused' % port):
+            client.get_handler()
+        with pytest.raises(ConnectionError):
+            client.set_handler('delay')
 
 
 def test_token(vaurien, http_server):
@@ -185,11 +185,14 @@ def test_original_vaurien_usage(http_server):
     requests = pytest.importorskip('requests')
     from vaurien import Client, start_proxy, stop_proxy
 
-    proxy_port, http_port = support.free_port(), support.free_port()
+    with support.reserved_port() as proxy_port, \
+            support.reserved_port() as http_port:
+        pid = start_proxy(proxy_port=proxy_port, backend_host='127.0.0.1',
+                          backend_port=http_server.port, http_port=http_port,
+                          log_output='/dev/null', log_level='error',
+                          warmup=30)   # a bound, not a sleep: the default
+                                       # 2 s is short on a loaded machine
     url = 'http://localhost:%d' % proxy_port
-    pid = start_proxy(proxy_port=proxy_port, backend_host='127.0.0.1',
-                      backend_port=http_server.port, http_port=http_port,
-                      log_output='/dev/null', log_level='error')
     try:
         client = Client(port=http_port)
         assert client.get_handler() == 'dummy'

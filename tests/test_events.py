@@ -160,11 +160,12 @@ def test_outcomes_of_faults(vaurien, echo_server, tmp_path, name, outcome,
 @pytest.mark.timeout(60)
 def test_backend_failure_is_logged(vaurien, tmp_path):
     path = tmp_path / 'events.log'
-    proc = vaurien('--event-log', str(path),
-                   backend=(support.HOST, support.free_port()))
-    with proc.connect() as sock:
-        assert support.recv_all(sock) == b''
-    finish(proc)
+    with support.reserved_port() as closed:
+        proc = vaurien('--event-log', str(path),
+                       backend=(support.HOST, closed))
+        with proc.connect() as sock:
+            assert support.recv_all(sock) == b''
+        finish(proc)
     events = read_events(path)
     assert [e['event'] for e in events] == ['open', 'connect_failed',
                                             'close']
