@@ -74,3 +74,27 @@ def assert_error(answer, status, name=None, contains=None, location=None):
         assert contains in error['description'], error
     assert '\n' not in error['description']
     return error
+
+
+def picks(port, handler, direction='upstream'):
+    """How many events of *direction* picked *handler* so far, from the
+    ``vaurien_handler_picks_total`` counter of ``GET /metrics``."""
+    prefix = ('vaurien_handler_picks_total{handler="%s",direction="%s"} '
+              % (handler, direction))
+    answer = api(port, 'GET', '/metrics')
+    assert answer.status == 200, answer
+    for line in answer.text.splitlines():
+        if line.startswith(prefix):
+            return int(float(line[len(prefix):]))
+    return 0
+
+
+def wait_picks(proxy, handler, count, direction='upstream'):
+    """Poll until *count* events of *direction* picked *handler*.
+
+    A pick is counted when the event is handed to the handler's greenlet,
+    which the proxy runs before it serves a control request made after.
+    """
+    support.wait_until(
+        lambda: picks(proxy.http_port, handler, direction) >= count,
+        what='%d %s pick(s) of %s' % (count, direction, handler))

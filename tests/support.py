@@ -330,6 +330,32 @@ def fd_count(pid):
     return len(os.listdir('/proc/%d/fd' % pid))
 
 
+def tcp_connections(pid):
+    """How many TCP connections (sockets not listening) process *pid* has
+    open right now, from /proc/PID/fd and /proc/net/tcp{,6} (Linux)."""
+    inodes = set()
+    for fd in os.listdir('/proc/%d/fd' % pid):
+        try:
+            link = os.readlink('/proc/%d/fd/%s' % (pid, fd))
+        except OSError:      # closed meanwhile
+            continue
+        if link.startswith('socket:['):
+            inodes.add(link[len('socket:['):-1])
+    count = 0
+    for table in ('/proc/net/tcp', '/proc/net/tcp6'):
+        try:
+            with open(table) as fh:
+                lines = fh.readlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            # fields[3]: the state, 0A is LISTEN; fields[9]: the inode.
+            if fields[9] in inodes and fields[3] != '0A':
+                count += 1
+    return count
+
+
 def wait_fds(pid, baseline, timeout=10.0):
     """Poll until process *pid* is back to at most *baseline* descriptors."""
     last = []

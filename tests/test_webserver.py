@@ -7,7 +7,7 @@ import time
 import pytest
 
 import support
-from control_support import api, assert_error, start_controlled
+from control_support import api, assert_error, start_controlled, wait_picks
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -179,7 +179,7 @@ def test_hung_connection_is_closed_when_switched_away(vaurien, echo_server):
         support.wait_until(
             lambda: api(proxy.http_port, 'GET', '/proxy').json['connections'],
             what='the connection to be open')
-        time.sleep(0.1)   # let the hang handler take the data
+        wait_picks(proxy, 'hang', 1)   # the hang handler has the data
         assert api(proxy.http_port, 'POST', '/handler', 'dummy').text == 'ok'
         try:
             assert sock.recv(10) == b''
