@@ -48,6 +48,27 @@ def pytest_runtest_makereport(item, call):
                            'is not allowed: %s' % reason)
 
 
+# Servers costly to start (MariaDB makes a fresh datadir): the tests using
+# them share one xdist group, so that one worker starts the server once.
+SERVER_GROUPS = {'mysql_backend': 'mariadb'}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Put each test using a server of SERVER_GROUPS in that server's
+    xdist group, unless it is in a group already (``fixed_ports``).
+
+    First, so that xdist's ``--dist loadgroup`` sees the mark.
+    """
+    for item in items:
+        if item.get_closest_marker('xdist_group') is not None:
+            continue
+        for fixture, group in SERVER_GROUPS.items():
+            if fixture in item.fixturenames:
+                item.add_marker(pytest.mark.xdist_group(group))
+                break
+
+
 def need_binary(*names):
     """The path of the first of *names* found, else skip (fail under CI).
 
