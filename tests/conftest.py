@@ -1,5 +1,6 @@
 """Fixtures: real backends and a real vaurien process, all on 127.0.0.1."""
 import os
+import subprocess
 import sys
 import types
 
@@ -80,6 +81,26 @@ def pytest_collection_modifyitems(config, items):
                 and SLOW_FIXTURES.isdisjoint(item.fixturenames) \
                 and not _starts_a_process(function):
             item.add_marker(pytest.mark.quick)
+
+
+@pytest.fixture(autouse=True)
+def _quick_starts_no_process(request, monkeypatch):
+    """A ``quick`` test that starts a process fails: the rule above missed
+    it, and ``-m quick`` would not be quick any more."""
+    if request.node.get_closest_marker('quick') is None:
+        yield
+        return
+    started = []
+    original = subprocess.Popen.__init__
+
+    def record(self, args, *rest, **kwargs):
+        started.append(args)
+        return original(self, args, *rest, **kwargs)
+    monkeypatch.setattr(subprocess.Popen, '__init__', record)
+    yield
+    assert not started, (
+        'a quick test started %r: add the helper that does it to '
+        'PROCESS_NAMES in tests/conftest.py' % (started,))
 
 
 def pytest_xdist_auto_num_workers(config):
