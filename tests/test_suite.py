@@ -45,16 +45,12 @@ def test_the_documented_quick_subset_is_the_quick_tests():
     assert selected + deselected == total
 
 
-def test_the_quick_subset_runs_in_one_process():
-    """With ``-m quick``, ``-n auto`` (tox.ini) starts no worker."""
-    argv = [sys.executable, '-m', 'pytest', '-q', '-k', 'test_http',
-            os.path.join('tests', 'protocols', 'test_protocol_framing.py')]
-    runs = {}
-    for extra in ([], ['-m', 'quick']):
-        done = subprocess.run(argv + extra, cwd=support.ROOT,
-                              env=support.env_with_root(),
-                              capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stdout + done.stderr
-        runs[bool(extra)] = done.stdout
-    assert 'bringing up nodes' in runs[False]
-    assert 'bringing up nodes' not in runs[True]
+def test_the_quick_subset_runs_in_one_process(pytestconfig, monkeypatch):
+    """``-n auto`` (tox.ini): two workers per core, none for ``-m quick``."""
+    def workers(markexpr):
+        monkeypatch.setattr(pytestconfig.option, 'markexpr', markexpr)
+        return pytestconfig.hook.pytest_xdist_auto_num_workers(
+            config=pytestconfig)
+    assert workers('quick') == 0
+    assert workers('') == 2 * os.cpu_count()
+    assert workers('not quick') == 2 * os.cpu_count()
