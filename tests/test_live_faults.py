@@ -11,6 +11,17 @@ from control_support import api, assert_error, start_controlled, wait_picks
 pytestmark = pytest.mark.timeout(60)
 
 
+@pytest.fixture(scope='module')
+def module_vaurien():
+    """One vaurien --http and echo backend for the module (per worker),
+    for the tests of refused values, which leave it as they found it."""
+    server = support.TCPServer(support.echo)
+    proc = start_controlled(support.VaurienProcess, server.address)
+    yield proc
+    proc.stop()
+    server.close()
+
+
 @pytest.mark.parametrize('name, options, contains', [
     ('bandwidth', {'rate': -1}, "'rate'"),
     ('bandwidth', {'rate': 0}, "'rate'"),
@@ -26,9 +37,10 @@ pytestmark = pytest.mark.timeout(60)
     ('transient', {'agitate': 1.5}, "'agitate'"),
     ('delay', {'direction': 'sideways'}, "'direction'"),
 ])
-def test_bad_fault_values_are_refused(vaurien, echo_server, name, options,
+def test_bad_fault_values_are_refused(module_vaurien, name, options,
                                       contains):
-    proxy = start_controlled(vaurien, echo_server.address)
+    proxy = module_vaurien
+    assert api(proxy.http_port, 'GET', '/handler').text.strip() == 'dummy'
     body = dict(options, name=name)
     assert_error(api(proxy.http_port, 'PUT', '/behavior', body), 400,
                  contains=contains)

@@ -20,6 +20,28 @@ def proxy(vaurien, http_server):
     return start_controlled(vaurien, http_server.address)
 
 
+@pytest.fixture(scope='module')
+def module_vaurien():
+    """One vaurien --http and HTTP backend for the module (per worker)."""
+    server = support.HTTPServer()
+    proc = start_controlled(support.VaurienProcess, server.address)
+    yield proc
+    proc.stop()
+    server.close()
+
+
+@pytest.fixture
+def shared_proxy(module_vaurien):
+    """Like ``proxy``, but one process for many tests: for tests of
+    refused requests, it starts each test enabled with ``dummy``, as a new
+    one would."""
+    assert api(module_vaurien.http_port, 'POST', '/handler',
+               'dummy').text == 'ok'
+    assert api(module_vaurien.http_port, 'PUT', '/proxy',
+               {'enabled': True}).status == 200
+    return module_vaurien
+
+
 def _get_through(proxy, path='/'):
     conn = http.client.HTTPConnection(support.HOST, proxy.port, timeout=20)
     try:
@@ -241,7 +263,9 @@ def test_hung_connection_is_closed_when_switched_away(vaurien, echo_server):
     ('POST', '/handler', '{"name": "delay", "sleep": 1e400}', 400, 'sleep',
      'finite'),
 ])
-def test_refused_change(proxy, method, path, body, status, name, contains):
+def test_refused_change(shared_proxy, method, path, body, status, name,
+                        contains):
+    proxy = shared_proxy
     api(proxy.http_port, 'PUT', '/behavior', {'name': 'delay', 'sleep': 0.3})
     before = api(proxy.http_port, 'GET', '/behavior').json
     answer = api(proxy.http_port, method, path, body)
@@ -425,7 +449,8 @@ def test_token_from_the_ini_file(vaurien, http_server, tmp_path):
 
 @pytest.mark.parametrize('host', ['evil.example', 'evil.example:8080',
                                   'localhost.evil.example', '127.0.0.1.nip.io'])
-def test_foreign_host_header_is_403(proxy, host):
+def test_foreign_host_header_is_403(shared_proxy, host):
+    proxy = shared_proxy
     answer = api(proxy.http_port, 'POST', '/handler', 'blackout',
                  {'Host': host})
     assert_error(answer, 403, name='Host', location='header')
@@ -434,7 +459,8 @@ def test_foreign_host_header_is_403(proxy, host):
 
 @pytest.mark.parametrize('host', ['localhost', 'LOCALHOST:%d', '127.0.0.1:%d',
                                   '[::1]:%d', '10.1.2.3'])
-def test_local_host_headers_are_fine(proxy, host):
+def test_local_host_headers_are_fine(shared_proxy, host):
+    proxy = shared_proxy
     if '%d' in host:
         host = host % proxy.http_port
     assert api(proxy.http_port, 'GET', '/handler', None,
@@ -446,7 +472,8 @@ def test_local_host_headers_are_fine(proxy, host):
                                     'http://127.0.0.1:1',
                                     'http://localhost', 'file://',
                                     'http://[bad'])
-def test_foreign_origin_is_403(proxy, origin):
+def test_foreign_origin_is_403(shared_proxy, origin):
+    proxy = shared_proxy
     if '%d' in origin:
         origin = origin % proxy.http_port
     for method, body in [('GET', None), ('POST', 'blackout')]:
