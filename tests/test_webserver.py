@@ -15,8 +15,9 @@ BUILTINS = ['blackout', 'delay', 'dummy', 'error', 'hang']
 
 
 @pytest.fixture
-def proxy(vaurien, http_server):
-    """vaurien --http in front of the real HTTP backend."""
+def own_proxy(vaurien, http_server):
+    """vaurien --http in front of the real HTTP backend, for this test
+    alone (connections held across changes, the service down and up)."""
     return start_controlled(vaurien, http_server.address)
 
 
@@ -31,14 +32,15 @@ def module_vaurien():
 
 
 @pytest.fixture
-def shared_proxy(module_vaurien):
-    """Like ``proxy``, but one process for many tests: for tests of
-    refused requests, it starts each test enabled with ``dummy``, as a new
-    one would."""
-    assert api(module_vaurien.http_port, 'POST', '/handler',
-               'dummy').text == 'ok'
-    assert api(module_vaurien.http_port, 'PUT', '/proxy',
-               {'enabled': True}).status == 200
+def proxy(module_vaurien):
+    """vaurien --http in front of the real HTTP backend, one process for
+    the module, set back before each test to what a new one shows:
+    enabled, ``dummy`` with no options."""
+    port = module_vaurien.http_port
+    assert api(port, 'POST', '/handler', 'dummy').text == 'ok'
+    assert api(port, 'PUT', '/proxy', {'enabled': True}).status == 200
+    assert api(port, 'GET', '/behavior').json == {
+        'behavior': 'dummy', 'options': {'dummy': {}}}
     return module_vaurien
 
 
@@ -145,7 +147,8 @@ def test_start_up_options_are_the_base_of_a_change(vaurien, http_server):
         'delay': {'sleep': 0.3, 'before': False}}
 
 
-def test_keep_alive_client_sees_a_change_at_once(proxy):
+def test_keep_alive_client_sees_a_change_at_once(own_proxy):
+    proxy = own_proxy
     conn = http.client.HTTPConnection(support.HOST, proxy.port, timeout=20)
     try:
         for _ in range(3):
@@ -160,7 +163,8 @@ def test_keep_alive_client_sees_a_change_at_once(proxy):
         conn.close()
 
 
-def test_keep_alive_client_sees_error_then_dummy(proxy):
+def test_keep_alive_client_sees_error_then_dummy(own_proxy):
+    proxy = own_proxy
     conn = http.client.HTTPConnection(support.HOST, proxy.port, timeout=20)
     try:
         conn.request('GET', '/')
@@ -263,9 +267,8 @@ def test_hung_connection_is_closed_when_switched_away(vaurien, echo_server):
     ('POST', '/handler', '{"name": "delay", "sleep": 1e400}', 400, 'sleep',
      'finite'),
 ])
-def test_refused_change(shared_proxy, method, path, body, status, name,
+def test_refused_change(proxy, method, path, body, status, name,
                         contains):
-    proxy = shared_proxy
     api(proxy.http_port, 'PUT', '/behavior', {'name': 'delay', 'sleep': 0.3})
     before = api(proxy.http_port, 'GET', '/behavior').json
     answer = api(proxy.http_port, method, path, body)
@@ -360,7 +363,8 @@ def test_get_and_put_backend(vaurien):
         second.close()
 
 
-def test_proxy_down_and_up(proxy):
+def test_proxy_down_and_up(own_proxy):
+    proxy = own_proxy
     state = api(proxy.http_port, 'GET', '/proxy').json
     assert state['enabled'] is True
     assert state['address'] == '127.0.0.1:%d' % proxy.port
@@ -392,7 +396,8 @@ def test_proxy_down_and_up(proxy):
                {'enabled': True}).status == 200
 
 
-def test_proxy_up_fails_when_the_port_was_taken(proxy):
+def test_proxy_up_fails_when_the_port_was_taken(own_proxy):
+    proxy = own_proxy
     api(proxy.http_port, 'PUT', '/proxy', {'enabled': False})
     thief = socket.socket()
     try:
@@ -449,8 +454,7 @@ def test_token_from_the_ini_file(vaurien, http_server, tmp_path):
 
 @pytest.mark.parametrize('host', ['evil.example', 'evil.example:8080',
                                   'localhost.evil.example', '127.0.0.1.nip.io'])
-def test_foreign_host_header_is_403(shared_proxy, host):
-    proxy = shared_proxy
+def test_foreign_host_header_is_403(proxy, host):
     answer = api(proxy.http_port, 'POST', '/handler', 'blackout',
                  {'Host': host})
     assert_error(answer, 403, name='Host', location='header')
@@ -459,8 +463,7 @@ def test_foreign_host_header_is_403(shared_proxy, host):
 
 @pytest.mark.parametrize('host', ['localhost', 'LOCALHOST:%d', '127.0.0.1:%d',
                                   '[::1]:%d', '10.1.2.3'])
-def test_local_host_headers_are_fine(shared_proxy, host):
-    proxy = shared_proxy
+def test_local_host_headers_are_fine(proxy, host):
     if '%d' in host:
         host = host % proxy.http_port
     assert api(proxy.http_port, 'GET', '/handler', None,
@@ -472,8 +475,7 @@ def test_local_host_headers_are_fine(shared_proxy, host):
                                     'http://127.0.0.1:1',
                                     'http://localhost', 'file://',
                                     'http://[bad'])
-def test_foreign_origin_is_403(shared_proxy, origin):
-    proxy = shared_proxy
+def test_foreign_origin_is_403(proxy, origin):
     if '%d' in origin:
         origin = origin % proxy.http_port
     for method, body in [('GET', None), ('POST', 'blackout')]:
