@@ -98,3 +98,20 @@ def wait_picks(proxy, handler, count, direction='upstream'):
     support.wait_until(
         lambda: picks(proxy.http_port, handler, direction) >= count,
         what='%d %s pick(s) of %s' % (count, direction, handler))
+
+
+def set_back(proc, backend):
+    """Set a ``start_controlled`` proxy back to what a new one in front of
+    *backend* shows (enabled, ``dummy`` with no options), and check it: for
+    a proxy shared by the tests of a module."""
+    port = proc.http_port
+    assert api(port, 'POST', '/handler', 'dummy').text == 'ok'
+    assert api(port, 'PUT', '/proxy', {'enabled': True}).status == 200
+    assert api(port, 'PUT', '/backend',
+               {'backend': '%s:%d' % tuple(backend)}).status == 200
+    assert api(port, 'GET', '/behavior').json == {
+        'behavior': 'dummy', 'options': {'dummy': {}}}
+    state = api(port, 'GET', '/proxy').json
+    assert (state['enabled'], state['backend']) == (
+        True, '%s:%d' % tuple(backend)), state
+    return proc

@@ -8,14 +8,27 @@ import time
 import pytest
 
 import support
-from control_support import api, start_controlled
+from control_support import api, set_back, start_controlled
 
 pytestmark = pytest.mark.timeout(60)
 
 
+@pytest.fixture(scope='module')
+def module_vaurien():
+    """One vaurien --http and HTTP backend for the module (per worker)."""
+    server = support.HTTPServer()
+    proc = start_controlled(support.VaurienProcess, server.address)
+    proc.backend = server.address
+    yield proc
+    proc.stop()
+    server.close()
+
+
 @pytest.fixture
-def proxy(vaurien, http_server):
-    return start_controlled(vaurien, http_server.address)
+def proxy(module_vaurien):
+    """vaurien --http in front of a real HTTP backend, one process for the
+    module, set back before each test to what a new one shows."""
+    return set_back(module_vaurien, module_vaurien.backend)
 
 
 @pytest.fixture
@@ -130,14 +143,15 @@ def test_down(client, proxy):
     assert _get(proxy) == support.BODY
 
 
-def test_backend(client, proxy, http_server):
-    assert client.get_backend() == '127.0.0.1:%d' % http_server.port
+def test_backend(client, proxy):
+    backend_port = proxy.backend[1]
+    assert client.get_backend() == '127.0.0.1:%d' % backend_port
     with support.reserved_port() as dead:
         client.set_backend('127.0.0.1', dead)
         assert client.get_backend() == '127.0.0.1:%d' % dead
         with pytest.raises((ConnectionError, http.client.HTTPException)):
             _get(proxy)
-    client.set_backend('127.0.0.1:%d' % http_server.port)
+    client.set_backend('127.0.0.1:%d' % backend_port)
     assert _get(proxy) == support.BODY
 
 

@@ -7,7 +7,8 @@ import time
 import pytest
 
 import support
-from control_support import api, assert_error, start_controlled, wait_picks
+from control_support import (api, assert_error, set_back, start_controlled,
+                             wait_picks)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -26,6 +27,7 @@ def module_vaurien():
     """One vaurien --http and HTTP backend for the module (per worker)."""
     server = support.HTTPServer()
     proc = start_controlled(support.VaurienProcess, server.address)
+    proc.backend = server.address
     yield proc
     proc.stop()
     server.close()
@@ -34,14 +36,8 @@ def module_vaurien():
 @pytest.fixture
 def proxy(module_vaurien):
     """vaurien --http in front of the real HTTP backend, one process for
-    the module, set back before each test to what a new one shows:
-    enabled, ``dummy`` with no options."""
-    port = module_vaurien.http_port
-    assert api(port, 'POST', '/handler', 'dummy').text == 'ok'
-    assert api(port, 'PUT', '/proxy', {'enabled': True}).status == 200
-    assert api(port, 'GET', '/behavior').json == {
-        'behavior': 'dummy', 'options': {'dummy': {}}}
-    return module_vaurien
+    the module, set back before each test to what a new one shows."""
+    return set_back(module_vaurien, module_vaurien.backend)
 
 
 def _get_through(proxy, path='/'):
