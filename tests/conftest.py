@@ -12,6 +12,7 @@ for path in (ROOT, HERE):
     if path not in sys.path:
         sys.path.insert(0, path)
 
+import inproc  # noqa: E402
 import support  # noqa: E402
 
 
@@ -22,11 +23,13 @@ import support  # noqa: E402
 # registry, the in-process proxy. A test is left out when it uses one of
 # SLOW_FIXTURES or when its code, or the code of a test helper it calls
 # (followed through the names it uses), names one of PROCESS_NAMES.
+# ``vaurien_inproc`` starts no process, but the handler tests that use it
+# wait out their faults (seconds each): they are not for the edit-test loop.
 
 SLOW_FIXTURES = frozenset([
     'vaurien', 'vaurien_proxy', 'pytester', 'redis_backend',
     'memcached_backend', 'mysql_backend', 'smtp_backend', 'smtp_tls_backend',
-    'module_vaurien',
+    'module_vaurien', 'vaurien_inproc',
 ])
 PROCESS_NAMES = frozenset([
     'subprocess', 'run_cli', 'VaurienProcess', 'start_proxy', 'ProxyProcess',
@@ -157,6 +160,24 @@ def vaurien():
     yield start
     for proc in started:
         proc.stop()
+
+
+@pytest.fixture
+def vaurien_inproc():
+    """Factory: ``vaurien_inproc(*args, backend=(host, port))`` runs the
+    command's proxy in a thread of this process (``inproc.py``): for the
+    tests about a handler, not about the command. Every proxy started is
+    stopped at the end of the test."""
+    started = []
+
+    def start(*args, **kwargs):
+        proxy = inproc.InProcessVaurien(*args, **kwargs)
+        started.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in started:
+        proxy.stop()
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ start ``python -m vaurien``.
   its control (:class:`~vaurien.control.ProxyControl`, served over HTTP by
   :mod:`vaurien.webserver`, or driven by the ``--workers`` parent).
 * :func:`check` builds all of it without listening (``vaurien --check``);
-  :func:`serve` runs one service until SIGTERM or SIGINT.
+  :func:`start` makes and starts one service (its start-up line logged);
+  :func:`serve` runs it until SIGTERM or SIGINT.
 
 *options* is the parsed command line (:class:`vaurien.cli.Options`): its
 ``settings`` (``options.NAME`` for each setting), ``handler_options``
@@ -39,7 +40,7 @@ from vaurien.statsd_push import StatsdPusher, make_client
 from vaurien.webserver import ControlServer
 
 __all__ = ['Plan', 'load', 'build_proxy', 'build_tls', 'check',
-           'check_writable', 'Service', 'serve', 'start_api']
+           'check_writable', 'Service', 'start', 'serve', 'start_api']
 
 log = logging.getLogger('vaurien')
 
@@ -266,15 +267,26 @@ class Service:
             self.events.close()
 
 
+def start(options, seed, worker=None):
+    """The :class:`Service` of *options*, started (listening), its
+    start-up line logged; ConfigError when it cannot be made or started.
+
+    In the current thread's gevent hub: :func:`serve` runs it in the
+    command's, the tests' in-process harness in a thread of its own.
+    """
+    service = Service(load(options), seed, worker)
+    service.start()
+    log.info('%s%s', service.describe(), worker.describe() if worker else '')
+    return service
+
+
 def serve(options, seed, worker=None):
     """Run one service until SIGTERM or SIGINT; the exit status.
 
     *worker* is None for a single process, or the
     :class:`vaurien.workers.Worker` this process is (``--workers``).
     """
-    service = Service(load(options), seed, worker)
-    service.start()
-    log.info('%s%s', service.describe(), worker.describe() if worker else '')
+    service = start(options, seed, worker)
 
     def stop():
         log.info('stopping')

@@ -17,10 +17,10 @@ def closing_server():
 
 
 @pytest.mark.timeout(60)
-def test_backend_close_reaches_client_late(vaurien, closing_server):
-    proxy = vaurien('--behavior', '100:slow_close',
-                    '--handlers.slow_close.delay', '1',
-                    backend=closing_server.address)
+def test_backend_close_reaches_client_late(vaurien_inproc, closing_server):
+    proxy = vaurien_inproc('--behavior', '100:slow_close',
+                           '--handlers.slow_close.delay', '1',
+                           backend=closing_server.address)
     with proxy.connect() as sock:
         sock.sendall(b'hi')
         assert read_exactly(sock, 3) == b'bye'
@@ -32,10 +32,10 @@ def test_backend_close_reaches_client_late(vaurien, closing_server):
 
 
 @pytest.mark.timeout(60)
-def test_client_close_reaches_backend_late(vaurien, recorder):
-    proxy = vaurien('--behavior', '100:slow_close',
-                    '--handlers.slow_close.delay', '0.8',
-                    backend=recorder.address)
+def test_client_close_reaches_backend_late(vaurien_inproc, recorder):
+    proxy = vaurien_inproc('--behavior', '100:slow_close',
+                           '--handlers.slow_close.delay', '0.8',
+                           backend=recorder.address)
     with proxy.connect() as sock:
         sock.sendall(b'hi')
         assert read_exactly(sock, 2) == b'hi'    # data passes untouched
@@ -52,10 +52,10 @@ def test_client_close_reaches_backend_late(vaurien, recorder):
 
 
 @pytest.mark.timeout(60)
-def test_zero_delay_closes_at_once(vaurien, closing_server):
-    proxy = vaurien('--behavior', '100:slow_close',
-                    '--handlers.slow_close.delay', '0',
-                    backend=closing_server.address)
+def test_zero_delay_closes_at_once(vaurien_inproc, closing_server):
+    proxy = vaurien_inproc('--behavior', '100:slow_close',
+                           '--handlers.slow_close.delay', '0',
+                           backend=closing_server.address)
     with proxy.connect() as sock:
         sock.sendall(b'hi')
         assert read_to_end(sock, timeout=10)[:2] == (b'bye', 'eof')
