@@ -23,13 +23,12 @@ import collections
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
 
 from vaurien.config import format_hostport
+from vaurien.poll import port_open, wait_for
 
 __all__ = ['start_proxy', 'stop_proxy', 'ProxyStartError', 'ProxyProcess']
 
@@ -97,23 +96,22 @@ class ProxyProcess:
         Raises ProxyStartError (with the proxy's output) when the process
         exits first or is not ready in time; it is stopped then.
         """
-        deadline = time.monotonic() + timeout
-        while True:
+        def check():
             if self.proc.poll() is not None:
                 self._reader.join(5)
                 raise ProxyStartError(
                     'vaurien exited with status %s at start-up: %s'
                     % (self.proc.returncode,
                        self.output().strip() or '(no output)'))
-            if ready():
-                return
-            if time.monotonic() >= deadline:
-                self.stop()
-                raise ProxyStartError(
-                    'vaurien was not ready within %gs (warmup); its '
-                    'output: %s' % (timeout,
-                                    self.output().strip() or '(none)'))
-            time.sleep(_POLL)
+            return ready()
+        try:
+            wait_for(check, timeout, 'vaurien to be ready', _POLL)
+        except TimeoutError:
+            self.stop()
+            raise ProxyStartError(
+                'vaurien was not ready within %gs (warmup); its '
+                'output: %s' % (timeout,
+                                self.output().strip() or '(none)')) from None
 
     def stop(self, timeout=10.0):
         """SIGTERM, wait (SIGKILL after *timeout* seconds); the exit status."""
@@ -197,14 +195,6 @@ def proxy_args(proxy_host='localhost', proxy_port=8000,
     return args
 
 
-def _port_open(host, port):
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 def start_proxy(proxy_host='localhost', proxy_port=8000,
                 backend_host='localhost', backend_port=80, protocol='tcp',
                 http=True, warmup=2, http_host='localhost', http_port=8080,
@@ -244,7 +234,7 @@ def start_proxy(proxy_host='localhost', proxy_port=8000,
             return process.search(r'proxying \S+ -> ') is not None
     else:
         def ready():
-            return _port_open(proxy_host, proxy_port)
+            return port_open(proxy_host, proxy_port)
     try:
         process.wait_ready(ready, warmup)
     except ProxyStartError:
@@ -267,10 +257,13 @@ def stop_proxy(pid):
     try:
         os.waitpid(pid, 0)
     except ChildProcessError:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+        def gone():
             try:
                 os.kill(pid, 0)
             except OSError:
-                return
-            time.sleep(_POLL)
+                return True
+            return False
+        try:
+            wait_for(gone, 10, 'process %d to exit' % pid, _POLL)
+        except TimeoutError:
+            pass
