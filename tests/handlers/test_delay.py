@@ -41,6 +41,14 @@ def _exchange(sock, message):
     return sent, time.monotonic()
 
 
+def _stamps(server, count=1):
+    """The server's first (got at, sent at): its thread stamps a send
+    once ``sendall`` returned, which may be after the answer arrived."""
+    support.wait_until(lambda: len(server.sent_at) >= count,
+                       what='the backend to stamp its answer')
+    return server.got_at[0], server.sent_at[0]
+
+
 @pytest.fixture
 def stamp_server():
     server = StampServer()
@@ -66,7 +74,7 @@ def test_before_delays_requests(vaurien_inproc, stamp_server):
                            backend=stamp_server.address)
     with proxy.connect() as sock:
         sent, answered = _exchange(sock, b'hello')
-    got_at, sent_at = stamp_server.got_at[0], stamp_server.sent_at[0]
+    got_at, sent_at = _stamps(stamp_server)
     # the request waited at least 1.5 s before reaching the backend ...
     assert got_at - sent >= 1.5 - EARLY
     # ... and the answer was not held for another 1.5 s (generous bound)
@@ -82,7 +90,7 @@ def test_after_delays_responses(vaurien_inproc, stamp_server):
                            backend=stamp_server.address)
     with proxy.connect() as sock:
         sent, answered = _exchange(sock, b'hello')
-    got_at, sent_at = stamp_server.got_at[0], stamp_server.sent_at[0]
+    got_at, sent_at = _stamps(stamp_server)
     assert got_at - sent < 1.5          # the request went straight through
     assert answered - sent_at >= 1.5 - EARLY   # the answer was held
     assert answered - sent < 1.5 + 10
@@ -131,7 +139,7 @@ def test_delay_in_ini(vaurien_inproc, stamp_server, tmp_path):
     proxy = vaurien_inproc('--config', str(ini), backend=stamp_server.address)
     with proxy.connect() as sock:
         sent, answered = _exchange(sock, b'hi')
-    assert answered - stamp_server.sent_at[0] >= 0.4 - EARLY
+    assert answered - _stamps(stamp_server)[1] >= 0.4 - EARLY
 
 
 @pytest.mark.timeout(60)
