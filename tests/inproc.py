@@ -56,9 +56,9 @@ class InProcessVaurien:
 
     The same interface as :class:`support.VaurienProcess` for what a
     handler test uses: ``address``, ``port``, ``connect()``, ``log()``,
-    ``stop()`` (returns the log), ``pid`` (this process), ``http_port``
-    with ``--http``; and ``call(function, *args)``, which runs *function*
-    in the proxy's thread. Listens on 127.0.0.1:0 unless ``--local`` is
+    ``stop()`` (returns the log), ``running()``, ``pid`` (this process),
+    ``http_port`` with ``--http``; and ``call(function, *args)``, which
+    runs *function* in the proxy's thread. Listens on 127.0.0.1:0 unless ``--local`` is
     given. ``--log-output`` is ignored: the log is kept in memory.
     """
 
@@ -135,6 +135,10 @@ class InProcessVaurien:
         if 'error' in result:
             raise result['error']
         return result['value']
+
+    def running(self):
+        """True while the proxy's thread runs."""
+        return self.thread.is_alive()
 
     def log(self):
         if self._stopped_text is not None:

@@ -243,6 +243,10 @@ class VaurienProcess:
             self.port = int(port)
             self.address = ('::1' if host == '[::1]' else HOST, self.port)
 
+    def running(self):
+        """True while the process has not exited."""
+        return self.proc.poll() is None
+
     def _listening(self):
         if self.proc.poll() is not None:
             raise AssertionError('vaurien exited with %s: %s'

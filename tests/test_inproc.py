@@ -80,3 +80,17 @@ def test_a_start_error_is_raised_here(echo_server):
 def test_the_command_itself_is_refused():
     with pytest.raises(ValueError, match='VaurienProcess'):
         InProcessVaurien('--workers', '2', backend=(support.HOST, 9))
+
+
+def test_a_resolved_backend_leaves_no_resolver_thread(echo_server):
+    """A backend by name goes through gevent's resolver (a thread pool of
+    the proxy's hub): its threads end with the hub."""
+    threads = set(threading.enumerate())
+    proxy = InProcessVaurien('--distant', 'localhost:%d' % echo_server.port)
+    try:
+        with proxy.connect() as sock:
+            assert support.exchange(sock, b'by name') == b'by name'
+    finally:
+        proxy.stop()
+    support.wait_until(lambda: set(threading.enumerate()) <= threads,
+                       what='the threads to end')
