@@ -37,6 +37,8 @@ from gevent.socket import socket as _GeventSocket
 from vaurien.behavior import PASS, connection_random, direction_random
 from vaurien.config import ConfigError, format_hostport
 from vaurien.stats import Stats
+from vaurien.toxics import ToxicSet
+from vaurien.toxics.link import Link
 
 __all__ = ['Proxy', 'Connection', 'Socket']
 
@@ -156,6 +158,11 @@ class Connection:
         self.started = None     # set by the event log, when there is one
         client.conn = self
 
+    @property
+    def closed(self):
+        """True once the connection is closed."""
+        return self._closed
+
     # -- what handlers use ----------------------------------------------------
 
     def read(self, to_backend, size=None):
@@ -256,8 +263,10 @@ class Connection:
         if proxy.pick_per_connection:
             self._pick_connection(proxy.behavior)
         protocol = proxy.protocol
+        self.flows = (_Flow(self, False), _Flow(self, True))
+        if proxy.toxics:
+            self.use_toxics()
         if protocol is None:
-            self.flows = (_Flow(self, False), _Flow(self, True))
             for flow in self.flows:
                 flow.arm_read()
             return
@@ -265,6 +274,15 @@ class Connection:
                         protocol.reader(self, True, client))
         gevent.spawn_raw(self._relay, False)
         gevent.spawn_raw(self._relay, True)
+
+    def use_toxics(self):
+        """Send each direction whose stream has toxics through them (from
+        the next read on); a direction already through them stays so."""
+        toxics = self.proxy.toxics
+        for flow in self.flows:
+            if (flow.link is None and not flow.src.eof
+                    and toxics.chain(flow.to_backend)):
+                flow.start_link()
 
     def throw(self, *exc_info):
         """gevent's way of saying a socket we watch was closed: end."""
@@ -318,12 +336,23 @@ class Connection:
         src, dst = (client, backend) if to_backend else (backend, client)
         proxy = self.proxy
         reader = self.readers[to_backend]
-        flow = _Flow(self, to_backend)     # for its picks; never armed
+        flow = self.flows[to_backend]      # for its picks; never armed
         how = 'eof'
         try:
             while True:
                 if not reader.pending:
                     src._wait(src._read_event)
+                link = flow.link
+                if link is not None:
+                    # Through the toxics: whole messages to the link.
+                    message = reader.read()
+                    if not message:
+                        link.feed_eof()
+                        return
+                    if not link.feed(message):
+                        flow.paused.wait()
+                        flow.paused.clear()
+                    continue
                 name, handler = flow.pick()
                 if handler is PASS:
                     # One whole message; a huge one streams through.
@@ -425,7 +454,7 @@ class _Flow:
 
     __slots__ = ('conn', 'to_backend', 'src', 'readable', 'writable',
                  'recv_into', 'send', 'rng', 'buf', 'view', 'sent',
-                 'reading', 'writing')
+                 'reading', 'writing', 'link', 'paused')
 
     def __init__(self, conn, to_backend):
         self.conn = conn
@@ -443,12 +472,69 @@ class _Flow:
         self.buf = self.view = None
         self.sent = 0
         self.reading = self.writing = False
+        # Through the toxics (vaurien.toxics.link.Link), or None.
+        self.link = None
+        self.paused = None
 
     def arm_read(self):
         self.reading = True
-        self.readable.start(self.on_readable)
+        if self.link is None:
+            self.readable.start(self.on_readable)
+        else:
+            self.readable.start(self.on_link_readable)
+
+    def start_link(self):
+        """From now on, this direction goes through the proxy's toxics."""
+        conn = self.conn
+        proxy = conn.proxy
+        self.link = Link(conn, self.to_backend, proxy.toxics, self,
+                         self.pick, seed=proxy.seed, bufsize=proxy.bufsize)
+        self.paused = Event()
+        self.link.start()
+        if self.reading:
+            # Idle between two reads: switch callbacks now. A flow that is
+            # writing or running a handler switches at its next arm_read.
+            self.readable.stop()
+            self.arm_read()
+
+    def resume(self):
+        """The link has room again: read on."""
+        if self.conn._closed:
+            return
+        if self.conn.readers is not None:
+            self.paused.set()
+        elif not self.reading and not self.src.eof:
+            self.arm_read()
+
+    def on_link_readable(self):
+        """A read for the link (tcp mode): the data goes to the toxics."""
+        conn = self.conn
+        if conn._closed:
+            self.disarm()
+            return
+        src = self.src
+        try:
+            data = src._sock.recv(conn.proxy.bufsize)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            conn.close(_SIDES[self.to_backend])
+            return
+        src.reads += 1
+        src.received += len(data)
+        if not data:
+            src.eof = True
+            self.reading = False
+            self.readable.stop()
+            self.link.feed_eof()
+            return
+        if not self.link.feed(data):
+            self.reading = False
+            self.readable.stop()
 
     def disarm(self):
+        if self.link is not None:
+            self.link.stop()
         if self.reading:
             self.reading = False
             self.readable.stop()
@@ -710,8 +796,12 @@ class Proxy:
 
     def __init__(self, local, distant, behavior, bufsize=65536, timeout=30.0,
                  seed=0, backlog=1024, pick='event', protocol=None,
-                 reuse_port=False, worker=0, workers=1):
+                 reuse_port=False, worker=0, workers=1, handlers=None):
         self.local = local
+        # The toxics (vaurien.toxics.ToxicSet; *handlers*, the handler
+        # registry, makes handlers usable as toxics). While it is empty a
+        # connection never looks at it after its start.
+        self.toxics = ToxicSet(self, handlers, self.toxics_changed)
         # --workers: every worker listens on the port (SO_REUSEPORT) and
         # numbers its connections worker+1, worker+1+workers, ... so that
         # connection numbers (and the picks derived from them) stay unique.
@@ -744,10 +834,15 @@ class Proxy:
 
     # -- listening ------------------------------------------------------------
 
-    def start(self):
-        """Bind and start accepting; ConfigError if the address is unusable."""
-        listener = bind(self.local, 'listen on %s' % format_hostport(self.local),
-                        self.backlog, self.reuse_port)
+    def start(self, listener=None):
+        """Bind and start accepting; ConfigError if the address is unusable.
+
+        *listener*: a socket already bound and listening, used instead.
+        """
+        if listener is None:
+            listener = bind(self.local, 'listen on %s'
+                            % format_hostport(self.local), self.backlog,
+                            self.reuse_port)
         self.server = _Server(listener, self._handle)
         self.server.start()
         self.loop = self.server.loop
@@ -838,6 +933,14 @@ class Proxy:
         for conn in list(self.hung):
             conn.close()
 
+    def toxics_changed(self):
+        """The toxics changed: open connections whose directions did not go
+        through them yet do from their next read on."""
+        if self.toxics:
+            for conn in list(self.connections):
+                if conn.flows:
+                    conn.use_toxics()
+
     def wait_change(self, seconds):
         """Sleep *seconds*, or until the behavior changes or the proxy stops."""
         self._changed.wait(seconds)
@@ -867,18 +970,21 @@ class Proxy:
         for conn in list(self.connections) + list(self.hung):
             conn.close()
 
-    def enable(self):
+    def enable(self, listener=None):
         """Listen again on the address used before :meth:`disable`.
 
         Raises ConfigError when the address cannot be bound any more (taken
-        by another process meanwhile); the proxy then stays down.
+        by another process meanwhile); the proxy then stays down. With
+        *listener* (bound and listening), listen on it instead.
         """
         if not self.disabled:
             return
-        listener = bind(self.address, 'listen on %s again'
-                        % format_hostport(self.address), self.backlog,
-                        self.reuse_port)
+        if listener is None:
+            listener = bind(self.address, 'listen on %s again'
+                            % format_hostport(self.address), self.backlog,
+                            self.reuse_port)
         self.server.socket = listener
+        self.address = listener.getsockname()[:2]
         self.server.start_accepting()
         self.disabled = False
 

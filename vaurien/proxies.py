@@ -1,0 +1,236 @@
+"""Many named proxies in one process: :class:`ProxyGroup`.
+
+A :class:`NamedProxy` is one :class:`vaurien.proxy.Proxy` with a name, the
+``listen`` and ``upstream`` addresses as the user gave them, an enabled
+flag and its toxics. It keeps the same engine object for its whole life:
+disabling it stops the listener and closes its connections, enabling it
+binds again; changing ``listen`` or ``upstream`` restarts its listener
+only. Nothing done to one proxy touches another's connections.
+
+Listening errors read as Toxiproxy's (Go's) do, because its clients and
+tests compare them: ``listen tcp 127.0.0.1:3310: bind: address already in
+use``.
+"""
+import os
+import socket as _socket
+
+from vaurien.behavior import Behavior
+from vaurien.config import format_hostport, parse_hostport
+from vaurien.proxy import Proxy, resolve
+
+__all__ = ['ProxyGroup', 'NamedProxy', 'ListenError', 'ProxyExists',
+           'ProxyNotFound', 'BadAddress']
+
+
+class ListenError(Exception):
+    """The listen address cannot be used (message as Go words it)."""
+
+
+class BadAddress(ValueError):
+    """An address that is not HOST:PORT."""
+
+
+class ProxyExists(KeyError):
+    """A proxy of this name exists already."""
+
+
+class ProxyNotFound(KeyError):
+    """No proxy of this name."""
+
+
+def listen_socket(listen, backlog=1024):
+    """A socket bound to *listen* (``"host:port"``) and listening.
+
+    ListenError with Go's wording when it cannot be (the port taken, no
+    such host, no port).
+    """
+    host, sep, port = listen.rpartition(':')
+    if not sep:
+        raise ListenError('listen tcp: address %s: missing port in address'
+                          % listen)
+    if host.startswith('[') and host.endswith(']'):
+        host = host[1:-1]
+    try:
+        port = int(port) if port else 0
+        if not 0 <= port < 65536:
+            raise ValueError(port)
+    except ValueError:
+        raise ListenError('listen tcp: address %s: invalid port' % port) \
+            from None
+    try:
+        family, sockaddr = resolve(host, port, passive=True)[0]
+    except (_socket.gaierror, UnicodeError, IndexError):
+        raise ListenError('listen tcp: lookup %s: no such host' % host) \
+            from None
+    sock = _socket.socket(family, _socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
+        sock.bind(sockaddr)
+        sock.listen(backlog)
+    except OSError as exc:
+        sock.close()
+        reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+        raise ListenError('listen tcp %s: bind: %s'
+                          % (format_hostport(sockaddr[:2]), reason)) \
+            from None
+    sock.setblocking(False)
+    return sock
+
+
+def parse_upstream(upstream):
+    """``"host:port"`` -> ``(host, port)``; BadAddress when it is not."""
+    try:
+        return parse_hostport(upstream)
+    except ValueError as exc:
+        raise BadAddress('upstream expects %s, got %r' % (exc, upstream)) \
+            from None
+
+
+class NamedProxy:
+    """One proxy of a :class:`ProxyGroup` (see the module docstring).
+
+    ``listen`` is the address as given while the proxy is disabled, and
+    the address really bound (``127.0.0.1:P`` for ``localhost:0``) while it
+    is enabled, as Toxiproxy reports it.
+    """
+
+    def __init__(self, name, listen, upstream, seed=0, handlers=None,
+                 behavior=None, bufsize=65536, timeout=30.0):
+        self.name = name
+        self.listen = listen
+        self.upstream = upstream
+        self.enabled = False
+        self.proxy = Proxy(None, parse_upstream(upstream),
+                           behavior or Behavior([]), bufsize=bufsize,
+                           timeout=timeout, seed=seed, handlers=handlers)
+        self.toxics = self.proxy.toxics
+
+    def start(self):
+        """Listen (ListenError when it cannot); a no-op when enabled."""
+        if self.enabled:
+            return
+        listener = listen_socket(self.listen, self.proxy.backlog)
+        if self.proxy.server is None:
+            self.proxy.start(listener)
+        else:
+            self.proxy.enable(listener)
+        self.listen = format_hostport(self.proxy.address)
+        self.enabled = True
+
+    def stop(self):
+        """Stop listening and close this proxy's connections."""
+        if not self.enabled:
+            return
+        self.enabled = False
+        self.proxy.disable()
+
+    def close(self):
+        """Stop for good (the proxy is removed)."""
+        self.enabled = False
+        self.proxy.toxics.reset()
+        self.proxy.stop()
+
+    def differs(self, listen, upstream):
+        """Would *listen*/*upstream* change this proxy? (Toxiproxy resolves
+        the new listen address before comparing it with the bound one.)"""
+        if upstream != self.upstream:
+            return True
+        if listen == self.listen:
+            return False
+        host, sep, port = listen.rpartition(':')
+        try:
+            resolved = format_hostport(resolve(host.strip('[]'),
+                                               int(port))[0][1][:2])
+        except (ValueError, OSError, IndexError, UnicodeError):
+            return True
+        return resolved != self.listen
+
+    def update(self, listen, upstream, enabled):
+        """Toxiproxy's update: a new address restarts the listener (and
+        closes this proxy's connections); then enable or disable."""
+        if self.differs(listen, upstream):
+            distant = parse_upstream(upstream)
+            self.stop()
+            self.listen = listen
+            self.upstream = upstream
+            self.proxy.set_backend(distant)
+        if enabled != self.enabled:
+            if enabled:
+                self.start()
+            else:
+                self.stop()
+
+    def shown(self):
+        """The proxy as Toxiproxy's API shows it (toxics included)."""
+        return {'name': self.name, 'listen': self.listen,
+                'upstream': self.upstream, 'enabled': self.enabled,
+                'toxics': [toxic.shown() for toxic in self.toxics.list()]}
+
+
+class ProxyGroup:
+    """The named proxies of one process, in the order they were added.
+
+    *seed* seeds every proxy (toxicity rolls, handler picks); *handlers*
+    is the handler registry (handlers usable as toxics).
+    """
+
+    def __init__(self, seed=0, handlers=None):
+        self.seed = seed
+        self.handlers = handlers
+        self.proxies = {}
+
+    def __contains__(self, name):
+        return name in self.proxies
+
+    def __iter__(self):
+        return iter(list(self.proxies.values()))
+
+    def get(self, name):
+        """The proxy named *name*; ProxyNotFound."""
+        try:
+            return self.proxies[name]
+        except KeyError:
+            raise ProxyNotFound(name) from None
+
+    def new(self, name, listen, upstream, **kwargs):
+        """A NamedProxy of this group, not added (not listening)."""
+        kwargs.setdefault('seed', self.seed)
+        kwargs.setdefault('handlers', self.handlers)
+        return NamedProxy(name, listen, upstream, **kwargs)
+
+    def add(self, proxy, start=True):
+        """Add *proxy*, listening if *start*; ProxyExists, ListenError
+        (then it is not added)."""
+        if proxy.name in self.proxies:
+            raise ProxyExists(proxy.name)
+        if start:
+            proxy.start()
+        self.proxies[proxy.name] = proxy
+        return proxy
+
+    def replace(self, proxy, start=True):
+        """Add *proxy* in place of the one of the same name (if any),
+        which is stopped first."""
+        old = self.proxies.pop(proxy.name, None)
+        if old is not None:
+            old.close()
+        try:
+            if start:
+                proxy.start()
+        except ListenError:
+            proxy.close()
+            raise
+        self.proxies[proxy.name] = proxy
+        return proxy
+
+    def remove(self, name):
+        """Stop and remove proxy *name*; ProxyNotFound."""
+        proxy = self.get(name)
+        del self.proxies[name]
+        proxy.close()
+
+    def close(self):
+        """Stop every proxy."""
+        for proxy in self:
+            proxy.close()
+        self.proxies.clear()

@@ -1,0 +1,160 @@
+"""``vaurien-toxiproxy``: Vaurien started as toxiproxy-server is.
+
+Takes toxiproxy-server's flags (one or two dashes, ``-flag value`` or
+``-flag=value``)::
+
+    vaurien-toxiproxy [-host localhost] [-port 8474] [-config FILE]
+                      [-seed N] [-version]
+
+``-config`` is Toxiproxy's JSON array of proxies (``name``, ``listen``,
+``upstream``, ``enabled``), where a proxy may also carry ``toxics``;
+``-seed`` is effective: the same seed gives every connection the same
+toxicity rolls and random draws. Vaurien's own flags: ``--http-token``,
+``--log-level``. SIGTERM or SIGINT stops it gracefully: the API and every
+proxy stop listening and their connections are closed.
+"""
+import argparse
+import sys
+
+PROG = 'vaurien-toxiproxy'
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise _UsageError(message)
+
+
+class _UsageError(Exception):
+    pass
+
+
+def make_parser():
+    parser = _Parser(prog=PROG, description="Vaurien serving Toxiproxy's "
+                     "API, started with toxiproxy-server's flags.",
+                     allow_abbrev=False)
+    add = parser.add_argument
+    add('-host', '--host', default='localhost',
+        help="Host for the API to listen on (default: localhost)")
+    add('-port', '--port', default='8474',
+        help="Port for the API to listen on (default: 8474; 0: any free "
+             "port, logged)")
+    add('-config', '--config', default='',
+        help="JSON file of proxies to create at start (Toxiproxy's format; "
+             "a proxy may carry \"toxics\")")
+    add('-seed', '--seed', default=None,
+        help="Seed of the toxicity rolls and random draws (default: "
+             "random, logged)")
+    add('-version', '--version', action='store_true',
+        help="Print the version and exit")
+    add('-proxy-metrics', '--proxy-metrics', action='store_true',
+        help="Accepted for compatibility: /metrics is always served")
+    add('-runtime-metrics', '--runtime-metrics', action='store_true',
+        help="Accepted for compatibility: /metrics is always served")
+    add('--http-token', default=None,
+        help="Require 'Authorization: Bearer TOKEN' on every API request")
+    add('--log-level', default='info',
+        choices=['debug', 'info', 'warning', 'error', 'critical'],
+        help="Log level (default: info); the log goes to stderr")
+    return parser
+
+
+def _int(text, what, low=0, high=None):
+    try:
+        value = int(str(text).strip(), 10)
+    except ValueError:
+        raise _UsageError('%s expects an integer, got %r' % (what, text)) \
+            from None
+    if value < low or (high is not None and value > high):
+        raise _UsageError('%s expects an integer between %d and %s, got %d'
+                          % (what, low, high, value))
+    return value
+
+
+def run(argv):
+    """Parse, start and serve until stopped; the exit status."""
+    import json
+    import logging
+    import random
+    import signal
+
+    import gevent
+    from gevent.event import Event
+    from gevent.pywsgi import LoggingLogAdapter, WSGIServer
+
+    from vaurien import __version__
+    from vaurien.config import ConfigError, format_hostport
+    from vaurien.handlers import Registry
+    from vaurien.proxies import ProxyGroup
+    from vaurien.proxy import bind
+    from vaurien.run import setup_logging
+    from vaurien.toxiproxy_api import VERSION, ToxiproxyApp
+
+    args = make_parser().parse_args(argv)
+    if args.version:
+        sys.stdout.write('toxiproxy-server version %s (vaurien %s)\n'
+                         % (VERSION, __version__))
+        return 0
+    port = _int(args.port, '-port', 0, 65535)
+    seed = args.seed
+    seed = (random.SystemRandom().randrange(2 ** 32) if seed is None
+            else _int(seed, '-seed'))
+    log = setup_logging(args.log_level, '-')
+    group = ProxyGroup(seed=seed, handlers=Registry())
+    listener = bind((args.host, port), 'serve the API on %s (-host, -port)'
+                    % format_hostport((args.host, port)), 128)
+    address = listener.getsockname()[:2]
+    app = ToxiproxyApp(group, args.http_token, args.host, address[1])
+    if args.config:
+        try:
+            with open(args.config, 'rb') as fh:
+                body = fh.read()
+        except OSError as exc:
+            raise ConfigError('cannot read %s: %s' % (
+                args.config, (exc.strerror or str(exc)).lower())) from None
+        status, _, answer = app.populate(body)
+        if status != 201:
+            group.close()
+            raise ConfigError('%s: %s' % (args.config,
+                                          json.loads(answer)['error']))
+        log.info('populated %d proxies from %s', len(list(group)),
+                 args.config)
+    server = WSGIServer(listener, app,
+                        log=LoggingLogAdapter(log, logging.DEBUG),
+                        error_log=LoggingLogAdapter(log, logging.ERROR))
+    server.start()
+    log.info("Toxiproxy API (version %s) on http://%s, seed %d (replay "
+             "with -seed %d)", VERSION, format_hostport(address), seed, seed)
+    stopped = Event()
+
+    def stop():
+        log.info('stopping')
+        stopped.set()
+    gevent.signal_handler(signal.SIGTERM, stop)
+    gevent.signal_handler(signal.SIGINT, stop)
+    stopped.wait()
+    server.stop(timeout=1)
+    group.close()
+    log.info('stopped')
+    return 0
+
+
+def main(argv=None):
+    """Entry point of ``vaurien-toxiproxy``; returns the exit status."""
+    from gevent import monkey
+    if not monkey.is_module_patched('socket'):
+        monkey.patch_all()
+    from vaurien.config import ConfigError
+    if argv is None:
+        argv = sys.argv[1:]
+    try:
+        return run(argv)
+    except (ConfigError, _UsageError) as exc:
+        sys.stderr.write('%s: error: %s\n' % (PROG, exc))
+        sys.stderr.flush()
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == '__main__':
+    sys.exit(main())
