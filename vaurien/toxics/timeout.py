@@ -10,7 +10,9 @@ class Timeout(ToxicType):
     ``timeout`` milliseconds have passed since the toxic started on it or
     since the last chunk it dropped (as Toxiproxy counts). With ``timeout``
     0 the connection is never closed by the toxic: it stays silent until
-    the toxic is removed, which then closes it.
+    the toxic is removed, which then closes it. The end of the stream is
+    held too (Toxiproxy lets it through at once): a backend that answers
+    and closes still leaves its client waiting.
     """
     name = 'timeout'
     attributes = {
@@ -29,6 +31,16 @@ class Timeout(ToxicType):
         if not timeout:
             return None
         return link.state(toxic).get('since', now()) + ms(timeout)
+
+    def eof(self, link, toxic, emit_eof):
+        while link.present(toxic):
+            due = toxic.kind.deadline(link, toxic)
+            if due is None:
+                due = now() + 3600.0
+            if link.wait_until(due, toxic) and toxic.kind.deadline(
+                    link, toxic) is not None:
+                link.close()
+        emit_eof()
 
     def idle(self, link, toxic):
         link.close()
