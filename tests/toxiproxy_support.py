@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import socket
+import socketserver
 import subprocess
 import sys
 import threading
@@ -169,3 +170,34 @@ class Sender:
 
 def env_root():
     return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class _Backlogged(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    block_on_close = False
+    request_queue_size = 256
+
+
+class Echo(support.TCPServer):
+    """An echo server that takes many simultaneous connections (the
+    standard library's backlog of 5 resets some of them)."""
+
+    def __init__(self):
+        handler = support.echo
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self):
+                try:
+                    handler(self.request)
+                except OSError:
+                    pass
+
+        self.connections = 0
+        self.server = _Backlogged((HOST, 0), Handler)
+        self.port = self.server.server_address[1]
+        self.address = (HOST, self.port)
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={'poll_interval': 0.05},
+                                       daemon=True)
+        self.thread.start()

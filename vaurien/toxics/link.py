@@ -212,8 +212,10 @@ class Link:
                 self._idle()
         except LinkStopped:
             pass
-        except OSError:
+        except OSError as exc:
             if not self.conn.closed:
+                log.debug('connection %d (%s): %s', self.conn.seq,
+                          self.stream, exc)
                 self.conn.close('error')
         except Exception as exc:
             log.error('toxics failed on connection %d (%s): %s: %s',
