@@ -11,6 +11,7 @@ for path in (ROOT, HERE):
         sys.path.insert(0, path)
 
 import support  # noqa: E402
+import toxiproxy_support  # noqa: E402
 
 
 @pytest.fixture
@@ -63,3 +64,12 @@ def recorder():
     server = Recorder()
     yield server
     server.close()
+
+
+@pytest.fixture
+def toxiproxy():
+    """A running ``vaurien-toxiproxy`` (seed 1) on a free port, stopped
+    afterwards (:class:`toxiproxy_support.ToxiproxyServer`)."""
+    server = toxiproxy_support.ToxiproxyServer()
+    yield server
+    server.stop()

@@ -7,8 +7,7 @@ import socket
 import pytest
 
 import support
-from toxiproxy_support import (ToxiproxyServer, address, connect, exchange,
-                               toxiproxy)  # noqa: F401
+from toxiproxy_support import ToxiproxyServer, address, connect, exchange
 
 UPSTREAM = '127.0.0.1:20001'
 
@@ -28,7 +27,7 @@ def echo():
     server.close()
 
 
-# -- proxies ---------------------------------------------------------------------
+# -- proxies ------------------------------------------------------------------
 
 def test_create_reports_the_port_really_bound(toxiproxy):
     answer = post(toxiproxy, '/proxies', {'name': 'one', 'listen':
@@ -131,7 +130,7 @@ def test_delete(toxiproxy):
         404, {'error': 'proxy not found', 'status': 404})
 
 
-# -- toxics -----------------------------------------------------------------------
+# -- toxics -------------------------------------------------------------------
 
 def test_toxic_defaults_and_shape(toxiproxy):
     toxiproxy.create('p', ('127.0.0.1', 20001))
@@ -200,7 +199,7 @@ def test_toxic_update_keeps_what_is_not_given(toxiproxy):
     assert answer.status_code == 204
 
 
-# -- populate, reset -----------------------------------------------------------------
+# -- populate, reset ----------------------------------------------------------
 
 def test_populate_is_idempotent_and_keeps_toxics(toxiproxy):
     body = [{'name': 'one', 'listen': '127.0.0.1:0', 'upstream': UPSTREAM},
@@ -266,7 +265,7 @@ def test_reset_enables_all_and_removes_toxics(toxiproxy):
     assert proxy['enabled'] is True and proxy['toxics'] == []
 
 
-# -- the rest ------------------------------------------------------------------------
+# -- the rest -----------------------------------------------------------------
 
 def test_version(toxiproxy):
     answer = toxiproxy.request('GET', '/version')

@@ -14,7 +14,6 @@ import sys
 import threading
 import time
 
-import pytest
 import requests
 
 import support
@@ -59,7 +58,7 @@ class ToxiproxyServer:
     def output(self):
         return ''.join(self.lines)
 
-    # -- the API ----------------------------------------------------------------
+    # -- the API --------------------------------------------------------------
 
     def request(self, method, path, json=None, **kwargs):
         return self.session.request(method, self.url + path, json=json,
@@ -93,14 +92,6 @@ class ToxiproxyServer:
 def address(listen):
     host, _, port = listen.rpartition(':')
     return host.strip('[]'), int(port)
-
-
-@pytest.fixture
-def toxiproxy():
-    """A running vaurien-toxiproxy (seed 1)."""
-    server = ToxiproxyServer()
-    yield server
-    server.stop()
 
 
 def exchange(sock, data, size=None, timeout=10.0):

@@ -488,7 +488,8 @@ class _Flow:
         conn = self.conn
         proxy = conn.proxy
         self.link = Link(conn, self.to_backend, proxy.toxics, self,
-                         self.pick, seed=proxy.seed, bufsize=proxy.bufsize)
+                         self.send, self.pick, seed=proxy.seed,
+                         bufsize=proxy.bufsize)
         self.paused = Event()
         self.link.start()
         if self.reading:

@@ -71,6 +71,8 @@ ERRORS = {
     'body_too_large': Spec(413, 'bad request body'),
 }
 
+_TEXT = 'text/plain; charset=utf-8'
+
 _TOXIC_CODES = {'bad_body': 'bad_body', 'invalid_stream': 'invalid_stream',
                 'invalid_type': 'invalid_type', 'exists': 'toxic_exists',
                 'not_found': 'toxic_not_found'}
@@ -190,7 +192,7 @@ class ToxiproxyApp:
         """Check, route and run one request: ``(status, headers, body)``."""
         agent = environ.get('HTTP_USER_AGENT', '')
         if agent.startswith('Mozilla/'):
-            return 403, [('Content-Type', 'text/plain; charset=utf-8')], \
+            return 403, [('Content-Type', _TEXT)], \
                 b'User agent not allowed\n'
         try:
             self.guard.check_access(environ)
@@ -207,12 +209,12 @@ class ToxiproxyApp:
                 continue
             action = methods.get(method)
             if action is None:
-                return 405, [('Content-Type', 'text/plain; charset=utf-8')], b''
+                return 405, [('Content-Type', _TEXT)], b''
             body = b''
             if method in ('POST', 'PATCH', 'PUT'):
                 body = self.read_body(environ)
             return action(body, *args)
-        return 404, [('Content-Type', 'text/plain; charset=utf-8')], \
+        return 404, [('Content-Type', _TEXT)], \
             b'404 page not found\n'
 
     @staticmethod
@@ -227,7 +229,7 @@ class ToxiproxyApp:
                                  % MAX_BODY)
         return body
 
-    # -- helpers ----------------------------------------------------------------
+    # -- helpers --------------------------------------------------------------
 
     @staticmethod
     def decode(body, kind=dict):
@@ -257,7 +259,7 @@ class ToxiproxyApp:
         return status, [('Content-Type', 'application/json')], \
             json.dumps(value).encode('utf-8')
 
-    # -- proxies ---------------------------------------------------------------
+    # -- proxies --------------------------------------------------------------
 
     def proxy_index(self, body):
         return self.json(200, {p.name: p.shown() for p in self.group})
@@ -404,7 +406,7 @@ class ToxiproxyApp:
         log.info('toxiproxy API: reset')
         return 204, [], b''
 
-    # -- toxics ------------------------------------------------------------------
+    # -- toxics ---------------------------------------------------------------
 
     def toxic_index(self, body, name):
         proxy = self.proxy(name)
@@ -449,7 +451,7 @@ class ToxiproxyApp:
                  toxic_name)
         return 204, [], b''
 
-    # -- version, metrics ----------------------------------------------------------
+    # -- version, metrics -----------------------------------------------------
 
     def version(self, body):
         return 200, [('Content-Type', 'application/json;charset=utf-8')], \

@@ -1,8 +1,7 @@
 """The ``bandwidth`` toxic (vaurien/toxics/bandwidth.py), and stacking."""
 import pytest
 
-from toxiproxy_support import (Sender, connect, read_until_end,
-                               toxiproxy)  # noqa: F401
+from toxiproxy_support import Sender, connect, read_until_end
 
 SIZE = 300 * 1000
 

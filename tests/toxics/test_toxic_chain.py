@@ -1,5 +1,7 @@
 """The chain runtime (vaurien/toxics/link.py, vaurien/toxics/__init__.py):
 toxicity rolls, live changes under load, connections switched on."""
+import hashlib
+import os
 import socket
 import threading
 import time
@@ -7,8 +9,8 @@ import time
 import pytest
 
 import support
-from toxiproxy_support import (Echo, ToxiproxyServer, connect, exchange,
-                               toxiproxy)  # noqa: F401
+from toxiproxy_support import (Echo, Sender, ToxiproxyServer, connect,
+                               exchange, read_until_end)
 from vaurien.toxics.link import roll
 
 
@@ -184,3 +186,27 @@ def test_closed_connections_leave_no_link(toxiproxy, echo):
         in toxiproxy.request('GET', '/metrics').text,
         what='every connection closed')
     assert 'toxiproxy_proxy_received_bytes_total' in metrics
+
+
+def test_instant_toxics_keep_every_byte_in_order_for_a_slow_reader(toxiproxy):
+    """latency 0 and a high bandwidth pass chunks on where they are read;
+    what a slow client cannot take at once waits, in order."""
+    blob = os.urandom(16 * 1024 * 1024)
+    sender = Sender([blob])
+    try:
+        addr = toxiproxy.create('s', sender.address)
+        toxiproxy.add_toxic('s', 'latency', latency=0)
+        toxiproxy.add_toxic('s', 'bandwidth', rate=10 ** 7)
+        with connect(addr) as sock:
+            sock.sendall(b'go')
+            sock.settimeout(10)
+            first = sock.recv(1000)         # then nothing read for a while
+            support.wait_until(
+                lambda: 'vaurien_connections_open{proxy="s"} 1'
+                in toxiproxy.request('GET', '/metrics').text)
+            rest, how, _ = read_until_end(sock, timeout=30)
+        data = first + rest
+        assert how == 'eof' and len(data) == len(blob)
+        assert hashlib.sha256(data).digest() == hashlib.sha256(blob).digest()
+    finally:
+        sender.close()

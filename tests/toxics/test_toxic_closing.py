@@ -5,8 +5,7 @@ import socket
 import pytest
 
 import support
-from toxiproxy_support import (Sender, connect, read_until_end,
-                               toxiproxy)  # noqa: F401
+from toxiproxy_support import Sender, connect, read_until_end
 
 
 @pytest.fixture

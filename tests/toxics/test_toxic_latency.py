@@ -2,8 +2,8 @@
 import pytest
 
 import support
-from toxiproxy_support import (Sender, ToxiproxyServer, connect, exchange,
-                               read_until_end, toxiproxy)  # noqa: F401
+from toxiproxy_support import (Sender, connect, exchange,
+                               read_until_end)
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """The ``slicer`` toxic (vaurien/toxics/slicer.py)."""
 import random
 
-from toxiproxy_support import Sender, connect, toxiproxy  # noqa: F401
+from toxiproxy_support import Sender, connect
 from vaurien.toxics.slicer import Slicer
 
 

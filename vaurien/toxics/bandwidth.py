@@ -43,3 +43,9 @@ class Bandwidth(ToxicType):
             start += len(piece)
             state['due'] = due + len(piece) / kind.rate
             emit(chunk.__class__(piece, chunk.stamp))
+
+    def instant(self, link, toxic, chunk):
+        if not self.rate:
+            return True
+        due = max(link.state(toxic).get('due', 0.0), chunk.stamp)
+        return due <= now() and len(chunk.data) <= self.piece

@@ -29,11 +29,13 @@ class Chunk:
     """Bytes on their way down a chain, with the time they were read
     (``time.monotonic()``), which ``latency`` counts from."""
 
-    __slots__ = ('data', 'stamp')
+    __slots__ = ('data', 'stamp', 'handler')
 
     def __init__(self, data, stamp):
         self.data = data
         self.stamp = stamp
+        # the behavior's (name, handler) picked for the chunk, or None
+        self.handler = None
 
 
 class ToxicType:
@@ -80,6 +82,11 @@ class ToxicType:
 
     def eof(self, link, toxic, emit_eof):
         emit_eof()
+
+    def instant(self, link, toxic, chunk):
+        """True when :meth:`apply` would pass *chunk* on (or drop it)
+        without waiting: then it may run right where the data was read."""
+        return False
 
     def deadline(self, link, toxic):
         """When :meth:`idle` is due (monotonic seconds), or None."""

@@ -25,7 +25,7 @@ _types = {}
 
 
 def handler_type(entry):
-    """The ToxicType class of handler *entry* (:class:`vaurien.handlers.Entry`)."""
+    """The ToxicType class of handler *entry* (a registry Entry)."""
     cls = _types.get(id(entry))
     if cls is None or cls.entry is not entry:
         declared = {key: spec for key, spec in entry.options.items()}
@@ -38,7 +38,7 @@ def handler_type(entry):
 
 
 class HandlerToxic(ToxicType):
-    """Base of the toxic types made from handlers (see :func:`handler_type`)."""
+    """Base of the toxic types made from handlers (:func:`handler_type`)."""
 
     entry = None
 

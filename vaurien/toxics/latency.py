@@ -1,6 +1,6 @@
 """The ``latency`` toxic."""
 from vaurien.handlers.types import Integer
-from vaurien.toxics.base import ToxicType, ms
+from vaurien.toxics.base import ToxicType, ms, now
 
 
 class Latency(ToxicType):
@@ -39,3 +39,6 @@ class Latency(ToxicType):
             if not link.present(toxic):
                 break
         emit(chunk)
+
+    def instant(self, link, toxic, chunk):
+        return not self.jitter and chunk.stamp + self.latency <= now()

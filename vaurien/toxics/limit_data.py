@@ -27,3 +27,6 @@ class LimitData(ToxicType):
             left -= len(chunk.data)
         if left <= 0:
             link.close()
+
+    def instant(self, link, toxic, chunk):
+        return True

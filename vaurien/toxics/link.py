@@ -17,6 +17,13 @@ toxic twice to the same bytes nor reorders them.
 
 With a weighted ``behavior`` on the proxy, the handler picked for each
 chunk acts first, then the toxics (:mod:`vaurien.toxics.handler`).
+
+The pump is only woken when it has work: while it is idle, a chunk that
+every toxic of the stream would pass on at once (``latency`` 0, a
+``bandwidth`` within its schedule...: :meth:`ToxicType.instant`) goes
+through the chain right where the engine read it, and is sent without
+waiting; what the destination cannot take at once is left to the pump,
+which sends it before anything else.
 """
 import logging
 import random
@@ -60,11 +67,13 @@ class Link:
     *conn* is the engine's connection (``client``, ``backend``, ``seq``,
     ``closed``, ``close(by)``, ``direction_ended(to_backend, how)``),
     *source* the engine's reader of the direction (``resume()`` once the
-    link has room again), *pick* the behavior's picker of the direction
-    (``pick() -> (name, handler)``) or None.
+    link has room again), *send* the destination's non-blocking send
+    (returns the count sent, raises BlockingIOError), *pick* the
+    behavior's picker of the direction (``pick() -> (name, handler)``) or
+    None.
     """
 
-    def __init__(self, conn, to_backend, toxics, source, pick=None,
+    def __init__(self, conn, to_backend, toxics, source, send, pick=None,
                  seed=0, bufsize=65536):
         self.conn = conn
         self.to_backend = to_backend
@@ -74,6 +83,10 @@ class Link:
         self.pick = pick
         self.seed = seed
         self.dst = conn.backend if to_backend else conn.client
+        self.send = send
+        self.outbox = None       # bytes the destination could not take yet
+        self.parked = False      # the pump is idle, waiting for data
+        self.inline = False      # a chunk is going through in feed()
         self.limit = QUEUE_BUFFERS * bufsize
         self.inbox = []
         self.head = 0
@@ -102,7 +115,15 @@ class Link:
         engine stops reading until ``source.resume()``)."""
         if self.source_ended:
             return True       # a handler ended the direction: dropped
-        self.inbox.append(Chunk(data, time.monotonic()))
+        chunk = Chunk(data, time.monotonic())
+        if self.pick is not None:
+            chunk.handler = self.pick()
+        if (self.parked and self.outbox is None
+                and self.version == self.toxics.version
+                and self._instant(chunk)):
+            self._through_now(chunk)
+            return True
+        self.inbox.append(chunk)
         self.queued += len(data)
         self.event.set()
         if self.queued >= self.limit:
@@ -129,7 +150,7 @@ class Link:
         """The chain changed (:class:`~vaurien.toxics.ToxicSet`)."""
         self.event.set()
 
-    # -- what toxics use -------------------------------------------------------
+    # -- what toxics use ------------------------------------------------------
 
     def state(self, toxic):
         """A dict private to *toxic* on this connection and direction."""
@@ -193,7 +214,7 @@ class Link:
                 return b''
             self._wait(None)
 
-    # -- the pump ----------------------------------------------------------------
+    # -- the pump -------------------------------------------------------------
 
     def _run(self):
         try:
@@ -202,6 +223,9 @@ class Link:
                 if self.stopped:
                     return
                 self._check()
+                if self.outbox is not None:
+                    self._flush()
+                    continue
                 chunk = self._take()
                 if chunk is not None:
                     self._head(chunk)
@@ -224,6 +248,60 @@ class Link:
             self.conn.close('error')
         finally:
             self.toxics.links.discard(self)
+
+    def _instant(self, chunk):
+        """Would every toxic pass *chunk* on without waiting?"""
+        handler = chunk.handler
+        if handler is not None and handler[1] is not PASS:
+            return False
+        for toxic in self.active.values():
+            if not toxic.kind.instant(self, toxic, chunk):
+                return False
+        return True
+
+    def _through_now(self, chunk):
+        """The chain for *chunk*, in the caller (the engine's read)."""
+        self.inline = True
+        try:
+            self._pass(chunk, 0)
+        except LinkStopped:
+            pass
+        except OSError as exc:
+            if not self.conn.closed:
+                log.debug('connection %d (%s): %s', self.conn.seq,
+                          self.stream, exc)
+                self.conn.close('error')
+        except Exception as exc:
+            log.error('toxics failed on connection %d (%s): %s: %s',
+                      self.conn.seq, self.stream, type(exc).__name__, exc,
+                      exc_info=True)
+            self.conn.close('error')
+        finally:
+            self.inline = False
+
+    def _write(self, data):
+        """Out to the destination: at once in feed(), through the outbox
+        when it is full; the pump may wait."""
+        if self.inline:
+            if self.outbox is None:
+                try:
+                    sent = self.send(data)
+                except (BlockingIOError, InterruptedError):
+                    sent = 0
+                if sent == len(data):
+                    return
+                self.outbox = bytearray(data[sent:])
+                self.event.set()
+            else:
+                self.outbox += data
+            return
+        if self.outbox is not None:
+            self._flush()
+        self.dst.sendall(data)
+
+    def _flush(self):
+        outbox, self.outbox = self.outbox, None
+        self.dst.sendall(outbox)
 
     def _take(self):
         inbox = self.inbox
@@ -257,9 +335,16 @@ class Link:
             if left <= 0:
                 first.kind.idle(self, first)
                 return
-            self._wait(left)
+            self._park(left)
         else:
-            self._wait(None)
+            self._park(None)
+
+    def _park(self, seconds):
+        self.parked = True
+        try:
+            self._wait(seconds)
+        finally:
+            self.parked = False
 
     def _check(self):
         if self.stopped:
@@ -298,9 +383,9 @@ class Link:
 
     def _head(self, chunk):
         """One chunk from the source: the behavior's pick, then the chain."""
-        pick = self.pick
-        if pick is not None:
-            name, handler = pick()
+        picked = chunk.handler
+        if picked is not None:
+            name, handler = picked
             if handler is not PASS:
                 goes_on = call_handler(self, name, handler, chunk,
                                        self._emit_from_head)
@@ -317,7 +402,7 @@ class Link:
         toxic = self._next(after)
         if toxic is None:
             if chunk.data:
-                self.dst.sendall(chunk.data)
+                self._write(chunk.data)
             return
         key = toxic.key
         toxic.kind.apply(self, toxic, chunk,
@@ -327,6 +412,8 @@ class Link:
         """End of stream through the toxics after key *after*, then out."""
         toxic = self._next(after)
         if toxic is None:
+            if self.outbox is not None:
+                self._flush()
             self.toxics.links.discard(self)
             self.conn.direction_ended(self.to_backend, 'eof')
             return

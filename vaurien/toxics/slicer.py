@@ -54,3 +54,6 @@ class Slicer(ToxicType):
             delay = toxic.kind.values['delay']
             if delay and i + 1 < len(bounds):
                 link.wait_until(now() + delay / 1e6, toxic)
+
+    def instant(self, link, toxic, chunk):
+        return not self.values['delay']
