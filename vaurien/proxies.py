@@ -19,7 +19,7 @@ from vaurien.config import format_hostport, parse_hostport
 from vaurien.proxy import Proxy, resolve
 
 __all__ = ['ProxyGroup', 'NamedProxy', 'ListenError', 'ProxyExists',
-           'ProxyNotFound', 'BadAddress']
+           'ProxyNotFound', 'BadAddress', 'plain_proxy', 'listen_socket']
 
 
 class ListenError(Exception):
@@ -89,21 +89,19 @@ def parse_upstream(upstream):
 class NamedProxy:
     """One proxy of a :class:`ProxyGroup` (see the module docstring).
 
+    *proxy* is its engine (:class:`vaurien.proxy.Proxy`, not started);
     ``listen`` is the address as given while the proxy is disabled, and
     the address really bound (``127.0.0.1:P`` for ``localhost:0``) while it
     is enabled, as Toxiproxy reports it.
     """
 
-    def __init__(self, name, listen, upstream, seed=0, handlers=None,
-                 behavior=None, bufsize=65536, timeout=30.0):
+    def __init__(self, name, proxy, listen, upstream):
         self.name = name
+        self.proxy = proxy
         self.listen = listen
         self.upstream = upstream
         self.enabled = False
-        self.proxy = Proxy(None, parse_upstream(upstream),
-                           behavior or Behavior([]), bufsize=bufsize,
-                           timeout=timeout, seed=seed, handlers=handlers)
-        self.toxics = self.proxy.toxics
+        self.toxics = proxy.toxics
 
     def start(self):
         """Listen (ListenError when it cannot); a no-op when enabled."""
@@ -167,16 +165,26 @@ class NamedProxy:
                 'toxics': [toxic.shown() for toxic in self.toxics.list()]}
 
 
+def plain_proxy(seed=0, handlers=None):
+    """A factory of plain proxies (everything passes, no protocol) for
+    :class:`ProxyGroup`: *seed* seeds them, *handlers* (the handler
+    registry) makes handlers usable as toxics."""
+    def make(name, distant):
+        return Proxy(None, distant, Behavior([]), seed=seed,
+                     handlers=handlers)
+    return make
+
+
 class ProxyGroup:
     """The named proxies of one process, in the order they were added.
 
-    *seed* seeds every proxy (toxicity rolls, handler picks); *handlers*
-    is the handler registry (handlers usable as toxics).
+    *make(name, distant)* builds the engine of a new proxy (a
+    :class:`vaurien.proxy.Proxy`, not started) relaying to *distant*
+    ``(host, port)``: :func:`plain_proxy`, or the service's.
     """
 
-    def __init__(self, seed=0, handlers=None):
-        self.seed = seed
-        self.handlers = handlers
+    def __init__(self, make):
+        self.make = make
         self.proxies = {}
 
     def __contains__(self, name):
@@ -192,11 +200,11 @@ class ProxyGroup:
         except KeyError:
             raise ProxyNotFound(name) from None
 
-    def new(self, name, listen, upstream, **kwargs):
-        """A NamedProxy of this group, not added (not listening)."""
-        kwargs.setdefault('seed', self.seed)
-        kwargs.setdefault('handlers', self.handlers)
-        return NamedProxy(name, listen, upstream, **kwargs)
+    def new(self, name, listen, upstream):
+        """A NamedProxy of this group, not added (not listening);
+        BadAddress when *upstream* is not HOST:PORT."""
+        proxy = self.make(name, parse_upstream(upstream))
+        return NamedProxy(name, proxy, listen, upstream)
 
     def add(self, proxy, start=True):
         """Add *proxy*, listening if *start*; ProxyExists, ListenError

@@ -514,3 +514,59 @@ def render_group(group):
             lines.append('%s{proxy="%s"} %d' % (metric, _label(proxy.name),
                                                 getattr(snap, attr)))
     return '\n'.join(lines) + '\n'
+
+
+class CombinedApp:
+    """Vaurien's control API and Toxiproxy's on one server.
+
+    *toxiproxy* is the :class:`ToxiproxyApp`; *vaurien_app(name)* returns
+    Vaurien's control API (a WSGI app) for proxy *name*, or None when
+    there is no such proxy; *default_name()* names the proxy Vaurien's
+    top-level routes act on (``default``, or the only proxy), or None;
+    *routes* are Vaurien's top-level paths (``/handler``, ``/behavior``...).
+
+    Dispatch, so that both APIs keep every route they document:
+
+    * ``/ROUTE`` for one of Vaurien's routes: Vaurien's API of the default
+      proxy;
+    * ``/proxies/NAME/ROUTE...`` for one of Vaurien's routes: Vaurien's API
+      of proxy NAME (``/proxies/NAME/toxics`` is Toxiproxy's: ``toxics`` is
+      not one of Vaurien's routes);
+    * anything else: Toxiproxy's API.
+    """
+
+    def __init__(self, toxiproxy, vaurien_app, default_name, routes):
+        self.toxiproxy = toxiproxy
+        self.vaurien_app = vaurien_app
+        self.default_name = default_name
+        self.routes = {route.strip('/') for route in routes}
+
+    def __call__(self, environ, start_response):
+        path = environ.get('PATH_INFO') or '/'
+        parts = path.split('/')
+        if (len(parts) >= 4 and parts[0] == '' and parts[1] == 'proxies'
+                and parts[3] in self.routes):
+            name = parts[2]
+            rest = '/' + '/'.join(parts[3:])
+            prefix = '/proxies/%s' % name
+        elif len(parts) >= 2 and parts[0] == '' and parts[1] in self.routes:
+            name = self.default_name()
+            rest = path
+            prefix = ''
+        else:
+            return self.toxiproxy(environ, start_response)
+        app = self.vaurien_app(name) if name is not None else None
+        if app is None:
+            what = ('no proxy named %r' % name if name is not None else
+                    'no default proxy: name one, /proxies/NAME%s' % path)
+            body = json.dumps({'status': 'error', 'errors': [{
+                'location': 'url', 'name': 'path',
+                'description': what}]}).encode('utf-8') + b'\n'
+            start_response('404 Not Found', [
+                ('Content-Type', 'application/json'),
+                ('Content-Length', str(len(body)))])
+            return [body]
+        environ = dict(environ)
+        environ['PATH_INFO'] = rest
+        environ['SCRIPT_NAME'] = environ.get('SCRIPT_NAME', '') + prefix
+        return app(environ, start_response)

@@ -84,7 +84,7 @@ def run(argv):
     from vaurien import __version__
     from vaurien.config import ConfigError, format_hostport
     from vaurien.handlers import Registry
-    from vaurien.proxies import ProxyGroup
+    from vaurien.proxies import ProxyGroup, plain_proxy
     from vaurien.proxy import bind
     from vaurien.run import setup_logging
     from vaurien.toxiproxy_api import VERSION, ToxiproxyApp
@@ -99,7 +99,7 @@ def run(argv):
     seed = (random.SystemRandom().randrange(2 ** 32) if seed is None
             else _int(seed, '-seed'))
     log = setup_logging(args.log_level, '-')
-    group = ProxyGroup(seed=seed, handlers=Registry())
+    group = ProxyGroup(plain_proxy(seed, Registry()))
     listener = bind((args.host, port), 'serve the API on %s (-host, -port)'
                     % format_hostport((args.host, port)), 128)
     address = listener.getsockname()[:2]
