@@ -24,7 +24,7 @@ route                           methods             answer
 A proxy is ``{"name", "listen", "upstream", "enabled", "toxics": [...]}``;
 a toxic ``{"attributes": {...}, "name", "type", "stream", "toxicity"}``.
 Errors are ``{"error": MESSAGE, "status": CODE}`` with the messages of
-:data:`ERRORS`. Requests whose User-Agent starts with ``Mozilla/`` get 403
+:data:`ERRORS`. Every answer has an ``X-Toxiproxy-Request-Id`` header. Requests whose User-Agent starts with ``Mozilla/`` get 403
 ("User agent not allowed"), as in Toxiproxy, on top of Vaurien's Host,
 Origin and token checks.
 
@@ -33,6 +33,7 @@ proxies"); nothing here knows how a proxy relays.
 """
 import json
 import logging
+import os
 from collections import namedtuple
 
 from vaurien.stats import snapshot
@@ -185,6 +186,7 @@ class ToxiproxyApp:
                                'status': 500}).encode('utf-8') + b'\n'
         if status != 204:
             headers.append(('Content-Length', str(len(body))))
+        headers.append(('X-Toxiproxy-Request-Id', request_id()))
         start_response('%d %s' % (status, _REASONS.get(status, '')), headers)
         return [body] if status != 204 else []
 
@@ -460,6 +462,15 @@ class ToxiproxyApp:
     def metrics(self, body):
         return 200, [('Content-Type', CONTENT_TYPE)], \
             render_group(self.group).encode('utf-8')
+
+
+_BASE32HEX = '0123456789abcdefghijklmnopqrstuv'
+
+
+def request_id():
+    """A fresh id for the ``X-Toxiproxy-Request-Id`` header (20
+    characters of base32hex, as Toxiproxy's ids are)."""
+    return ''.join(_BASE32HEX[byte & 31] for byte in os.urandom(20))
 
 
 def _match(pattern, parts):

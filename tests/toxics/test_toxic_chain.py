@@ -140,7 +140,7 @@ def test_a_handler_is_a_toxic_type(toxiproxy, echo):
     answer = toxiproxy.request('POST', '/proxies/echo/toxics', {
         'type': 'error', 'attributes': {}})
     assert answer.status_code == 200, answer.text
-    assert answer.json()['attributes'] == {'inject': False, 'warmup': 0}
+    assert answer.json()['attributes'] == {'inject': 0, 'warmup': 0}
     with connect(addr) as sock:
         got, _ = exchange(sock, b'A' * 64)
     assert len(got) == 64 and got != b'A' * 64

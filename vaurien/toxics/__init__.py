@@ -11,7 +11,7 @@ gives the same rolls.
 
 The types (one module each, Toxiproxy's attribute names and units):
 ``latency``, ``bandwidth``, ``slow_close``, ``timeout``, ``reset_peer``,
-``slicer``, ``limit_data``; and every Vaurien handler of the proxy's
+``slicer``, ``limit_data``, ``noop``; and every Vaurien handler of the proxy's
 registry (``error``, ``hang``, ``corrupt``, a user's handler...) by its
 name, with its own options (in its own units) as attributes.
 
@@ -40,6 +40,7 @@ TYPES = {
     'reset_peer': 'vaurien.toxics.reset_peer:ResetPeer',
     'slicer': 'vaurien.toxics.slicer:Slicer',
     'limit_data': 'vaurien.toxics.limit_data:LimitData',
+    'noop': 'vaurien.toxics.noop:Noop',
 }
 
 _loaded = {}

@@ -42,7 +42,7 @@ class ToxicType:
     """Base class of the toxic types (see the module docstring)."""
 
     #: the type's name, as in ``{"type": "latency"}``
-    name = 'noop'
+    name = ''
     #: ``{attribute: (description, type, default)}``
     attributes = {}
 

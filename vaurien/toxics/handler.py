@@ -11,7 +11,8 @@ a chunk is one whole message, so protocol-aware handlers (``error``) act
 as they do when picked by the behavior.
 
 A handler toxic's attributes are the handler's options, in the handler's
-own units (``delay``'s ``sleep`` is in seconds).
+own units (``delay``'s ``sleep`` is in seconds); booleans are shown as 1
+and 0 (Toxiproxy's CLI reads every attribute as a number).
 """
 import logging
 
@@ -54,10 +55,15 @@ class HandlerToxic(ToxicType):
         self.handler = self.entry.build(values, proxy)
 
     def shown(self):
+        """The options as attributes. Booleans show as 1 and 0: Toxiproxy's
+        clients (its CLI) expect every attribute to be a number."""
         shown = {}
         for key, value in self.values.items():
-            shown[key] = value if isinstance(
-                value, (bool, int, float, str, type(None))) else str(value)
+            if isinstance(value, bool):
+                value = int(value)
+            elif not isinstance(value, (int, float, str, type(None))):
+                value = str(value)
+            shown[key] = value
         return shown
 
     def apply(self, link, toxic, chunk, emit):
