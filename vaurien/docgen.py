@@ -159,6 +159,9 @@ def toxics_page():
         lines.append('.. _toxic-%s:\n\n%s\n%s\n\n' % (name, name,
                                                         '-' * len(name)))
         lines.append(inspect.cleandoc(cls.__doc__) + '\n\n')
+        if not cls.attributes:
+            lines.append('Attributes: none.\n\n')
+            continue
         lines.append('.. list-table::\n   :header-rows: 1\n\n'
                      '   * - attribute\n     - type\n     - default\n'
                      '     - description\n')
