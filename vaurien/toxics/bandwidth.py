@@ -39,6 +39,10 @@ class Bandwidth(ToxicType):
             due = max(state.get('due', 0.0), chunk.stamp)
             if due > now() and not link.wait_until(due, toxic):
                 continue      # changed or removed: look again
+            if not start and size <= kind.piece:
+                state['due'] = due + size / kind.rate
+                emit(chunk)        # all of it at once: no copy
+                return
             piece = data[start:start + kind.piece]
             start += len(piece)
             state['due'] = due + len(piece) / kind.rate

@@ -26,6 +26,9 @@ class Latency(ToxicType):
         self.jitter = ms(self.values['jitter'])
 
     def apply(self, link, toxic, chunk, emit):
+        if not self.latency and not self.jitter:
+            emit(chunk)
+            return
         spread = 0.0
         if self.jitter:
             spread = link.random.uniform(-self.jitter, self.jitter)
