@@ -318,3 +318,28 @@ def test_metrics_name_each_proxy(toxiproxy, echo):
            'listener="%s:%d",proxy="m",upstream="%s:%d"} 5' % (
                addr + echo.address) in text
     assert 'vaurien_connections_total{proxy="m"} 1' in text
+
+
+def test_changing_one_proxy_leaves_the_others_connections(toxiproxy, echo):
+    keep = toxiproxy.create('keep', echo.address)
+    other = toxiproxy.create('other', echo.address)
+    with connect(keep) as kept, connect(other) as cut:
+        assert exchange(kept, b'1')[0] == b'1'
+        assert exchange(cut, b'1')[0] == b'1'
+        # a new listen address: the listener restarts, its clients are cut
+        moved = toxiproxy.request('PATCH', '/proxies/other',
+                                  {'listen': '127.0.0.1:0'}).json()
+        assert moved['enabled'] is True and moved['listen'] != (
+            '127.0.0.1:%d' % other[1])
+        with connect(address(moved['listen'])) as sock:
+            assert exchange(sock, b'2')[0] == b'2'
+        cut.settimeout(5)
+        try:
+            assert cut.recv(10) == b''
+        except ConnectionResetError:
+            pass
+        assert exchange(kept, b'3')[0] == b'3'
+        toxiproxy.request('POST', '/proxies/other', {'enabled': False})
+        assert exchange(kept, b'4')[0] == b'4'
+        toxiproxy.request('DELETE', '/proxies/other')
+        assert exchange(kept, b'5')[0] == b'5'
