@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import requests
+
 import support
 from toxiproxy_support import (ToxiproxyServer, address, connect,
                                exchange)
@@ -87,3 +89,22 @@ def test_console_script_is_declared():
     with open(os.path.join(support.ROOT, 'setup.py')) as fh:
         assert "'vaurien-toxiproxy = vaurien.toxiproxy_server:main'" \
             in fh.read()
+
+
+def test_log_level_from_the_environment_as_toxiproxy_reads_it():
+    """LOG_LEVEL=debug shows the API's access log; the default (info) not."""
+    for level, shown in (('debug', True), ('', False)):
+        env = support.env_with_root()
+        env['LOG_LEVEL'] = level
+        proc = subprocess.Popen(
+            [sys.executable, '-m', 'vaurien.toxiproxy_server', '-host',
+             '127.0.0.1', '-port', '0'], stderr=subprocess.PIPE, env=env,
+            text=True)
+        try:
+            first = proc.stderr.readline()
+            url = first.split(' on ', 1)[1].split(',')[0]
+            assert requests.get(url + '/version', timeout=10).ok
+        finally:
+            proc.terminate()
+            rest = proc.communicate(timeout=10)[1]
+        assert ('[DEBUG]' in rest and 'GET /version' in rest) is shown, rest

@@ -10,13 +10,15 @@ Takes toxiproxy-server's flags (one or two dashes, ``-flag value`` or
 ``upstream``, ``enabled``), where a proxy may also carry ``toxics``;
 ``-seed`` is effective: the same seed gives every connection the same
 toxicity rolls and random draws. Vaurien's own flags: ``--http-token``,
-``--log-level``. SIGTERM or SIGINT stops it gracefully: the API and every
+``--log-level`` (else ``$LOG_LEVEL``, as toxiproxy-server reads it). SIGTERM or SIGINT stops it gracefully: the API and every
 proxy stop listening and their connections are closed.
 """
 import argparse
+import os
 import sys
 
 PROG = 'vaurien-toxiproxy'
+_LEVELS = ('debug', 'info', 'warning', 'error', 'critical')
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,9 +54,10 @@ def make_parser():
         help="Accepted for compatibility: /metrics is always served")
     add('--http-token', default=None,
         help="Require 'Authorization: Bearer TOKEN' on every API request")
-    add('--log-level', default='info',
-        choices=['debug', 'info', 'warning', 'error', 'critical'],
-        help="Log level (default: info); the log goes to stderr")
+    add('--log-level', default=None,
+        choices=_LEVELS,
+        help="Log level (default: $LOG_LEVEL, as toxiproxy-server reads "
+             "it, else info); the log goes to stderr")
     return parser
 
 
@@ -98,7 +101,15 @@ def run(argv):
     seed = args.seed
     seed = (random.SystemRandom().randrange(2 ** 32) if seed is None
             else _int(seed, '-seed'))
-    log = setup_logging(args.log_level, '-')
+    level = args.log_level or os.environ.get('LOG_LEVEL', '').lower()
+    if level == 'warn':
+        level = 'warning'
+    if level not in _LEVELS:
+        if level:
+            sys.stderr.write('%s: LOG_LEVEL=%r is not a level: info is used\n'
+                             % (PROG, os.environ.get('LOG_LEVEL')))
+        level = 'info'
+    log = setup_logging(level, '-')
     group = ProxyGroup(plain_proxy(seed, Registry()))
     listener = bind((args.host, port), 'serve the API on %s (-host, -port)'
                     % format_hostport((args.host, port)), 128)
