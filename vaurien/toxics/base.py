@@ -22,7 +22,12 @@ import time
 
 from vaurien.config import convert
 
-__all__ = ['ToxicType', 'Chunk']
+__all__ = ['ToxicType', 'Chunk', 'LinkStopped']
+
+
+class LinkStopped(Exception):
+    """The connection of a link was closed: its pump ends (raised through
+    the toxics by the link's waits and closes)."""
 
 
 class Chunk:

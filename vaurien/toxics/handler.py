@@ -16,7 +16,7 @@ and 0 (Toxiproxy's CLI reads every attribute as a number).
 """
 import logging
 
-from vaurien.toxics.base import Chunk, ToxicType
+from vaurien.toxics.base import Chunk, LinkStopped, ToxicType
 
 __all__ = ['handler_type', 'call_handler']
 
@@ -79,10 +79,21 @@ def call_handler(link, name, handler, chunk, emit):
     view = _ConnectionView(link, chunk.data, emit)
     try:
         result = handler(view.client, view.backend, link.to_backend)
+    except LinkStopped:
+        raise
     except OSError:
         if conn.closed:
             return False
         raise
+    except (Exception, SystemExit) as exc:
+        # As when the behavior calls it: the connection ends, the handler
+        # is named in the log and counted; the proxy goes on.
+        conn.proxy.stats.handler_failed(name)
+        log.error('handler %r failed on connection %d (%s, as a toxic): '
+                  '%s: %s', name, conn.seq, link.stream, type(exc).__name__,
+                  exc, exc_info=True)
+        conn.close('error')
+        link.close()
     if conn.closed:
         link.close()
     return result is None or bool(result)

@@ -35,7 +35,7 @@ import gevent
 from gevent.event import Event
 
 from vaurien.behavior import PASS
-from vaurien.toxics.base import Chunk
+from vaurien.toxics.base import Chunk, LinkStopped
 from vaurien.toxics.handler import call_handler
 
 __all__ = ['Link', 'QUEUE_BUFFERS']
@@ -48,10 +48,6 @@ QUEUE_BUFFERS = 4
 
 _LINGER_RESET = struct.pack('ii', 1, 0)
 _STREAMS = ('downstream', 'upstream')
-
-
-class LinkStopped(Exception):
-    """The connection of the link was closed: the pump ends."""
 
 
 def roll(seed, seq, stream, name):
@@ -229,6 +225,9 @@ class Link:
                 chunk = self._take()
                 if chunk is not None:
                     self._head(chunk)
+                    if self.head < len(self.inbox):
+                        # one buffer at a time: let the loop run between
+                        gevent.sleep(0)
                     continue
                 if self.source_ended:
                     self._eof(0)
