@@ -24,6 +24,7 @@ from gevent.pool import Pool
 from gevent.server import StreamServer
 
 from vaurien.config import format_hostport
+from vaurien.service import Service, load
 
 __all__ = ['run_demo', 'DEFAULT_BEHAVIOR', 'OUTCOMES']
 
@@ -99,33 +100,43 @@ def _percentile(values, pct):
 
 
 def run_demo(options, seed, out=None, requests=REQUESTS):
-    """Run the demo with the parsed command-line *options*; exit status."""
-    from vaurien.proxy import Proxy
-    from vaurien.run import build
+    """Run the demo with the parsed command-line *options*; exit status.
 
+    The proxy is the service the settings describe (handlers, options,
+    ``--protocol``, ``--pick``, the event log...), on a free port of
+    127.0.0.1 in front of the built-in backend, without the control API.
+    """
     out = out or sys.stdout
-    backend = StreamServer(('127.0.0.1', 0), _backend, spawn=Pool(200))
-    backend.start()
     behavior_given = options.settings['behavior'] != [(100, 'dummy')]
     if not behavior_given:
         options.settings['behavior'] = list(DEFAULT_BEHAVIOR)
     delay_options = options.handler_options.setdefault('delay', {})
     delay_options.setdefault('sleep', DEMO_DELAY)
-    proxy = Proxy(('127.0.0.1', 0), backend.address, None,
-                  bufsize=options.bufsize, timeout=options.timeout, seed=seed,
-                  pick=options.pick)
-    _, behavior, checked, _ = build(options, proxy)
-    proxy.behavior = behavior
-    proxy.start()
+    plan = load(options)
+    backend = StreamServer(('127.0.0.1', 0), _backend, spawn=Pool(200))
+    backend.start()
+    try:
+        service = Service(plan, seed, local=('127.0.0.1', 0),
+                          distant=backend.address, http=False)
+        service.start()
+    except BaseException:
+        backend.stop(timeout=1)
+        raise
+    proxy = service.proxy
+    behavior = proxy.behavior
+    checked = plan.checked
     sleep = float(checked.get('delay', {}).get('sleep', DEMO_DELAY))
     out.write('vaurien demo: %d requests, %d at a time, each on a new '
               'connection\n' % (requests, CONCURRENCY))
     out.write('  client -> proxy %s -> built-in backend %s\n'
               % (format_hostport(proxy.address),
                  format_hostport(backend.address)))
-    out.write('  behavior %s, seed %d (replay: vaurien --demo --seed %d%s)\n\n'
-              % (behavior.text, seed, seed,
-                 ' --behavior %s' % behavior.text if behavior_given else ''))
+    protocol = options.protocol
+    out.write('  behavior %s, protocol %s, seed %d (replay: vaurien --demo '
+              '--seed %d%s%s)\n\n'
+              % (behavior.text, protocol, seed, seed,
+                 ' --behavior %s' % behavior.text if behavior_given else '',
+                 ' --protocol %s' % protocol if protocol != 'tcp' else ''))
     out.flush()
     started = time.perf_counter()
     try:
@@ -133,7 +144,8 @@ def run_demo(options, seed, out=None, requests=REQUESTS):
         results = pool.map(lambda n: _request(proxy.address, n),
                            range(requests))
     finally:
-        proxy.stop()
+        service.stop()
+        service.close()
         backend.stop(timeout=1)
     wall = time.perf_counter() - started
 

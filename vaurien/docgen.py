@@ -96,8 +96,26 @@ def configuration_page():
         lines.append('   * - %s\n     - %s\n     - ``%s``\n     - %s\n'
                      % (flags, key, _value(setting.default) or '(none)',
                         setting.help))
-    lines.append('\nCommand line only: ``--config FILE``, ``--demo``, '
-                 '``--version``, ``--help``.\n\n')
+    lines.append('\nCommand line only: ``--config FILE``, ``--check``, '
+                 '``--demo``, ``--version``, ``--help``.\n\n')
+    lines.append(
+        'Checking a configuration\n------------------------\n\n'
+        '``vaurien --check``, with the settings a start would get '
+        '(``--config`` included), loads and checks everything a start '
+        'would: the INI file, every handler named and its options, the '
+        'protocol and its options, the handlers\' own construction, the '
+        'event log\'s file and the statsd settings. It prints ``vaurien: '
+        'configuration OK`` and exits 0, or prints the usual one line '
+        '``vaurien: error: ...`` and exits 2. It listens on nothing and '
+        'writes nothing, so a port already taken is only found by a real '
+        'start.\n\n'
+        '.. code-block:: console\n\n'
+        '    $ vaurien --check --config vaurien.ini.sample\n'
+        '    vaurien: configuration OK\n'
+        '    $ vaurien --check --behavior 10:delay --handlers.delay.sleep '
+        'abc\n'
+        '    vaurien: error: delay: option \'sleep\' expects a number, got '
+        '\'abc\'\n\n')
     lines.append(
         'Handler sections\n----------------\n\n'
         '``[handler:NAME]`` holds option values for the handler NAME: a '

@@ -34,7 +34,8 @@ from greenlet import getcurrent, greenlet
 from gevent.server import StreamServer
 from gevent.socket import socket as _GeventSocket
 
-from vaurien.behavior import PASS, connection_random, direction_random
+from vaurien.behavior import (PASS, Behavior, connection_random,
+                              direction_random)
 from vaurien.config import ConfigError, format_hostport
 from vaurien.stats import Stats
 from vaurien.toxics import ToxicSet
@@ -790,14 +791,22 @@ class Proxy:
     """A chaos proxy listening on *local* and relaying to *distant*.
 
     *behavior* is a :class:`~vaurien.behavior.Behavior`; it can be replaced
-    while the proxy runs with :meth:`set_behavior`. ``start()`` binds the
-    listening socket (ConfigError when it cannot); ``serve_forever()``
-    serves until ``stop()``.
+    while the proxy runs with :meth:`set_behavior`. *protocol* is the
+    protocol object (None: raw tcp). Handlers and protocols are given their
+    proxy when they are made, so either may also be a function that takes
+    the proxy and returns it: it is called last, on the otherwise complete
+    proxy (this is how :mod:`vaurien.service` builds one). *events* is the
+    chaos event log (:class:`vaurien.events.EventLog`) or None. ``toxics``
+    is the proxy's :class:`~vaurien.toxics.ToxicSet`, empty at first;
+    *handlers* (the handler registry) makes handlers usable as toxics.
+    ``start()`` binds the listening socket (ConfigError when it cannot);
+    ``serve_forever()`` serves until ``stop()``.
     """
 
     def __init__(self, local, distant, behavior, bufsize=65536, timeout=30.0,
                  seed=0, backlog=1024, pick='event', protocol=None,
-                 reuse_port=False, worker=0, workers=1, handlers=None):
+                 reuse_port=False, worker=0, workers=1, events=None,
+                 handlers=None):
         self.local = local
         # The toxics (vaurien.toxics.ToxicSet; *handlers*, the handler
         # registry, makes handlers usable as toxics). While it is empty a
@@ -818,11 +827,10 @@ class Proxy:
         self.protocol = protocol
         self.connections = set()
         self.hung = set()
-        self.handlers = {}
         self.stats = Stats()
         # The chaos event log (vaurien.events.EventLog), None when off: the
         # engine checks for None and does nothing more.
-        self.events = None
+        self.events = events
         self._buffers = []
         self._workers = _Workers()
         self._seq = worker + 1 - workers
@@ -832,6 +840,10 @@ class Proxy:
         self.server = None
         self.loop = gevent.get_hub().loop
         self.address = None
+        if callable(protocol):
+            self.protocol = protocol(self)
+        if behavior is not None and not isinstance(behavior, Behavior):
+            self.behavior = behavior(self)
 
     # -- listening ------------------------------------------------------------
 
