@@ -799,6 +799,7 @@ class Proxy:
     chaos event log (:class:`vaurien.events.EventLog`) or None. ``toxics``
     is the proxy's :class:`~vaurien.toxics.ToxicSet`, empty at first;
     *handlers* (the handler registry) makes handlers usable as toxics.
+    *name* is its name among several proxies (``[proxy:NAME]``), or None.
     ``start()`` binds the listening socket (ConfigError when it cannot);
     ``serve_forever()`` serves until ``stop()``.
     """
@@ -806,8 +807,11 @@ class Proxy:
     def __init__(self, local, distant, behavior, bufsize=65536, timeout=30.0,
                  seed=0, backlog=1024, pick='event', protocol=None,
                  reuse_port=False, worker=0, workers=1, events=None,
-                 handlers=None):
+                 handlers=None, name=None):
         self.local = local
+        # Its name among the proxies of the process ([proxy:NAME]); None
+        # for the one proxy of a plain run (the event log then says none).
+        self.name = name
         # The toxics (vaurien.toxics.ToxicSet; *handlers*, the handler
         # registry, makes handlers usable as toxics). While it is empty a
         # connection never looks at it after its start.

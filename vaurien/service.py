@@ -22,20 +22,27 @@ start ``python -m vaurien``.
 INI file read, or None).
 """
 import errno
+import json
 import logging
 import os
 import signal
 
 import gevent
 
+from gevent.event import Event
+
 from vaurien.config import ConfigError, format_hostport
 from vaurien.control import ProxyControl, build_behavior
 from vaurien.events import open_event_log
 from vaurien.handlers import HandlerError, Registry
 from vaurien.protocols import build_protocol
+from vaurien.proxies import ListenError, NamedProxy, ProxyGroup
 from vaurien.proxy import Proxy
-from vaurien.statsd_push import StatsdPusher, make_client
-from vaurien.webserver import ControlServer
+from vaurien.proxyconf import DEFAULT_NAME, ProxySpec, parse_proxy_section
+from vaurien.statsd_push import StatsdPusher, make_client, metric_name
+from vaurien.toxics import ToxicError
+from vaurien.toxiproxy_api import CombinedApp, ToxiproxyApp
+from vaurien.webserver import App, ControlServer
 
 __all__ = ['Plan', 'load', 'build_proxy', 'check', 'check_writable',
            'Service', 'serve', 'start_api']
@@ -103,13 +110,14 @@ def load(options):
 
 
 def build_proxy(plan, seed, local=None, distant=None, events=None,
-                worker=None):
+                worker=None, name=None):
     """The :class:`~vaurien.proxy.Proxy` of *plan*, complete, not started.
 
     *local* and *distant* default to the settings'; *events* is the event
     log or None; *worker* (``--workers``) is the worker this process is,
-    with ``index`` and ``count``. ConfigError (HandlerError) when a handler
-    or the protocol cannot be made.
+    with ``index`` and ``count``; *name* its name among several proxies.
+    ConfigError (HandlerError) when a handler or the protocol cannot be
+    made. Its handlers are usable as toxics.
     """
     options = plan.options
     return Proxy(options.local if local is None else local,
@@ -118,7 +126,8 @@ def build_proxy(plan, seed, local=None, distant=None, events=None,
                  timeout=options.timeout, seed=seed, pick=options.pick,
                  protocol=plan.protocol, reuse_port=worker is not None,
                  worker=worker.index if worker else 0,
-                 workers=worker.count if worker else 1, events=events)
+                 workers=worker.count if worker else 1, events=events,
+                 handlers=plan.registry, name=name)
 
 
 def check_writable(path, what):
@@ -152,6 +161,8 @@ def check(options):
     check_writable(options.log_output, 'the log')
     check_writable(options.event_log, 'the event log')
     build_proxy(plan, 0)
+    for spec, spec_options in proxy_specs(options):
+        build_proxy(load(spec_options), 0)
     return plan
 
 
@@ -257,12 +268,265 @@ class Service:
             self.events.close()
 
 
-def serve(options, seed, worker=None):
-    """Run one service until SIGTERM or SIGINT; the exit status.
+def proxy_specs(options, default=True):
+    """The named proxies *options* ask for: ``[(spec, its options)]``.
 
-    *worker* is None for a single process, or the
-    :class:`vaurien.workers.Worker` this process is (``--workers``).
+    The ``[proxy:NAME]`` sections of the INI file, and the proxy named
+    ``default`` of ``--local``/``--distant`` (or of ``[vaurien]``'s
+    ``local``/``distant``), which is there too when no section is (unless
+    *default* is false). ConfigError on a mistake in a section.
     """
+    ini = options.ini
+    sections = ini.proxies if ini is not None else {}
+    specs = [parse_proxy_section(name, items, ini.path)
+             for name, items in sections.items()]
+    if default and (not specs or {'local', 'distant'} & options.given):
+        if DEFAULT_NAME in sections:
+            raise ConfigError('%s: [proxy:%s] and --local/--distant both '
+                              'name the proxy %r' % (ini.path, DEFAULT_NAME,
+                                                     DEFAULT_NAME))
+        specs.insert(0, ProxySpec(DEFAULT_NAME))
+    return [(spec, options.for_proxy(spec)) for spec in specs]
+
+
+class GroupService:
+    """The named proxies of the settings, their observers and one control
+    API with Vaurien's routes and Toxiproxy's (:mod:`vaurien.proxies`,
+    :mod:`vaurien.toxiproxy_api`).
+
+    The proxies are the ``[proxy:NAME]`` sections and ``default`` (see
+    :func:`proxy_specs`); more can be made at run time through Toxiproxy's
+    routes (a proxy made so has the process's settings: behavior, protocol,
+    options). They share the event log (each line names its proxy when
+    there are sections) and the statsd daemon (under
+    ``PREFIX.NAME`` for a named proxy). With *http* (``--http``, or
+    always for ``vaurien-toxiproxy``) the API is served on *api_address*
+    (default: the settings'). Made complete, not started; ConfigError.
+    """
+
+    def __init__(self, options, seed, http=None, api_address=None,
+                 default=True):
+        self.options = options
+        self.seed = seed
+        # vaurien-toxiproxy (default=False) has no default proxy, ever:
+        # its /metrics and unknown paths stay Toxiproxy's.
+        self.only_is_default = default
+        self.http = options.http if http is None else http
+        self.api_address = api_address or (options.http_host,
+                                           options.http_port)
+        self.statsd = None
+        if options.statsd_enabled:
+            self.statsd = make_client(options.statsd_host,
+                                      options.statsd_port,
+                                      options.statsd_prefix)
+        self.events = None
+        if options.event_log:
+            self.events = open_event_log(options.event_log,
+                                         options.event_log_flush)
+        self.plans = {}        # proxy -> the Plan it was built from
+        self.controls = {}     # proxy -> its ProxyControl, made when asked
+        self.pushers = []
+        self.api = None
+        self.base = None       # the Plan of proxies made at run time
+        self.group = ProxyGroup(self.make)
+        try:
+            specs = proxy_specs(options, default)
+            self.named = not (len(specs) == 1
+                              and specs[0][0].name == DEFAULT_NAME)
+            self.enabled = {}
+            for spec, spec_options in specs:
+                self._add(spec, spec_options)
+        except BaseException:
+            self.close()
+            raise
+
+    def _add(self, spec, spec_options):
+        plan = load(spec_options)
+        name = spec.name if self.named else None
+        proxy = build_proxy(plan, self.seed, events=self.events, name=name)
+        self.plans[proxy] = plan
+        where = ('[proxy:%s] in %s' % (spec.name, self.options.ini.path)
+                 if spec.settings else '--local/--distant')
+        for toxic in spec.toxics:
+            try:
+                proxy.toxics.add(toxic)
+            except ToxicError as exc:
+                raise ConfigError('%s: toxics: %s' % (
+                    where, str(exc) or exc.code.replace('_', ' '))) from None
+        named = NamedProxy(spec.name, proxy,
+                           format_hostport(spec_options.local),
+                           format_hostport(spec_options.distant))
+        self.group.add(named, start=False)
+        self.enabled[spec.name] = spec.enabled
+        if self.statsd is not None:
+            client = self.statsd
+            if name is not None:
+                client = make_client(
+                    self.options.statsd_host, self.options.statsd_port,
+                    '%s.%s' % (self.options.statsd_prefix,
+                               metric_name(spec.name)))
+            self.pushers.append(StatsdPusher(
+                proxy, client, self.options.statsd_sample_rate))
+
+    def make(self, name, distant):
+        """A proxy made at run time (Toxiproxy's POST /proxies): the
+        process's settings, relaying to *distant*."""
+        if self.base is None:
+            self.base = load(self.options)
+        proxy = build_proxy(self.base, self.seed, distant=distant,
+                            events=self.events, name=name)
+        self.plans[proxy] = self.base
+        return proxy
+
+    # -- the API ----------------------------------------------------------------
+
+    def control(self, name):
+        """The ProxyControl of proxy *name*, or None."""
+        if name not in self.group:
+            return None
+        proxy = self.group.get(name).proxy
+        control = self.controls.get(proxy)
+        if control is None:
+            plan = self.plans[proxy]
+            control = self.controls[proxy] = ProxyControl(
+                proxy, plan.registry, plan.options.behavior,
+                plan.options.handler_options)
+        return control
+
+    def default_name(self):
+        """The proxy Vaurien's top-level routes act on: ``default``, or
+        the only proxy (not for ``vaurien-toxiproxy``); None."""
+        if DEFAULT_NAME in self.group:
+            return DEFAULT_NAME
+        names = [proxy.name for proxy in self.group]
+        if len(names) == 1 and self.only_is_default:
+            return names[0]
+        return None
+
+    def make_app(self, port):
+        """The WSGI app of the API, served on *port*."""
+        options = self.options
+        host = self.api_address[0]
+        toxiproxy = ToxiproxyApp(self.group, options.http_token, host, port)
+        apps = {}
+
+        def vaurien_app(name):
+            control = self.control(name)
+            if control is None:
+                return None
+            app = apps.get(control)
+            if app is None:
+                app = apps[control] = App(control, options.http_token,
+                                          host, port)
+            return app
+        routes = App(None, options.http_token, host, port).routes
+        return CombinedApp(toxiproxy, vaurien_app, self.default_name,
+                           routes)
+
+    # -- running --------------------------------------------------------------
+
+    def start(self):
+        """Start the observers, listen (the enabled proxies), serve the
+        API; ConfigError (everything stopped again) when an address
+        cannot be bound."""
+        if self.events is not None:
+            self.events.start()
+        for pusher in self.pushers:
+            pusher.start()
+        try:
+            for named in self.group:
+                if self.enabled[named.name]:
+                    try:
+                        named.start()
+                    except ListenError as exc:
+                        head = 'proxy %s: ' % named.name if self.named else ''
+                        raise ConfigError('%scannot listen on %s: %s'
+                                          % (head, named.listen,
+                                             str(exc).rpartition(': ')[2])) \
+                            from None
+            if self.http:
+                self.api = ControlServer(None, self.api_address[0],
+                                         self.api_address[1],
+                                         self.options.http_token,
+                                         make_app=self.make_app)
+                self.api.start()
+        except BaseException:
+            self.stop()
+            self.close()
+            raise
+
+    def populate(self, body):
+        """Toxiproxy's populate of *body* (JSON bytes): ``(status, answer)``
+        (``vaurien-toxiproxy -config``)."""
+        app = ToxiproxyApp(self.group, self.options.http_token,
+                           self.api_address[0], self.api_address[1])
+        status, _, answer = app.populate(body)
+        return status, json.loads(answer)
+
+    def describe(self, named):
+        """The start-up log line of one proxy."""
+        proxy = named.proxy
+        plan = self.plans[proxy]
+        options = plan.options
+        head = '' if not self.named else 'proxy %s: ' % named.name
+        if not named.enabled:
+            return '%sdisabled (%s -> %s)' % (head, named.listen,
+                                               named.upstream)
+        return ('%sproxying %s -> %s, behavior %s, pick per %s, protocol %s, '
+                'seed %d (replay with --seed %d)'
+                % (head, format_hostport(proxy.address),
+                   format_hostport(proxy.distant), proxy.behavior.text,
+                   options.pick, options.protocol, self.seed, self.seed))
+
+    def serve_forever(self, stopped):
+        """Serve until *stopped* (an Event) is set; then stop and close."""
+        try:
+            stopped.wait()
+        finally:
+            self.stop()
+            self.close()
+
+    def stop(self):
+        """Stop the API and every proxy (their connections closed)."""
+        if self.api is not None:
+            self.api.stop()
+            self.api = None
+        self.group.close()
+
+    def close(self):
+        """Stop the observers: a last statsd push, the event log closed."""
+        for pusher in self.pushers:
+            pusher.stop()
+        self.pushers = []
+        if self.events is not None:
+            self.events.close()
+            self.events = None
+
+
+def serve(options, seed, worker=None):
+    """Run the service until SIGTERM or SIGINT; the exit status.
+
+    *worker* is None for a single process (every named proxy, Vaurien's
+    API and Toxiproxy's: :class:`GroupService`), or the
+    :class:`vaurien.workers.Worker` this process is (``--workers``: one
+    proxy, :class:`Service`).
+    """
+    if worker is None:
+        service = GroupService(options, seed)
+        service.start()
+        for named in service.group:
+            log.info('%s', service.describe(named))
+        if service.api is not None:
+            log.info('control API on %s', service.api.url())
+        stopped = Event()
+
+        def stop_group():
+            log.info('stopping')
+            stopped.set()
+        gevent.signal_handler(signal.SIGTERM, stop_group)
+        gevent.signal_handler(signal.SIGINT, stop_group)
+        service.serve_forever(stopped)
+        return 0
     service = Service(load(options), seed, worker)
     service.start()
     log.info('%s%s', service.describe(), worker.describe() if worker else '')

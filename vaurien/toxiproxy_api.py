@@ -538,13 +538,17 @@ class CombinedApp:
 
     Dispatch, so that both APIs keep every route they document:
 
-    * ``/ROUTE`` for one of Vaurien's routes: Vaurien's API of the default
-      proxy;
     * ``/proxies/NAME/ROUTE...`` for one of Vaurien's routes: Vaurien's API
-      of proxy NAME (``/proxies/NAME/toxics`` is Toxiproxy's: ``toxics`` is
-      not one of Vaurien's routes);
-    * anything else: Toxiproxy's API.
+      of proxy NAME (``toxics`` is not one of them: ``/proxies/NAME/toxics``
+      is Toxiproxy's);
+    * ``/proxies...``, ``/populate``, ``/reset``, ``/version``: Toxiproxy's;
+    * without a default proxy, ``/metrics`` (every proxy, labelled) and any
+      path that is not one of Vaurien's routes: Toxiproxy's;
+    * anything else: Vaurien's API of the default proxy (its answers,
+      errors included, as without Toxiproxy's routes).
     """
+
+    TOXIPROXY = frozenset(['proxies', 'populate', 'reset', 'version'])
 
     def __init__(self, toxiproxy, vaurien_app, default_name, routes):
         self.toxiproxy = toxiproxy
@@ -555,17 +559,20 @@ class CombinedApp:
     def __call__(self, environ, start_response):
         path = environ.get('PATH_INFO') or '/'
         parts = path.split('/')
-        if (len(parts) >= 4 and parts[0] == '' and parts[1] == 'proxies'
-                and parts[3] in self.routes):
+        first = parts[1] if len(parts) > 1 else ''
+        if first == 'proxies' and len(parts) >= 4 and parts[3] in self.routes:
             name = parts[2]
             rest = '/' + '/'.join(parts[3:])
             prefix = '/proxies/%s' % name
-        elif len(parts) >= 2 and parts[0] == '' and parts[1] in self.routes:
+        elif first in self.TOXIPROXY:
+            return self.toxiproxy(environ, start_response)
+        else:
             name = self.default_name()
+            if name is None and (path == '/metrics'
+                                 or first not in self.routes):
+                return self.toxiproxy(environ, start_response)
             rest = path
             prefix = ''
-        else:
-            return self.toxiproxy(environ, start_response)
         app = self.vaurien_app(name) if name is not None else None
         if app is None:
             what = ('no proxy named %r' % name if name is not None else

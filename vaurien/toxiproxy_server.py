@@ -13,9 +13,25 @@ toxicity rolls and random draws. Vaurien's own flags: ``--http-token``,
 ``--log-level`` (else ``$LOG_LEVEL``, as toxiproxy-server reads it). SIGTERM or SIGINT stops it gracefully: the API and every
 proxy stop listening and their connections are closed.
 """
-import argparse
-import os
-import sys
+from gevent import monkey
+
+if not monkey.is_module_patched('socket'):
+    monkey.patch_all()
+
+import argparse  # noqa: E402  (after the patching, on purpose)
+import os  # noqa: E402
+import random  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+
+import gevent  # noqa: E402
+from gevent.event import Event  # noqa: E402
+
+from vaurien import __version__  # noqa: E402
+from vaurien.cli import Options, setup_logging  # noqa: E402
+from vaurien.config import ConfigError, defaults  # noqa: E402
+from vaurien.service import GroupService  # noqa: E402
+from vaurien.toxiproxy_api import VERSION  # noqa: E402
 
 PROG = 'vaurien-toxiproxy'
 _LEVELS = ('debug', 'info', 'warning', 'error', 'critical')
@@ -75,23 +91,6 @@ def _int(text, what, low=0, high=None):
 
 def run(argv):
     """Parse, start and serve until stopped; the exit status."""
-    import json
-    import logging
-    import random
-    import signal
-
-    import gevent
-    from gevent.event import Event
-    from gevent.pywsgi import LoggingLogAdapter, WSGIServer
-
-    from vaurien import __version__
-    from vaurien.config import ConfigError, format_hostport
-    from vaurien.handlers import Registry
-    from vaurien.proxies import ProxyGroup, plain_proxy
-    from vaurien.proxy import bind
-    from vaurien.run import setup_logging
-    from vaurien.toxiproxy_api import VERSION, ToxiproxyApp
-
     args = make_parser().parse_args(argv)
     if args.version:
         sys.stdout.write('toxiproxy-server version %s (vaurien %s)\n'
@@ -110,31 +109,30 @@ def run(argv):
                              % (PROG, os.environ.get('LOG_LEVEL')))
         level = 'info'
     log = setup_logging(level, '-')
-    group = ProxyGroup(plain_proxy(seed, Registry()))
-    listener = bind((args.host, port), 'serve the API on %s (-host, -port)'
-                    % format_hostport((args.host, port)), 128)
-    address = listener.getsockname()[:2]
-    app = ToxiproxyApp(group, args.http_token, args.host, address[1])
+    settings = defaults()
+    settings.update(http=True, http_host=args.host, http_port=port,
+                    http_token=args.http_token, seed=seed)
+    options = Options(settings, {}, None)
+    service = GroupService(options, seed, default=False)
+    service.start()
     if args.config:
         try:
             with open(args.config, 'rb') as fh:
                 body = fh.read()
         except OSError as exc:
+            service.stop()
+            service.close()
             raise ConfigError('cannot read %s: %s' % (
                 args.config, (exc.strerror or str(exc)).lower())) from None
-        status, _, answer = app.populate(body)
+        status, answer = service.populate(body)
         if status != 201:
-            group.close()
-            raise ConfigError('%s: %s' % (args.config,
-                                          json.loads(answer)['error']))
-        log.info('populated %d proxies from %s', len(list(group)),
+            service.stop()
+            service.close()
+            raise ConfigError('%s: %s' % (args.config, answer['error']))
+        log.info('populated %d proxies from %s', len(answer['proxies']),
                  args.config)
-    server = WSGIServer(listener, app,
-                        log=LoggingLogAdapter(log, logging.DEBUG),
-                        error_log=LoggingLogAdapter(log, logging.ERROR))
-    server.start()
-    log.info("Toxiproxy API (version %s) on http://%s, seed %d (replay "
-             "with -seed %d)", VERSION, format_hostport(address), seed, seed)
+    log.info("Toxiproxy API (version %s) on %s, seed %d (replay with -seed "
+             "%d)", VERSION, service.api.url(), seed, seed)
     stopped = Event()
 
     def stop():
@@ -142,19 +140,13 @@ def run(argv):
         stopped.set()
     gevent.signal_handler(signal.SIGTERM, stop)
     gevent.signal_handler(signal.SIGINT, stop)
-    stopped.wait()
-    server.stop(timeout=1)
-    group.close()
+    service.serve_forever(stopped)
     log.info('stopped')
     return 0
 
 
 def main(argv=None):
     """Entry point of ``vaurien-toxiproxy``; returns the exit status."""
-    from gevent import monkey
-    if not monkey.is_module_patched('socket'):
-        monkey.patch_all()
-    from vaurien.config import ConfigError
     if argv is None:
         argv = sys.argv[1:]
     try:

@@ -449,11 +449,14 @@ class ControlServer:
     ``stop()`` closes it.
     """
 
-    def __init__(self, control, host='localhost', port=8080, token=None):
+    def __init__(self, control, host='localhost', port=8080, token=None,
+                 make_app=None):
         self.control = control
         self.host = host
         self.port = port
         self.token = token
+        # make_app(port) -> the WSGI app served (default: App of control)
+        self.make_app = make_app
         self.server = None
         self.address = None
 
@@ -464,7 +467,10 @@ class ControlServer:
                         '--http-port)' % format_hostport((self.host,
                                                           self.port)), 128)
         self.address = listener.getsockname()[:2]
-        app = App(self.control, self.token, self.host, self.address[1])
+        if self.make_app is not None:
+            app = self.make_app(self.address[1])
+        else:
+            app = App(self.control, self.token, self.host, self.address[1])
         self.server = WSGIServer(
             listener, app, log=LoggingLogAdapter(log, logging.DEBUG),
             error_log=LoggingLogAdapter(log, logging.ERROR))
