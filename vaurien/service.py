@@ -351,8 +351,7 @@ class GroupService:
             try:
                 proxy.toxics.add(toxic)
             except ToxicError as exc:
-                raise ConfigError('%s: toxics: %s' % (
-                    where, str(exc) or exc.code.replace('_', ' '))) from None
+                raise ConfigError('%s: toxics: %s' % (where, exc)) from None
         named = NamedProxy(spec.name, proxy,
                            format_hostport(spec_options.local),
                            format_hostport(spec_options.distant))

@@ -105,7 +105,9 @@ class ToxiproxyError(Exception):
 
 
 def _toxic_error(exc):
-    return ToxiproxyError(_TOXIC_CODES[exc.code], str(exc) or None)
+    # Toxiproxy's own words; only a bad body says what was wrong
+    detail = str(exc) if exc.code == 'bad_body' else None
+    return ToxiproxyError(_TOXIC_CODES[exc.code], detail)
 
 
 def _lower_keys(data):

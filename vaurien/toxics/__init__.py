@@ -188,7 +188,8 @@ class ToxicSet:
         if stream is None:
             stream = 'downstream'
         if not isinstance(stream, str) or stream.lower() not in STREAMS:
-            raise ToxicError('invalid_stream', '')
+            raise ToxicError('invalid_stream', 'stream %r is neither upstream '
+                             'nor downstream' % (stream,))
         type_name = data.get('type', '')
         name = data.get('name') or ''
         if not isinstance(name, str):
@@ -198,7 +199,9 @@ class ToxicSet:
                               else '', stream)
         cls = toxic_type(type_name, self.handlers)
         if cls is None:
-            raise ToxicError('invalid_type', '')
+            raise ToxicError('invalid_type', 'invalid toxic type %r (known: '
+                             '%s)' % (type_name, ', '.join(
+                                 type_names(self.handlers))))
         toxicity = data.get('toxicity', 1.0)
         toxicity = 1.0 if toxicity is None else _toxicity(toxicity)
         kind = self._kind(cls, _attributes(data))
@@ -216,7 +219,8 @@ class ToxicSet:
         toxic = self.build(data)
         if self.get(toxic.name) is not None:
             toxic.kind.close()
-            raise ToxicError('exists', '')
+            raise ToxicError('exists', 'a toxic named %r exists already'
+                             % toxic.name)
         chains = list(self.chains)
         chains[toxic.to_backend] = chains[toxic.to_backend] + (toxic,)
         self._swap(tuple(chains))
@@ -227,7 +231,7 @@ class ToxicSet:
         others are kept); the Toxic."""
         toxic = self.get(name)
         if toxic is None:
-            raise ToxicError('not_found', '')
+            raise ToxicError('not_found', 'no toxic named %r' % name)
         if not isinstance(data, dict):
             raise ToxicError('bad_body', 'expected a JSON object')
         toxicity = toxic.toxicity
@@ -244,7 +248,7 @@ class ToxicSet:
         """Remove toxic *name*; ToxicError ``not_found`` if there is none."""
         toxic = self.get(name)
         if toxic is None:
-            raise ToxicError('not_found', '')
+            raise ToxicError('not_found', 'no toxic named %r' % name)
         chains = list(self.chains)
         chains[toxic.to_backend] = tuple(
             t for t in chains[toxic.to_backend] if t is not toxic)
