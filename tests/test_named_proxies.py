@@ -205,3 +205,25 @@ def test_a_failing_handler_toxic_ends_its_connection_only(echo, tmp_path):
     finally:
         log = proc.stop()
     assert "handler 'boom' failed on connection 1" in log
+
+
+def test_client_and_vaurienctl_name_the_proxy(named):
+    from vaurien import Client
+    client = Client(named.url, proxy='fast')
+    assert 'fast' in repr(client)
+    with client.with_handler('delay', sleep=0.3):
+        with connect(named.address('fast')) as sock:
+            assert exchange(sock, b'x')[1] >= 0.3
+        with connect(named.address('slow')) as sock:
+            got, took = exchange(sock, b'x')
+    assert client.get_handler() == 'dummy'
+    done = subprocess.run(
+        [sys.executable, '-m', 'vaurien.ctl', '--host', named.url, '--proxy',
+         'slow', 'get-handler'], capture_output=True, text=True, timeout=30,
+        env=support.env_with_root())
+    assert (done.returncode, done.stdout) == (0, 'delay\n'), done.stderr
+    done = subprocess.run(
+        [sys.executable, '-m', 'vaurien.ctl', '--host', named.url, '--proxy',
+         'slow', 'stats', '--once'], capture_output=True, text=True,
+        timeout=30, env=support.env_with_root())
+    assert done.returncode == 0 and 'proxy slow' in done.stdout, done.stdout
