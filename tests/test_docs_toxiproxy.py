@@ -4,6 +4,7 @@ real one) and every answer is compared with the one printed (``...``
 matches anything)."""
 import doctest
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -11,6 +12,7 @@ import subprocess
 import pytest
 
 import support
+from named_support import NamedVaurien
 from test_docs_control import console_examples
 from toxiproxy_support import ToxiproxyServer
 
@@ -39,3 +41,31 @@ def test_curl_session():
                 % (number, command, expected, got))
     finally:
         server.stop()
+
+
+def test_ini_example_starts(tmp_path):
+    """The [proxy:NAME] example of docs/toxiproxy.rst starts as it is
+    (its ports mapped to free ones, its backends to an echo server) and
+    serves its three proxies with their toxics."""
+    with open(PAGE, encoding='utf-8') as fh:
+        text = fh.read()
+    block = text.split('.. code-block:: ini\n\n', 1)[1].split('\n\n\n')[0]
+    block = block.split('\nHow the two APIs')[0]
+    ini = '\n'.join(line[4:] for line in block.splitlines())
+    echo = support.TCPServer(support.echo)
+    ini = re.sub(r'(?m)^local = .*$', 'local = 127.0.0.1:0', ini)
+    ini = re.sub(r'(?m)^distant = .*$', 'distant = %s:%d' % echo.address,
+                 ini)
+    ini = ini.replace('http = true\n', '')
+    proc = NamedVaurien(ini, names=('cache', 'api'))
+    try:
+        proxies = proc.request('GET', '/proxies').json()
+        assert sorted(proxies) == ['api', 'cache', 'db']
+        assert [t['type'] for t in proxies['cache']['toxics']] == [
+            'latency', 'bandwidth']
+        assert proxies['db']['enabled'] is False
+        assert proc.request('GET', '/proxies/api/behavior').json()[
+            'behavior'] == '10:delay'
+    finally:
+        proc.stop()
+        echo.close()
