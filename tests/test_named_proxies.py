@@ -12,7 +12,9 @@ import requests
 import support
 from control_support import start_controlled
 from named_support import NamedVaurien
+from observe_support import UDPSink
 from toxiproxy_support import address, connect, exchange
+from vaurien import Client
 
 
 @pytest.fixture
@@ -208,7 +210,6 @@ def test_a_failing_handler_toxic_ends_its_connection_only(echo, tmp_path):
 
 
 def test_client_and_vaurienctl_name_the_proxy(named):
-    from vaurien import Client
     client = Client(named.url, proxy='fast')
     assert 'fast' in repr(client)
     with client.with_handler('delay', sleep=0.3):
@@ -227,3 +228,41 @@ def test_client_and_vaurienctl_name_the_proxy(named):
          'slow', 'stats', '--once'], capture_output=True, text=True,
         timeout=30, env=support.env_with_root())
     assert done.returncode == 0 and 'proxy slow' in done.stdout, done.stdout
+
+
+def test_statsd_counts_each_named_proxy_under_its_name(echo):
+    sink = UDPSink()
+    proc = NamedVaurien(ini(echo), '--statsd.enabled', '--statsd.host',
+                        support.HOST, '--statsd.port', str(sink.port),
+                        names=('slow', 'fast'))
+    try:
+        with connect(proc.address('fast')) as sock:
+            exchange(sock, b'12345')
+        support.wait_until(
+            lambda: sink.totals().get('vaurien.fast.connections.opened') == 1,
+            timeout=20, what='vaurien.fast.connections.opened')
+        assert 'vaurien.slow.connections.opened' not in sink.totals()
+    finally:
+        proc.stop()
+        sink.close()
+
+
+def test_check_and_workers_with_sections(echo, tmp_path):
+    path = tmp_path / 'named.ini'
+    path.write_text(ini(echo))
+    done = subprocess.run([sys.executable, '-m', 'vaurien', '--check',
+                           '--config', str(path)], capture_output=True,
+                          text=True, timeout=30, env=support.env_with_root())
+    assert (done.returncode, done.stdout) == (0,
+                                              'vaurien: configuration OK\n')
+    path.write_text(ini(echo).replace('100:delay', '100:nope'))
+    done = subprocess.run([sys.executable, '-m', 'vaurien', '--check',
+                           '--config', str(path)], capture_output=True,
+                          text=True, timeout=30, env=support.env_with_root())
+    assert done.returncode == 2 and "unknown handler 'nope'" in done.stderr
+    path.write_text(ini(echo))
+    done = subprocess.run([sys.executable, '-m', 'vaurien', '--workers', '2',
+                           '--config', str(path)], capture_output=True,
+                          text=True, timeout=30, env=support.env_with_root())
+    assert done.returncode == 2
+    assert 'need one process (--workers 1)' in done.stderr

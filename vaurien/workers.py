@@ -212,6 +212,10 @@ def _reserve(local):
 def run_workers(options, seed):
     """Fork ``options.workers`` workers and supervise them; exit status."""
     count = options.workers
+    if options.ini is not None and options.ini.proxies:
+        raise ConfigError('--workers %d: the [proxy:NAME] sections of %s '
+                          'need one process (--workers 1)'
+                          % (count, options.ini.path))
     # Every mistake is found here, before any fork.
     check(options)
     reserve = _reserve(options.local)
