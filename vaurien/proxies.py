@@ -14,12 +14,11 @@ use``.
 import os
 import socket as _socket
 
-from vaurien.behavior import Behavior
 from vaurien.config import format_hostport, parse_hostport
-from vaurien.proxy import Proxy, resolve
+from vaurien.proxy import resolve
 
 __all__ = ['ProxyGroup', 'NamedProxy', 'ListenError', 'ProxyExists',
-           'ProxyNotFound', 'BadAddress', 'plain_proxy', 'listen_socket']
+           'ProxyNotFound', 'BadAddress', 'listen_socket']
 
 
 class ListenError(Exception):
@@ -165,22 +164,12 @@ class NamedProxy:
                 'toxics': [toxic.shown() for toxic in self.toxics.list()]}
 
 
-def plain_proxy(seed=0, handlers=None):
-    """A factory of plain proxies (everything passes, no protocol) for
-    :class:`ProxyGroup`: *seed* seeds them, *handlers* (the handler
-    registry) makes handlers usable as toxics."""
-    def make(name, distant):
-        return Proxy(None, distant, Behavior([]), seed=seed,
-                     handlers=handlers)
-    return make
-
-
 class ProxyGroup:
     """The named proxies of one process, in the order they were added.
 
     *make(name, distant)* builds the engine of a new proxy (a
     :class:`vaurien.proxy.Proxy`, not started) relaying to *distant*
-    ``(host, port)``: :func:`plain_proxy`, or the service's.
+    ``(host, port)`` (:meth:`vaurien.service.GroupService.make`).
     """
 
     def __init__(self, make):
