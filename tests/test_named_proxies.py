@@ -266,3 +266,14 @@ def test_check_and_workers_with_sections(echo, tmp_path):
                           text=True, timeout=30, env=support.env_with_root())
     assert done.returncode == 2
     assert 'need one process (--workers 1)' in done.stderr
+
+
+def test_both_apis_see_the_same_enabled_state(named):
+    assert named.request('PUT', '/proxies/fast/proxy',
+                         {'enabled': False}).status_code == 200
+    assert named.request('GET', '/proxies/fast').json()['enabled'] is False
+    assert not support.port_open(named.ports['fast'])
+    answer = named.request('POST', '/proxies/fast', {'enabled': True})
+    assert answer.json()['enabled'] is True
+    assert named.request('GET', '/proxies/fast/proxy').json()['enabled']
+    assert support.port_open(named.ports['fast'])

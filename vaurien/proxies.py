@@ -99,8 +99,16 @@ class NamedProxy:
         self.proxy = proxy
         self.listen = listen
         self.upstream = upstream
-        self.enabled = False
         self.toxics = proxy.toxics
+        self.closed = False
+
+    @property
+    def enabled(self):
+        """Listening now (also when Vaurien's ``PUT /proxy`` took it down or
+        up: the engine's state is the one truth)."""
+        proxy = self.proxy
+        return (not self.closed and proxy.server is not None
+                and not proxy.disabled)
 
     def start(self):
         """Listen (ListenError when it cannot); a no-op when enabled."""
@@ -112,18 +120,15 @@ class NamedProxy:
         else:
             self.proxy.enable(listener)
         self.listen = format_hostport(self.proxy.address)
-        self.enabled = True
 
     def stop(self):
         """Stop listening and close this proxy's connections."""
-        if not self.enabled:
-            return
-        self.enabled = False
-        self.proxy.disable()
+        if self.enabled:
+            self.proxy.disable()
 
     def close(self):
         """Stop for good (the proxy is removed)."""
-        self.enabled = False
+        self.closed = True
         self.proxy.toxics.reset()
         self.proxy.stop()
 
