@@ -13,7 +13,8 @@ from vaurien.behavior import DIRECTIONS
 from vaurien.config import (SETTINGS, ConfigError, defaults, format_behavior,
                             format_hostport, read_ini, type_name)
 from vaurien.handlers import BUILTINS, DIRECTION_OPTION, Registry
-from vaurien.protocols import BUILTINS as PROTOCOLS, get_protocol_class
+from vaurien.protocols import Registry as ProtocolRegistry
+from vaurien.protocols import builtin_names as protocol_names
 
 __all__ = ['Options', 'make_parser', 'parse_args', 'split_handler_options',
            'HANDLER_PREFIX', 'PROTOCOL_PREFIX', 'setup_logging']
@@ -86,6 +87,7 @@ def make_parser():
                '(%s): %s (default: %s). '
                % ('|'.join(DIRECTIONS), DIRECTION_OPTION[0][0].lower()
                   + DIRECTION_OPTION[0][1:], DIRECTION_OPTION[2]) +
+               'Built-in protocols: %s. ' % ', '.join(protocol_names()) +
                'Protocol options: --protocols.NAME.OPTION VALUE.')
     parser.add_argument('--version', action='version',
                         version='vaurien %s' % __version__)
@@ -121,7 +123,7 @@ def make_parser():
                            **extra)
     group = parser.add_argument_group('options of the built-in handlers')
     registry = Registry(entry_points=False)
-    for name in BUILTINS:
+    for name in registry.builtins():
         for option, (desc, kind, default) in sorted(
                 registry.get(name).options.items()):
             group.add_argument('%s%s.%s' % (HANDLER_PREFIX, name, option),
@@ -130,11 +132,10 @@ def make_parser():
                                help='%s: %s (default: %s)'
                                % (name, desc, default))
     group = parser.add_argument_group('options of the built-in protocols')
-    for name in PROTOCOLS:
-        cls = get_protocol_class(name)
-        if cls is None:
-            continue
-        for option, (desc, kind, default) in sorted(cls.options.items()):
+    protocols = ProtocolRegistry(entry_points=False)
+    for name in protocols.builtins():
+        for option, (desc, kind, default) in sorted(
+                protocols.get(name).options.items()):
             group.add_argument('%s%s.%s' % (PROTOCOL_PREFIX, name, option),
                                metavar=type_name(kind).split()[0].upper(),
                                dest='_unused_p_%s_%s' % (name, option),

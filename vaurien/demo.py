@@ -4,7 +4,8 @@ The demo needs nothing installed besides Vaurien: it starts a small HTTP
 backend on a free port of 127.0.0.1, the real proxy in front of it (same
 engine, same handlers, same options as the command line gives), sends a few
 hundred requests through, each on a fresh connection, and prints what
-happened to them per outcome with latency percentiles.
+happened to them per outcome with latency percentiles (nearest rank,
+see :func:`vaurien.stats.percentile`).
 
 Outcomes, as a client sees them:
 
@@ -25,6 +26,7 @@ from gevent.server import StreamServer
 
 from vaurien.config import format_hostport
 from vaurien.service import Service, load
+from vaurien.stats import percentile
 
 __all__ = ['run_demo', 'DEFAULT_BEHAVIOR', 'OUTCOMES']
 
@@ -90,15 +92,6 @@ def _request(address, number):
     return 'errored', elapsed
 
 
-def _percentile(values, pct):
-    if not values:
-        return float('nan')
-    values = sorted(values)
-    index = min(len(values) - 1, max(0, int(round(pct / 100.0
-                                                   * (len(values) - 1)))))
-    return values[index]
-
-
 def run_demo(options, seed, out=None, requests=REQUESTS):
     """Run the demo with the parsed command-line *options*; exit status.
 
@@ -152,7 +145,7 @@ def run_demo(options, seed, out=None, requests=REQUESTS):
     fast = [t for outcome, t in results if outcome == 'ok']
     threshold = sleep * 0.9 if 'delay' in behavior.names else None
     if threshold is None or threshold <= 0:
-        threshold = 3 * _percentile(fast, 50) if fast else float('inf')
+        threshold = 3 * percentile(fast, 0.5) if fast else float('inf')
         threshold = max(threshold, 0.05)
     table = {name: [] for name in OUTCOMES}
     for outcome, elapsed in results:
@@ -165,8 +158,8 @@ def run_demo(options, seed, out=None, requests=REQUESTS):
     for name in OUTCOMES:
         times = table[name]
         if times:
-            cells = tuple('%10.1f' % (_percentile(times, p) * 1000)
-                          for p in (50, 90, 99))
+            cells = tuple('%10.1f' % (percentile(times, p) * 1000)
+                          for p in (0.5, 0.9, 0.99))
         else:
             cells = ('%10s' % '-',) * 3
         out.write('%-9s %6d %6.1f%% %s %s %s\n'

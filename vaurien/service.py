@@ -34,7 +34,7 @@ from gevent.event import Event
 from vaurien.config import ConfigError, format_hostport
 from vaurien.control import ProxyControl, build_behavior
 from vaurien.events import open_event_log
-from vaurien.handlers import HandlerError, Registry
+from vaurien.handlers import Registry
 from vaurien.protocols import build_protocol
 from vaurien.proxies import ListenError, NamedProxy, ProxyGroup
 from vaurien.proxy import Proxy
@@ -92,15 +92,7 @@ def load(options):
     registry = Registry()
     ini = options.ini
     if ini is not None:
-        for name, values in ini.handlers.items():
-            if 'callable' in values:
-                registry.add_path(name, values['callable'],
-                                  '[handler:%s] in %s' % (name, ini.path))
-            elif name not in registry and '.' not in name:
-                raise HandlerError(
-                    '%s: [handler:%s] has no "callable" and %r is not a '
-                    'known handler (known: %s)'
-                    % (ini.path, name, name, ', '.join(registry.names())))
+        registry.add_sections(ini.handlers, ini.path)
     checked = {}
     for name, values in options.handler_options.items():
         checked[name] = registry.get(name).check_options(values)

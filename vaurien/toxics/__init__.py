@@ -11,40 +11,68 @@ gives the same rolls.
 
 The types (one module each, Toxiproxy's attribute names and units):
 ``latency``, ``bandwidth``, ``slow_close``, ``timeout``, ``reset_peer``,
-``slicer``, ``limit_data``, ``noop``; and every Vaurien handler of the proxy's
-registry (``error``, ``hang``, ``corrupt``, a user's handler...) by its
-name, with its own options (in its own units) as attributes.
+``slicer``, ``limit_data``, ``noop``, found by :class:`Registry` like the
+handlers and protocols (an installed package adds types through the
+``vaurien.toxics`` entry-point group); and every Vaurien handler of the
+proxy's registry (``error``, ``hang``, ``corrupt``, a user's handler...) by
+its name, with its own options (in its own units) as attributes.
 
 A change (add, update, remove, reset) is validated completely, then swapped
 in at once without waiting for anything: the pumps of the connections are
 woken and pick it up at their next step (:mod:`vaurien.toxics.link`).
 """
-import importlib
 import itertools
+import sys
 
+from vaurien import registry as _registry
 from vaurien.config import parse_float
+from vaurien.registry import RegistryError
 from vaurien.toxics.base import Chunk, ToxicType
 from vaurien.toxics.handler import handler_type
 
-__all__ = ['ToxicSet', 'Toxic', 'ToxicError', 'ToxicType', 'Chunk', 'TYPES',
-           'STREAMS', 'toxic_type', 'type_names']
+__all__ = ['ToxicSet', 'Toxic', 'ToxicError', 'ToxicType', 'Chunk',
+           'STREAMS', 'toxic_type', 'type_names', 'builtin_types',
+           'Registry', 'ENTRY_POINT_GROUP']
 
 STREAMS = ('downstream', 'upstream')      # indexed by to_backend
 
-# name -> "module:Class"; imported when first used.
-TYPES = {
-    'latency': 'vaurien.toxics.latency:Latency',
-    'bandwidth': 'vaurien.toxics.bandwidth:Bandwidth',
-    'slow_close': 'vaurien.toxics.slow_close:SlowClose',
-    'timeout': 'vaurien.toxics.timeout:Timeout',
-    'reset_peer': 'vaurien.toxics.reset_peer:ResetPeer',
-    'slicer': 'vaurien.toxics.slicer:Slicer',
-    'limit_data': 'vaurien.toxics.limit_data:LimitData',
-    'noop': 'vaurien.toxics.noop:Noop',
-}
+ENTRY_POINT_GROUP = 'vaurien.toxics'
 
-_loaded = {}
 _keys = itertools.count(1)
+
+
+class ToxicTypeError(RegistryError):
+    """A toxic type cannot be found or loaded (one line)."""
+
+
+class Registry(_registry.Registry):
+    """The registry of toxic types: the built-ins (every module of this
+    package defining a :class:`ToxicType` with its own ``name``) and,
+    unless *entry_points* is false, the installed packages' types (the
+    ``vaurien.toxics`` entry-point group); a
+    :class:`vaurien.registry.Registry` of kind ``toxic``."""
+
+    def __init__(self, entry_points=True):
+        super().__init__(
+            'toxic', ENTRY_POINT_GROUP, sys.modules[__name__], ToxicType,
+            error=ToxicTypeError, label='toxic %s', base_required=True,
+            entry_points=entry_points)
+
+
+_TYPES = []
+
+
+def _types():
+    # One registry for the process: the entry points are read once.
+    if not _TYPES:
+        _TYPES.append(Registry())
+    return _TYPES[0]
+
+
+def builtin_types():
+    """``{name: class}`` of the built-in toxic types, sorted by name."""
+    return dict(_registry.discover_builtins(sys.modules[__name__],
+                                            ToxicType))
 
 
 class ToxicError(ValueError):
@@ -57,25 +85,19 @@ class ToxicError(ValueError):
         self.code = code
 
 
-def _load_builtin(name):
-    cls = _loaded.get(name)
-    if cls is None:
-        module, _, attr = TYPES[name].partition(':')
-        cls = _loaded[name] = getattr(importlib.import_module(module), attr)
-    return cls
-
-
 def toxic_type(name, handlers=None):
     """The ToxicType class named *name*, or None.
 
-    Toxiproxy's types come first; then, with a handler registry
-    (:class:`vaurien.handlers.Registry`), any handler it knows by name
-    (never a dotted path: a name from the network must not import code).
+    The toxic types come first (built-ins and entry points); then, with a
+    handler registry (:class:`vaurien.handlers.Registry`), any handler it
+    knows by name. Never a dotted path: a name from the network must not
+    import code.
     """
     if not isinstance(name, str):
         return None
-    if name in TYPES:
-        return _load_builtin(name)
+    types = _types()
+    if name in types:
+        return types.get(name).load()
     if handlers is not None and name in handlers:
         return handler_type(handlers.get(name))
     return None
@@ -83,7 +105,7 @@ def toxic_type(name, handlers=None):
 
 def type_names(handlers=None):
     """Every usable type name."""
-    names = set(TYPES)
+    names = set(_types().names())
     if handlers is not None:
         names.update(handlers.names())
     return sorted(names)
