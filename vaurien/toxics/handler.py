@@ -124,35 +124,13 @@ class _ConnectionView:
         self.data = None
         return data
 
-    # the real connection's, for handlers
-    @property
-    def proxy(self):
-        return self.conn.proxy
-
-    @property
-    def seq(self):
-        return self.conn.seq
-
-    @property
-    def readers(self):
-        return self.conn.readers
-
-    @property
-    def state(self):
-        return self.conn.state
-
-    @state.setter
-    def state(self, value):
-        self.conn.state = value
-
-    def handler_random(self):
-        return self.conn.handler_random()
-
-    def hang(self):
-        self.conn.hang()
-
     def close(self, by='handler'):
         self.conn.close(by)
+
+    def __getattr__(self, name):
+        # Everything else a handler asks its connection (its generator,
+        # state, hang(), protocol_mode, error_reply()...) is the real one's.
+        return getattr(self.conn, name)
 
 
 class _Stand:
