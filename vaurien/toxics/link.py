@@ -174,7 +174,7 @@ class Link:
             left = deadline - time.monotonic()
             if left <= 0:
                 return True
-            self._wait(left)
+            self._block(left)
 
     def close(self):
         """Close the connection (a toxic ends it)."""
@@ -208,7 +208,7 @@ class Link:
                 return chunk.data
             if self.source_ended:
                 return b''
-            self._wait(None)
+            self._block(None)
 
     # -- the pump -------------------------------------------------------------
 
@@ -318,7 +318,7 @@ class Link:
             self.source.resume()
         return chunk
 
-    def _wait(self, seconds):
+    def _block(self, seconds):
         self.event.wait(seconds)
         self.event.clear()
 
@@ -341,7 +341,7 @@ class Link:
     def _park(self, seconds):
         self.parked = True
         try:
-            self._wait(seconds)
+            self._block(seconds)
         finally:
             self.parked = False
 
