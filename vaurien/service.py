@@ -505,10 +505,11 @@ def serve(options, seed, worker=None):
     if worker is None:
         service = GroupService(options, seed)
         service.start()
+        if service.api is not None:
+            # Before the proxies' lines, which tell a reader that all is up.
+            log.info('control API on %s', service.api.url())
         for named in service.group:
             log.info('%s', service.describe(named))
-        if service.api is not None:
-            log.info('control API on %s', service.api.url())
         stopped = Event()
 
         def stop_group():
