@@ -217,6 +217,9 @@ def run_workers(options, seed):
                           'need one process (--workers 1)'
                           % (count, options.ini.path))
     # Every mistake is found here, before any fork.
+    if isinstance(options.local, str):
+        raise ConfigError('--workers needs a TCP --local: processes cannot '
+                          'share a Unix socket with SO_REUSEPORT')
     check(options)
     reserve = _reserve(options.local)
     address = reserve.getsockname()[:2]
