@@ -47,15 +47,16 @@ def ini(echo, extra=''):
 
 
 @pytest.fixture
-def named(echo):
+def named_vaurien(echo):
     proc = NamedVaurien(ini(echo), names=('slow', 'fast'))
     yield proc
     proc.stop()
 
 
-def test_each_proxy_relays_with_its_own_faults(named):
+def test_each_proxy_relays_with_its_own_faults(named_vaurien):
     """The behavior's pick (delay 0.3 s before the request) and the
     section's toxic (latency 0.3 s upstream) both act on 'slow'."""
+    named = named_vaurien
     with connect(named.address('slow')) as sock:
         got, took = exchange(sock, b'ping')
     assert got == b'ping' and 0.6 <= took < 2
@@ -65,7 +66,8 @@ def test_each_proxy_relays_with_its_own_faults(named):
     assert 'off' not in named.ports
 
 
-def test_toxiproxy_routes_list_every_proxy(named):
+def test_toxiproxy_routes_list_every_proxy(named_vaurien):
+    named = named_vaurien
     proxies = named.request('GET', '/proxies').json()
     assert sorted(proxies) == ['fast', 'off', 'slow']
     assert proxies['off']['enabled'] is False
@@ -76,7 +78,8 @@ def test_toxiproxy_routes_list_every_proxy(named):
         assert exchange(sock, b'on')[0] == b'on'
 
 
-def test_vaurien_routes_exist_per_proxy(named):
+def test_vaurien_routes_exist_per_proxy(named_vaurien):
+    named = named_vaurien
     answer = named.request('GET', '/proxies/slow/behavior')
     assert answer.json()['behavior'] == 'delay'
     assert named.request('GET', '/proxies/fast/handler').text == 'dummy'
@@ -94,7 +97,8 @@ def test_vaurien_routes_exist_per_proxy(named):
     assert answer.status_code == 404
 
 
-def test_metrics_name_the_proxies(named):
+def test_metrics_name_the_proxies(named_vaurien):
+    named = named_vaurien
     with connect(named.address('fast')) as sock:
         exchange(sock, b'12345')
     text = named.request('GET', '/metrics').text
@@ -103,7 +107,8 @@ def test_metrics_name_the_proxies(named):
     assert 'vaurien_connections_total 1' in text
 
 
-def test_a_removed_proxy_leaves_the_others(named):
+def test_a_removed_proxy_leaves_the_others(named_vaurien):
+    named = named_vaurien
     with connect(named.address('fast')) as kept:
         assert exchange(kept, b'1')[0] == b'1'
         assert named.request('DELETE', '/proxies/slow').status_code == 204
@@ -209,7 +214,8 @@ def test_a_failing_handler_toxic_ends_its_connection_only(echo, tmp_path):
     assert "handler 'boom' failed on connection 1" in log
 
 
-def test_client_and_vaurienctl_name_the_proxy(named):
+def test_client_and_vaurienctl_name_the_proxy(named_vaurien):
+    named = named_vaurien
     client = Client(named.url, proxy='fast')
     assert 'fast' in repr(client)
     with client.with_handler('delay', sleep=0.3):
@@ -268,7 +274,8 @@ def test_check_and_workers_with_sections(echo, tmp_path):
     assert 'need one process (--workers 1)' in done.stderr
 
 
-def test_both_apis_see_the_same_enabled_state(named):
+def test_both_apis_see_the_same_enabled_state(named_vaurien):
+    named = named_vaurien
     assert named.request('PUT', '/proxies/fast/proxy',
                          {'enabled': False}).status_code == 200
     assert named.request('GET', '/proxies/fast').json()['enabled'] is False

@@ -1,7 +1,6 @@
 """toxiproxy-python (PyPI), Toxiproxy's Python client, drives
 ``vaurien-toxiproxy`` unchanged: proxies, every toxic type measured on
 real traffic, populate, reset, disable and enable."""
-import socket
 import time
 
 import pytest
@@ -16,7 +15,7 @@ from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
 
 @pytest.fixture
-def server():
+def toxiproxy_python():
     server = ToxiproxyServer()
     host, port = address(server.url[len('http://'):])
     APIConsumer.host, APIConsumer.port = host, port
@@ -42,7 +41,8 @@ def upstream(backend):
     return '%s:%d' % tuple(backend)
 
 
-def test_server_proxies_and_version(server, echo):
+def test_server_proxies_and_version(toxiproxy_python, echo):
+    server = toxiproxy_python
     assert server.running()
     assert b'2.12.0' in server.version()
     proxy = server.create(upstream=upstream(echo.address), name='echo')
@@ -59,7 +59,8 @@ def test_server_proxies_and_version(server, echo):
         proxy.destroy()
 
 
-def test_latency_added_then_removed(server, echo):
+def test_latency_added_then_removed(toxiproxy_python, echo):
+    server = toxiproxy_python
     proxy = server.create(upstream=upstream(echo.address), name='echo')
     addr = address(proxy.listen)
     with connect(addr) as sock:
@@ -76,7 +77,8 @@ def test_latency_added_then_removed(server, echo):
         proxy.add_toxic(type='walrus')
 
 
-def test_bandwidth(server, sender):
+def test_bandwidth(toxiproxy_python, sender):
+    server = toxiproxy_python
     proxy = server.create(upstream=upstream(sender.address), name='s')
     proxy.add_toxic(type='bandwidth', attributes={'rate': 60})   # 60 KB/s
     with connect(address(proxy.listen)) as sock:
@@ -87,7 +89,8 @@ def test_bandwidth(server, sender):
     assert len(data) == 60000 and 0.8 <= took < 1.6
 
 
-def test_slicer(server, sender):
+def test_slicer(toxiproxy_python, sender):
+    server = toxiproxy_python
     proxy = server.create(upstream=upstream(sender.address), name='s')
     proxy.add_toxic(type='slicer', attributes={
         'average_size': 1000, 'size_variation': 100, 'delay': 2000})
@@ -103,7 +106,8 @@ def test_slicer(server, sender):
     assert reads >= 20
 
 
-def test_limit_data_and_slow_close(server):
+def test_limit_data_and_slow_close(toxiproxy_python):
+    server = toxiproxy_python
     closing = Sender([b'c' * 5000])
     try:
         proxy = server.create(upstream=upstream(closing.address), name='c')
@@ -122,7 +126,8 @@ def test_limit_data_and_slow_close(server):
         closing.close()
 
 
-def test_timeout_and_reset_peer(server, sender):
+def test_timeout_and_reset_peer(toxiproxy_python, sender):
+    server = toxiproxy_python
     proxy = server.create(upstream=upstream(sender.address), name='s')
     proxy.add_toxic(type='timeout', attributes={'timeout': 400})
     with connect(address(proxy.listen)) as sock:
@@ -137,7 +142,8 @@ def test_timeout_and_reset_peer(server, sender):
     assert how == 'reset'
 
 
-def test_disable_enable_and_down(server, echo):
+def test_disable_enable_and_down(toxiproxy_python, echo):
+    server = toxiproxy_python
     proxy = server.create(upstream=upstream(echo.address), name='echo')
     port = address(proxy.listen)[1]
     proxy.disable()
@@ -150,14 +156,14 @@ def test_disable_enable_and_down(server, echo):
         assert exchange(sock, b'up')[0] == b'up'
 
 
-def test_populate_and_reset(server, echo):
-    with socket.socket() as probe:
-        probe.bind(('127.0.0.1', 0))
-        port = probe.getsockname()[1]
-    listen = '127.0.0.1:%d' % port
+def test_populate_and_reset(toxiproxy_python, echo):
+    server = toxiproxy_python
     created = server.populate([{'name': 'p', 'upstream':
-                                upstream(echo.address), 'listen': listen}])
+                                upstream(echo.address),
+                                'listen': '127.0.0.1:0'}])
     assert [p.name for p in created] == ['p']
+    listen = created[0].listen
+    port = address(listen)[1]
     assert server.populate([{'name': 'p', 'upstream':
                              upstream(echo.address), 'listen': listen}]) == []
     proxy = server.get_proxy('p')
