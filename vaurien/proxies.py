@@ -14,7 +14,7 @@ use``.
 import os
 import socket as _socket
 
-from vaurien.config import format_hostport, parse_hostport
+from vaurien.config import ConfigError, format_hostport, parse_hostport
 from vaurien.proxy import resolve
 
 __all__ = ['ProxyGroup', 'NamedProxy', 'ListenError', 'ProxyExists',
@@ -94,13 +94,17 @@ class NamedProxy:
     is enabled, as Toxiproxy reports it.
     """
 
-    def __init__(self, name, proxy, listen, upstream):
+    def __init__(self, name, proxy, listen, upstream, engine_binds=False):
         self.name = name
         self.proxy = proxy
         self.listen = listen
         self.upstream = upstream
         self.toxics = proxy.toxics
         self.closed = False
+        # A proxy of the settings binds as the engine does (Unix sockets,
+        # TLS, --local-mode, its messages) until the API gives it another
+        # address; one made through the API binds as Toxiproxy does.
+        self.engine_binds = engine_binds
 
     @property
     def enabled(self):
@@ -114,11 +118,20 @@ class NamedProxy:
         """Listen (ListenError when it cannot); a no-op when enabled."""
         if self.enabled:
             return
-        listener = listen_socket(self.listen, self.proxy.backlog)
-        if self.proxy.server is None:
-            self.proxy.start(listener)
+        if self.engine_binds:
+            try:
+                if self.proxy.server is None:
+                    self.proxy.start()
+                else:
+                    self.proxy.enable()
+            except ConfigError as exc:
+                raise ListenError(str(exc)) from None
         else:
-            self.proxy.enable(listener)
+            listener = listen_socket(self.listen, self.proxy.backlog)
+            if self.proxy.server is None:
+                self.proxy.start(listener)
+            else:
+                self.proxy.enable(listener)
         self.listen = format_hostport(self.proxy.address)
 
     def stop(self):
@@ -153,6 +166,8 @@ class NamedProxy:
         if self.differs(listen, upstream):
             distant = parse_upstream(upstream)
             self.stop()
+            if listen != self.listen:
+                self.engine_binds = False
             self.listen = listen
             self.upstream = upstream
             self.proxy.set_backend(distant)

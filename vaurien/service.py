@@ -362,7 +362,8 @@ class GroupService:
                 raise ConfigError('%s: toxics: %s' % (where, exc)) from None
         named = NamedProxy(spec.name, proxy,
                            format_hostport(spec_options.local),
-                           format_hostport(spec_options.distant))
+                           format_hostport(spec_options.distant),
+                           engine_binds=True)
         self.group.add(named, start=False)
         self.enabled[spec.name] = spec.enabled
         if self.statsd is not None:
@@ -446,11 +447,9 @@ class GroupService:
                     try:
                         named.start()
                     except ListenError as exc:
+                        # the engine's own words (cannot listen on ...)
                         head = 'proxy %s: ' % named.name if self.named else ''
-                        raise ConfigError('%scannot listen on %s: %s'
-                                          % (head, named.listen,
-                                             str(exc).rpartition(': ')[2])) \
-                            from None
+                        raise ConfigError('%s%s' % (head, exc)) from None
             if self.http:
                 self.api = ControlServer(None, self.api_address[0],
                                          self.api_address[1],
