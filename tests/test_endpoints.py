@@ -627,3 +627,26 @@ def _abrupt_ends(vaurien, backend, pki):
     support.wait_fds(proxy.proc.pid, baseline)
     log = proxy.log()
     assert '[ERROR]' not in log and 'Traceback' not in log, log
+
+
+def test_service_down_and_up_on_a_unix_socket(vaurien, echo_server, tmp_path):
+    """``PUT /proxy`` down: the socket file stays and clients are refused,
+    as by a real server that is down; up: served again on the same path."""
+    path = str(tmp_path / 'svc.sock')
+    proxy = start_controlled(vaurien, echo_server.address, '--local',
+                             'unix:' + path)
+    with proxy.connect() as sock:
+        assert exchange(sock, b'up') == b'up'
+    assert api(proxy.http_port, 'PUT', '/proxy',
+               {'enabled': False}).status == 200
+    assert os.path.exists(path)
+    with pytest.raises(ConnectionRefusedError):
+        proxy.connect()
+    assert api(proxy.http_port, 'PUT', '/proxy',
+               {'enabled': True}).status == 200
+    with proxy.connect() as sock:
+        assert exchange(sock, b'again') == b'again'
+    assert api(proxy.http_port, 'GET', '/proxy').json['address'] == \
+        'unix:' + path
+    proxy.stop()
+    assert not os.path.exists(path)
