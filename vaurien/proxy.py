@@ -26,7 +26,10 @@ import errno
 import logging
 import os
 import random
+import resource
 import socket as _socket
+import struct
+import time
 
 import gevent
 from gevent.event import Event
@@ -53,6 +56,27 @@ _IN_PROGRESS = {errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN,
                 errno.EALREADY}
 # Buffers kept for reuse; beyond this many idle ones, they are dropped.
 _POOL_MAX = 64
+# Out of descriptors (or kernel memory for them): accept or socket() failed.
+_EXHAUSTED = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+# Seconds new clients wait in the backlog after descriptors ran out.
+_EXHAUSTED_PAUSE = 0.1
+# SO_LINGER on, 0 seconds: close() sends a reset (RST), not a FIN.
+_LINGER_RESET = struct.pack('ii', 1, 0)
+
+
+def descriptor_reserve(limit):
+    """Descriptors kept out of the connections' share of *limit* (the
+    control API, its clients, the log, the event log, resolvers...)."""
+    return max(64, limit // 10)
+
+
+def default_max_connections():
+    """``--max-connections auto``: what the descriptor limit allows, two
+    descriptors a connection, once :func:`descriptor_reserve` is kept."""
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if limit == resource.RLIM_INFINITY or limit > 1 << 24:
+        limit = 1 << 24
+    return max(1, (limit - descriptor_reserve(limit)) // 2)
 
 
 class Socket(_GeventSocket):
@@ -61,8 +85,19 @@ class Socket(_GeventSocket):
     ``conn`` is the :class:`Connection` it belongs to; ``eof`` becomes true
     when a read returned end of stream; ``reads`` counts the reads and
     ``received`` the bytes read (by handlers and by the engine alike).
+
+    Fairness: a read that finds data at once does not wait for the loop, so
+    a loop of reads over a fast source would never let other connections
+    run. ``hot`` is true when the last read found its data without waiting;
+    the next read then waits for the socket's next readable event first,
+    which comes only after the loop has polled every socket (a plain
+    ``gevent.sleep(0)`` would not do: the loop runs such callbacks for up
+    to a switch interval before it polls again). So whoever reads (the
+    protocol relay, any handler) does at most one buffer's worth of work
+    per turn of the loop. The engine clears ``hot`` when it has just waited
+    for the socket to be readable.
     """
-    __slots__ = ('conn', 'eof', 'reads', 'received')
+    __slots__ = ('conn', 'eof', 'reads', 'received', 'hot')
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -70,14 +105,20 @@ class Socket(_GeventSocket):
         self.eof = False
         self.reads = 0
         self.received = 0
+        self.hot = False
 
     def recv(self, bufsize, flags=0):
+        if self.hot and not flags & _MSG_PEEK:
+            self._wait(self._read_event)
         try:
             # Most calls come right after a readable event: try the
             # non-blocking read first, wait (gevent's recv) only if needed.
             data = self._sock.recv(bufsize, flags)
+            if not flags & _MSG_PEEK:
+                self.hot = True
         except BlockingIOError:
             data = _recv(self, bufsize, flags)
+            self.hot = False
         self.reads += 1
         if data:
             if not flags & _MSG_PEEK:
@@ -98,7 +139,15 @@ class Socket(_GeventSocket):
                 _sendall(self, view[sent:], flags)
 
     def recv_into(self, buffer, nbytes=0, flags=0):
-        count = _recv_into(self, buffer, nbytes, flags)
+        if self.hot and not flags & _MSG_PEEK:
+            self._wait(self._read_event)
+        try:
+            count = self._sock.recv_into(buffer, nbytes, flags)
+            if not flags & _MSG_PEEK:
+                self.hot = True
+        except BlockingIOError:
+            count = _recv_into(self, buffer, nbytes, flags)
+            self.hot = False
         self.reads += 1
         if count:
             if not flags & _MSG_PEEK:
@@ -131,7 +180,7 @@ class Connection:
     __slots__ = ('proxy', 'seq', 'client', 'backend', 'address', 'hung',
                  'state', 'readers', 'behavior', 'index', 'flows', '_done',
                  '_closed', '_hrng', '_timer', '_addresses', 'closed_by',
-                 'started', '__weakref__')
+                 'started', 'seen', 'seen_at', '__weakref__')
 
     def __init__(self, proxy, seq, client, address):
         self.proxy = proxy
@@ -154,6 +203,8 @@ class Connection:
         # 'error' or 'proxy' (for the event log).
         self.closed_by = None
         self.started = None     # set by the event log, when there is one
+        self.seen = 0           # --idle-timeout: bytes read when last swept
+        self.seen_at = 0.0      # ... and when they last changed
         client.conn = self
 
     # -- what handlers use ----------------------------------------------------
@@ -193,6 +244,10 @@ class Connection:
         try:
             sock = Socket(family, _socket.SOCK_STREAM)
         except OSError as exc:
+            if exc.errno in _EXHAUSTED:
+                self.proxy.out_of_descriptors()
+                self.close('error')
+                return
             self._connect_failed(exc)
             return
         self.backend = sock
@@ -270,6 +325,18 @@ class Connection:
         """gevent's way of saying a socket we watch was closed: end."""
         self.close('handler')
 
+    def reset(self):
+        """Close both sockets with a reset (RST) instead of a FIN, so that
+        each peer can tell a cut from a complete answer (shutdown)."""
+        for sock in (self.client, self.backend):
+            if sock is not None:
+                try:
+                    sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_LINGER,
+                                    _LINGER_RESET)
+                except OSError:
+                    pass
+        self.close('proxy')
+
     # -- picking and calling handlers ---------------------------------------
 
     def _pick_connection(self, behavior):
@@ -324,6 +391,7 @@ class Connection:
             while True:
                 if not reader.pending:
                     src._wait(src._read_event)
+                    src.hot = False
                 name, handler = flow.pick()
                 if handler is PASS:
                     # One whole message; a huge one streams through.
@@ -337,6 +405,10 @@ class Connection:
                 how = flow.call(name, handler)
                 if how is not None:
                     break
+                if reader.streaming and not self._closed:
+                    # A message longer than --max-message: the handler had
+                    # its head; the rest follows it, at the pace dst takes.
+                    reader.finish(dst.sendall)
         except OSError:
             how = 'error'
         except gevent.GreenletExit:
@@ -396,6 +468,8 @@ class Connection:
         proxy.connections.discard(self)
         if self.hung:
             proxy.hung.discard(self)
+        if proxy.paused or proxy.draining is not None:
+            proxy.connection_gone()
         self._stop_timer()
         for flow in self.flows:
             flow.disarm()
@@ -641,7 +715,12 @@ def _strerror(err):
 class _Server(StreamServer):
     """A StreamServer whose client sockets are :class:`Socket` objects,
     handled right in the loop (the proxy spawns greenlets only for
-    handlers)."""
+    handlers). When accepting fails for want of descriptors, *exhausted*
+    is called (no traceback): it pauses accepting for a moment."""
+
+    def __init__(self, listener, handle, exhausted):
+        super().__init__(listener, handle)
+        self.exhausted = exhausted
 
     def do_read(self):
         listener = self.socket
@@ -649,6 +728,11 @@ class _Server(StreamServer):
             fd, address = listener._accept()
         except BlockingIOError:
             return None
+        except OSError as exc:
+            if exc.errno in _EXHAUSTED:
+                self.exhausted()
+                return None
+            raise
         return Socket(listener.family, listener.type, 0, fileno=fd), address
 
     def do_handle(self, *args):
@@ -705,13 +789,33 @@ class Proxy:
     *behavior* is a :class:`~vaurien.behavior.Behavior`; it can be replaced
     while the proxy runs with :meth:`set_behavior`. ``start()`` binds the
     listening socket (ConfigError when it cannot); ``serve_forever()``
-    serves until ``stop()``.
+    serves until ``stop()``; :meth:`shutdown` stops it gracefully.
+
+    Limits: *max_message* bytes of one protocol message are held whole
+    (see :class:`vaurien.protocols.base.Reader`); at most *max_connections*
+    clients are served at once (None: :func:`default_max_connections`),
+    the next ones waiting in the listen backlog; with *idle_timeout*
+    seconds, a connection with no traffic either way for that long is
+    closed.
     """
 
     def __init__(self, local, distant, behavior, bufsize=65536, timeout=30.0,
                  seed=0, backlog=1024, pick='event', protocol=None,
-                 reuse_port=False, worker=0, workers=1):
+                 reuse_port=False, worker=0, workers=1, max_message=1 << 20,
+                 max_connections=None, idle_timeout=None):
         self.local = local
+        self.max_message = max_message
+        self.max_connections = max_connections or default_max_connections()
+        self.idle_timeout = idle_timeout
+        # Accepting is paused: --max-connections reached, or descriptors
+        # ran out (then _resume_timer runs).
+        self.paused = False
+        # shutdown(): an Event set when the last connection is gone.
+        self.draining = None
+        self._resume_timer = None
+        self._idle_timer = None
+        self._warned_at = -1.0
+        self._unwarned = 0
         # --workers: every worker listens on the port (SO_REUSEPORT) and
         # numbers its connections worker+1, worker+1+workers, ... so that
         # connection numbers (and the picks derived from them) stay unique.
@@ -748,10 +852,14 @@ class Proxy:
         """Bind and start accepting; ConfigError if the address is unusable."""
         listener = bind(self.local, 'listen on %s' % format_hostport(self.local),
                         self.backlog, self.reuse_port)
-        self.server = _Server(listener, self._handle)
+        self.server = _Server(listener, self._handle, self.out_of_descriptors)
         self.server.start()
         self.loop = self.server.loop
         self.address = listener.getsockname()[:2]
+        if self.idle_timeout:
+            every = min(max(self.idle_timeout / 4, 0.05), 1.0)
+            self._idle_timer = self.loop.timer(every, every)
+            self._idle_timer.start(self._sweep_idle)
         return self.address
 
     def serve_forever(self):
@@ -761,6 +869,7 @@ class Proxy:
 
     def stop(self, timeout=1):
         """Stop listening, wake sleepers and close every open connection."""
+        self._stop_timers()
         if self.server is not None:
             self.server.close()
         self._wake()
@@ -779,6 +888,8 @@ class Proxy:
         self.opened += 1
         conn = Connection(self, self._seq, client, address)
         self.connections.add(conn)
+        if len(self.connections) >= self.max_connections:
+            self._pause()
         if self.events is not None:
             self.events.opened(conn)
         addresses = self._resolved
@@ -821,6 +932,113 @@ class Proxy:
         if self.events is not None:
             self.events.backend_failed(conn, label, reason)
 
+    # -- limits: connections, descriptors, idle time ---------------------------
+
+    def _pause(self):
+        """Stop accepting: new clients wait in the listen backlog."""
+        if not self.paused:
+            self.paused = True
+            self.server.stop_accepting()
+
+    def _resume(self):
+        if self.paused and self._resume_timer is None \
+                and self.draining is None and not self.disabled \
+                and len(self.connections) < self.max_connections:
+            self.paused = False
+            self.server.start_accepting()
+
+    def connection_gone(self):
+        """A connection closed while accepting was paused or while
+        draining (called by :meth:`Connection.close`)."""
+        draining = self.draining
+        if draining is not None:
+            if not self.connections:
+                draining.set()
+            return
+        self._resume()
+
+    def out_of_descriptors(self):
+        """Accepting or connecting failed for want of descriptors: new
+        clients wait in the backlog for a moment; one WARNING a second at
+        most says so."""
+        now = time.monotonic()
+        if now - self._warned_at >= 1.0:
+            limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+            log.warning('out of file descriptors (limit %s): %d connections '
+                        'open, new clients wait%s; see --max-connections',
+                        limit, len(self.connections),
+                        ' (%d more times since the last warning)'
+                        % self._unwarned if self._unwarned else '')
+            self._warned_at = now
+            self._unwarned = 0
+        else:
+            self._unwarned += 1
+        if self._resume_timer is None and self.server is not None \
+                and self.draining is None:
+            self._pause()
+            timer = self._resume_timer = self.loop.timer(_EXHAUSTED_PAUSE)
+            timer.start(self._exhaustion_over)
+
+    def _exhaustion_over(self):
+        timer, self._resume_timer = self._resume_timer, None
+        if timer is not None:
+            timer.close()
+        self._resume()
+
+    def _sweep_idle(self):
+        """--idle-timeout: close connections with no bytes read either way
+        since ``idle_timeout`` seconds."""
+        now = time.monotonic()
+        limit = self.idle_timeout
+        for conn in list(self.connections):
+            backend = conn.backend
+            seen = conn.client.received + (0 if backend is None
+                                           else backend.received)
+            if seen != conn.seen or not conn.seen_at:
+                conn.seen = seen
+                conn.seen_at = now
+            elif now - conn.seen_at >= limit:
+                conn.close('proxy')
+
+    def _stop_timers(self):
+        for name in ('_idle_timer', '_resume_timer'):
+            timer = getattr(self, name)
+            if timer is not None:
+                setattr(self, name, None)
+                timer.stop()
+                timer.close()
+
+    # -- stopping gracefully ----------------------------------------------------
+
+    def shutdown(self, grace, cut_now=None):
+        """Stop accepting at once, let open connections finish for *grace*
+        seconds (less if the :class:`~gevent.event.Event` *cut_now* is set
+        meanwhile), then reset (RST) those still open and stop.
+
+        Blocks the calling greenlet; returns ``(drained, cut)``, the
+        numbers of connections that ended by themselves and that were cut.
+        Handlers are not woken: a request held in a delay finishes if it
+        can within *grace*.
+        """
+        self.draining = Event()
+        self._stop_timers()
+        server = self.server
+        if server is not None and not self.disabled:
+            # Not server.close(): that would end serve_forever() at once.
+            server.stop_accepting()
+            server.socket.close()
+        before = len(self.connections)
+        if before and grace > 0:
+            waits = [self.draining]
+            if cut_now is not None:
+                waits.append(cut_now)
+            gevent.wait(waits, timeout=grace, count=1)
+        left = list(self.connections)
+        for conn in left:
+            conn.reset()
+        self.stop()
+        return before - len(left), len(left)
+
     # -- live changes -------------------------------------------------------------
 
     def set_behavior(self, behavior):
@@ -860,6 +1078,7 @@ class Proxy:
         if self.disabled or server is None:
             return
         self.disabled = True
+        self.paused = False
         self._family = server.socket.family
         server.stop_accepting()
         server.socket.close()

@@ -313,6 +313,7 @@ def serve(options, seed, worker=None):
     import signal
 
     import gevent
+    from gevent.event import Event
 
     from vaurien.config import format_hostport
     from vaurien.proxy import Proxy
@@ -324,7 +325,10 @@ def serve(options, seed, worker=None):
                   pick=options.pick, protocol=protocol,
                   reuse_port=worker is not None,
                   worker=worker.index if worker else 0,
-                  workers=worker.count if worker else 1)
+                  workers=worker.count if worker else 1,
+                  max_message=options.max_message,
+                  max_connections=options.max_connections,
+                  idle_timeout=options.idle_timeout)
     if protocol is not None:
         protocol.proxy = proxy
     registry, behavior, checked, instances = build(options, proxy)
@@ -354,11 +358,24 @@ def serve(options, seed, worker=None):
              behavior.text, options.pick, options.protocol, seed, seed,
              worker.describe() if worker else '')
 
-    def stop():
-        log.info('stopping')
+    cut_now = Event()
+    stopping = []
+
+    def shutdown():
+        log.info('stopping: no new connections; %d open, %gs to finish '
+                 '(--grace; a second signal cuts them at once)',
+                 len(proxy.connections), options.grace)
+        drained, cut = proxy.shutdown(options.grace, cut_now)
+        log.info('stopped: %d connections drained, %d cut (reset)',
+                 drained, cut)
         if control is not None:
             control.stop()
-        proxy.stop()
+
+    def stop():
+        if stopping:
+            cut_now.set()
+            return
+        stopping.append(gevent.spawn(shutdown))
     gevent.signal_handler(signal.SIGTERM, stop)
     gevent.signal_handler(signal.SIGINT, stop)
     try:
