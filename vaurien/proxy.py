@@ -84,7 +84,8 @@ class Socket(_GeventSocket):
 
     ``conn`` is the :class:`Connection` it belongs to; ``eof`` becomes true
     when a read returned end of stream; ``reads`` counts the reads and
-    ``received`` the bytes read (by handlers and by the engine alike).
+    ``received`` the bytes read (by handlers and by the engine alike);
+    ``sent`` the bytes given to :meth:`sendall`.
 
     Fairness: a read that finds data at once does not wait for the loop, so
     a loop of reads over a fast source would never let other connections
@@ -97,7 +98,7 @@ class Socket(_GeventSocket):
     per turn of the loop. The engine clears ``hot`` when it has just waited
     for the socket to be readable.
     """
-    __slots__ = ('conn', 'eof', 'reads', 'received', 'hot')
+    __slots__ = ('conn', 'eof', 'reads', 'received', 'sent', 'hot')
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -105,6 +106,7 @@ class Socket(_GeventSocket):
         self.eof = False
         self.reads = 0
         self.received = 0
+        self.sent = 0           # bytes given to sendall
         self.hot = False
 
     def recv(self, bufsize, flags=0):
@@ -130,6 +132,7 @@ class Socket(_GeventSocket):
     def sendall(self, data, flags=0):
         """Send all of *data*: one plain send first, which is the whole of
         it nearly always; gevent's sendall (which waits) for any rest."""
+        self.sent += len(data)
         try:
             sent = self._sock.send(data, flags)
         except BlockingIOError:
@@ -402,13 +405,15 @@ class Connection:
                     if not count:
                         break
                     continue
+                sent = dst.sent
                 how = flow.call(name, handler)
                 if how is not None:
                     break
                 if reader.streaming and not self._closed:
                     # A message longer than --max-message: the handler had
-                    # its head; the rest follows it, at the pace dst takes.
-                    reader.finish(dst.sendall)
+                    # its head. The rest follows it at the pace dst takes
+                    # it, or is dropped if the handler sent nothing on.
+                    reader.finish(dst.sendall if dst.sent != sent else None)
         except OSError:
             how = 'error'
         except gevent.GreenletExit:
