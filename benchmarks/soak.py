@@ -745,6 +745,57 @@ def drain(scale=1.0):
                    'all answered, the rest reset (RST)', ok)]
 
 
+_FUZZ_METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'OPTIONS', 'PATCH',
+                 'get', 'G\x00T', 'X' * 300, '']
+_FUZZ_PATHS = ['/handler', '/behavior', '/behaviors', '/backend', '/proxy',
+               '/metrics', '/handlers', '/', '/nope', '/%ff%00', '//', '/..',
+               '/handler?x=1', '/' + 'a' * 9000, '*', 'http://x/handler']
+_FUZZ_BODIES = [b'', b'delay', b'{"name": "dummy"}', b'{"name": "delay", '
+                b'"sleep": "abc"}', b'{', b'\xff\xfe', b'[]', b'null',
+                b'{"behavior": "100:dummy"}', b'{"enabled": true}',
+                b'{"backend": "nope"}', b'{"name": "dummy", "name": 1}']
+
+
+def fuzz_request(rng):
+    """One random control-API request as raw bytes: random methods, paths,
+    headers (too many, too long, broken), bodies and encodings (declared
+    length wrong, chunks broken, cut short). Seeded by *rng*."""
+    method = rng.choice(_FUZZ_METHODS)
+    path = rng.choice(_FUZZ_PATHS)
+    version = rng.choice(['HTTP/1.1'] * 8 + ['HTTP/1.0', 'HTTP/2', ''])
+    body = rng.choice(_FUZZ_BODIES)
+    if rng.random() < 0.2:
+        body = rng.randbytes(rng.randint(0, 3000))
+    headers = [b'Host: 127.0.0.1']
+    kind = rng.random()
+    if kind < 0.5:
+        length = len(body) + rng.choice([0] * 6 + [-1, 1, 100, 1 << 40])
+        headers.append(b'Content-Length: %d' % max(0, length))
+    elif kind < 0.75:
+        headers.append(b'Transfer-Encoding: chunked')
+        size = rng.choice(['%x' % len(body), 'zz', '-1', '%x' % (len(body) + 5),
+                           'ffffffffffffffffff', '%X;ext=1' % len(body)])
+        body = (size.encode() + b'\r\n' + body + b'\r\n'
+                + rng.choice([b'0\r\n\r\n', b'', b'0\r\nX: y\r\n\r\n']))
+    elif kind < 0.85:
+        headers.append(rng.choice([b'Content-Length: x', b'Content-Length: -5',
+                                   b'Content-Length: 1, 2',
+                                   b'Transfer-Encoding: gzip']))
+    for _ in range(rng.choice([0, 0, 1, 3, 101, 150])):
+        headers.append(b'X-F%d: %s' % (rng.randint(0, 9999),
+                                       rng.randbytes(rng.randint(0, 20))
+                                       .replace(b'\n', b'')))
+    if rng.random() < 0.1:
+        headers.append(b'Authorization: Bearer \xc3\xa9t\xc3\xa9')
+    if rng.random() < 0.05:
+        headers.append(b'Broken header line')
+    raw = ('%s %s %s' % (method, path, version)).encode('latin-1', 'replace')
+    raw += b'\r\n' + b'\r\n'.join(headers) + b'\r\n\r\n' + body
+    if rng.random() < 0.1:
+        raw = raw[:rng.randint(0, len(raw))]
+    return raw
+
+
 PROBES = {
     'fairness': fairness,
     'big_messages': big_messages,
