@@ -12,8 +12,11 @@ Every load stays on 127.0.0.1, bounded in count and in time; every process
 a probe starts is stopped when it ends, whatever happens.
 """
 import argparse
+import ctypes
+import hashlib
 import json
 import os
+import random
 import re
 import resource
 import selectors
@@ -104,6 +107,14 @@ def _env():
     return env
 
 
+def _die_with_parent():
+    """In a child, before exec: SIGKILL when the soak run dies (Linux)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+    except Exception:
+        pass
+
+
 class Proxy:
     """``python -m vaurien ARGS`` listening on 127.0.0.1:0 (port read back
     from its log); ``nofile`` lowers its descriptor limit."""
@@ -119,6 +130,7 @@ class Proxy:
             argv += ['--http', '--http-host', HOST, '--http-port', '0']
 
         def limit():
+            _die_with_parent()
             if nofile:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
         self.proc = subprocess.Popen(
@@ -184,7 +196,7 @@ class Backend:
             [sys.executable, '-m', 'benchmarks.soak_backend', kind]
             + [str(a) for a in args], env=_env(), cwd=ROOT,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            start_new_session=True)
+            start_new_session=True, preexec_fn=_die_with_parent)
         line = self.proc.stdout.readline()
         if not line:
             self.stop()
@@ -215,7 +227,8 @@ class Servers:
         try:
             self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
                                          stderr=subprocess.DEVNULL,
-                                         start_new_session=True)
+                                         start_new_session=True,
+                                         preexec_fn=_die_with_parent)
         except FileNotFoundError:
             raise ProbeError('%s is not installed' % argv[0]) from None
         self.port = port
@@ -579,8 +592,6 @@ def transfers(scale=1.0):
 
 
 def _transfer(address, size, seed, bad):
-    import hashlib
-    import random
     data = random.Random(seed).randbytes(size)
     try:
         with socket.create_connection(address, 30) as sock:
@@ -796,6 +807,125 @@ def fuzz_request(rng):
     return raw
 
 
+def _relay_rate(address, seconds):
+    """MiB/s pushed through the proxy to the sink backend in *seconds*."""
+    chunk = memoryview(bytes(MiB))
+    sent = 0
+    with socket.create_connection(address, 10) as sock:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            sent += sock.send(chunk)
+    return sent / seconds / MiB
+
+
+def _fuzz_worker(port, rng, count, answers):
+    for _ in range(count):
+        raw = fuzz_request(rng)
+        try:
+            with socket.create_connection((HOST, port), 5) as sock:
+                sock.settimeout(10)
+                sock.sendall(raw)
+                data = b''
+                while True:
+                    more = sock.recv(65536)
+                    if not more:
+                        break
+                    data += more
+            answers.append(data[9:12] if data.startswith(b'HTTP/') else b'')
+        except socket.timeout:
+            answers.append(b'hang')
+        except OSError:
+            answers.append(b'')
+
+
+def api_fuzz(scale=1.0):
+    """Item 3: 10,000 fuzzed control-API requests (random methods, paths,
+    headers, bodies, encodings) while a bulk transfer runs through the
+    proxy: no 5xx, no hang, the relay's throughput kept."""
+    count = max(100, int(10000 * scale))
+    seconds = max(1.0, 5 * scale)
+    backend = Backend('sink')
+    proxy = Proxy(backend.port, control=True)
+    answers = []
+    try:
+        alone = _relay_rate(proxy.address, seconds)
+        threads = [threading.Thread(target=_fuzz_worker, args=(
+            proxy.control, random.Random(i), count // 8,
+            answers)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        during = _relay_rate(proxy.address, seconds)
+        for thread in threads:
+            thread.join(600)
+    finally:
+        err, log = proxy.stop()
+        backend.stop()
+    fives = sum(1 for a in answers if a.startswith(b'5'))
+    hangs = answers.count(b'hang')
+    errors = log.count('[ERROR]')
+    tracebacks = (err + log).count('Traceback')
+    ratio = during / alone if alone else 0
+    return [Result('%d fuzzed API requests' % len(answers),
+                   '%d answers 5xx, %d hangs, %d ERROR lines, %d tracebacks; '
+                   'relay %.0f MiB/s during, %.2fx without'
+                   % (fives, hangs, errors, tracebacks, during, ratio),
+                   'no 5xx, no hang, relay >= 0.8x',
+                   not fives and not hangs and not tracebacks and not errors
+                   and ratio >= 0.8,
+                   {'5xx': fives, 'hangs': hangs, 'ratio': ratio})]
+
+
+def slowloris(scale=1.0):
+    """Item 3: 500 clients trickling request heads into the control API;
+    the API still answers others, and the relay still relays."""
+    count = max(50, int(500 * scale))
+    seconds = max(2.0, 10 * scale)
+    backend = Backend('echo')
+    proxy = Proxy(backend.port, control=True)
+    slow = []
+    latencies = []
+    failures = 0
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sock.setblocking(False)
+            sock.connect_ex((HOST, proxy.control))
+            slow.append(sock)
+        time.sleep(0.2)
+        for sock in slow:
+            try:
+                sock.send(b'GET /proxy HTTP/1.1\r\nX-Slow: ')
+            except OSError:
+                pass
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            for sock in slow:
+                try:
+                    sock.send(b'x')       # a header line that never ends
+                except OSError:
+                    pass
+            start = time.monotonic()
+            if _http_get(proxy.control, '/proxy') == 200:
+                latencies.append(time.monotonic() - start)
+            else:
+                failures += 1
+            time.sleep(0.1)
+        relayed = _echo_ok(proxy.address)
+    finally:
+        for sock in slow:
+            sock.close()
+        err, log = proxy.stop()
+        backend.stop()
+    p99 = _percentile(latencies, 0.99) * 1000
+    return [Result('%d slowloris clients on the control API' % count,
+                   '%d API requests answered, %d failed, p99 %.0f ms; '
+                   'relay works: %s; %d tracebacks'
+                   % (len(latencies), failures, p99, relayed,
+                      (err + log).count('Traceback')),
+                   'every API request answered within 1 s',
+                   not failures and p99 < 1000 and relayed)]
+
+
 PROBES = {
     'fairness': fairness,
     'big_messages': big_messages,
@@ -804,6 +934,8 @@ PROBES = {
     'transfers': transfers,
     'exhaustion': exhaustion,
     'drain': drain,
+    'api_fuzz': api_fuzz,
+    'slowloris': slowloris,
 }
 
 
