@@ -29,15 +29,17 @@ import random
 import resource
 import socket as _socket
 import struct
-import time
+from time import monotonic as _monotonic
 
 import gevent
 from gevent.event import Event
-from greenlet import getcurrent, greenlet
-from gevent.server import StreamServer
-from gevent.socket import socket as _GeventSocket
+from greenlet import getcurrent
 
-from vaurien.behavior import PASS, connection_random, direction_random
+from vaurien import _gevent
+from vaurien._gevent import LoopServer, Socket
+
+from vaurien.behavior import (PASS, Behavior, connection_random,
+                              direction_random)
 from vaurien.config import ConfigError, format_hostport
 from vaurien.stats import Stats
 
@@ -45,19 +47,12 @@ __all__ = ['Proxy', 'Connection', 'Socket']
 
 log = logging.getLogger('vaurien')
 
-_recv = _GeventSocket.recv
-_recv_into = _GeventSocket.recv_into
-_sendall = _GeventSocket.sendall
 _QUIET_ERRNOS = {errno.EBADF, errno.ENOTCONN, errno.EPIPE, errno.ECONNRESET,
                  errno.ECONNABORTED, errno.ESHUTDOWN, errno.ETIMEDOUT}
-_MSG_PEEK = _socket.MSG_PEEK
-_PEEK = _MSG_PEEK | _socket.MSG_DONTWAIT
 _IN_PROGRESS = {errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN,
                 errno.EALREADY}
 # Buffers kept for reuse; beyond this many idle ones, they are dropped.
 _POOL_MAX = 64
-# Out of descriptors (or kernel memory for them): accept or socket() failed.
-_EXHAUSTED = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 # Seconds new clients wait in the backlog after descriptors ran out.
 _EXHAUSTED_PAUSE = 0.1
 # SO_LINGER on, 0 seconds: close() sends a reset (RST), not a FIN.
@@ -79,87 +74,6 @@ def default_max_connections():
     return max(1, (limit - descriptor_reserve(limit)) // 2)
 
 
-class Socket(_GeventSocket):
-    """A gevent socket that tells the engine what handlers did with it.
-
-    ``conn`` is the :class:`Connection` it belongs to; ``eof`` becomes true
-    when a read returned end of stream; ``reads`` counts the reads and
-    ``received`` the bytes read (by handlers and by the engine alike);
-    ``sent`` the bytes given to :meth:`sendall`.
-
-    Fairness: a read that finds data at once does not wait for the loop, so
-    a loop of reads over a fast source would never let other connections
-    run. ``hot`` is true when the last read found its data without waiting;
-    the next read then waits for the socket's next readable event first,
-    which comes only after the loop has polled every socket (a plain
-    ``gevent.sleep(0)`` would not do: the loop runs such callbacks for up
-    to a switch interval before it polls again). So whoever reads (the
-    protocol relay, any handler) does at most one buffer's worth of work
-    per turn of the loop. The engine clears ``hot`` when it has just waited
-    for the socket to be readable.
-    """
-    __slots__ = ('conn', 'eof', 'reads', 'received', 'sent', 'hot')
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.conn = None
-        self.eof = False
-        self.reads = 0
-        self.received = 0
-        self.sent = 0           # bytes given to sendall
-        self.hot = False
-
-    def recv(self, bufsize, flags=0):
-        if self.hot and not flags & _MSG_PEEK:
-            self._wait(self._read_event)
-        try:
-            # Most calls come right after a readable event: try the
-            # non-blocking read first, wait (gevent's recv) only if needed.
-            data = self._sock.recv(bufsize, flags)
-            if not flags & _MSG_PEEK:
-                self.hot = True
-        except BlockingIOError:
-            data = _recv(self, bufsize, flags)
-            self.hot = False
-        self.reads += 1
-        if data:
-            if not flags & _MSG_PEEK:
-                self.received += len(data)
-        elif bufsize:
-            self.eof = True
-        return data
-
-    def sendall(self, data, flags=0):
-        """Send all of *data*: one plain send first, which is the whole of
-        it nearly always; gevent's sendall (which waits) for any rest."""
-        self.sent += len(data)
-        try:
-            sent = self._sock.send(data, flags)
-        except BlockingIOError:
-            sent = 0
-        if sent < len(data):
-            with memoryview(data) as view:
-                _sendall(self, view[sent:], flags)
-
-    def recv_into(self, buffer, nbytes=0, flags=0):
-        if self.hot and not flags & _MSG_PEEK:
-            self._wait(self._read_event)
-        try:
-            count = self._sock.recv_into(buffer, nbytes, flags)
-            if not flags & _MSG_PEEK:
-                self.hot = True
-        except BlockingIOError:
-            count = _recv_into(self, buffer, nbytes, flags)
-            self.hot = False
-        self.reads += 1
-        if count:
-            if not flags & _MSG_PEEK:
-                self.received += count
-        elif nbytes or len(buffer):
-            self.eof = True
-        return count
-
-
 def _quiet(exc):
     """True for the errors that just mean "the peer went away"."""
     return isinstance(exc, OSError) and (
@@ -170,9 +84,10 @@ def _quiet(exc):
 class Connection:
     """One proxied client: its two sockets and its per-connection state.
 
-    Handlers reach it through ``sock.conn`` (or ``BaseHandler._connection``)
+    Handlers reach it through ``sock.conn`` (or ``BaseHandler.connection``)
     for what belongs to one connection: its random generator, its sequence
-    number, whether it is hung, and ``state``, a slot free for handlers.
+    number, whether it is hung, and each handler's state on it
+    (:meth:`handler_state`).
 
     In tcp mode the connection runs on event-loop callbacks: a pass-through
     event is a read and a send done right in the loop, and only a handler
@@ -205,7 +120,7 @@ class Connection:
         # Who ended the connection first: 'client', 'backend', 'handler',
         # 'error' or 'proxy' (for the event log).
         self.closed_by = None
-        self.started = None     # set by the event log, when there is one
+        self.started = _monotonic()     # for the duration in the event log
         self.seen = 0           # --idle-timeout: bytes read when last swept
         self.seen_at = 0.0      # ... and when they last changed
         client.conn = self
@@ -222,6 +137,38 @@ class Connection:
             return readers[to_backend].read(size)
         sock = self.client if to_backend else self.backend
         return sock.recv(size or self.proxy.bufsize)
+
+    @property
+    def closed(self):
+        """True once the connection is closed (both sockets)."""
+        return self._closed
+
+    @property
+    def protocol_mode(self):
+        """True when a protocol (``--protocol``) cuts the traffic into
+        messages."""
+        return self.readers is not None
+
+    def error_reply(self, rng):
+        """Protocol mode: ``(bytes, close)``, the protocol's error to send
+        the client instead of the backend's last response; None when that
+        response cannot be replaced or in tcp mode. *rng* is the handler's
+        random generator."""
+        readers = self.readers
+        if readers is None:
+            return None
+        return readers[False].error_reply(rng)
+
+    def handler_state(self, handler):
+        """The dict private to *handler* on this connection (made when
+        first asked for; gone with the connection)."""
+        states = self.state
+        if states is None:
+            states = self.state = {}
+        state = states.get(handler)
+        if state is None:
+            state = states[handler] = {}
+        return state
 
     def handler_random(self):
         """This connection's generator for handlers' own random choices."""
@@ -247,7 +194,7 @@ class Connection:
         try:
             sock = Socket(family, _socket.SOCK_STREAM)
         except OSError as exc:
-            if exc.errno in _EXHAUSTED:
+            if exc.errno in _gevent.EXHAUSTED:
                 self.proxy.out_of_descriptors()
                 self.close('error')
                 return
@@ -255,23 +202,23 @@ class Connection:
             return
         self.backend = sock
         sock.conn = self
-        err = sock._sock.connect_ex(sockaddr)
+        err = _gevent.raw(sock).connect_ex(sockaddr)
         if err == 0:
             self._connected(index)
         elif err in _IN_PROGRESS:
             timer = self._timer = self.proxy.loop.timer(self.proxy.timeout)
             timer.start(self._connect_timed_out)
-            sock._write_event.start(self._connect_done, index)
+            _gevent.write_watcher(sock).start(self._connect_done, index)
         else:
             self._next_address(index, OSError(err, _strerror(err)))
 
     def _connect_done(self, index):
         sock = self.backend
-        sock._write_event.stop()
+        _gevent.write_watcher(sock).stop()
         self._stop_timer()
         if self._closed:
             return
-        err = sock._sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_ERROR)
+        err = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_ERROR)
         if err:
             self._next_address(index, OSError(err, _strerror(err)))
         else:
@@ -281,7 +228,7 @@ class Connection:
         self._stop_timer()
         if self._closed:
             return
-        self.backend._write_event.stop()
+        _gevent.write_watcher(self.backend).stop()
         self.proxy._resolved = None
         self._connect_failed(_socket.timeout('timed out'))
 
@@ -348,17 +295,20 @@ class Connection:
             connection_random(self.proxy.seed, self.seq))
 
     def call(self, to_backend, name, handler):
-        """Call *handler* for one event; None to go on, else how it ended."""
+        """Call *handler* for one event; None to go on, else how it ended:
+        ``'eof'``, ``'closed'`` (a socket was closed), ``'failed'`` (the
+        handler raised: counted and logged) or ``'error'`` (a peer went
+        away while it ran)."""
         client, backend = self.client, self.backend
         src = client if to_backend else backend
         try:
             reads = src.reads
             result = handler(client, backend, to_backend)
-            if client._closed or backend._closed:
+            if client.closed or backend.closed:
                 return 'closed'
             if src.eof or (result is not None and not result):
                 return 'eof'
-            if src.reads == reads and self._at_eof(src):
+            if src.reads == reads and src.at_eof():
                 # A message already buffered by a protocol reader is not
                 # lost to a peek that sees the socket's end of stream.
                 readers = self.readers
@@ -371,6 +321,7 @@ class Connection:
                 log.error('handler %r failed on connection %d (%s): %s',
                           name, self.seq, _direction(to_backend), exc,
                           exc_info=True)
+                return 'failed'
         except gevent.GreenletExit:
             pass
         except (Exception, SystemExit) as exc:
@@ -380,6 +331,7 @@ class Connection:
             log.error('handler %r failed on connection %d (%s): %s: %s',
                       name, self.seq, _direction(to_backend),
                       type(exc).__name__, exc, exc_info=True)
+            return 'failed'
         return 'error'
 
     def _relay(self, to_backend):
@@ -393,8 +345,7 @@ class Connection:
         try:
             while True:
                 if not reader.pending:
-                    src._wait(src._read_event)
-                    src.hot = False
+                    src.wait_readable()
                 name, handler = flow.pick()
                 if handler is PASS:
                     # One whole message; a huge one streams through.
@@ -424,16 +375,6 @@ class Connection:
                       self.seq, _direction(to_backend), type(exc).__name__,
                       exc, exc_info=True)
         self.direction_ended(to_backend, how or 'eof')
-
-    @staticmethod
-    def _at_eof(src):
-        """Peek: has *src* reached end of stream (without reading data)?"""
-        try:
-            return not src._sock.recv(1, _PEEK)
-        except (BlockingIOError, InterruptedError):
-            return False
-        except OSError:
-            return True
 
     # -- ending -------------------------------------------------------------------
 
@@ -514,10 +455,10 @@ class _Flow:
         else:
             src, dst = conn.backend, conn.client
         self.src = src
-        self.readable = src._read_event
-        self.writable = dst._write_event
-        self.recv_into = src._sock.recv_into
-        self.send = dst._sock.send
+        self.readable = _gevent.read_watcher(src)
+        self.writable = _gevent.write_watcher(dst)
+        self.recv_into = _gevent.raw(src).recv_into
+        self.send = _gevent.raw(dst).send
         self.rng = None
         self.buf = self.view = None
         self.sent = 0
@@ -682,14 +623,14 @@ class _Workers:
             hub = self.hub
             if hub is None:
                 hub = self.hub = gevent.get_hub()
-            worker = greenlet(self._work, parent=hub)
+            worker = _gevent.new_worker(self._work, hub)
         worker.switch(func, args)
 
     def _work(self, func, args):
         idle = self.idle
         # The raw switch to the hub: the hub resumes this worker only with
-        # the next call (gevent's Hub.switch adds checks not needed here).
-        park = greenlet.switch.__get__(self.hub)
+        # the next call.
+        park = _gevent.parker(self.hub)
         while True:
             try:
                 func(*args)
@@ -710,41 +651,11 @@ def _direction(to_backend):
 # The side a direction reads from, indexed by to_backend.
 _SIDES = ('backend', 'client')
 # Who ended a connection, by how a direction ended (see Connection.call).
-_ENDED_BY = {'closed': 'handler', 'error': 'error'}
+_ENDED_BY = {'closed': 'handler', 'error': 'error', 'failed': 'error'}
 
 
 def _strerror(err):
     return os.strerror(err)
-
-
-class _Server(StreamServer):
-    """A StreamServer whose client sockets are :class:`Socket` objects,
-    handled right in the loop (the proxy spawns greenlets only for
-    handlers). When accepting fails for want of descriptors, *exhausted*
-    is called (no traceback): it pauses accepting for a moment."""
-
-    def __init__(self, listener, handle, exhausted):
-        super().__init__(listener, handle)
-        self.exhausted = exhausted
-
-    def do_read(self):
-        listener = self.socket
-        try:
-            fd, address = listener._accept()
-        except BlockingIOError:
-            return None
-        except OSError as exc:
-            if exc.errno in _EXHAUSTED:
-                self.exhausted()
-                return None
-            raise
-        return Socket(listener.family, listener.type, 0, fileno=fd), address
-
-    def do_handle(self, *args):
-        self._handle(*args)
-
-    def do_close(self, *args):
-        pass
 
 
 def bind(address, doing, backlog=None, reuse_port=False):
@@ -792,9 +703,15 @@ class Proxy:
     """A chaos proxy listening on *local* and relaying to *distant*.
 
     *behavior* is a :class:`~vaurien.behavior.Behavior`; it can be replaced
-    while the proxy runs with :meth:`set_behavior`. ``start()`` binds the
-    listening socket (ConfigError when it cannot); ``serve_forever()``
-    serves until ``stop()``; :meth:`shutdown` stops it gracefully.
+    while the proxy runs with :meth:`set_behavior`. *protocol* is the
+    protocol object (None: raw tcp). Handlers and protocols are given their
+    proxy when they are made, so either may also be a function that takes
+    the proxy and returns it: it is called last, on the otherwise complete
+    proxy (this is how :mod:`vaurien.service` builds one). *events* is the
+    chaos event log (:class:`vaurien.events.EventLog`) or None.
+    ``start()`` binds the listening socket (ConfigError when it cannot);
+    ``serve_forever()`` serves until ``stop()``; :meth:`shutdown` stops it
+    gracefully.
 
     Limits: *max_message* bytes of one protocol message are held whole
     (see :class:`vaurien.protocols.base.Reader`); at most *max_connections*
@@ -806,8 +723,9 @@ class Proxy:
 
     def __init__(self, local, distant, behavior, bufsize=65536, timeout=30.0,
                  seed=0, backlog=1024, pick='event', protocol=None,
-                 reuse_port=False, worker=0, workers=1, max_message=1 << 20,
-                 max_connections=None, idle_timeout=None):
+                 reuse_port=False, worker=0, workers=1, events=None,
+                 max_message=1 << 20, max_connections=None,
+                 idle_timeout=None):
         self.local = local
         self.max_message = max_message
         self.max_connections = max_connections or default_max_connections()
@@ -836,11 +754,10 @@ class Proxy:
         self.protocol = protocol
         self.connections = set()
         self.hung = set()
-        self.handlers = {}
         self.stats = Stats()
         # The chaos event log (vaurien.events.EventLog), None when off: the
         # engine checks for None and does nothing more.
-        self.events = None
+        self.events = events
         self._buffers = []
         self._workers = _Workers()
         self._seq = worker + 1 - workers
@@ -850,6 +767,10 @@ class Proxy:
         self.server = None
         self.loop = gevent.get_hub().loop
         self.address = None
+        if callable(protocol):
+            self.protocol = protocol(self)
+        if behavior is not None and not isinstance(behavior, Behavior):
+            self.behavior = behavior(self)
 
     # -- listening ------------------------------------------------------------
 
@@ -857,7 +778,8 @@ class Proxy:
         """Bind and start accepting; ConfigError if the address is unusable."""
         listener = bind(self.local, 'listen on %s' % format_hostport(self.local),
                         self.backlog, self.reuse_port)
-        self.server = _Server(listener, self._handle, self.out_of_descriptors)
+        self.server = LoopServer(listener, self._on_client,
+                                 self.out_of_descriptors)
         self.server.start()
         self.loop = self.server.loop
         self.address = listener.getsockname()[:2]
@@ -887,7 +809,7 @@ class Proxy:
 
     # -- connections ------------------------------------------------------------
 
-    def _handle(self, client, address):
+    def _on_client(self, client, address):
         """A new client (in the loop): start connecting to the backend."""
         self._seq += self.seq_step
         self.opened += 1
@@ -933,7 +855,7 @@ class Proxy:
             reason = (getattr(exc, 'strerror', None) or str(exc)).lower()
         log.warning('backend %s unreachable (%s): closing client %s',
                     format_hostport(self.distant), reason,
-                    _peer(conn.address))
+                    format_hostport(conn.address))
         if self.events is not None:
             self.events.backend_failed(conn, label, reason)
 
@@ -966,7 +888,7 @@ class Proxy:
         """Accepting or connecting failed for want of descriptors: new
         clients wait in the backlog for a moment; one WARNING a second at
         most says so."""
-        now = time.monotonic()
+        now = _monotonic()
         if now - self._warned_at >= 1.0:
             limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
             log.warning('out of file descriptors (limit %s): %d connections '
@@ -993,7 +915,7 @@ class Proxy:
     def _sweep_idle(self):
         """--idle-timeout: close connections with no bytes read either way
         since ``idle_timeout`` seconds."""
-        now = time.monotonic()
+        now = _monotonic()
         limit = self.idle_timeout
         for conn in list(self.connections):
             backend = conn.backend
@@ -1049,7 +971,7 @@ class Proxy:
     def set_behavior(self, behavior):
         """Use *behavior* from the next event on, on every connection.
 
-        Handlers sleeping through ``BaseHandler._sleep`` wake at once and go
+        Handlers sleeping through ``BaseHandler.sleep`` wake at once and go
         on; hung connections are closed.
         """
         self.stats.track(self.behavior)
@@ -1118,9 +1040,3 @@ def _nodelay(sock):
         sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
     except OSError:
         pass
-
-
-def _peer(address):
-    if isinstance(address, tuple) and len(address) >= 2:
-        return '%s:%s' % address[:2]
-    return str(address)
