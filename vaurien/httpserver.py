@@ -23,7 +23,11 @@ configuration:
 * at most *max_connections* connections are held: when a new client comes
   and every slot is taken, the connection that has waited longest for a
   request head is closed to make room (slow clients cannot hold the
-  server), and accepting never fails loudly for want of descriptors.
+  server), and accepting never fails loudly for want of descriptors;
+* the server keeps *spare* descriptors of its own (``/dev/null`` opened):
+  when the process has run out of descriptors (a proxy at its limit), one
+  is given up to accept a client, and taken back once that client is gone,
+  so the API stays reachable.
 
 *render_error(name, description)* returns ``(status, headers, body)`` for
 one of the error names :data:`BAD_REQUEST`, :data:`TOO_LARGE`,
@@ -31,6 +35,7 @@ one of the error names :data:`BAD_REQUEST`, :data:`TOO_LARGE`,
 """
 import errno
 import logging
+import os
 import socket as _stdsocket
 import time
 from urllib.parse import unquote
@@ -79,10 +84,12 @@ class _Gone(Exception):
 class _Connection:
     """One client: its socket, the bytes read ahead, its deadline."""
 
-    __slots__ = ('sock', 'buf', 'deadline', 'timeout', 'waiting_since')
+    __slots__ = ('sock', 'buf', 'deadline', 'timeout', 'waiting_since',
+                 'spare')
 
-    def __init__(self, sock, timeout):
+    def __init__(self, sock, timeout, spare=False):
         self.sock = sock
+        self.spare = spare       # accepted on a spare descriptor
         self.buf = bytearray()
         self.timeout = timeout
         self.deadline = 0.0
@@ -250,7 +257,7 @@ class HTTPServer:
     """
 
     def __init__(self, listener, app, render_error, max_body=64 * 1024,
-                 max_connections=32, timeout=5.0):
+                 max_connections=32, timeout=5.0, spare=4):
         self.listener = _socket.socket(listener.family, listener.type,
                                        fileno=listener.detach())
         self.address = self.listener.getsockname()
@@ -263,6 +270,15 @@ class HTTPServer:
         self._acceptor = None
         self._warned_at = -1.0
         self._unwarned = 0
+        self._spares = []
+        for _ in range(spare):
+            self._take_spare()
+
+    def _take_spare(self):
+        try:
+            self._spares.append(os.open(os.devnull, os.O_RDONLY))
+        except OSError:
+            pass
 
     def start(self):
         self._acceptor = gevent.spawn(self._accept_loop)
@@ -278,32 +294,51 @@ class HTTPServer:
         for conn in list(self.connections):
             self._close(conn)
         self.connections.clear()
+        while self._spares:
+            os.close(self._spares.pop())
 
     # -- accepting ------------------------------------------------------------
 
     def _accept_loop(self):
         listener = self.listener
         while True:
+            spare = False
             try:
                 sock, address = listener.accept()
             except OSError as exc:
                 if listener.fileno() < 0:
                     return
-                if exc.errno in _EXHAUSTED:
+                if exc.errno not in _EXHAUSTED:
+                    gevent.sleep(0.01)
+                    continue
+                try:
+                    sock, address = self._accept_on_spare()
+                    spare = True
+                except OSError:
                     self.warn('out of file descriptors while accepting')
                     gevent.sleep(0.1)
-                else:
-                    gevent.sleep(0.01)
-                continue
+                    continue
             if len(self.connections) >= self.max_connections \
                     and not self._evict():
                 sock.close()
                 self.warn('%d connections, all busy: a new client was '
                           'closed' % len(self.connections))
                 continue
-            conn = _Connection(sock, self.timeout)
+            conn = _Connection(sock, self.timeout, spare)
             self.connections[conn] = gevent.spawn(self._serve, conn,
                                                   address)
+
+    def _accept_on_spare(self):
+        """Give up a spare descriptor and accept in its place (no other
+        greenlet runs in between); OSError when none is left."""
+        if not self._spares:
+            raise OSError(errno.EMFILE, 'no spare descriptor')
+        os.close(self._spares.pop())
+        try:
+            return self.listener.accept()
+        except OSError:
+            self._take_spare()
+            raise
 
     def _evict(self):
         """Close the connection waiting longest for a request head; False
@@ -349,6 +384,8 @@ class HTTPServer:
         finally:
             self.connections.pop(conn, None)
             self._close(conn)
+            if conn.spare:
+                self._take_spare()
 
     @staticmethod
     def _linger(conn):
