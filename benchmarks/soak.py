@@ -927,6 +927,118 @@ def slowloris(scale=1.0):
                    not failures and p99 < 1000 and relayed)]
 
 
+def _children(pid):
+    try:
+        with open('/proc/%d/task/%d/children' % (pid, pid)) as fh:
+            return [int(child) for child in fh.read().split()]
+    except OSError:
+        return []
+
+
+def _dead(pid):
+    try:
+        with open('/proc/%d/stat' % pid) as fh:
+            return fh.read().rsplit(')', 1)[1].split()[0] in ('Z', 'X')
+    except OSError:
+        return True
+
+
+def _api_call(port, method, path, body=None):
+    """``(status, parsed JSON or text)`` of one control-API call."""
+    try:
+        with socket.create_connection((HOST, port), 30) as sock:
+            sock.settimeout(30)
+            data = b'' if body is None else json.dumps(body).encode()
+            sock.sendall(b'%s %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Length:'
+                         b' %d\r\nConnection: close\r\n\r\n%s'
+                         % (method.encode(), path.encode(), HOST.encode(),
+                            port, len(data), data))
+            answer = b''
+            while True:
+                more = sock.recv(65536)
+                if not more:
+                    break
+                answer += more
+        head, _, payload = answer.partition(b'\r\n\r\n')
+        return int(head.split(b' ', 2)[1]), payload
+    except (OSError, ValueError, IndexError):
+        return 0, b''
+
+
+def workers(scale=1.0):
+    """Item 4: ``--workers 3``: kill workers (first, last) while clients
+    keep connecting; pause one past the control channel's timeout while
+    changing the behavior."""
+    rounds = max(2, int(10 * scale))
+    backend = Backend('echo')
+    proxy = Proxy(backend.port, '--workers', '3', control=True)
+    results = []
+    try:
+        wait_until(lambda: len(_children(proxy.pid)) == 3 and
+                   proxy.log().count('proxying ') >= 3, 20, '3 workers')
+        replaced, failures, exchanges = [], 0, 0
+        for i in range(rounds):
+            kids = _children(proxy.pid)
+            victim = kids[0] if i % 2 == 0 else kids[-1]
+            os.kill(victim, signal.SIGKILL)
+            start = time.monotonic()
+            # Exchanges in flight in the victim die with it: count those
+            # that start once it is dead.
+            wait_until(lambda: _dead(victim), 5, 'the victim to die',
+                       interval=0.001)
+            while True:
+                now = _children(proxy.pid)
+                if len(now) == 3 and victim not in now:
+                    break
+                if not _echo_ok(proxy.address):
+                    failures += 1
+                exchanges += 1
+                if time.monotonic() - start > 10:
+                    break
+            replaced.append(time.monotonic() - start)
+            wait_until(lambda: proxy.log().count('proxying ') >= 4 + i, 20,
+                       'the new worker to listen')
+        worst = max(replaced)
+        results.append(Result(
+            '%d workers killed (-9) under --workers 3' % rounds,
+            'replaced in %.0f ms at worst; %d of %d exchanges failed '
+            'meanwhile' % (worst * 1000, failures, exchanges),
+            'replaced within 1 s, the port served',
+            worst < 1.0 and not failures))
+        _api_call(proxy.control, 'PUT', '/behavior', {'name': 'delay'})
+        paused = _children(proxy.pid)[0]
+        os.kill(paused, signal.SIGSTOP)
+        try:
+            status, body = _api_call(proxy.control, 'PUT', '/behavior',
+                                     {'name': 'error'})
+        finally:
+            os.kill(paused, signal.SIGCONT)
+        time.sleep(0.5)
+        reads = [_api_call(proxy.control, 'GET', '/behavior')
+                 for _ in range(10)]
+        metrics = [_api_call(proxy.control, 'GET', '/metrics')[0]
+                   for _ in range(10)]
+        named = ('pid %d' % paused).encode() in body
+        consistent = all(s == 200 and b'"delay"' in b for s, b in reads)
+        results.append(Result(
+            'a worker paused past the control timeout',
+            'change answered %d%s; after: behavior %s, /metrics %s' % (
+                status, ' naming it' if named else '',
+                'rolled back everywhere' if consistent else 'INCONSISTENT',
+                'all 200' if set(metrics) == {200} else sorted(set(metrics))),
+            '503 naming it, rolled back, later answers right',
+            status == 503 and named and consistent and
+            set(metrics) == {200}))
+    finally:
+        err, log = proxy.stop()
+        backend.stop()
+    gone = not _children(proxy.pid)
+    results.append(Result(
+        'SIGTERM to the --workers parent', 'every worker stopped: %s' % gone,
+        'every worker stopped', gone))
+    return results
+
+
 PROBES = {
     'fairness': fairness,
     'big_messages': big_messages,
@@ -937,6 +1049,7 @@ PROBES = {
     'drain': drain,
     'api_fuzz': api_fuzz,
     'slowloris': slowloris,
+    'workers': workers,
 }
 
 

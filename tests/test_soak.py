@@ -72,3 +72,8 @@ def test_fuzzing_the_api_while_relaying():
 def test_slowloris_clients_do_not_hold_the_api():
     [result] = soak.slowloris(0.1)
     assert result.ok, result.figure
+
+
+def test_workers_killed_and_paused():
+    for result in soak.workers(0.2):
+        assert result.ok, (result.probe, result.figure)

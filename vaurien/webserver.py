@@ -86,6 +86,7 @@ ERRORS = {
     'request_timeout': ErrorSpec(408, 'request', 'request'),
     'headers_too_large': ErrorSpec(431, 'header', 'headers'),
     'internal_error': ErrorSpec(500, 'body', 'body'),
+    'workers_unavailable': ErrorSpec(503, 'server', 'workers'),
 }
 
 _REASONS = {200: 'OK', 400: 'Bad Request', 401: 'Unauthorized',
