@@ -15,7 +15,7 @@ import sys  # noqa: E402
 import gevent  # noqa: E402
 
 from vaurien.httpserver import HTTPServer  # noqa: E402
-from vaurien.proxy import bind  # noqa: E402
+from vaurien.endpoints import bind  # noqa: E402
 
 STATUS = {'bad_request': 400, 'body_too_large': 413,
           'headers_too_large': 431, 'request_timeout': 408}
