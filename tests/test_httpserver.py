@@ -35,7 +35,7 @@ class Server:
 
 
 @pytest.fixture
-def server():
+def httpserver_app():
     started = []
 
     def start(**kwargs):
@@ -76,8 +76,8 @@ def error_name(answer):
     return json.loads(body)['errors'][0]['name']
 
 
-def test_keep_alive_and_pipelining(server):
-    srv = server()
+def test_keep_alive_and_pipelining(httpserver_app):
+    srv = httpserver_app()
     answer = ask(srv.address, b'GET /ok HTTP/1.1\r\nHost: x\r\n\r\n' * 2 +
                  b'POST /echo HTTP/1.1\r\nContent-Length: 3\r\n'
                  b'Connection: close\r\n\r\nabc')
@@ -107,8 +107,8 @@ def test_keep_alive_and_pipelining(server):
     (b'POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n'
      b'800\r\n', 413, 'body_too_large'),
 ])
-def test_malformed_requests_get_a_4xx_json_error(server, raw, code, name):
-    srv = server()
+def test_malformed_requests_get_a_4xx_json_error(httpserver_app, raw, code, name):
+    srv = httpserver_app()
     answer = ask(srv.address, raw)
     assert status(answer) == code, answer[:200]
     assert error_name(answer) == name
@@ -117,8 +117,8 @@ def test_malformed_requests_get_a_4xx_json_error(server, raw, code, name):
     assert 'Traceback' not in err and 'ERROR' not in err
 
 
-def test_a_truncated_body_is_a_400_even_under_a_careless_app(server):
-    srv = server()
+def test_a_truncated_body_is_a_400_even_under_a_careless_app(httpserver_app):
+    srv = httpserver_app()
     with socket.create_connection(srv.address, 5) as sock:
         sock.sendall(b'POST /echo HTTP/1.1\r\nContent-Length: 100\r\n\r\nab')
         sock.shutdown(socket.SHUT_WR)
@@ -130,10 +130,10 @@ def test_a_truncated_body_is_a_400_even_under_a_careless_app(server):
     b'POST /refused HTTP/1.1\r\nContent-Length: 100000000000\r\n\r\n',
     b'POST /echo HTTP/1.1\r\nContent-Length: 100000000000\r\n\r\n',
 ])
-def test_a_refusal_does_not_read_the_body(server, head):
+def test_a_refusal_does_not_read_the_body(httpserver_app, head):
     """401 from the app, 413 from the server: answered, then closed; the
     client cannot push more than socket buffers and the linger cap."""
-    srv = server()
+    srv = httpserver_app()
     with socket.create_connection(srv.address, 5) as sock:
         sock.sendall(head)
         sock.setblocking(False)
@@ -153,8 +153,8 @@ def test_a_refusal_does_not_read_the_body(server, head):
     assert answer.startswith(b'HTTP/1.1 4'), answer[:100]
 
 
-def test_slow_clients_cannot_hold_the_server(server):
-    srv = server(connections=8, timeout=5.0)
+def test_slow_clients_cannot_hold_the_server(httpserver_app):
+    srv = httpserver_app(connections=8, timeout=5.0)
     slow = []
     for _ in range(30):                  # more than the cap, never finishing
         sock = socket.create_connection(srv.address, 5)
@@ -168,16 +168,16 @@ def test_slow_clients_cannot_hold_the_server(server):
         sock.close()
 
 
-def test_an_incomplete_head_times_out(server):
-    srv = server(timeout=0.5)
+def test_an_incomplete_head_times_out(httpserver_app):
+    srv = httpserver_app(timeout=0.5)
     start = time.monotonic()
     answer = ask(srv.address, b'GET /ok HTTP/1.1\r\nX-A: b\r\n', timeout=5)
     assert status(answer) == 408
     assert time.monotonic() - start < 3
 
 
-def test_fuzzed_requests_never_get_a_5xx(server):
-    srv = server(connections=16, timeout=1.0)
+def test_fuzzed_requests_never_get_a_5xx(httpserver_app):
+    srv = httpserver_app(connections=16, timeout=1.0)
     rng = random.Random(11)
     for _ in range(300):
         answer = ask(srv.address, fuzz_request(rng), timeout=3)

@@ -11,6 +11,9 @@ from benchmarks import soak
 
 SCALE = 0.01
 
+# The probes load the machine: one at a time, in one xdist worker.
+pytestmark = pytest.mark.xdist_group('soak')
+
 
 def test_fairness_small_clients_keep_going_beside_a_full_speed_upload():
     for result in soak.fairness(SCALE, modes=('tcp', 'http', 'redis')):
