@@ -27,11 +27,12 @@ import toxiproxy_support  # noqa: E402
 SLOW_FIXTURES = frozenset([
     'vaurien', 'vaurien_proxy', 'pytester', 'redis_backend',
     'memcached_backend', 'mysql_backend', 'smtp_backend', 'smtp_tls_backend',
-    'module_vaurien', 'toxiproxy', 'toxiproxy_python', 'named_vaurien',
+    'module_vaurien', 'httpserver_app', 'toxiproxy', 'toxiproxy_python',
+    'named_vaurien',
 ])
 PROCESS_NAMES = frozenset([
     'subprocess', 'run_cli', 'VaurienProcess', 'start_proxy', 'ProxyProcess',
-    'ToxiproxyServer', 'NamedVaurien',
+    'soak', 'ToxiproxyServer', 'NamedVaurien',
 ])
 
 

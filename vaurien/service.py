@@ -41,6 +41,7 @@ from vaurien.proxy import Proxy
 from vaurien.proxyconf import DEFAULT_NAME, ProxySpec, parse_proxy_section
 from vaurien.statsd_push import StatsdPusher, make_client, metric_name
 from vaurien.toxics import ToxicError
+from vaurien.toxiproxy_api import MAX_BODY as TOXIPROXY_MAX_BODY
 from vaurien.toxiproxy_api import CombinedApp, ToxiproxyApp
 from vaurien.webserver import App, ControlServer
 
@@ -122,7 +123,10 @@ def build_proxy(plan, seed, local=None, distant=None, events=None,
                  worker=worker.index if worker else 0,
                  workers=worker.count if worker else 1, events=events,
                  local_mode=options.local_mode, local_tls=local_tls,
-                 distant_tls=distant_tls, handlers=plan.registry, name=name)
+                 distant_tls=distant_tls, max_message=options.max_message,
+                 max_connections=options.max_connections,
+                 idle_timeout=options.idle_timeout, handlers=plan.registry,
+                 name=name)
 
 
 def build_tls(options):
@@ -266,6 +270,20 @@ class Service:
         if self.api is not None:
             self.api.stop()
         self.proxy.stop()
+
+    def shutdown(self, grace, cut_now=None):
+        """Stop gracefully: no new connections, open ones get *grace*
+        seconds to finish (less if the Event *cut_now* is set), the rest
+        are reset; then the control API stops. Logs how many connections
+        were drained and cut; blocks the calling greenlet."""
+        log.info('stopping: no new connections; %d open, %gs to finish '
+                 '(--grace; a second signal cuts them at once)',
+                 len(self.proxy.connections), grace)
+        drained, cut = self.proxy.shutdown(grace, cut_now)
+        log.info('stopped: %d connections drained, %d cut (reset)',
+                 drained, cut)
+        if self.api is not None:
+            self.api.stop()
 
     def close(self):
         """Stop the observers, once the proxy has stopped: a last statsd
@@ -412,7 +430,10 @@ class GroupService:
         return None
 
     def make_app(self, port):
-        """The WSGI app of the API, served on *port*."""
+        """``(WSGI app, render_error, max_body)`` of the API, served on
+        *port* (for :class:`~vaurien.webserver.ControlServer`): both APIs,
+        the server's own refusals in Vaurien's words, bodies up to
+        Toxiproxy's bound (each API bounds its own routes)."""
         options = self.options
         host = self.api_address[0]
         toxiproxy = ToxiproxyApp(self.group, options.http_token, host, port)
@@ -427,9 +448,10 @@ class GroupService:
                 app = apps[control] = App(control, options.http_token,
                                           host, port)
             return app
-        routes = App(None, options.http_token, host, port).routes
-        return CombinedApp(toxiproxy, vaurien_app, self.default_name,
-                           routes)
+        plain = App(None, options.http_token, host, port)
+        app = CombinedApp(toxiproxy, vaurien_app, self.default_name,
+                          plain.routes)
+        return app, plain.error_answer, TOXIPROXY_MAX_BODY
 
     # -- running --------------------------------------------------------------
 
@@ -499,6 +521,24 @@ class GroupService:
             self.api = None
         self.group.close()
 
+    def shutdown(self, grace, cut_now=None):
+        """Stop gracefully, every proxy at once: no new connections, open
+        ones get *grace* seconds to finish (less if the Event *cut_now* is
+        set), the rest are reset; then the API stops. Logs how many
+        connections were drained and cut; blocks the calling greenlet."""
+        proxies = [named.proxy for named in self.group if named.enabled]
+        log.info('stopping: no new connections; %d open, %gs to finish '
+                 '(--grace; a second signal cuts them at once)',
+                 sum(len(proxy.connections) for proxy in proxies), grace)
+        jobs = [gevent.spawn(proxy.shutdown, grace, cut_now)
+                for proxy in proxies]
+        gevent.joinall(jobs)
+        drained = sum(job.value[0] for job in jobs if job.value)
+        cut = sum(job.value[1] for job in jobs if job.value)
+        log.info('stopped: %d connections drained, %d cut (reset)',
+                 drained, cut)
+        self.stop()
+
     def close(self):
         """Stop the observers: a last statsd push, the event log closed."""
         for pusher in self.pushers:
@@ -526,10 +566,21 @@ def serve(options, seed, worker=None):
         for named in service.group:
             log.info('%s', service.describe(named))
         stopped = Event()
+        group_cut = Event()
+        group_stopping = []
+
+        def drain():
+            try:
+                service.shutdown(options.grace, group_cut)
+            finally:
+                stopped.set()
 
         def stop_group():
-            log.info('stopping')
-            stopped.set()
+            # The first signal drains for --grace seconds; the next one cuts.
+            if group_stopping:
+                group_cut.set()
+                return
+            group_stopping.append(gevent.spawn(drain))
         gevent.signal_handler(signal.SIGTERM, stop_group)
         gevent.signal_handler(signal.SIGINT, stop_group)
         service.serve_forever(stopped)
@@ -537,10 +588,16 @@ def serve(options, seed, worker=None):
     service = Service(load(options), seed, worker)
     service.start()
     log.info('%s%s', service.describe(), worker.describe() if worker else '')
+    cut_now = Event()
+    stopping = []
 
     def stop():
-        log.info('stopping')
-        service.stop()
+        # The first signal drains for --grace seconds; the next one cuts.
+        if stopping:
+            cut_now.set()
+            return
+        stopping.append(gevent.spawn(service.shutdown, options.grace,
+                                     cut_now))
     gevent.signal_handler(signal.SIGTERM, stop)
     gevent.signal_handler(signal.SIGINT, stop)
     service.serve_forever()
