@@ -188,7 +188,13 @@ class ToxiproxyApp:
                                'status': 500}).encode('utf-8') + b'\n'
         if status != 204:
             headers.append(('Content-Length', str(len(body))))
-        headers.append(('X-Toxiproxy-Request-Id', request_id()))
+        rid = request_id()
+        headers.append(('X-Toxiproxy-Request-Id', rid))
+        if log.isEnabledFor(logging.DEBUG):
+            # Toxiproxy's access log, at the same level
+            log.debug('toxiproxy API: %s %s %d (%s, request %s)',
+                      environ.get('REQUEST_METHOD'), environ.get('PATH_INFO'),
+                      status, environ.get('HTTP_USER_AGENT', '-'), rid)
         start_response('%d %s' % (status, _REASONS.get(status, '')), headers)
         return [body] if status != 204 else []
 
