@@ -126,6 +126,10 @@ class EventLog:
         self._shut = False
         self._names = {}      # handler name -> its JSON string
         self._heads = {}      # connection -> '"conn":N,"client":"..."'
+        # Handler calls under way per connection, and the close lines held
+        # until they end: a connection's close line is always its last.
+        self._calls = {}
+        self._held = {}
         self._second = None
         self._stamp = ''
         self._timer = None
@@ -182,7 +186,10 @@ class EventLog:
         timer.start(self.flush)
 
     def close(self):
-        """Stop the timer, flush, and close the file (unless not ours)."""
+        """Write the close lines still held (handlers that did not return),
+        stop the timer, flush, and close the file (unless not ours)."""
+        for conn in list(self._held):
+            self._write_close(conn)
         if self._timer is not None:
             self._timer.stop()
             self._timer.close()
@@ -245,9 +252,16 @@ class EventLog:
         src = conn.client if to_backend else conn.backend
         before = src.received
         failures = conn.proxy.stats.exception_count
+        calls = self._calls
+        calls[conn] = calls.get(conn, 0) + 1
         start = time.monotonic()
-        how = conn.call(to_backend, name, handler)
-        seconds = time.monotonic() - start
+        try:
+            how = conn.call(to_backend, name, handler)
+        finally:
+            seconds = time.monotonic() - start
+            left = calls.pop(conn) - 1
+            if left:
+                calls[conn] = left
         count = src.received - before
         if how == 'error':
             outcome = ('failed' if conn.proxy.stats.exception_count
@@ -265,6 +279,8 @@ class EventLog:
                    '"handler":%s,"bytes":%d,"outcome":%s,"seconds":%.3f}\n'
                    % (self._time(), self._head(conn), _DIRECTIONS[to_backend],
                       self._name(name), count, json.dumps(outcome), seconds))
+        if not left and conn in self._held:
+            self._write_close(conn)
         return how
 
     def backend_failed(self, conn, reason, message):
@@ -275,15 +291,27 @@ class EventLog:
                       json.dumps(message)))
 
     def closed(self, conn):
-        """*conn* ended: bytes each way, duration, who ended it."""
+        """*conn* ended: bytes each way, duration, who ended it.
+
+        While a handler call on *conn* is still under way (a handler that
+        closed the connection itself, or one sleeping on the other
+        direction), the line is held and written after that call's own
+        line, so that ``close`` is always the connection's last line.
+        """
         started = conn.started
         duration = time.monotonic() - started if started is not None else 0.0
         backend = conn.backend
-        self.write('{"time":%s,"event":"close",%s,"bytes_up":%d,'
-                   '"bytes_down":%d,"duration":%.3f,"closed_by":"%s"}\n'
-                   % (self._time(), self._head(conn), conn.client.received,
-                      backend.received if backend is not None else 0,
-                      duration, conn.closed_by or 'proxy'))
+        self._held[conn] = (
+            ',"event":"close",%s,"bytes_up":%d,"bytes_down":%d,'
+            '"duration":%.3f,"closed_by":"%s"}\n'
+            % (self._head(conn), conn.client.received,
+               backend.received if backend is not None else 0,
+               duration, conn.closed_by or 'proxy'))
+        if conn not in self._calls:
+            self._write_close(conn)
+
+    def _write_close(self, conn):
+        self.write('{"time":%s%s' % (self._time(), self._held.pop(conn)))
         self._heads.pop(conn, None)
 
     def behavior_changed(self, behavior):
