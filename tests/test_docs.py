@@ -119,3 +119,19 @@ def test_readme_usage_command_starts(vaurien, echo_server):
     args[args.index('--distant') + 1] = '%s:%d' % echo_server.address
     proxy = vaurien(*args)
     assert 'behavior 20:delay,10:error' in proxy.log()
+
+
+def test_sample_ini_comments_are_not_broken_mid_phrase():
+    # Every comment line of the sample closes the quotes it opens, and no
+    # flag is split ("--" then "http" on the next line).
+    with open(os.path.join(ROOT, 'vaurien.ini.sample')) as fh:
+        comments = [line.rstrip('\n') for line in fh if line.startswith('#')]
+    assert comments
+    for line in comments:
+        assert line.count('"') % 2 == 0, line
+        assert not line.endswith('-'), line
+    from vaurien.docgen import comment_lines
+    text = ('Serve it; "--http" alone means yes, "Authorization: Bearer '
+            'TOKEN" and "pip install vaurien[statsd]" stay whole. ' * 3)
+    for line in comment_lines(text, 40).splitlines():
+        assert line.count('"') % 2 == 0, line

@@ -6,6 +6,7 @@
     vaurienctl get-handler
     vaurienctl set-handler delay --option sleep=2
     vaurienctl stats            # a live table, like top (--once: one print)
+    vaurienctl report events.log --html report.html
     vaurienctl --host http://10.0.0.5:8080 --token s3cret set-handler dummy
 
 Exit status: 0 on success, 1 when the server is unreachable or refuses (one
@@ -16,6 +17,9 @@ import os
 import sys
 
 from vaurien.client import Client, Unreachable
+from vaurien.config import ConfigError
+from vaurien.report import add_arguments as add_report_arguments
+from vaurien.report import report_from_args
 
 __all__ = ['main']
 
@@ -69,6 +73,10 @@ def make_parser():
     stats.add_argument('--interval', type=float, default=1.0,
                        metavar='SECONDS',
                        help='Seconds between two refreshes (default: 1)')
+    add_report_arguments(commands.add_parser(
+        'report', help='Summarise an event log (--event-log of the proxy) '
+                       'for a person, like "vaurien report"; no proxy '
+                       'needed.'))
     return parser
 
 
@@ -85,6 +93,11 @@ def _options(pairs):
 def run(argv):
     """Run one command; returns the exit status (raises _Usage)."""
     args = make_parser().parse_args(argv)
+    if args.command == 'report':
+        try:
+            return report_from_args(args)
+        except ConfigError as exc:
+            raise _Usage(str(exc)) from None
     if '://' not in args.host:
         args.host = 'http://' + args.host
     token = args.token if args.token is not None else os.environ.get(TOKEN_ENV)

@@ -400,11 +400,18 @@ def start_observers(options, proxy):
 
 
 def main(argv=None):
-    """Entry point of the ``vaurien`` command; returns the exit status."""
-    _patch()
-    from vaurien.config import ConfigError
+    """Entry point of the ``vaurien`` command; returns the exit status.
+
+    ``vaurien report EVENTS.jsonl ...`` reads an event log instead
+    (:mod:`vaurien.report`): no proxy, no gevent.
+    """
     if argv is None:
         argv = sys.argv[1:]
+    if argv[:1] == ['report']:
+        from vaurien.report import main as report
+        return report(argv[1:])
+    _patch()
+    from vaurien.config import ConfigError
     try:
         return run(argv)
     except ConfigError as exc:
