@@ -408,8 +408,8 @@ SETTINGS = [
     # The [statsd] section: keep these last, so that the generated sample
     # has one [vaurien] section and one [statsd] section.
     Setting('enabled', False, parse_bool,
-            'Send counters to a statsd daemon over UDP (needs '
-            '"pip install vaurien[statsd]"); "--statsd.enabled" alone '
+            'Send counters to a statsd daemon over UDP (needs the statsd '
+            'package: "pip install statsd"); "--statsd.enabled" alone '
             'means yes.', 'yes|no', section='statsd', sample='false',
             const='true'),
     Setting('host', 'localhost', parse_str,
