@@ -349,7 +349,9 @@ SETTINGS = [
             'at start-up).', 'HOST:PORT',
             aliases=('proxy',), sample='localhost:8000'),
     Setting('distant', ('localhost', 80), parse_hostport,
-            'Address of the backend every client is relayed to.', 'HOST:PORT',
+            'Address of the backend every client is relayed to. Checked at '
+            'start-up: a warning if it cannot be reached (the proxy starts '
+            'anyway).', 'HOST:PORT',
             aliases=('backend',), sample='localhost:80'),
     Setting('behavior', [(100, 'dummy')], parse_behavior,
             'Weighted handlers, "PERCENT:NAME, ...": a built-in, a '

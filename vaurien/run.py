@@ -148,8 +148,10 @@ def make_parser():
 class Options:
     """Everything ``vaurien`` was asked to do, converted and checked."""
 
-    def __init__(self, settings, handler_options, ini, protocol_options=None):
+    def __init__(self, settings, handler_options, ini, protocol_options=None,
+                 given=frozenset()):
         self.settings = settings            # {dest: typed value}
+        self.given = given          # dests set by the INI file or the CLI
         self.handler_options = handler_options   # {name: {opt: raw}}
         self.ini = ini
         self.protocol_options = protocol_options or {}  # CLI {name: {opt: raw}}
@@ -172,9 +174,11 @@ def parse_args(argv):
     settings = defaults()
     ini = None
     handler_options = {}
+    given = set()
     if args.config:
         ini = read_ini(args.config)
         settings.update(ini.settings)
+        given.update(ini.settings)
         for name, values in ini.handlers.items():
             handler_options[name] = {k: v for k, v in values.items()
                                      if k != 'callable'}
@@ -182,10 +186,11 @@ def parse_args(argv):
         value = getattr(args, setting.dest)
         if value is not None:
             settings[setting.dest] = setting.convert(value, setting.flag)
+            given.add(setting.dest)
     for name, values in cli_handler_options.items():
         handler_options.setdefault(name, {}).update(values)
-    return (Options(settings, handler_options, ini, cli_protocol_options),
-            args)
+    return (Options(settings, handler_options, ini, cli_protocol_options,
+                    frozenset(given)), args)
 
 
 def build_protocol(options, proxy=None):
@@ -348,6 +353,7 @@ def serve(options, seed, worker=None):
             options.http_host, options.http_port, options.http_token)
         control.start()
         log.info('control API on %s', control.url())
+    announce_backend(options, worker, log)
     log.info('proxying %s -> %s, behavior %s, pick per %s, protocol %s, '
              'seed %d (replay with --seed %d)%s',
              format_hostport(proxy.address), format_hostport(options.distant),
@@ -366,6 +372,36 @@ def serve(options, seed, worker=None):
     finally:
         observers()
     return 0
+
+
+#: Seconds the start-up probe of the backend waits for it, at most.
+PROBE_TIMEOUT = 2.0
+
+
+def announce_backend(options, worker, log):
+    """Say where the traffic goes when the user did not, and warn once
+    (from a greenlet, not holding the start up) when the backend cannot be
+    reached: the proxy serves anyway, backends come and go."""
+    import gevent
+
+    from vaurien.config import format_hostport
+    from vaurien.probe import probe_backend
+    backend = format_hostport(options.distant)
+    if 'distant' not in options.given:
+        log.info('no --distant given: relaying every client to the default '
+                 'backend %s', backend)
+    if worker is not None and worker.index != 0:
+        return      # one warning for all the workers
+
+    def probe():
+        host, port = options.distant
+        reason = probe_backend(host, port, min(options.timeout,
+                                                PROBE_TIMEOUT))
+        if reason is not None:
+            log.warning('backend %s cannot be reached (%s): the proxy '
+                        'starts anyway, and its clients are cut until the '
+                        'backend is up', backend, reason)
+    gevent.spawn(probe)
 
 
 def start_observers(options, proxy):
