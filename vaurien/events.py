@@ -32,7 +32,8 @@ import time
 
 from vaurien.config import ConfigError, format_hostport
 
-__all__ = ['EventLog', 'open_event_log', 'DEFAULT_OUTCOMES', 'outcome_of']
+__all__ = ['EventLog', 'open_event_log', 'DEFAULT_OUTCOMES', 'outcome_of',
+           'observe_call', 'EFFECT_OF_OUTCOME', 'effect_of']
 
 log = logging.getLogger('vaurien')
 
@@ -97,6 +98,58 @@ def outcome_of(handler, name, to_backend):
     if callable(default):
         return default(handler, to_backend)
     return default
+
+
+#: What an outcome means as an effect (what the fault did, in the words of
+#: the report and the dashboard): ``closed`` is a cut connection, ``eof``
+#: a pick that met the end of stream and did nothing (``none``).
+EFFECT_OF_OUTCOME = {
+    'passed': 'passed',
+    'eof': 'none',
+    'delayed': 'delayed',
+    'errored': 'errored',
+    'reset': 'reset',
+    'closed': 'cut',
+    'hung': 'hung',
+    'failed': 'failed',
+    'handled': 'handled',
+}
+
+
+def effect_of(name, outcome):
+    """The effect of a pick of handler *name* whose outcome was
+    *outcome*: ``passed`` by another handler than ``dummy`` did nothing
+    (``none``)."""
+    if outcome == 'passed' and name != 'dummy':
+        return 'none'
+    return EFFECT_OF_OUTCOME.get(outcome, outcome)
+
+
+def observe_call(conn, to_backend, name, handler):
+    """Call *handler* through ``conn.call`` and tell what it did:
+    ``(how, outcome, bytes read, seconds)``; the effect is counted in the
+    proxy's stats (:meth:`vaurien.stats.Stats.handled`)."""
+    src = conn.client if to_backend else conn.backend
+    before = src.received
+    stats = conn.proxy.stats
+    failures = stats.exception_count
+    start = time.monotonic()
+    how = conn.call(to_backend, name, handler)
+    seconds = time.monotonic() - start
+    count = src.received - before
+    if how == 'error':
+        outcome = 'failed' if stats.exception_count != failures else 'reset'
+    else:
+        outcome = outcome_of(handler, name, to_backend)
+        if conn.hung and outcome == 'handled':
+            outcome = 'hung'
+        elif how == 'closed' and outcome not in ('reset', 'hung'):
+            outcome = 'closed'
+        elif how == 'eof' and not count and outcome != 'delayed':
+            # Nothing but the end of stream went through the handler.
+            outcome = 'eof'
+    stats.handled(conn, to_backend, name, effect_of(name, outcome), seconds)
+    return how, outcome, count, seconds
 
 
 def _peer(address):
@@ -248,33 +301,16 @@ class EventLog:
                       'passed' if count else 'eof'))
 
     def call(self, conn, to_backend, name, handler):
-        """Call a handler through ``conn.call`` and log what it did."""
-        src = conn.client if to_backend else conn.backend
-        before = src.received
-        failures = conn.proxy.stats.exception_count
+        """Call a handler (:func:`observe_call`) and log what it did."""
         calls = self._calls
         calls[conn] = calls.get(conn, 0) + 1
-        start = time.monotonic()
         try:
-            how = conn.call(to_backend, name, handler)
+            how, outcome, count, seconds = observe_call(conn, to_backend,
+                                                        name, handler)
         finally:
-            seconds = time.monotonic() - start
             left = calls.pop(conn) - 1
             if left:
                 calls[conn] = left
-        count = src.received - before
-        if how == 'error':
-            outcome = ('failed' if conn.proxy.stats.exception_count
-                       != failures else 'reset')
-        else:
-            outcome = outcome_of(handler, name, to_backend)
-            if conn.hung and outcome == 'handled':
-                outcome = 'hung'
-            elif how == 'closed' and outcome not in ('reset', 'hung'):
-                outcome = 'closed'
-            elif how == 'eof' and not count and outcome != 'delayed':
-                # Nothing but the end of stream went through the handler.
-                outcome = 'eof'
         self.write('{"time":%s,"event":"data",%s,"direction":%s,'
                    '"handler":%s,"bytes":%d,"outcome":%s,"seconds":%.3f}\n'
                    % (self._time(), self._head(conn), _DIRECTIONS[to_backend],

@@ -36,6 +36,7 @@ from gevent.socket import socket as _GeventSocket
 
 from vaurien.behavior import PASS, connection_random, direction_random
 from vaurien.config import ConfigError, format_hostport
+from vaurien.events import observe_call
 from vaurien.stats import Stats
 
 __all__ = ['Proxy', 'Connection', 'Socket']
@@ -489,7 +490,7 @@ class _Flow:
         conn = self.conn
         events = conn.proxy.events
         if events is None:
-            return conn.call(self.to_backend, name, handler)
+            return observe_call(conn, self.to_backend, name, handler)[0]
         return events.call(conn, self.to_backend, name, handler)
 
     def on_readable(self):

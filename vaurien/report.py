@@ -9,7 +9,7 @@ the faults over time, one lane per connection, and the effects per
 handler.
 
 The effect of a ``data`` line is its ``effect`` field when the log has one;
-older logs only have ``outcome``, translated by :data:`EFFECT_OF_OUTCOME`
+older logs only have ``outcome``, translated by :func:`vaurien.events.effect_of`
 (``closed`` is a cut connection, ``eof`` a pick that met the end of stream
 and did nothing). Lines that are not JSON objects are counted and skipped:
 a log cut short by a crash still reads.
@@ -24,27 +24,11 @@ import time
 from calendar import timegm
 
 from vaurien.config import ConfigError
+from vaurien.events import EFFECT_OF_OUTCOME, effect_of
+from vaurien.stats import NOT_FAULTS
 
 __all__ = ['Report', 'read_report', 'text_report', 'html_report',
            'add_arguments', 'run', 'main', 'EFFECT_OF_OUTCOME', 'is_fault']
-
-#: What a ``data`` line's ``outcome`` means as an effect, for logs written
-#: before the ``effect`` field.
-EFFECT_OF_OUTCOME = {
-    'passed': 'passed',
-    'eof': 'none',
-    'delayed': 'delayed',
-    'errored': 'errored',
-    'reset': 'reset',
-    'closed': 'cut',
-    'hung': 'hung',
-    'failed': 'failed',
-    'handled': 'handled',
-}
-
-#: Effects that are not faults: the data went through as it came, or the
-#: pick did nothing.
-NOT_FAULTS = frozenset(['passed', 'none'])
 
 #: Effects that end a connection.
 CUTS = frozenset(['cut', 'reset', 'failed'])
@@ -123,12 +107,12 @@ class Step:
         why = event.get('why')
         if not effect:
             # A log from before the "effect" field: told by the outcome.
-            outcome = self.outcome
-            effect = EFFECT_OF_OUTCOME.get(outcome, outcome or 'handled')
+            outcome = self.outcome or 'handled'
+            effect = effect_of(self.handler, outcome)
             if outcome == 'eof':
                 why = 'end of stream'
-            elif outcome == 'passed' and self.handler != 'dummy':
-                effect, why = 'none', 'passed untouched'
+            elif effect == 'none':
+                why = 'passed untouched'
         self.effect = str(effect)
         self.why = why
         self.seconds = event.get('seconds')

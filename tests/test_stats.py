@@ -1,0 +1,87 @@
+"""What the proxy counts (vaurien/stats.py): the effects of handler calls
+and the last faults, on a real proxy, and the same figures across
+``--workers`` (``Snapshot.merged``)."""
+import json
+import socket
+
+import pytest
+
+import support
+from observe_support import InProcessProxy, read_events
+from support import exchange
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def snap(proxy):
+    from vaurien.stats import snapshot
+    return proxy.call(snapshot, proxy.proxy)
+
+
+def test_effects_and_recent_faults(echo_server):
+    # delay (before=true) delays what clients send, and does nothing to
+    # the answers; blackout cuts.
+    proxy = InProcessProxy(echo_server.address, behavior='100:delay')
+    try:
+        with proxy.connect() as sock:
+            client = '%s:%d' % sock.getsockname()[:2]
+            for message in (b'one', b'two'):
+                assert exchange(sock, message) == message
+        support.wait_until(lambda: snap(proxy).closed == 1,
+                           what='the close')
+        data = snap(proxy)
+        effects = data.effects
+        # (the end of stream of the client was delayed too)
+        assert effects[('delay', 'delayed')] >= 2
+        assert effects[('delay', 'none')] >= 2
+        assert data.recent, data.recent
+        assert len(data.recent) == effects[('delay', 'delayed')]
+        fault = data.recent[0]
+        assert fault['conn'] == 1 and fault['client'] == client
+        assert fault['direction'] == 'upstream'
+        assert (fault['handler'], fault['effect']) == ('delay', 'delayed')
+        assert fault['seconds'] >= 0 and fault['time'] > 0
+        json.dumps(data.to_json())      # crosses processes as JSON
+    finally:
+        proxy.close()
+
+
+def test_recent_faults_are_bounded(echo_server):
+    from vaurien.stats import RECENT
+    proxy = InProcessProxy(echo_server.address, behavior='100:blackout')
+    try:
+        for _ in range(RECENT + 5):
+            with proxy.connect() as sock:
+                sock.sendall(b'x')
+                assert support.ends_soon(sock)
+        support.wait_until(lambda: snap(proxy).closed == RECENT + 5,
+                           what='every close')
+        data = snap(proxy)
+        assert data.effects[('blackout', 'cut')] == RECENT + 5
+        assert len(data.recent) == RECENT
+        assert [f['conn'] for f in data.recent] == list(
+            range(6, RECENT + 6))
+        assert {f['effect'] for f in data.recent} == {'cut'}
+    finally:
+        proxy.close()
+
+
+def test_merged_adds_effects_and_keeps_the_last_faults():
+    from vaurien.stats import RECENT, Snapshot
+
+    def part(effects, times):
+        return {'opened': 1, 'closed': 1, 'open': 0, 'hung': 0,
+                'bytes_up': 1, 'bytes_down': 1, 'picks': [],
+                'failures': {}, 'exceptions': {}, 'behavior': '20:delay',
+                'effects': effects,
+                'recent': [{'time': t, 'conn': 1, 'client': 'c',
+                            'direction': 'upstream', 'handler': 'delay',
+                            'effect': 'delayed', 'seconds': 0.0}
+                           for t in times]}
+    merged = Snapshot.merged([
+        part([['delay', 'delayed', 3], ['delay', 'none', 1]],
+             range(0, 2 * RECENT, 2)),
+        part([['delay', 'delayed', 2]], range(1, 2 * RECENT, 2))])
+    assert merged.effects == {('delay', 'delayed'): 5, ('delay', 'none'): 1}
+    assert [f['time'] for f in merged.recent] == list(
+        range(RECENT, 2 * RECENT))
