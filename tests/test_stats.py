@@ -7,7 +7,10 @@ import socket
 import pytest
 
 import support
-from observe_support import InProcessProxy, read_events
+from control_support import api
+from observe_support import (HTTP_ARGS, InProcessProxy, finish, http_port,
+                             read_events)
+from vaurien.events import effect_of
 from support import exchange
 
 pytestmark = pytest.mark.timeout(60)
@@ -85,3 +88,30 @@ def test_merged_adds_effects_and_keeps_the_last_faults():
     assert merged.effects == {('delay', 'delayed'): 5, ('delay', 'none'): 1}
     assert [f['time'] for f in merged.recent] == list(
         range(RECENT, 2 * RECENT))
+
+
+def test_effects_agree_with_the_event_log(vaurien, http_server, tmp_path):
+    # The counts and the event log tell the same story, pick by pick.
+    path = tmp_path / 'events.jsonl'
+    proc = vaurien('--event-log', str(path), '--seed', '7', '--behavior',
+                   '30:delay,20:error,10:blackout', '--handlers.delay.sleep',
+                   '0', *HTTP_ARGS, backend=http_server.address)
+    for _ in range(8):
+        with proc.connect() as sock:
+            try:
+                sock.sendall(b'GET / HTTP/1.1\r\nHost: x\r\n\r\n' * 2)
+                sock.shutdown(socket.SHUT_WR)
+                support.recv_all(sock)
+            except OSError:
+                pass
+    support.wait_until(lambda: path.exists() and path.read_text().count(
+        '"event":"close"') >= 8 or None, what='every close line')
+    stats = api(http_port(proc), 'GET', '/stats').json
+    finish(proc)
+    logged = {}
+    for event in read_events(path):
+        if event['event'] == 'data' and 'seconds' in event:
+            key = (event['handler'], effect_of(event['handler'],
+                                               event['outcome']))
+            logged[key] = logged.get(key, 0) + 1
+    assert {(n, e): c for n, e, c in stats['effects']} == logged

@@ -336,7 +336,6 @@ def serve(options, seed, worker=None):
     proxy.behavior = behavior
     proxy.registry = registry
     proxy.handlers = instances
-    announce_backend(options, worker, log)
     observers = start_observers(options, proxy)
     try:
         proxy.start()
@@ -354,6 +353,7 @@ def serve(options, seed, worker=None):
             options.http_host, options.http_port, options.http_token)
         control.start()
         log.info('control API on %s', control.url())
+    announce_backend(options, worker, log)
     log.info('proxying %s -> %s, behavior %s, pick per %s, protocol %s, '
              'seed %d (replay with --seed %d)%s',
              format_hostport(proxy.address), format_hostport(options.distant),
@@ -379,8 +379,8 @@ PROBE_TIMEOUT = 2.0
 
 
 def announce_backend(options, worker, log):
-    """Say where the traffic goes when the user did not, and warn once
-    (from a greenlet that runs once the proxy serves, not holding the start
+    """Once everything is started: say where the traffic goes when the
+    user did not, and warn once (from a greenlet, not holding the start
     up) when the backend cannot be reached: the proxy serves anyway,
     backends come and go."""
     import gevent
