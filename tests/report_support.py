@@ -6,7 +6,6 @@ example, ``docs/report/events.jsonl``) are made from.
 (``python -m vaurien.docgen``).
 """
 import os
-import socket
 import subprocess
 import sys
 

@@ -89,8 +89,8 @@ def test_report_of_a_real_seeded_run(vaurien, tmp_path):
     # The cut connections are those blackout closed, each named once.
     cut = sorted({e['conn'] for e in data if e['outcome'] == 'closed'})
     assert cut, 'the seed gives blackout picks'
-    assert 'Connections cut: %d of %d' % (len(cut), report_support.CONNECTIONS) \
-        in text
+    assert 'Connections cut: %d of %d' % (
+        len(cut), report_support.CONNECTIONS) in text
     for conn in cut:
         assert '\n  %d: cut by blackout' % conn in text
     # Every connection with a fault has its timeline, steps in log order.

@@ -5,7 +5,8 @@
     vaurienctl list-handlers
     vaurienctl get-handler
     vaurienctl set-handler delay --option sleep=2
-    vaurienctl set-handler 20:delay,10:error -o delay.sleep=0.2 -o error.warmup=3
+    vaurienctl set-handler 20:delay,10:error -o delay.sleep=0.2 \
+                                             -o error.warmup=3
     vaurienctl stats            # a live table, like top (--once: one print)
     vaurienctl report events.log --html report.html
     vaurienctl --host http://10.0.0.5:8080 --token s3cret set-handler dummy

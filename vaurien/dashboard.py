@@ -403,7 +403,8 @@ function parseOptions(text) {
     const eq = line.indexOf("=");
     const dot = line.lastIndexOf(".", eq);
     if (eq < 0 || dot < 1) {
-      throw new Error("expected NAME.OPTION=VALUE, got " + JSON.stringify(line));
+      throw new Error("expected NAME.OPTION=VALUE, got " +
+                      JSON.stringify(line));
     }
     const name = line.slice(0, dot), option = line.slice(dot + 1, eq);
     (options[name] = options[name] || {})[option] = line.slice(eq + 1);

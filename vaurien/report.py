@@ -9,9 +9,9 @@ the faults over time, one lane per connection, and the effects per
 handler.
 
 The effect of a ``data`` line is its ``effect`` field when the log has one;
-older logs only have ``outcome``, translated by :func:`vaurien.events.effect_of`
-(``closed`` is a cut connection, ``eof`` a pick that met the end of stream
-and did nothing). Lines that are not JSON objects are counted and skipped:
+older logs only have ``outcome``, translated by
+:func:`vaurien.events.effect_of` (``closed`` is a cut connection, ``eof`` a
+pick that met the end of stream and did nothing). Lines that are not JSON objects are counted and skipped:
 a log cut short by a crash still reads.
 
 Standard library only, and no gevent: it runs anywhere the log was copied.
@@ -467,7 +467,7 @@ def text_report(report, limit=10, connections=()):
     return '\n'.join(out) + '\n'
 
 
-# -- HTML -----------------------------------------------------------------------
+# -- HTML ---------------------------------------------------------------------
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;
@@ -737,7 +737,7 @@ def html_report(report, limit=10):
     return '\n'.join(out)
 
 
-# -- command line ----------------------------------------------------------------
+# -- command line -------------------------------------------------------------
 
 def add_arguments(parser):
     """The arguments of ``vaurien report`` (and ``vaurienctl report``)."""
