@@ -241,3 +241,21 @@ def test_the_docs_commands_run(tmp_path):
     (proxy,) = _doc_commands('vaurien --protocol')
     assert proxy[1:] == list(report_support.ARGS) + [
         '--event-log', 'events.jsonl']
+
+
+@pytest.mark.timeout(90)
+def test_the_page_opens_in_a_browser_without_errors_or_requests():
+    # In a real (headless) Chromium: no error, and nothing fetched besides
+    # the file itself; the charts are drawn.
+    from browser_support import Browser
+    browser = Browser()
+    try:
+        browser.open('file://' + os.path.join(DOCS, 'report.html'))
+        assert browser.js("document.querySelectorAll('svg').length") == 2
+        assert browser.js("document.querySelectorAll('svg circle, svg rect')"
+                          ".length") > 10
+        assert browser.js("performance.getEntriesByType('resource')"
+                          ".length") == 0
+        assert browser.errors == []
+    finally:
+        browser.close()
