@@ -1,6 +1,7 @@
-"""What the proxy counts (vaurien/stats.py): the effects of handler calls
-and the last faults, on a real proxy, and the same figures across
-``--workers`` (``Snapshot.merged``)."""
+"""What the proxy counts (vaurien/stats.py): the one percentile definition
+(nearest rank); the effects of handler calls and the last faults, on a
+real proxy, and the same figures across ``--workers``
+(``Snapshot.merged``)."""
 import json
 import socket
 
@@ -10,10 +11,25 @@ import support
 from control_support import api
 from observe_support import (HTTP_ARGS, InProcessProxy, finish, http_port,
                              read_events)
-from vaurien.events import effect_of
 from support import exchange
+from vaurien.events import effect_of
+from vaurien.stats import percentile
 
 pytestmark = pytest.mark.timeout(60)
+
+
+def test_percentile_is_nearest_rank():
+    values = list(range(1, 101))           # 1..100
+    assert percentile(values, 0.5) == 50
+    assert percentile(values, 0.9) == 90
+    assert percentile(values, 0.99) == 99
+    assert percentile(values, 1.0) == 100
+    assert percentile(values, 0.0) == 1
+    # Unsorted input, odd count: the true median; never interpolated.
+    assert percentile([5, 1, 3], 0.5) == 3
+    assert percentile([1, 2, 3, 4], 0.5) == 2
+    assert percentile([0.25], 0.99) == 0.25
+    assert percentile([], 0.5) is None
 
 
 def snap(proxy):

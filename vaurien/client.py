@@ -19,6 +19,8 @@ import re
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
+from vaurien.config import format_hostport
+
 __all__ = ['Client', 'Unreachable', 'MIX']
 
 #: How a behavior string (a mix, ``20:delay,10:error``) starts.
@@ -56,8 +58,8 @@ class Client:
     @property
     def url(self):
         """The base URL of the control API."""
-        host = '[%s]' % self.host if ':' in self.host else self.host
-        return '%s://%s:%d' % (self.scheme, host, self.port)
+        return '%s://%s' % (self.scheme, format_hostport((self.host,
+                                                          self.port)))
 
     def __repr__(self):
         return '<Client %s>' % self.url
@@ -195,7 +197,7 @@ class Client:
 
     def set_backend(self, host, port=None):
         """Send new connections to *host*:*port* (or ``'host:port'``)."""
-        backend = host if port is None else '%s:%d' % (host, port)
+        backend = host if port is None else format_hostport((host, port))
         self.request('PUT', '/backend', {'backend': backend})
 
     def get_proxy(self):

@@ -14,7 +14,7 @@ older logs only have ``outcome``, translated by
 pick that met the end of stream and did nothing). Lines that are not JSON objects are counted and skipped:
 a log cut short by a crash still reads.
 
-Standard library only, and no gevent: it runs anywhere the log was copied.
+It needs no running proxy: it runs wherever the log was copied.
 """
 import argparse
 import html
