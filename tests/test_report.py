@@ -259,3 +259,23 @@ def test_the_page_opens_in_a_browser_without_errors_or_requests():
         assert browser.errors == []
     finally:
         browser.close()
+
+
+def test_standard_input_and_the_help():
+    with open(DOC_LOG, encoding='utf-8') as fh:
+        text = fh.read()
+    import subprocess
+    import sys
+    result = subprocess.run([sys.executable, '-m', 'vaurien', 'report', '-',
+                             '--limit', '1'], input=text, text=True,
+                            capture_output=True, timeout=30,
+                            env=support.env_with_root())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith('Event log standard input: 106 lines, '
+                                    '12 connections')
+    # "vaurien --help" points to it; "vaurien report --help" explains it.
+    assert 'vaurien report EVENTS.jsonl' in support.run_cli('--help').stdout
+    usage = support.run_cli('report', '--help')
+    assert usage.returncode == 0
+    for word in ('--html', '--limit', '--connection', 'EVENTS.jsonl'):
+        assert word in usage.stdout

@@ -86,7 +86,9 @@ def make_parser():
                % ('|'.join(DIRECTIONS), DIRECTION_OPTION[0][0].lower()
                   + DIRECTION_OPTION[0][1:], DIRECTION_OPTION[2]) +
                'Built-in protocols: %s. ' % ', '.join(protocol_names()) +
-               'Protocol options: --protocols.NAME.OPTION VALUE.')
+               'Protocol options: --protocols.NAME.OPTION VALUE. '
+               '"vaurien report EVENTS.jsonl" summarises an event log '
+               '(vaurien report --help).')
     parser.add_argument('--version', action='version',
                         version='vaurien %s' % __version__)
     parser.add_argument('--config', metavar='FILE',

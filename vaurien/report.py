@@ -301,7 +301,9 @@ def read_report(path, name=None):
 
     Raises ConfigError (one line) when the file cannot be read.
     """
-    report = Report(path if name is None else name)
+    if name is None:
+        name = 'standard input' if path == '-' else path
+    report = Report(name)
     if path == '-':
         for line in sys.stdin:
             report.add(line)
