@@ -88,7 +88,9 @@ def make_parser():
                % ('|'.join(DIRECTIONS), DIRECTION_OPTION[0][0].lower()
                   + DIRECTION_OPTION[0][1:], DIRECTION_OPTION[2]) +
                'Built-in protocols: %s. ' % ', '.join(protocol_names()) +
-               'Protocol options: --protocols.NAME.OPTION VALUE.')
+               'Protocol options: --protocols.NAME.OPTION VALUE. '
+               '"vaurien report EVENTS.jsonl" summarises an event log '
+               '(vaurien report --help).')
     parser.add_argument('--version', action='version',
                         version='vaurien %s' % __version__)
     parser.add_argument('--config', metavar='FILE',
@@ -148,7 +150,7 @@ class Options:
     """Everything ``vaurien`` was asked to do, converted and checked."""
 
     def __init__(self, settings, handler_options, ini, protocol_options=None,
-                 given=()):
+                 given=frozenset()):
         self.settings = settings            # {dest: typed value}
         self.handler_options = handler_options   # {name: {opt: raw}}
         self.ini = ini
@@ -186,9 +188,9 @@ def parse_args(argv):
     parser = make_parser()
     args = parser.parse_args(argv)
     settings = defaults()
-    given = set()
     ini = None
     handler_options = {}
+    given = set()
     if args.config:
         ini = read_ini(args.config)
         settings.update(ini.settings)
@@ -204,7 +206,7 @@ def parse_args(argv):
     for name, values in cli_handler_options.items():
         handler_options.setdefault(name, {}).update(values)
     return (Options(settings, handler_options, ini, cli_protocol_options,
-                    given), args)
+                    frozenset(given)), args)
 
 
 def setup_logging(level, output):

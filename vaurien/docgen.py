@@ -7,7 +7,10 @@
   each built-in protocol's docstring;
 * ``docs/configuration.rst`` from the settings table of ``vaurien.config``;
 * ``docs/toxics.rst`` from each toxic type's docstring and attributes;
-* ``vaurien.ini.sample`` from the same table and the handlers' options.
+* ``vaurien.ini.sample`` from the same table and the handlers' options;
+* ``docs/report/``: what ``vaurien report`` makes of the real event log
+  ``docs/report/events.jsonl`` (its text, its HTML page and the page's two
+  charts), shown by ``docs/report.rst``.
 
 ``python -m vaurien.docgen --check`` exits 1 when a committed file differs
 from what the code says (the test suite runs it), so the docs cannot drift.
@@ -15,12 +18,13 @@ from what the code says (the test suite runs it), so the docs cannot drift.
 import inspect
 import os
 import sys
-import textwrap
 
 from vaurien.config import SETTINGS, format_behavior, format_hostport, type_name
 from vaurien.handlers import DIRECTION_OPTION, Registry
 from vaurien.protocols import Registry as ProtocolRegistry
 from vaurien.protocols import builtin_names as builtin_protocols
+from vaurien.report import (handlers_svg, html_report, read_report,
+                            text_report, timeline_svg)
 from vaurien.toxics import builtin_types
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -171,6 +175,36 @@ def configuration_page():
     return ''.join(lines)
 
 
+def comment_lines(text, width=78):
+    """*text* as ``# `` comment lines of at most *width* characters where
+    it can be: never broken inside a "quoted string", a flag (``--http``)
+    or a word."""
+    words = []
+    quoted = None
+    for word in text.split():
+        if quoted is not None:
+            quoted += ' ' + word
+            if word.count('"') % 2:
+                words.append(quoted)
+                quoted = None
+        elif word.count('"') % 2:
+            quoted = word
+        else:
+            words.append(word)
+    if quoted is not None:
+        words.append(quoted)
+    lines, line = [], ''
+    for word in words:
+        if line and len(line) + 1 + len(word) > width - 2:
+            lines.append(line)
+            line = word
+        else:
+            line = '%s %s' % (line, word) if line else word
+    if line:
+        lines.append(line)
+    return ''.join('# %s\n' % line for line in lines)
+
+
 def ini_sample():
     """The text of vaurien.ini.sample."""
     lines = ['# vaurien.ini.sample -- every setting with its default.\n',
@@ -182,8 +216,7 @@ def ini_sample():
         if setting.section != section:
             section = setting.section
             lines.append('\n[%s]\n' % section)
-        for line in textwrap.wrap(setting.help, 76):
-            lines.append('# %s\n' % line)
+        lines.append(comment_lines(setting.help))
         sample = setting.sample if setting.sample is not None \
             else _value(setting.default)
         lines.append('%s = %s\n' % (setting.name, sample))
@@ -196,8 +229,7 @@ def ini_sample():
             continue
         lines.append('\n[handler:%s]\n' % entry.name)
         for option, (desc, kind, default) in sorted(entry.options.items()):
-            for line in textwrap.wrap('%s (%s)' % (desc, type_name(kind)), 76):
-                lines.append('# %s\n' % line)
+            lines.append(comment_lines('%s (%s)' % (desc, type_name(kind))))
             lines.append('%s = %s\n' % (option, _value(default)))
     return ''.join(lines)
 
@@ -231,12 +263,39 @@ def toxics_page():
     return ''.join(lines).rstrip() + '\n'
 
 
+#: The real event log the report example is made from (recorded by
+#: ``python tests/report_support.py``) and the name the example gives it.
+REPORT_LOG = os.path.join('docs', 'report', 'events.jsonl')
+REPORT_NAME = 'events.jsonl'
+
+
+def _example_report():
+    return read_report(os.path.join(ROOT, REPORT_LOG), REPORT_NAME)
+
+
+def report_text():
+    """What ``vaurien report events.jsonl --limit 3`` prints for the
+    example log."""
+    return text_report(_example_report(), limit=3)
+
+
+def report_page():
+    """``--html`` of the example log."""
+    return html_report(_example_report())
+
+
 TARGETS = {
     os.path.join('docs', 'handlers.rst'): handlers_page,
     os.path.join('docs', 'protocols-table.inc'): protocols_table,
     os.path.join('docs', 'configuration.rst'): configuration_page,
     os.path.join('docs', 'toxics.rst'): toxics_page,
     'vaurien.ini.sample': ini_sample,
+    os.path.join('docs', 'report', 'report.txt'): report_text,
+    os.path.join('docs', 'report', 'report.html'): report_page,
+    os.path.join('docs', 'report', 'timeline.svg'):
+        lambda: timeline_svg(_example_report()) + '\n',
+    os.path.join('docs', 'report', 'handlers.svg'):
+        lambda: handlers_svg(_example_report()) + '\n',
 }
 
 
