@@ -390,7 +390,6 @@ _BIG = {
     'redis': (b'*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$%d\r\n', b'\r\n'),
     'memcache': (b'set big 0 0 %d\r\n', b'\r\n'),
     'smtp': (b'BDAT %d LAST\r\n', b''),
-    'mysql': None,
 }
 
 
