@@ -4,12 +4,16 @@ A handler test needs a real proxy with real sockets, not a process: the
 imports of ``python -m vaurien`` cost more than most handler tests. An
 :class:`InProcessVaurien` parses its arguments with :mod:`vaurien.cli` and
 starts the service with :func:`vaurien.service.start`, the code path of
-the command, in an OS thread of its own where it runs its own gevent hub
+the command (a :class:`~vaurien.service.GroupService`: the ``default``
+proxy of ``--local``/``--distant``, any ``[proxy:NAME]`` sections, the
+API), in an OS thread of its own where it runs its own gevent hub
 (gevent hubs are per thread). Nothing in the test process is
 monkey-patched: the tests keep using blocking standard-library sockets in
-their own thread. ``stop()`` stops the service in its thread, destroys
-the thread's hub and loop, and waits until the thread has ended: nothing
-is left behind (``tests/test_inproc.py`` checks threads and descriptors).
+their own thread. ``stop()`` ends the service in its thread as the
+command's end does (the API and every proxy stopped, then the observers
+closed), destroys the thread's hub and loop, and waits until the thread
+has ended: nothing is left behind (``tests/test_inproc.py`` checks
+threads and descriptors).
 
 What stays with :class:`support.VaurienProcess`: tests of the command
 itself (exit status, messages, signals, ``--workers``, ``--demo``) and of
@@ -23,8 +27,10 @@ import socket
 import threading
 
 import gevent
+from gevent.event import Event
 
 from vaurien.cli import parse_args
+from vaurien.proxyconf import DEFAULT_NAME
 from vaurien.service import start
 
 import support
@@ -58,7 +64,10 @@ class InProcessVaurien:
     handler test uses: ``address``, ``port``, ``connect()``, ``log()``,
     ``stop()`` (returns the log), ``running()``, ``pid`` (this process),
     ``http_port`` with ``--http``; and ``call(function, *args)``, which
-    runs *function* in the proxy's thread. Listens on 127.0.0.1:0 unless ``--local`` is
+    runs *function* in the proxy's thread. ``service`` is the
+    :class:`~vaurien.service.GroupService`, ``proxy`` the engine
+    (:class:`~vaurien.proxy.Proxy`) of its ``default`` proxy, whose
+    address is ``address``. Listens on 127.0.0.1:0 unless ``--local`` is
     given. ``--log-output`` is ignored: the log is kept in memory.
     """
 
@@ -85,6 +94,8 @@ class InProcessVaurien:
         self._ready = threading.Event()
         self._error = None
         self._stopped_text = None
+        self._stopped = None     # the gevent Event serve_forever waits on
+        self._loop = None        # the loop of the proxy thread's hub
         self.service = None
         self.thread = threading.Thread(target=self._main,
                                        args=(options, seed), daemon=True,
@@ -96,7 +107,8 @@ class InProcessVaurien:
         if self._error is not None:
             self.stop()
             raise self._error
-        self.address = self.service.proxy.address
+        self.proxy = self.service.group.get(DEFAULT_NAME).proxy
+        self.address = self.proxy.address
         self.port = self.address[1] if isinstance(self.address, tuple) \
             else None
         self.http_port = None
@@ -106,6 +118,8 @@ class InProcessVaurien:
     def _main(self, options, seed):
         self._log.ident = threading.get_ident()
         hub = gevent.get_hub()
+        self._loop = hub.loop
+        self._stopped = Event()
         try:
             try:
                 self.service = start(options, seed)
@@ -114,7 +128,7 @@ class InProcessVaurien:
                 return
             finally:
                 self._ready.set()
-            self.service.serve_forever()
+            self.service.serve_forever(self._stopped)
         finally:
             hub.destroy(destroy_loop=True)
 
@@ -130,7 +144,7 @@ class InProcessVaurien:
             except BaseException as exc:
                 result['error'] = exc
             done.set()
-        self.service.proxy.loop.run_callback_threadsafe(run)
+        self._loop.run_callback_threadsafe(run)
         assert done.wait(timeout), 'the proxy thread did not answer'
         if 'error' in result:
             raise result['error']
@@ -161,8 +175,7 @@ class InProcessVaurien:
         if self._stopped_text is not None:
             return self._stopped_text
         if self.thread.is_alive() and self.service is not None:
-            self.service.proxy.loop.run_callback_threadsafe(
-                self.service.stop)
+            self._loop.run_callback_threadsafe(self._stopped.set)
         self.thread.join(timeout)
         _LOGGER.removeHandler(self._log)
         alive = self.thread.is_alive()

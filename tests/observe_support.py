@@ -180,8 +180,8 @@ def finish(proc, timeout=10.0):
     """End a VaurienProcess with SIGTERM (as a user's Ctrl-C) and wait, so
     that its event log is flushed; its log stays readable (the fixture
     cleans up). An :class:`inproc.InProcessVaurien` is stopped as the
-    command's SIGTERM handler does it: ``Service.stop``, then the
-    observers closed."""
+    command's service ends: ``GroupService.stop``, then the observers
+    closed (no --grace drain)."""
     import signal
     if isinstance(proc, InProcessVaurien):
         proc.stop(timeout)

@@ -55,11 +55,11 @@ def test_control_api_and_call(echo_server):
     try:
         assert api(proxy.http_port, 'GET', '/handler').text.strip() == \
             'dummy'
-        assert proxy.call(lambda: proxy.service.proxy.opened) == 0
+        assert proxy.call(lambda: proxy.proxy.opened) == 0
         with proxy.connect() as sock:
             assert support.exchange(sock, b'hi') == b'hi'
         support.wait_until(lambda: proxy.call(
-            lambda: proxy.service.proxy.opened) == 1, what='one connection')
+            lambda: proxy.proxy.opened) == 1, what='one connection')
     finally:
         proxy.stop()
 

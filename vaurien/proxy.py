@@ -28,8 +28,10 @@ import errno
 import logging
 import os
 import random
+import resource
 import socket as _socket
 import ssl
+import struct
 from time import monotonic as _monotonic
 
 import gevent
@@ -45,7 +47,10 @@ from vaurien.config import format_hostport
 from vaurien.endpoints import (HandshakeTimeout, bind, bound_file,
                                listen_address, lookup, resolve, tls_reason,
                                unbind)
+from vaurien.events import observe_call
 from vaurien.stats import Stats
+from vaurien.toxics import ToxicSet
+from vaurien.toxics.link import Link
 
 __all__ = ['Proxy', 'Connection', 'Socket', 'bind', 'resolve']
 
@@ -57,6 +62,25 @@ _IN_PROGRESS = {errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN,
                 errno.EALREADY}
 # Buffers kept for reuse; beyond this many idle ones, they are dropped.
 _POOL_MAX = 64
+# Seconds new clients wait in the backlog after descriptors ran out.
+_EXHAUSTED_PAUSE = 0.1
+# SO_LINGER on, 0 seconds: close() sends a reset (RST), not a FIN.
+_LINGER_RESET = struct.pack('ii', 1, 0)
+
+
+def descriptor_reserve(limit):
+    """Descriptors kept out of the connections' share of *limit* (the
+    control API, its clients, the log, the event log, resolvers...)."""
+    return max(64, limit // 10)
+
+
+def default_max_connections():
+    """``--max-connections auto``: what the descriptor limit allows, two
+    descriptors a connection, once :func:`descriptor_reserve` is kept."""
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if limit == resource.RLIM_INFINITY or limit > 1 << 24:
+        limit = 1 << 24
+    return max(1, (limit - descriptor_reserve(limit)) // 2)
 
 
 def _quiet(exc):
@@ -83,7 +107,7 @@ class Connection:
     __slots__ = ('proxy', 'seq', 'client', 'backend', 'address', 'hung',
                  'state', 'readers', 'behavior', 'index', 'flows', '_done',
                  '_closed', '_hrng', '_timer', '_addresses', 'closed_by',
-                 'started', '__weakref__')
+                 'started', 'seen', 'seen_at', '__weakref__')
 
     def __init__(self, proxy, seq, client, address):
         self.proxy = proxy
@@ -106,6 +130,8 @@ class Connection:
         # 'error' or 'proxy' (for the event log).
         self.closed_by = None
         self.started = _monotonic()     # for the duration in the event log
+        self.seen = 0           # --idle-timeout: bytes read when last swept
+        self.seen_at = 0.0      # ... and when they last changed
         client.conn = self
 
     # -- what handlers use ----------------------------------------------------
@@ -177,6 +203,10 @@ class Connection:
         try:
             sock = self.proxy.backend_socket(family)
         except OSError as exc:
+            if exc.errno in _gevent.EXHAUSTED:
+                self.proxy.out_of_descriptors()
+                self.close('error')
+                return
             self._connect_failed(exc)
             return
         self.backend = sock
@@ -261,8 +291,10 @@ class Connection:
         if proxy.pick_per_connection and self.behavior is None:
             self._pick_connection(proxy.behavior)
         protocol = proxy.protocol
+        self.flows = (_flow(self, False), _flow(self, True))
+        if proxy.toxics:
+            self.use_toxics()
         if protocol is None:
-            self.flows = (_flow(self, False), _flow(self, True))
             for flow in self.flows:
                 flow.arm_read()
             return
@@ -271,9 +303,30 @@ class Connection:
         gevent.spawn_raw(self._relay, False)
         gevent.spawn_raw(self._relay, True)
 
+    def use_toxics(self):
+        """Send each direction whose stream has toxics through them (from
+        the next read on); a direction already through them stays so."""
+        toxics = self.proxy.toxics
+        for flow in self.flows:
+            if (flow.link is None and not flow.src.eof
+                    and toxics.chain(flow.to_backend)):
+                flow.start_link()
+
     def throw(self, *exc_info):
         """gevent's way of saying a socket we watch was closed: end."""
         self.close('handler')
+
+    def reset(self):
+        """Close both sockets with a reset (RST) instead of a FIN, so that
+        each peer can tell a cut from a complete answer (shutdown)."""
+        for sock in (self.client, self.backend):
+            if sock is not None:
+                try:
+                    sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_LINGER,
+                                    _LINGER_RESET)
+                except OSError:
+                    pass
+        self.close('proxy')
 
     # -- picking and calling handlers ---------------------------------------
 
@@ -328,12 +381,25 @@ class Connection:
         src, dst = (client, backend) if to_backend else (backend, client)
         proxy = self.proxy
         reader = self.readers[to_backend]
-        flow = _Flow(self, to_backend)     # for its picks; never armed
+        flow = self.flows[to_backend]      # for its picks; never armed
         how = 'eof'
         try:
             while True:
                 if not reader.pending:
                     src.wait_readable()
+                link = flow.link
+                if link is not None:
+                    # Through the toxics: whole messages to the link.
+                    message = reader.read()
+                    if not message:
+                        link.feed_eof()
+                        return
+                    flow.feed_link(message)
+                    if reader.streaming:
+                        # Longer than --max-message: its rest follows,
+                        # read at the pace the link takes it.
+                        reader.finish(flow.feed_link)
+                    continue
                 name, handler = flow.pick()
                 if handler is PASS:
                     # One whole message; a huge one streams through.
@@ -344,9 +410,15 @@ class Connection:
                     if not count:
                         break
                     continue
+                sent = dst.sent
                 how = flow.call(name, handler)
                 if how is not None:
                     break
+                if reader.streaming and not self._closed:
+                    # A message longer than --max-message: the handler had
+                    # its head. The rest follows it at the pace dst takes
+                    # it, or is dropped if the handler sent nothing on.
+                    reader.finish(dst.sendall if dst.sent != sent else None)
         except OSError:
             how = 'error'
         except gevent.GreenletExit:
@@ -402,6 +474,8 @@ class Connection:
         proxy.connections.discard(self)
         if self.hung:
             proxy.hung.discard(self)
+        if proxy.paused or proxy.draining is not None:
+            proxy.connection_gone()
         self._stop_timer()
         for flow in self.flows:
             flow.disarm()
@@ -431,7 +505,7 @@ class _Flow:
 
     __slots__ = ('conn', 'to_backend', 'src', 'readable', 'writable',
                  'recv_into', 'send', 'rng', 'buf', 'view', 'sent',
-                 'reading', 'writing')
+                 'reading', 'writing', 'link', 'room')
 
     def __init__(self, conn, to_backend):
         self.conn = conn
@@ -452,12 +526,89 @@ class _Flow:
         self.buf = self.view = None
         self.sent = 0
         self.reading = self.writing = False
+        # Through the toxics (vaurien.toxics.link.Link), or None.
+        self.link = None
+        self.room = None        # protocol mode: set when the link has room
 
     def arm_read(self):
         self.reading = True
-        self.readable.start(self.on_readable)
+        if self.link is None:
+            self.readable.start(self.on_readable)
+        else:
+            self.readable.start(self.on_link_readable)
+
+    def start_link(self):
+        """From now on, this direction goes through the proxy's toxics."""
+        conn = self.conn
+        proxy = conn.proxy
+        self.link = Link(conn, self.to_backend, proxy.toxics, self,
+                         self.send, self.pick, seed=proxy.seed,
+                         bufsize=proxy.bufsize)
+        self.room = Event()
+        self.link.start()
+        if self.reading:
+            # Idle between two reads: switch callbacks now. A flow that is
+            # writing or running a handler switches at its next arm_read.
+            self.readable.stop()
+            self.arm_read()
+
+    def feed_link(self, data):
+        """Protocol mode: *data* to the link, waiting (in the relay's
+        greenlet) while it is full."""
+        if not self.link.feed(data):
+            self.room.wait()
+            self.room.clear()
+
+    def resume(self):
+        """The link has room again: read on."""
+        if self.conn._closed:
+            return
+        if self.conn.readers is not None:
+            self.room.set()
+        elif not self.reading and not self.src.eof:
+            self.arm_read()
+
+    def on_link_readable(self):
+        """A read for the link (tcp mode): the data goes to the toxics."""
+        conn = self.conn
+        if conn._closed:
+            self.disarm()
+            return
+        src = self.src
+        buffers = conn.proxy._buffers
+        buf = buffers.pop() if buffers else bytearray(conn.proxy.bufsize)
+        try:
+            count = self.recv_into(buf)    # TLS-aware, as on_readable's
+        except (BlockingIOError, InterruptedError):
+            buffers.append(buf)
+            return
+        except OSError:
+            conn.close(_SIDES[self.to_backend])
+            return
+        data = bytes(memoryview(buf)[:count])
+        if len(buffers) < _POOL_MAX:
+            buffers.append(buf)
+        src.reads += 1
+        src.received += count
+        if not count:
+            src.eof = True
+            self.reading = False
+            self.readable.stop()
+            self.link.feed_eof()
+            return
+        if not self.link.feed(data):
+            self.reading = False
+            self.readable.stop()
+        else:
+            self.read_on()
+
+    def read_on(self):
+        """After a read for the link: a TLS flow comes back for plaintext
+        already decrypted (no socket event will say so)."""
 
     def disarm(self):
+        if self.link is not None:
+            self.link.stop()
         if self.reading:
             self.reading = False
             self.readable.stop()
@@ -498,7 +649,7 @@ class _Flow:
         conn = self.conn
         events = conn.proxy.events
         if events is None:
-            return conn.call(self.to_backend, name, handler)
+            return observe_call(conn, self.to_backend, name, handler)[0]
         return events.call(conn, self.to_backend, name, handler)
 
     def on_readable(self):
@@ -688,7 +839,13 @@ class _TLSFlow(_Flow):
     def on_again(self):
         self.again = False
         if self.reading and not self.conn._closed:
-            self.on_readable()
+            if self.link is None:
+                self.on_readable()
+            else:
+                self.on_link_readable()
+
+    def read_on(self):
+        self.check_buffered()
 
 
 def _flow(conn, to_backend):
@@ -768,7 +925,10 @@ class Proxy:
     proxy when they are made, so either may also be a function that takes
     the proxy and returns it: it is called last, on the otherwise complete
     proxy (this is how :mod:`vaurien.service` builds one). *events* is the
-    chaos event log (:class:`vaurien.events.EventLog`) or None.
+    chaos event log (:class:`vaurien.events.EventLog`) or None. ``toxics``
+    is the proxy's :class:`~vaurien.toxics.ToxicSet`, empty at first;
+    *handlers* (the handler registry) makes handlers usable as toxics.
+    *name* is its name among several proxies (``[proxy:NAME]``), or None.
     ``start()`` binds the listening socket (ConfigError when it cannot);
     ``serve_forever()`` serves until ``stop()``.
 
@@ -777,17 +937,45 @@ class Proxy:
     :class:`vaurien.endpoints.ServerTLS`) makes clients connect with TLS;
     *distant_tls* (a :class:`vaurien.endpoints.ClientTLS`) makes the proxy
     speak TLS to the backend.
+
+    Limits: *max_message* bytes of one protocol message are held whole
+    (see :class:`vaurien.protocols.base.Reader`); at most *max_connections*
+    clients are served at once (None: :func:`default_max_connections`),
+    the next ones waiting in the listen backlog; with *idle_timeout*
+    seconds, a connection with no traffic either way for that long is
+    closed. :meth:`shutdown` stops the proxy gracefully.
     """
 
     def __init__(self, local, distant, behavior, bufsize=65536, timeout=30.0,
                  seed=0, backlog=1024, pick='event', protocol=None,
                  reuse_port=False, worker=0, workers=1, events=None,
-                 local_mode=None, local_tls=None, distant_tls=None):
+                 local_mode=None, local_tls=None, distant_tls=None,
+                 max_message=1 << 20, max_connections=None,
+                 idle_timeout=None, handlers=None, name=None):
         self.local = local
         self.local_mode = local_mode
         self.local_tls = local_tls
         self.distant_tls = distant_tls
         self._bound = None         # the Unix socket file bound, to remove
+        self.max_message = max_message
+        self.max_connections = max_connections or default_max_connections()
+        self.idle_timeout = idle_timeout
+        # Accepting is paused: --max-connections reached, or descriptors
+        # ran out (then _resume_timer runs).
+        self.paused = False
+        # shutdown(): an Event set when the last connection is gone.
+        self.draining = None
+        self._resume_timer = None
+        self._idle_timer = None
+        self._warned_at = -1.0
+        self._unwarned = 0
+        # Its name among the proxies of the process ([proxy:NAME]); None
+        # for the one proxy of a plain run (the event log then says none).
+        self.name = name
+        # The toxics (vaurien.toxics.ToxicSet; *handlers*, the handler
+        # registry, makes handlers usable as toxics). While it is empty a
+        # connection never looks at it after its start.
+        self.toxics = ToxicSet(self, handlers, self.toxics_changed)
         # --workers: every worker listens on the port (SO_REUSEPORT) and
         # numbers its connections worker+1, worker+1+workers, ... so that
         # connection numbers (and the picks derived from them) stay unique.
@@ -823,18 +1011,28 @@ class Proxy:
 
     # -- listening ------------------------------------------------------------
 
-    def start(self):
-        """Bind and start accepting; ConfigError if the address is unusable."""
-        listener = bind(self.local, 'listen on %s' % format_hostport(self.local),
-                        self.backlog, self.reuse_port, self.local_mode)
-        self._bound = bound_file(self.local)
+    def start(self, listener=None):
+        """Bind and start accepting; ConfigError if the address is unusable.
+
+        *listener*: a socket already bound and listening, used instead.
+        """
+        if listener is None:
+            listener = bind(self.local, 'listen on %s'
+                            % format_hostport(self.local), self.backlog,
+                            self.reuse_port, self.local_mode)
+            self._bound = bound_file(self.local)
         client_socket = None
         if self.local_tls is not None:
             client_socket = self.local_tls.socket_maker(self.bufsize)
-        self.server = LoopServer(listener, self._on_client, client_socket)
+        self.server = LoopServer(listener, self._on_client,
+                                 self.out_of_descriptors, client_socket)
         self.server.start()
         self.loop = self.server.loop
         self.address = listen_address(listener, self.local)
+        if self.idle_timeout:
+            every = min(max(self.idle_timeout / 4, 0.05), 1.0)
+            self._idle_timer = self.loop.timer(every, every)
+            self._idle_timer.start(self._sweep_idle)
         return self.address
 
     def serve_forever(self):
@@ -844,6 +1042,7 @@ class Proxy:
 
     def stop(self, timeout=1):
         """Stop listening, wake sleepers and close every open connection."""
+        self._stop_timers()
         if self.server is not None:
             self.server.close()
         self._wake()
@@ -864,6 +1063,8 @@ class Proxy:
         self.opened += 1
         conn = Connection(self, self._seq, client, address)
         self.connections.add(conn)
+        if len(self.connections) >= self.max_connections:
+            self._pause()
         if self.events is not None:
             self.events.opened(conn)
         if client.tls is not None:
@@ -966,6 +1167,113 @@ class Proxy:
         if self.events is not None:
             self.events.backend_failed(conn, label, reason)
 
+    # -- limits: connections, descriptors, idle time ---------------------------
+
+    def _pause(self):
+        """Stop accepting: new clients wait in the listen backlog."""
+        if not self.paused:
+            self.paused = True
+            self.server.stop_accepting()
+
+    def _resume(self):
+        if self.paused and self._resume_timer is None \
+                and self.draining is None and not self.disabled \
+                and len(self.connections) < self.max_connections:
+            self.paused = False
+            self.server.start_accepting()
+
+    def connection_gone(self):
+        """A connection closed while accepting was paused or while
+        draining (called by :meth:`Connection.close`)."""
+        draining = self.draining
+        if draining is not None:
+            if not self.connections:
+                draining.set()
+            return
+        self._resume()
+
+    def out_of_descriptors(self):
+        """Accepting or connecting failed for want of descriptors: new
+        clients wait in the backlog for a moment; one WARNING a second at
+        most says so."""
+        now = _monotonic()
+        if now - self._warned_at >= 1.0:
+            limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+            log.warning('out of file descriptors (limit %s): %d connections '
+                        'open, new clients wait%s; see --max-connections',
+                        limit, len(self.connections),
+                        ' (%d more times since the last warning)'
+                        % self._unwarned if self._unwarned else '')
+            self._warned_at = now
+            self._unwarned = 0
+        else:
+            self._unwarned += 1
+        if self._resume_timer is None and self.server is not None \
+                and self.draining is None:
+            self._pause()
+            timer = self._resume_timer = self.loop.timer(_EXHAUSTED_PAUSE)
+            timer.start(self._exhaustion_over)
+
+    def _exhaustion_over(self):
+        timer, self._resume_timer = self._resume_timer, None
+        if timer is not None:
+            timer.close()
+        self._resume()
+
+    def _sweep_idle(self):
+        """--idle-timeout: close connections with no bytes read either way
+        since ``idle_timeout`` seconds."""
+        now = _monotonic()
+        limit = self.idle_timeout
+        for conn in list(self.connections):
+            backend = conn.backend
+            seen = conn.client.received + (0 if backend is None
+                                           else backend.received)
+            if seen != conn.seen or not conn.seen_at:
+                conn.seen = seen
+                conn.seen_at = now
+            elif now - conn.seen_at >= limit:
+                conn.close('proxy')
+
+    def _stop_timers(self):
+        for name in ('_idle_timer', '_resume_timer'):
+            timer = getattr(self, name)
+            if timer is not None:
+                setattr(self, name, None)
+                timer.stop()
+                timer.close()
+
+    # -- stopping gracefully ----------------------------------------------------
+
+    def shutdown(self, grace, cut_now=None):
+        """Stop accepting at once, let open connections finish for *grace*
+        seconds (less if the :class:`~gevent.event.Event` *cut_now* is set
+        meanwhile), then reset (RST) those still open and stop.
+
+        Blocks the calling greenlet; returns ``(drained, cut)``, the
+        numbers of connections that ended by themselves and that were cut.
+        Handlers are not woken: a request held in a delay finishes if it
+        can within *grace*.
+        """
+        self.draining = Event()
+        self._stop_timers()
+        server = self.server
+        if server is not None and not self.disabled:
+            # Not server.close(): that would end serve_forever() at once.
+            server.stop_accepting()
+            server.socket.close()
+        before = len(self.connections)
+        if before and grace > 0:
+            waits = [self.draining]
+            if cut_now is not None:
+                waits.append(cut_now)
+            gevent.wait(waits, timeout=grace, count=1)
+        left = list(self.connections)
+        for conn in left:
+            conn.reset()
+        self.stop()
+        return before - len(left), len(left)
+
     # -- live changes -------------------------------------------------------------
 
     def set_behavior(self, behavior):
@@ -982,6 +1290,14 @@ class Proxy:
         self._wake()
         for conn in list(self.hung):
             conn.close()
+
+    def toxics_changed(self):
+        """The toxics changed: open connections whose directions did not go
+        through them yet do from their next read on."""
+        if self.toxics:
+            for conn in list(self.connections):
+                if conn.flows:
+                    conn.use_toxics()
 
     def wait_change(self, seconds):
         """Sleep *seconds*, or until the behavior changes or the proxy stops."""
@@ -1005,6 +1321,7 @@ class Proxy:
         if self.disabled or server is None:
             return
         self.disabled = True
+        self.paused = False
         self._family = server.socket.family
         server.stop_accepting()
         server.socket.close()
@@ -1012,19 +1329,22 @@ class Proxy:
         for conn in list(self.connections) + list(self.hung):
             conn.close()
 
-    def enable(self):
+    def enable(self, listener=None):
         """Listen again on the address used before :meth:`disable`.
 
         Raises ConfigError when the address cannot be bound any more (taken
-        by another process meanwhile); the proxy then stays down.
+        by another process meanwhile); the proxy then stays down. With
+        *listener* (bound and listening), listen on it instead.
         """
         if not self.disabled:
             return
-        listener = bind(self.address, 'listen on %s again'
-                        % format_hostport(self.address), self.backlog,
-                        self.reuse_port, self.local_mode)
-        self._bound = bound_file(self.address)
+        if listener is None:
+            listener = bind(self.address, 'listen on %s again'
+                            % format_hostport(self.address), self.backlog,
+                            self.reuse_port, self.local_mode)
+            self._bound = bound_file(self.address)
         self.server.socket = listener
+        self.address = listen_address(listener, self.address)
         self.server.start_accepting()
         self.disabled = False
 
