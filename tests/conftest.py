@@ -31,6 +31,7 @@ SLOW_FIXTURES = frozenset([
 PROCESS_NAMES = frozenset([
     'subprocess', 'run_cli', 'VaurienProcess', 'start_proxy', 'ProxyProcess',
     'soak',
+    'Browser',     # tests/browser_support.py: a headless Chromium
 ])
 
 

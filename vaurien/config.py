@@ -460,7 +460,8 @@ SETTINGS = [
             'ADDRESS', aliases=('proxy',), sample='localhost:8000'),
     Setting('distant', ('localhost', 80), parse_endpoint,
             'Address of the backend every client is relayed to: HOST:PORT, '
-            '[IPV6]:PORT or unix:PATH.', 'ADDRESS',
+            '[IPV6]:PORT or unix:PATH. Checked at start-up: a warning if it '
+            'cannot be reached (the proxy starts anyway).', 'ADDRESS',
             aliases=('backend',), sample='localhost:80'),
     Setting('local_mode', None, parse_mode,
             'Permissions of the Unix socket file of --local unix:PATH, in '
@@ -576,8 +577,8 @@ SETTINGS = [
     # The [statsd] section: keep these last, so that the generated sample
     # has one [vaurien] section and one [statsd] section.
     Setting('enabled', False, parse_bool,
-            'Send counters to a statsd daemon over UDP (needs '
-            '"pip install vaurien[statsd]"); "--statsd.enabled" alone '
+            'Send counters to a statsd daemon over UDP (needs the statsd '
+            'package: "pip install statsd"); "--statsd.enabled" alone '
             'means yes.', 'yes|no', section='statsd', sample='false',
             const='true'),
     Setting('host', 'localhost', parse_str,

@@ -47,6 +47,7 @@ from vaurien.config import format_hostport
 from vaurien.endpoints import (HandshakeTimeout, bind, bound_file,
                                listen_address, lookup, resolve, tls_reason,
                                unbind)
+from vaurien.events import observe_call
 from vaurien.stats import Stats
 
 __all__ = ['Proxy', 'Connection', 'Socket', 'bind', 'resolve']
@@ -545,7 +546,7 @@ class _Flow:
         conn = self.conn
         events = conn.proxy.events
         if events is None:
-            return conn.call(self.to_backend, name, handler)
+            return observe_call(conn, self.to_backend, name, handler)[0]
         return events.call(conn, self.to_backend, name, handler)
 
     def on_readable(self):
