@@ -63,3 +63,12 @@ def recorder():
     server = Recorder()
     yield server
     server.close()
+
+
+def pytest_configure(config):
+    # Known to pytest-xdist (--dist loadgroup); declared here too so that a
+    # run without xdist (-p no:xdist) does not warn about it.
+    config.addinivalue_line(
+        'markers', 'xdist_group(name): tests run by one xdist worker, in '
+                   'turn (fixed_ports: the tests on the original default '
+                   'ports 8000, 8080 and 8888)')

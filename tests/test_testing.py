@@ -154,7 +154,7 @@ def test_signature_is_compatible_with_the_original():
     from vaurien import start_proxy
     params = list(inspect.signature(start_proxy).parameters.values())
     original = [('proxy_host', 'localhost'), ('proxy_port', 8000),
-                ('backend_host', 'localhost'), ('backend_port', 80),
+                ('backend_host', 'localhost'), ('backend_port', 8888),
                 ('protocol', 'tcp'), ('http', True), ('warmup', 2),
                 ('http_host', 'localhost'), ('http_port', 8080),
                 ('options', None), ('log_level', 'info'),

@@ -148,11 +148,14 @@ def make_parser():
 class Options:
     """Everything ``vaurien`` was asked to do, converted and checked."""
 
-    def __init__(self, settings, handler_options, ini, protocol_options=None):
+    def __init__(self, settings, handler_options, ini, protocol_options=None,
+                 notes=()):
         self.settings = settings            # {dest: typed value}
         self.handler_options = handler_options   # {name: {opt: raw}}
         self.ini = ini
         self.protocol_options = protocol_options or {}  # CLI {name: {opt: raw}}
+        # [(logging level, message)] to log once logging is set up
+        self.notes = list(notes)
 
     def __getattr__(self, name):
         try:
@@ -163,9 +166,13 @@ class Options:
 
 def parse_args(argv):
     """Parse *argv* into ``(Options, flags namespace)``; ConfigError if bad."""
+    import logging
+
+    from vaurien.compat import translate_argv
     from vaurien.config import SETTINGS, defaults, read_ini
 
-    argv, cli_handler_options = split_handler_options(list(argv))
+    argv, notes = translate_argv(list(argv))
+    argv, cli_handler_options = split_handler_options(argv)
     argv, cli_protocol_options = split_handler_options(argv, PROTOCOL_PREFIX)
     parser = make_parser()
     args = parser.parse_args(argv)
@@ -184,8 +191,10 @@ def parse_args(argv):
             settings[setting.dest] = setting.convert(value, setting.flag)
     for name, values in cli_handler_options.items():
         handler_options.setdefault(name, {}).update(values)
-    return (Options(settings, handler_options, ini, cli_protocol_options),
-            args)
+    if ini is not None:
+        notes = [(logging.WARNING, w) for w in ini.warnings] + notes
+    return (Options(settings, handler_options, ini, cli_protocol_options,
+                    notes), args)
 
 
 def build_protocol(options, proxy=None):
@@ -285,9 +294,8 @@ def run(argv):
 
     options, args = parse_args(argv)
     log = setup_logging(options.log_level, options.log_output)
-    if options.ini is not None:
-        for warning in options.ini.warnings:
-            log.warning(warning)
+    for level, note in options.notes:
+        log.log(level, note)
     seed = options.seed
     if seed is None:
         seed = random.SystemRandom().randrange(2 ** 32)

@@ -160,7 +160,7 @@ def _stop_all():
 
 
 def proxy_args(proxy_host='localhost', proxy_port=8000,
-               backend_host='localhost', backend_port=80, protocol='tcp',
+               backend_host='localhost', backend_port=8888, protocol='tcp',
                http=True, http_host='localhost', http_port=8080, options=None,
                log_level='info', log_output='-', behavior=None,
                http_token=None):
@@ -210,7 +210,7 @@ def _port_open(host, port):
 
 
 def start_proxy(proxy_host='localhost', proxy_port=8000,
-                backend_host='localhost', backend_port=80, protocol='tcp',
+                backend_host='localhost', backend_port=8888, protocol='tcp',
                 http=True, warmup=2, http_host='localhost', http_port=8080,
                 options=None, log_level='info', log_output='-',
                 behavior=None, http_token=None):
