@@ -213,3 +213,171 @@ def test_handler_and_behavior_sections_for_one_name(tmp_path):
     assert result.returncode == 2
     assert '[behavior:delay] and [handler:delay] both configure' \
         in result.stderr
+
+
+# -- 1.x behaviors and protocols ---------------------------------------------------
+
+LEGACY_BEHAVIORS = '''
+import gevent
+
+from vaurien.behaviors import BaseBehavior, Behavior
+from vaurien.util import get_data
+
+
+class Slow(BaseBehavior):
+    """1.x's delay, as a user would have copied it."""
+    name = 'slow'
+    options = {'sleep': ("Delay in seconds (float)", float, 1),
+               'before': ("If True adds before the backend is called. "
+                          "Otherwise after", bool, True)}
+
+    def on_before_handle(self, protocol, source, dest, to_backend):
+        if self.option('before'):
+            gevent.sleep(self.option('sleep'))
+        return True
+
+    def on_after_handle(self, protocol, source, dest, to_backend):
+        if not self.option('before'):
+            gevent.sleep(self.option('sleep'))
+
+
+class Shout(BaseBehavior):
+    """Reads the data itself and answers it upper-cased (1.x's error
+    behavior's way of replacing data)."""
+    name = 'shout'
+    options = {'mode': ("How loud", str, 'upper', ['upper', 'lower'])}
+
+    def on_before_handle(self, protocol, source, dest, to_backend):
+        if to_backend:
+            return True
+        data = get_data(source)
+        if not data:
+            return False
+        if protocol.name == 'tcp' and self.option('mode') == 'upper':
+            data = data.upper()
+        dest.sendall(data)
+        return False
+
+
+class MySuperBehavior(object):
+    """The example of 1.x's documentation."""
+    name = 'super'
+    options = {}
+    calls = []
+
+    def on_before_handle(self, protocol, source, dest, to_backend):
+        self.calls.append(('before', to_backend))
+        return True
+
+    def on_after_handle(self, protocol, source, dest, to_backend):
+        self.calls.append(('after', to_backend))
+        return True
+
+
+Behavior.register(MySuperBehavior)
+Behavior.register(Slow)
+'''
+
+LEGACY_PROTOCOLS = '''
+from vaurien.protocols import Protocol
+from vaurien.protocols.base import BaseProtocol
+
+
+class TCP(BaseProtocol):
+    name = 'tcp1x'
+    options = {'reuse_socket': ("If True, the socket is reused.",
+                                bool, False),
+               'buffer': ("Buffer size", int, 8124),
+               'keep_alive': ("Keep the connection alive", bool, False)}
+
+    def _handle(self, source, dest, to_backend):
+        data = self._get_data(source)
+        if data:
+            dest.sendall(data)
+        return data != ''
+
+
+class Plain(object):
+    name = 'plain'
+
+    def __call__(self, source, dest, to_backend, behavior):
+        return True
+
+
+Protocol.register(TCP)
+'''
+
+
+@pytest.fixture
+def legacy_dir(tmp_path):
+    support.write_module(tmp_path, 'legacy_behaviors', LEGACY_BEHAVIORS)
+    support.write_module(tmp_path, 'legacy_protocols', LEGACY_PROTOCOLS)
+    return tmp_path
+
+
+def test_1x_behavior_section_and_flag(vaurien, echo_server, legacy_dir):
+    ini = legacy_dir / 'v.ini'
+    ini.write_text('[vaurien]\nbehavior = 100:slow\n\n[behavior:slow]\n'
+                   'callable = legacy_behaviors.Slow\n')
+    proxy = vaurien('--config', str(ini), '--behavior-slow-sleep', '0.5',
+                    backend=echo_server.address, cwd=str(legacy_dir))
+    with proxy.connect() as sock:
+        start = time.monotonic()
+        assert _round_trip(sock, b'ping') == b'ping'
+        assert time.monotonic() - start >= 0.5
+
+
+def test_1x_behavior_by_dotted_path_replaces_data(vaurien, echo_server,
+                                                  legacy_dir):
+    proxy = vaurien('--behavior', '100:legacy_behaviors.Shout',
+                    backend=echo_server.address, cwd=str(legacy_dir))
+    with proxy.connect() as sock:
+        assert _round_trip(sock, b'quiet please') == b'QUIET PLEASE'
+
+
+def test_1x_behavior_option_choices_are_checked(legacy_dir):
+    result = support.run_cli('--behavior', '100:legacy_behaviors.Shout',
+                             '--handlers.legacy_behaviors.Shout.mode', 'loud',
+                             '--distant', 'localhost:1', cwd=str(legacy_dir))
+    assert result.returncode == 2, result.stderr
+    assert "option 'mode' expects" in result.stderr
+    assert 'Traceback' not in result.stderr
+
+
+def test_1x_documented_behavior_hooks_around_the_relay(legacy_dir,
+                                                       monkeypatch):
+    # in-process, on a socket pair: before, the data relayed, after
+    monkeypatch.syspath_prepend(str(legacy_dir))
+    import legacy_behaviors
+    from vaurien.behaviors import Behavior, adapt
+    cls = adapt(legacy_behaviors.MySuperBehavior)
+    assert cls.name == 'super'
+    assert Behavior.get_behaviors()['super'] is \
+        legacy_behaviors.MySuperBehavior
+    handler = cls(settings={}, proxy=None)
+    client, client_peer = socket.socketpair()
+    backend, backend_peer = socket.socketpair()
+    with client, client_peer, backend, backend_peer:
+        client_peer.sendall(b'hello')
+        assert handler(client, backend, True) is True
+        assert backend_peer.recv(10) == b'hello'
+        assert legacy_behaviors.MySuperBehavior.calls == [
+            ('before', True), ('after', True)]
+
+
+@pytest.mark.parametrize('args', [
+    ['--protocol', 'legacy_protocols.TCP'],
+    ['--protocol', 'legacy_protocols.Plain'],
+    ['--protocol', 'mine', '--config', 'p.ini'],
+])
+def test_1x_protocol_is_refused_with_advice(legacy_dir, args):
+    (legacy_dir / 'p.ini').write_text(
+        '[protocol:mine]\ncallable = legacy_protocols.TCP\n')
+    result = support.run_cli('--distant', 'localhost:1', *args,
+                             cwd=str(legacy_dir))
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert 'is a Vaurien 1.x protocol' in lines[0]
+    assert 'request(stream, session)' in lines[0]
+    assert 'docs/protocols.rst' in lines[0]

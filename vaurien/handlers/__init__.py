@@ -20,6 +20,7 @@ from importlib import metadata
 from vaurien.behavior import DIRECTIONS
 from vaurien.config import ConfigError, parse_choice
 from vaurien.handlers.base import BaseHandler
+from vaurien.handlers.legacy import adapt
 
 __all__ = ['BaseHandler', 'Registry', 'Entry', 'BUILTINS', 'load_dotted',
            'get_handlers']
@@ -107,7 +108,8 @@ class Entry:
 
     def load(self):
         if self.target is None:
-            self.target = load_dotted(self.path)
+            # a Vaurien 1.x behavior class runs as a handler
+            self.target = adapt(load_dotted(self.path))
         return self.target
 
     @property

@@ -20,9 +20,11 @@ Options: ``--protocols.NAME.OPTION VALUE`` on the command line, or
 """
 from vaurien.config import ConfigError
 from vaurien.protocols.base import BaseProtocol, Malformed, Session, Stream
+from vaurien.protocols.legacy import Protocol, is_legacy_protocol, refusal
 
 __all__ = ['BaseProtocol', 'Stream', 'Session', 'Malformed', 'BUILTINS',
-           'ProtocolError', 'get_protocol_class', 'build_protocol']
+           'ProtocolError', 'get_protocol_class', 'build_protocol',
+           'Protocol']
 
 # name -> "module:Class"; 'tcp' is the raw mode (no protocol object).
 BUILTINS = {
@@ -56,6 +58,8 @@ def _load(path, label):
     except HandlerError as exc:
         raise ProtocolError(str(exc).replace('as a handler', 'as a protocol')) \
             from None
+    if is_legacy_protocol(target, BaseProtocol):
+        raise ProtocolError(refusal(label, path))
     if not (isinstance(target, type) and issubclass(target, BaseProtocol)):
         raise ProtocolError('%s: %r is not a subclass of '
                             'vaurien.protocols.BaseProtocol' % (label, path))
