@@ -172,3 +172,17 @@ def test_the_documented_unittest_example_passes():
         timeout=80)
     assert result.returncode == 0, result.stdout + result.stderr
     assert 'Ran 2 tests' in result.stderr
+
+
+def test_seed_era_host_and_port_name_the_backend(echo_server):
+    # start_proxy(host, port) of the 2012 releases gave the backend
+    from vaurien.util import start_proxy, stop_proxy
+    port, http_port = support.free_port(), support.free_port()
+    pid = start_proxy(host=support.HOST, port=echo_server.port,
+                      proxy_host=support.HOST, proxy_port=port,
+                      http_host=support.HOST, http_port=http_port,
+                      warmup=WARMUP, log_output=os.devnull)
+    try:
+        assert _exchange(port) == b'ping'
+    finally:
+        stop_proxy(pid)

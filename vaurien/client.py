@@ -10,8 +10,9 @@ pulling anything in::
         ...                                # every request fails here
     # back to the previous handler, with its options
 
-A refusal by the server raises ValueError with the server's own message; an
-unreachable server raises :class:`Unreachable` (a ConnectionError).
+A refusal by the server raises :class:`Refused`, a ValueError with the
+server's own message; an unreachable server raises :class:`Unreachable`
+(a ConnectionError).
 """
 import http.client
 import json
@@ -19,13 +20,24 @@ import re
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
-__all__ = ['Client', 'Unreachable']
+__all__ = ['Client', 'Unreachable', 'Refused']
 
 _MIX = re.compile(r'\s*[0-9]+\s*:')
 
 
 class Unreachable(ConnectionError):
     """The control API could not be reached (nothing listens, timeout...)."""
+
+
+class Refused(ValueError):
+    """The control API refused a request: its message, and ``status`` and
+    ``errors`` (the entries ``{"location", "name", "description"}`` of the
+    answer, empty when it had none)."""
+
+    def __init__(self, message, status, errors):
+        super().__init__(message)
+        self.status = status
+        self.errors = errors
 
 
 class Client:
@@ -67,7 +79,8 @@ class Client:
         """Send one request; the answer's body (text, or decoded JSON).
 
         *data* is sent as JSON unless it is a str (sent as it is). Raises
-        ValueError with the server's message on an error answer, and
+        :class:`Refused` (a ValueError) with the server's message on an
+        error answer, and
         :class:`Unreachable` when the server cannot be reached.
         """
         headers = {}
@@ -106,7 +119,9 @@ class Client:
         else:
             answer = text
         if status != 200:
-            raise ValueError(_message(status, answer))
+            errors = answer.get('errors') if isinstance(answer, dict) else None
+            raise Refused(_message(status, answer), status,
+                          [e for e in errors or () if isinstance(e, dict)])
         return answer
 
     # -- the original API -----------------------------------------------------------

@@ -213,8 +213,12 @@ def start_proxy(proxy_host='localhost', proxy_port=8000,
                 backend_host='localhost', backend_port=8888, protocol='tcp',
                 http=True, warmup=2, http_host='localhost', http_port=8080,
                 options=None, log_level='info', log_output='-',
-                behavior=None, http_token=None):
+                behavior=None, http_token=None, host=None, port=None):
     """Start ``vaurien`` in a subprocess; its pid, once it is ready.
+
+    *host* and *port* are the 2012 releases' names of the backend's address
+    (``start_proxy(host='localhost', port=8888)`` then); when given, they
+    are *backend_host* and *backend_port*.
 
     Ready means: with *http*, the control API answers and reports this
     process's pid (so a stale proxy on the same ports is not mistaken for
@@ -225,6 +229,10 @@ def start_proxy(proxy_host='localhost', proxy_port=8000,
     Raises :class:`ProxyStartError` with the proxy's error output when it
     exits or is not ready in time. Stop it with :func:`stop_proxy`.
     """
+    if host is not None:
+        backend_host = host
+    if port is not None:
+        backend_port = port
     args = proxy_args(proxy_host, proxy_port, backend_host, backend_port,
                       protocol, http, http_host, http_port, options,
                       log_level, log_output, behavior, http_token)
