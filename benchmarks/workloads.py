@@ -18,6 +18,7 @@ from benchmarks import procstat
 from benchmarks.processes import HOST, BenchError
 from benchmarks.servers import CHUNK, stream
 from benchmarks.subjects import SMALL_FILE, Vaurien
+from vaurien.stats import percentile
 
 __all__ = ['WORKLOADS', 'WORKLOAD_NAMES', 'Figure', 'Workload']
 
@@ -201,15 +202,6 @@ def ping_pong(port, duration, warmup=200, limit=2_000_000):
         return samples
     finally:
         sock.close()
-
-
-def percentile(sorted_values, fraction):
-    """The *fraction* (0-1) percentile of an ascending list (nearest rank)."""
-    if not sorted_values:
-        return None
-    index = min(len(sorted_values) - 1,
-                max(0, int(round(fraction * len(sorted_values))) - 1))
-    return sorted_values[index]
 
 
 class Latency(Workload):

@@ -14,17 +14,16 @@ class Uppercase(BaseHandler):
     options = {'every': ("Upper-case one backend answer in this many", int, 1)}
 
     def __call__(self, client_sock, backend_sock, to_backend):
-        data = self._get_data(client_sock, backend_sock, to_backend)
+        data = self.read(client_sock, backend_sock, to_backend)
         if not data:
             return False            # end of stream: this direction is over
         if not to_backend:
             # One instance serves every connection: count per connection.
-            state = self._state(client_sock)
+            state = self.state(client_sock)
             state['answers'] = state.get('answers', 0) + 1
             if state['answers'] % self.option('every') == 0:
                 data = data.upper()
-        dest = backend_sock if to_backend else client_sock
-        dest.sendall(data)
+        self.forward(client_sock, backend_sock, to_backend, data)
         return True
 
 

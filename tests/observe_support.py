@@ -23,7 +23,7 @@ class InProcessProxy:
                  **kwargs):
         from vaurien.config import parse_behavior
         from vaurien.handlers import Registry
-        from vaurien.run import build_behavior
+        from vaurien.control import build_behavior
         self.error = None
         ready = threading.Event()
 
@@ -33,10 +33,11 @@ class InProcessProxy:
                 registry = Registry(entry_points=False)
                 for name, target in handlers:
                     registry.add(name, target, 'test')
-                proxy = Proxy(('127.0.0.1', 0), backend, None, seed=seed,
-                              **kwargs)
-                proxy.behavior, proxy.handlers = build_behavior(
-                    registry, parse_behavior(behavior), {}, proxy)
+                pairs = parse_behavior(behavior)
+                proxy = Proxy(('127.0.0.1', 0), backend,
+                              lambda proxy: build_behavior(
+                                  registry, pairs, {}, proxy)[0],
+                              seed=seed, **kwargs)
                 proxy.start()
                 self.proxy = proxy
             except BaseException as exc:   # reported to the test thread

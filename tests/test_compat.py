@@ -14,7 +14,7 @@ from vaurien.config import ConfigError
 import support
 
 
-# -- the rewriting itself ------------------------------------------------------
+# -- the rewriting itself -----------------------------------------------------
 
 @pytest.mark.parametrize('argv, expected', [
     (['--behavior-delay-sleep', '2'], ['--handlers.delay.sleep', '2']),
@@ -72,7 +72,7 @@ def test_translate_errors(argv, words):
         assert word in str(info.value)
 
 
-# -- 1.x command lines, run ---------------------------------------------------------
+# -- 1.x command lines, run ---------------------------------------------------
 
 def _round_trip(sock, message):
     sock.sendall(message)
@@ -152,7 +152,7 @@ def test_python_m_vaurien_run():
     assert result.stdout.startswith('vaurien ')
 
 
-# -- 1.x INI files -------------------------------------------------------------------
+# -- 1.x INI files ------------------------------------------------------------
 
 def test_1x_documented_ini(vaurien, http_server, tmp_path):
     # the INI file of 1.x's documentation, pointed at a local backend
@@ -215,7 +215,7 @@ def test_handler_and_behavior_sections_for_one_name(tmp_path):
         in result.stderr
 
 
-# -- 1.x behaviors and protocols ---------------------------------------------------
+# -- 1.x behaviors and protocols ----------------------------------------------
 
 LEGACY_BEHAVIORS = '''
 import gevent
@@ -381,3 +381,13 @@ def test_1x_protocol_is_refused_with_advice(legacy_dir, args):
     assert 'is a Vaurien 1.x protocol' in lines[0]
     assert 'request(stream, session)' in lines[0]
     assert 'docs/protocols.rst' in lines[0]
+
+
+def test_seed_era_handler_classes_import_from_the_package():
+    # the 2012 releases defined their handlers in vaurien/handlers/__init__
+    from vaurien.handlers import Blackout, Delay, Dummy, Error, Hang
+    assert [cls.name for cls in (Blackout, Delay, Dummy, Error, Hang)] == [
+        'blackout', 'delay', 'dummy', 'error', 'hang']
+    import vaurien.handlers
+    with pytest.raises(AttributeError):
+        vaurien.handlers.Nope

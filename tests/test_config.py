@@ -300,3 +300,12 @@ def test_read_ini_unreadable(tmp_path):
                             text=True, timeout=30)
     assert result.stdout.strip() == 'config file %s: permission denied' % path
     assert result.returncode == 0, result.stderr
+
+
+def test_one_address_formatter():
+    from vaurien.config import format_hostport
+    assert format_hostport(('localhost', 8000)) == 'localhost:8000'
+    assert format_hostport(('::1', 80)) == '[::1]:80'
+    assert format_hostport(('[::1]', '80')) == '[::1]:80'
+    assert format_hostport(('fe80::1', 80, 0, 2)) == '[fe80::1]:80'
+    assert format_hostport('/tmp/unix.sock') == '/tmp/unix.sock'

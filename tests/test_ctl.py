@@ -38,7 +38,7 @@ def test_list_get_set(proxy):
     assert (result.returncode, result.stdout, result.stderr) == (
         0, 'Handler changed to "delay"\n', '')
     assert ctl('--host', url(proxy), 'get-handler').stdout == 'delay\n'
-    assert api(proxy.http_port, 'GET', '/behavior').json['options'] == {
+    assert api(proxy.http_port, 'GET', '/proxy').json['options'] == {
         'delay': {'sleep': 0.5, 'before': False}}
 
     # host:port without the scheme works too; a mix is a handler spec.
@@ -105,7 +105,7 @@ def test_1x_behavior_commands(proxy):
     assert (result.returncode, result.stdout, result.stderr) == (
         0, 'Behavior changed to "delay"\n', '')
     assert ctl('--host', url(proxy), 'get-behavior').stdout == 'delay\n'
-    assert api(proxy.http_port, 'GET', '/behavior').json['options'] == {
+    assert api(proxy.http_port, 'GET', '/proxy').json['options'] == {
         'delay': {'sleep': 0.25, 'before': True}}
     # options given as --KEY VALUE to set-handler too; --timeout after the
     # command is the handler's option, not vaurienctl's
@@ -113,7 +113,7 @@ def test_1x_behavior_commands(proxy):
                  '--timeout', '3')
     assert (result.returncode, result.stdout) == (
         0, 'Handler changed to "timeout"\n')
-    assert api(proxy.http_port, 'GET', '/behavior').json['options'] == {
+    assert api(proxy.http_port, 'GET', '/proxy').json['options'] == {
         'timeout': {'timeout': 3.0}}
     result = ctl('--host', url(proxy), 'list-behaviors')
     assert result.returncode == 0

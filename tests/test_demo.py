@@ -49,3 +49,19 @@ def test_demo_bad_behavior_is_a_clear_error():
     assert result.returncode == 2
     assert result.stderr.startswith('vaurien: error: unknown handler')
     assert 'Traceback' not in result.stderr
+
+
+@pytest.mark.timeout(60)
+def test_demo_honours_the_protocol():
+    result = support.run_cli('--demo', '--protocol', 'http', '--behavior',
+                             '100:dummy,0:error', timeout=50)
+    assert result.returncode == 0, result.stderr
+    assert 'protocol http' in result.stdout
+    assert '--protocol http' in result.stdout     # in the replay line
+    rows = _table(result.stdout)
+    # (Slow answers read as "delayed" beyond 3x the median: timing noise.)
+    assert rows['passed'] + rows['delayed'] == 300
+    # The protocol is loaded and checked as for the proxy itself.
+    result = support.run_cli('--demo', '--protocol', 'gopher', timeout=30)
+    assert result.returncode == 2
+    assert "unknown protocol 'gopher'" in result.stderr

@@ -71,6 +71,32 @@ def test_writing_handlers_example_class(vaurien, echo_server):
     assert answers == [b'hello 0', b'HELLO 1', b'hello 2', b'HELLO 3']
 
 
+def test_writing_handlers_api_example(vaurien, echo_server, tmp_path):
+    """docs/writing-handlers.rst: examples/stutter.py, which uses every
+    helper of the handler author's API, through a real proxy."""
+    log = tmp_path / 'events.jsonl'
+    proxy = vaurien('--behavior', '100:stutter.Stutter',
+                    '--handlers.stutter.Stutter.pause', '0.3',
+                    '--handlers.stutter.Stutter.spare', '1',
+                    '--event-log', str(log), '--event-log-flush',
+                    backend=echo_server.address, cwd=EXAMPLES)
+    with proxy.connect() as sock:
+        # The first answer is spared: it comes whole.
+        assert support.exchange(sock, b'abcdefgh') == b'abcdefgh'
+        # The second comes cut in two, the rest only after the pause.
+        sock.sendall(b'ijklmnop')
+        first = sock.recv(100)
+        assert 0 < len(first) < 8 and b'ijklmnop'.startswith(first)
+        rest = support.recv_exact(sock, 8 - len(first))
+        assert first + rest == b'ijklmnop'
+    lines = support.wait_until(
+        lambda: [line for line in log.read_text().splitlines()
+                 if '"handler":"stutter"' in line
+                 and '"direction":"downstream"' in line
+                 and '"bytes":8' in line], what='the event log')
+    assert all('"outcome":"delayed"' in line for line in lines)
+
+
 def test_writing_handlers_example_ini(vaurien, echo_server):
     """examples/shouty.ini defines both example handlers by name."""
     proxy = vaurien('--config', os.path.join(EXAMPLES, 'shouty.ini'),

@@ -246,7 +246,7 @@ def test_picks_of_an_earlier_behavior_stay_counted(echo_server):
     from vaurien.config import parse_behavior
     from vaurien.handlers import Registry
     from vaurien.metrics import render
-    from vaurien.run import build_behavior
+    from vaurien.control import build_behavior
     proxy = InProcessProxy(echo_server.address, behavior='100:dummy')
     try:
         talk(proxy.address, [b'one'])

@@ -81,8 +81,12 @@ def test_a_control_change_reaches_every_worker(vaurien, echo_server):
     answers = [_exchange(proxy.port, b'x' * 64) for _ in range(30)]
     assert all(answer != b'x' * 64 for answer in answers)
     assert _api(port, 'GET', '/behavior')['behavior'] == 'error'
-    log = proxy.log()
-    assert log.count('control API: behavior is now 100:error') == 3
+    # Each worker applied it (the parent only forwards).
+    applied = [line for line in proxy.log().splitlines()
+               if 'control API: behavior is now 100:error' in line]
+    assert {int(line.split('[')[1].split(']')[0]) for line in applied} == \
+        set(_children(proxy.proc.pid))
+    assert len(applied) == 2
 
     # Down: every worker stops listening, so connections are refused.
     _api(port, 'PUT', '/proxy', {'enabled': False})
@@ -107,6 +111,17 @@ def test_a_refused_change_reaches_no_worker(vaurien, echo_server):
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(request, timeout=10)
     assert info.value.code == 400
+    # The same answer as one process gives (the workers' refusal, relayed).
+    assert json.loads(info.value.read()) == {
+        'status': 'error', 'errors': [{
+            'location': 'body', 'name': 'sleep',
+            'description': "delay: option 'sleep' expects a number, got "
+                           "'long'"}]}
+    # State and options are read from the workers, unchanged.
+    assert _api(port, 'GET', '/behavior') == {'behavior': 'dummy'}
+    assert _api(port, 'GET', '/proxy')['options'] == {'dummy': {}}
+    assert _api(port, 'GET', '/backend') == {
+        'backend': '%s:%d' % echo_server.address}
     for _ in range(10):
         assert _exchange(proxy.port) == b'ping'
     assert 'behavior is now' not in proxy.log()

@@ -20,6 +20,8 @@ import re
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
+from vaurien.config import format_hostport
+
 __all__ = ['Client', 'Unreachable', 'Refused']
 
 _MIX = re.compile(r'\s*[0-9]+\s*:')
@@ -67,8 +69,8 @@ class Client:
     @property
     def url(self):
         """The base URL of the control API."""
-        host = '[%s]' % self.host if ':' in self.host else self.host
-        return '%s://%s:%d' % (self.scheme, host, self.port)
+        return '%s://%s' % (self.scheme, format_hostport((self.host,
+                                                          self.port)))
 
     def __repr__(self):
         return '<Client %s>' % self.url
@@ -176,8 +178,12 @@ class Client:
         return self.request('GET', '/behavior')['behavior']
 
     def get_behavior_state(self):
-        """``{"behavior": ..., "options": {name: {option: value}}}``."""
-        return self.request('GET', '/behavior')
+        """``{"behavior": ..., "options": {name: {option: value}}}``: the
+        current behavior and the options set for its handlers (from
+        ``GET /proxy``), a ``PUT /behavior`` body that restores them."""
+        state = self.request('GET', '/proxy')
+        return {'behavior': state['behavior'],
+                'options': state.get('options') or {}}
 
     def list_behaviors(self):
         """Every handler name the proxy knows."""
@@ -209,7 +215,7 @@ class Client:
 
     def set_backend(self, host, port=None):
         """Send new connections to *host*:*port* (or ``'host:port'``)."""
-        backend = host if port is None else '%s:%d' % (host, port)
+        backend = host if port is None else format_hostport((host, port))
         self.request('PUT', '/backend', {'backend': backend})
 
     def get_proxy(self):

@@ -30,7 +30,11 @@ import logging
 from vaurien.config import (LEGACY_KEYS, LEGACY_PROTOCOL_OPTIONS, ConfigError,
                             parse_int)
 
-__all__ = ['translate_argv', 'LEGACY_FLAGS']
+__all__ = ['translate_argv', 'LEGACY_FLAGS', 'V1_BEHAVIORS']
+
+#: The behaviors of Vaurien 1.9, the last 1.x release: what its clients
+#: expect ``GET /behaviors`` to list (with the ones the user added).
+V1_BEHAVIORS = ('blackout', 'delay', 'dummy', 'error', 'hang', 'transient')
 
 #: 1.x flags with no effect here: flag -> (takes a value, its INI key).
 LEGACY_FLAGS = {

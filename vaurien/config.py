@@ -220,9 +220,19 @@ def parse_hostport(value, allow_zero=False):
     return host, port
 
 
-def format_hostport(hostport):
-    host, port = hostport
-    if ':' in host:
+def format_hostport(address):
+    """``(host, port)`` -> ``'host:port'``, or ``'[::1]:port'`` for an IPv6
+    host (one already in brackets is kept as it is).
+
+    The one formatter of addresses: settings, logs, the event log, the
+    control API and the clients all use it. A longer socket address (IPv6's
+    ``(host, port, flow, scope)``) is shown by its first two items; anything
+    else (a Unix socket path) by ``str``.
+    """
+    if not (isinstance(address, (tuple, list)) and len(address) >= 2):
+        return str(address)
+    host, port = str(address[0]), int(address[1])
+    if ':' in host and not host.startswith('['):
         return '[%s]:%d' % (host, port)
     return '%s:%d' % (host, port)
 
@@ -290,12 +300,11 @@ def parse_choice(*choices):
 
 
 def parse_protocol(value):
-    """A protocol name (tcp, http, redis, ...) or a dotted path; checked
-    against the protocol registry when the proxy is built."""
+    """A protocol name (tcp or a registered protocol) or a dotted path;
+    checked against the protocol registry when the proxy is built."""
     name = parse_str(value).strip()
     if not name or any(c.isspace() for c in name):
-        raise ValueError('a protocol name like tcp, http, redis, memcache, '
-                         'mysql or smtp, or a dotted path')
+        raise ValueError('a protocol name like tcp or http, or a dotted path')
     return name if '.' in name or ':' in name else name.lower()
 
 
@@ -360,8 +369,9 @@ SETTINGS = [
             'once when a connection opens, kept for its life (connection).',
             'event|connection', sample='event'),
     Setting('protocol', 'tcp', parse_protocol,
-            'What the traffic is: tcp (raw bytes), http, redis, memcache, '
-            'mysql, smtp, a [protocol:NAME] section or a dotted path. With a '
+            'What the traffic is: tcp (raw bytes), a built-in protocol '
+            '(listed at the end of --help), a [protocol:NAME] section or a '
+            'dotted path. With a '
             'protocol, handlers act on whole messages and errors are '
             'protocol errors. Options: --protocols.NAME.OPTION VALUE.',
             'NAME', sample='tcp'),

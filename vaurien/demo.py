@@ -4,7 +4,8 @@ The demo needs nothing installed besides Vaurien: it starts a small HTTP
 backend on a free port of 127.0.0.1, the real proxy in front of it (same
 engine, same handlers, same options as the command line gives), sends a few
 hundred requests through, each on a fresh connection, and prints what
-happened to them per outcome with latency percentiles.
+happened to them per outcome with latency percentiles (nearest rank,
+see :func:`vaurien.stats.percentile`).
 
 Outcomes, as a client sees them:
 
@@ -24,6 +25,8 @@ from gevent.pool import Pool
 from gevent.server import StreamServer
 
 from vaurien.config import format_hostport
+from vaurien.service import Service, load
+from vaurien.stats import percentile
 
 __all__ = ['run_demo', 'DEFAULT_BEHAVIOR', 'OUTCOMES']
 
@@ -89,43 +92,44 @@ def _request(address, number):
     return 'errored', elapsed
 
 
-def _percentile(values, pct):
-    if not values:
-        return float('nan')
-    values = sorted(values)
-    index = min(len(values) - 1, max(0, int(round(pct / 100.0
-                                                   * (len(values) - 1)))))
-    return values[index]
-
-
 def run_demo(options, seed, out=None, requests=REQUESTS):
-    """Run the demo with the parsed command-line *options*; exit status."""
-    from vaurien.proxy import Proxy
-    from vaurien.run import build
+    """Run the demo with the parsed command-line *options*; exit status.
 
+    The proxy is the service the settings describe (handlers, options,
+    ``--protocol``, ``--pick``, the event log...), on a free port of
+    127.0.0.1 in front of the built-in backend, without the control API.
+    """
     out = out or sys.stdout
-    backend = StreamServer(('127.0.0.1', 0), _backend, spawn=Pool(200))
-    backend.start()
     behavior_given = options.settings['behavior'] != [(100, 'dummy')]
     if not behavior_given:
         options.settings['behavior'] = list(DEFAULT_BEHAVIOR)
     delay_options = options.handler_options.setdefault('delay', {})
     delay_options.setdefault('sleep', DEMO_DELAY)
-    proxy = Proxy(('127.0.0.1', 0), backend.address, None,
-                  bufsize=options.bufsize, timeout=options.timeout, seed=seed,
-                  pick=options.pick)
-    _, behavior, checked, _ = build(options, proxy)
-    proxy.behavior = behavior
-    proxy.start()
+    plan = load(options)
+    backend = StreamServer(('127.0.0.1', 0), _backend, spawn=Pool(200))
+    backend.start()
+    try:
+        service = Service(plan, seed, local=('127.0.0.1', 0),
+                          distant=backend.address, http=False)
+        service.start()
+    except BaseException:
+        backend.stop(timeout=1)
+        raise
+    proxy = service.proxy
+    behavior = proxy.behavior
+    checked = plan.checked
     sleep = float(checked.get('delay', {}).get('sleep', DEMO_DELAY))
     out.write('vaurien demo: %d requests, %d at a time, each on a new '
               'connection\n' % (requests, CONCURRENCY))
     out.write('  client -> proxy %s -> built-in backend %s\n'
               % (format_hostport(proxy.address),
                  format_hostport(backend.address)))
-    out.write('  behavior %s, seed %d (replay: vaurien --demo --seed %d%s)\n\n'
-              % (behavior.text, seed, seed,
-                 ' --behavior %s' % behavior.text if behavior_given else ''))
+    protocol = options.protocol
+    out.write('  behavior %s, protocol %s, seed %d (replay: vaurien --demo '
+              '--seed %d%s%s)\n\n'
+              % (behavior.text, protocol, seed, seed,
+                 ' --behavior %s' % behavior.text if behavior_given else '',
+                 ' --protocol %s' % protocol if protocol != 'tcp' else ''))
     out.flush()
     started = time.perf_counter()
     try:
@@ -133,14 +137,15 @@ def run_demo(options, seed, out=None, requests=REQUESTS):
         results = pool.map(lambda n: _request(proxy.address, n),
                            range(requests))
     finally:
-        proxy.stop()
+        service.stop()
+        service.close()
         backend.stop(timeout=1)
     wall = time.perf_counter() - started
 
     fast = [t for outcome, t in results if outcome == 'ok']
     threshold = sleep * 0.9 if 'delay' in behavior.names else None
     if threshold is None or threshold <= 0:
-        threshold = 3 * _percentile(fast, 50) if fast else float('inf')
+        threshold = 3 * percentile(fast, 0.5) if fast else float('inf')
         threshold = max(threshold, 0.05)
     table = {name: [] for name in OUTCOMES}
     for outcome, elapsed in results:
@@ -153,8 +158,8 @@ def run_demo(options, seed, out=None, requests=REQUESTS):
     for name in OUTCOMES:
         times = table[name]
         if times:
-            cells = tuple('%10.1f' % (_percentile(times, p) * 1000)
-                          for p in (50, 90, 99))
+            cells = tuple('%10.1f' % (percentile(times, p) * 1000)
+                          for p in (0.5, 0.9, 0.99))
         else:
             cells = ('%10s' % '-',) * 3
         out.write('%-9s %6d %6.1f%% %s %s %s\n'

@@ -20,10 +20,10 @@ Writes are buffered and flushed about once a second (or at every line with
 waits for the event log. When the log is off, the engine's only cost is
 one ``is None`` check per event.
 
-A handler may say what its events do with an ``outcome`` class attribute
-(a string) or method (``outcome(self, to_backend) -> str``); handlers that
-do not get one from :data:`DEFAULT_OUTCOMES` by their ``name``, or
-``handled``.
+A handler says what its events do with an ``outcome`` class attribute
+(a string) or method (``outcome(self, to_backend) -> str``), declared in
+its own module (see :class:`~vaurien.handlers.BaseHandler`); an object
+without one gets ``handled``.
 """
 import json
 import logging
@@ -31,8 +31,9 @@ import sys
 import time
 
 from vaurien.config import ConfigError, format_hostport
+from vaurien.handlers import get_handlers
 
-__all__ = ['EventLog', 'open_event_log', 'DEFAULT_OUTCOMES', 'outcome_of']
+__all__ = ['EventLog', 'open_event_log', 'outcome_of']
 
 log = logging.getLogger('vaurien')
 
@@ -42,67 +43,28 @@ FLUSH_INTERVAL = 1.0
 BUFFER_SIZE = 1 << 16
 
 
-def _delay_outcome(handler, to_backend):
-    # delay sleeps on client data with before=true, on backend data
-    # otherwise; the other direction passes untouched.
-    return 'delayed' if to_backend == bool(getattr(handler, 'before', True)) \
-        else 'passed'
-
-
-def _downstream_error(handler, to_backend):
-    # error (and its kin) spoil what the backend answers; a request goes
-    # to the backend untouched.
-    return 'passed' if to_backend else 'errored'
-
-
-#: The outcome of handlers that do not describe their own, by handler name
-#: (the class's ``name``): a string, or ``f(handler, to_backend) -> str``.
-DEFAULT_OUTCOMES = {
-    'dummy': 'passed',
-    'delay': _delay_outcome,
-    'error': _downstream_error,
-    'transient': _downstream_error,
-    'corrupt': 'errored',
-    'hang': 'hung',
-    'timeout': 'hung',
-    'blackout': 'closed',
-    'limit_data': 'passed',
-    'abort': 'reset',
-    'reset_peer': 'reset',
-    'bandwidth': 'delayed',
-    'slicer': 'delayed',
-    'slow_close': 'passed',
-}
-
-
 def outcome_of(handler, name, to_backend):
     """What an event handled by *handler* did, as the handler describes it.
 
     The handler's ``outcome`` (a string, or a method called with
-    *to_backend*) wins; then :data:`DEFAULT_OUTCOMES` by the handler's own
-    ``name`` or else *name*; else ``'handled'``.
+    *to_backend*; see :class:`~vaurien.handlers.BaseHandler`) wins; an
+    object without one (a plain callable) named like a built-in handler
+    gets that built-in's string outcome; else ``'handled'``.
     """
     described = getattr(handler, 'outcome', None)
-    if described is not None:
-        if isinstance(described, str):
-            return described
-        if callable(described):
-            try:
-                return str(described(to_backend))
-            except Exception:   # a handler's bug must not break the log
-                return 'handled'
-    default = DEFAULT_OUTCOMES.get(getattr(handler, 'name', None))
-    if default is None:
-        default = DEFAULT_OUTCOMES.get(name, 'handled')
-    if callable(default):
-        return default(handler, to_backend)
-    return default
-
-
-def _peer(address):
-    if isinstance(address, tuple) and len(address) >= 2:
-        return format_hostport(address[:2])
-    return str(address)
+    if described is None:
+        builtin = get_handlers().get(name)
+        described = getattr(builtin, 'outcome', None)
+        if not isinstance(described, str):
+            return 'handled'
+    if isinstance(described, str):
+        return described
+    if callable(described):
+        try:
+            return str(described(to_backend))
+        except Exception:   # a handler's bug must not break the log
+            return 'handled'
+    return 'handled'
 
 
 _DIRECTIONS = ('"downstream"', '"upstream"')   # indexed by to_backend
@@ -205,14 +167,13 @@ class EventLog:
         head = self._heads.get(conn)
         if head is None:
             head = self._heads[conn] = '"conn":%d,"client":%s' % (
-                conn.seq, json.dumps(_peer(conn.address)))
+                conn.seq, json.dumps(format_hostport(conn.address)))
         return head
 
     # -- what the proxy tells ------------------------------------------------
 
     def opened(self, conn):
         """A client connected (before the backend is reached)."""
-        conn.started = time.monotonic()
         proxy = conn.proxy
         self.write('{"time":%s,"event":"open",%s,"backend":%s,"seed":%d,'
                    '"pick":"%s","behavior":%s}\n'
@@ -244,14 +205,14 @@ class EventLog:
         """Call a handler through ``conn.call`` and log what it did."""
         src = conn.client if to_backend else conn.backend
         before = src.received
-        failures = conn.proxy.stats.exception_count
         start = time.monotonic()
         how = conn.call(to_backend, name, handler)
         seconds = time.monotonic() - start
         count = src.received - before
-        if how == 'error':
-            outcome = ('failed' if conn.proxy.stats.exception_count
-                       != failures else 'reset')
+        if how == 'failed':
+            outcome = 'failed'
+        elif how == 'error':
+            outcome = 'reset'
         else:
             outcome = outcome_of(handler, name, to_backend)
             if conn.hung and outcome == 'handled':
@@ -276,8 +237,7 @@ class EventLog:
 
     def closed(self, conn):
         """*conn* ended: bytes each way, duration, who ended it."""
-        started = conn.started
-        duration = time.monotonic() - started if started is not None else 0.0
+        duration = time.monotonic() - conn.started
         backend = conn.backend
         self.write('{"time":%s,"event":"close",%s,"bytes_up":%d,'
                    '"bytes_down":%d,"duration":%.3f,"closed_by":"%s"}\n'

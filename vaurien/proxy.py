@@ -27,14 +27,17 @@ import logging
 import os
 import random
 import socket as _socket
+from time import monotonic as _monotonic
 
 import gevent
 from gevent.event import Event
-from greenlet import getcurrent, greenlet
-from gevent.server import StreamServer
-from gevent.socket import socket as _GeventSocket
+from greenlet import getcurrent
 
-from vaurien.behavior import PASS, connection_random, direction_random
+from vaurien import _gevent
+from vaurien._gevent import LoopServer, Socket
+
+from vaurien.behavior import (PASS, Behavior, connection_random,
+                              direction_random)
 from vaurien.config import ConfigError, format_hostport
 from vaurien.stats import Stats
 
@@ -42,70 +45,12 @@ __all__ = ['Proxy', 'Connection', 'Socket']
 
 log = logging.getLogger('vaurien')
 
-_recv = _GeventSocket.recv
-_recv_into = _GeventSocket.recv_into
-_sendall = _GeventSocket.sendall
 _QUIET_ERRNOS = {errno.EBADF, errno.ENOTCONN, errno.EPIPE, errno.ECONNRESET,
                  errno.ECONNABORTED, errno.ESHUTDOWN, errno.ETIMEDOUT}
-_MSG_PEEK = _socket.MSG_PEEK
-_PEEK = _MSG_PEEK | _socket.MSG_DONTWAIT
 _IN_PROGRESS = {errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN,
                 errno.EALREADY}
 # Buffers kept for reuse; beyond this many idle ones, they are dropped.
 _POOL_MAX = 64
-
-
-class Socket(_GeventSocket):
-    """A gevent socket that tells the engine what handlers did with it.
-
-    ``conn`` is the :class:`Connection` it belongs to; ``eof`` becomes true
-    when a read returned end of stream; ``reads`` counts the reads and
-    ``received`` the bytes read (by handlers and by the engine alike).
-    """
-    __slots__ = ('conn', 'eof', 'reads', 'received')
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.conn = None
-        self.eof = False
-        self.reads = 0
-        self.received = 0
-
-    def recv(self, bufsize, flags=0):
-        try:
-            # Most calls come right after a readable event: try the
-            # non-blocking read first, wait (gevent's recv) only if needed.
-            data = self._sock.recv(bufsize, flags)
-        except BlockingIOError:
-            data = _recv(self, bufsize, flags)
-        self.reads += 1
-        if data:
-            if not flags & _MSG_PEEK:
-                self.received += len(data)
-        elif bufsize:
-            self.eof = True
-        return data
-
-    def sendall(self, data, flags=0):
-        """Send all of *data*: one plain send first, which is the whole of
-        it nearly always; gevent's sendall (which waits) for any rest."""
-        try:
-            sent = self._sock.send(data, flags)
-        except BlockingIOError:
-            sent = 0
-        if sent < len(data):
-            with memoryview(data) as view:
-                _sendall(self, view[sent:], flags)
-
-    def recv_into(self, buffer, nbytes=0, flags=0):
-        count = _recv_into(self, buffer, nbytes, flags)
-        self.reads += 1
-        if count:
-            if not flags & _MSG_PEEK:
-                self.received += count
-        elif nbytes or len(buffer):
-            self.eof = True
-        return count
 
 
 def _quiet(exc):
@@ -118,9 +63,10 @@ def _quiet(exc):
 class Connection:
     """One proxied client: its two sockets and its per-connection state.
 
-    Handlers reach it through ``sock.conn`` (or ``BaseHandler._connection``)
+    Handlers reach it through ``sock.conn`` (or ``BaseHandler.connection``)
     for what belongs to one connection: its random generator, its sequence
-    number, whether it is hung, and ``state``, a slot free for handlers.
+    number, whether it is hung, and each handler's state on it
+    (:meth:`handler_state`).
 
     In tcp mode the connection runs on event-loop callbacks: a pass-through
     event is a read and a send done right in the loop, and only a handler
@@ -153,7 +99,7 @@ class Connection:
         # Who ended the connection first: 'client', 'backend', 'handler',
         # 'error' or 'proxy' (for the event log).
         self.closed_by = None
-        self.started = None     # set by the event log, when there is one
+        self.started = _monotonic()     # for the duration in the event log
         client.conn = self
 
     # -- what handlers use ----------------------------------------------------
@@ -168,6 +114,38 @@ class Connection:
             return readers[to_backend].read(size)
         sock = self.client if to_backend else self.backend
         return sock.recv(size or self.proxy.bufsize)
+
+    @property
+    def closed(self):
+        """True once the connection is closed (both sockets)."""
+        return self._closed
+
+    @property
+    def protocol_mode(self):
+        """True when a protocol (``--protocol``) cuts the traffic into
+        messages."""
+        return self.readers is not None
+
+    def error_reply(self, rng):
+        """Protocol mode: ``(bytes, close)``, the protocol's error to send
+        the client instead of the backend's last response; None when that
+        response cannot be replaced or in tcp mode. *rng* is the handler's
+        random generator."""
+        readers = self.readers
+        if readers is None:
+            return None
+        return readers[False].error_reply(rng)
+
+    def handler_state(self, handler):
+        """The dict private to *handler* on this connection (made when
+        first asked for; gone with the connection)."""
+        states = self.state
+        if states is None:
+            states = self.state = {}
+        state = states.get(handler)
+        if state is None:
+            state = states[handler] = {}
+        return state
 
     def handler_random(self):
         """This connection's generator for handlers' own random choices."""
@@ -197,23 +175,23 @@ class Connection:
             return
         self.backend = sock
         sock.conn = self
-        err = sock._sock.connect_ex(sockaddr)
+        err = _gevent.raw(sock).connect_ex(sockaddr)
         if err == 0:
             self._connected(index)
         elif err in _IN_PROGRESS:
             timer = self._timer = self.proxy.loop.timer(self.proxy.timeout)
             timer.start(self._connect_timed_out)
-            sock._write_event.start(self._connect_done, index)
+            _gevent.write_watcher(sock).start(self._connect_done, index)
         else:
             self._next_address(index, OSError(err, _strerror(err)))
 
     def _connect_done(self, index):
         sock = self.backend
-        sock._write_event.stop()
+        _gevent.write_watcher(sock).stop()
         self._stop_timer()
         if self._closed:
             return
-        err = sock._sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_ERROR)
+        err = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_ERROR)
         if err:
             self._next_address(index, OSError(err, _strerror(err)))
         else:
@@ -223,7 +201,7 @@ class Connection:
         self._stop_timer()
         if self._closed:
             return
-        self.backend._write_event.stop()
+        _gevent.write_watcher(self.backend).stop()
         self.proxy._resolved = None
         self._connect_failed(_socket.timeout('timed out'))
 
@@ -278,17 +256,20 @@ class Connection:
             connection_random(self.proxy.seed, self.seq))
 
     def call(self, to_backend, name, handler):
-        """Call *handler* for one event; None to go on, else how it ended."""
+        """Call *handler* for one event; None to go on, else how it ended:
+        ``'eof'``, ``'closed'`` (a socket was closed), ``'failed'`` (the
+        handler raised: counted and logged) or ``'error'`` (a peer went
+        away while it ran)."""
         client, backend = self.client, self.backend
         src = client if to_backend else backend
         try:
             reads = src.reads
             result = handler(client, backend, to_backend)
-            if client._closed or backend._closed:
+            if client.closed or backend.closed:
                 return 'closed'
             if src.eof or (result is not None and not result):
                 return 'eof'
-            if src.reads == reads and self._at_eof(src):
+            if src.reads == reads and src.at_eof():
                 # A message already buffered by a protocol reader is not
                 # lost to a peek that sees the socket's end of stream.
                 readers = self.readers
@@ -301,6 +282,7 @@ class Connection:
                 log.error('handler %r failed on connection %d (%s): %s',
                           name, self.seq, _direction(to_backend), exc,
                           exc_info=True)
+                return 'failed'
         except gevent.GreenletExit:
             pass
         except (Exception, SystemExit) as exc:
@@ -310,6 +292,7 @@ class Connection:
             log.error('handler %r failed on connection %d (%s): %s: %s',
                       name, self.seq, _direction(to_backend),
                       type(exc).__name__, exc, exc_info=True)
+            return 'failed'
         return 'error'
 
     def _relay(self, to_backend):
@@ -323,7 +306,7 @@ class Connection:
         try:
             while True:
                 if not reader.pending:
-                    src._wait(src._read_event)
+                    src.wait_readable()
                 name, handler = flow.pick()
                 if handler is PASS:
                     # One whole message; a huge one streams through.
@@ -347,16 +330,6 @@ class Connection:
                       self.seq, _direction(to_backend), type(exc).__name__,
                       exc, exc_info=True)
         self.direction_ended(to_backend, how or 'eof')
-
-    @staticmethod
-    def _at_eof(src):
-        """Peek: has *src* reached end of stream (without reading data)?"""
-        try:
-            return not src._sock.recv(1, _PEEK)
-        except (BlockingIOError, InterruptedError):
-            return False
-        except OSError:
-            return True
 
     # -- ending -------------------------------------------------------------------
 
@@ -435,10 +408,10 @@ class _Flow:
         else:
             src, dst = conn.backend, conn.client
         self.src = src
-        self.readable = src._read_event
-        self.writable = dst._write_event
-        self.recv_into = src._sock.recv_into
-        self.send = dst._sock.send
+        self.readable = _gevent.read_watcher(src)
+        self.writable = _gevent.write_watcher(dst)
+        self.recv_into = _gevent.raw(src).recv_into
+        self.send = _gevent.raw(dst).send
         self.rng = None
         self.buf = self.view = None
         self.sent = 0
@@ -603,14 +576,14 @@ class _Workers:
             hub = self.hub
             if hub is None:
                 hub = self.hub = gevent.get_hub()
-            worker = greenlet(self._work, parent=hub)
+            worker = _gevent.new_worker(self._work, hub)
         worker.switch(func, args)
 
     def _work(self, func, args):
         idle = self.idle
         # The raw switch to the hub: the hub resumes this worker only with
-        # the next call (gevent's Hub.switch adds checks not needed here).
-        park = greenlet.switch.__get__(self.hub)
+        # the next call.
+        park = _gevent.parker(self.hub)
         while True:
             try:
                 func(*args)
@@ -631,31 +604,11 @@ def _direction(to_backend):
 # The side a direction reads from, indexed by to_backend.
 _SIDES = ('backend', 'client')
 # Who ended a connection, by how a direction ended (see Connection.call).
-_ENDED_BY = {'closed': 'handler', 'error': 'error'}
+_ENDED_BY = {'closed': 'handler', 'error': 'error', 'failed': 'error'}
 
 
 def _strerror(err):
     return os.strerror(err)
-
-
-class _Server(StreamServer):
-    """A StreamServer whose client sockets are :class:`Socket` objects,
-    handled right in the loop (the proxy spawns greenlets only for
-    handlers)."""
-
-    def do_read(self):
-        listener = self.socket
-        try:
-            fd, address = listener._accept()
-        except BlockingIOError:
-            return None
-        return Socket(listener.family, listener.type, 0, fileno=fd), address
-
-    def do_handle(self, *args):
-        self._handle(*args)
-
-    def do_close(self, *args):
-        pass
 
 
 def bind(address, doing, backlog=None, reuse_port=False):
@@ -703,14 +656,19 @@ class Proxy:
     """A chaos proxy listening on *local* and relaying to *distant*.
 
     *behavior* is a :class:`~vaurien.behavior.Behavior`; it can be replaced
-    while the proxy runs with :meth:`set_behavior`. ``start()`` binds the
-    listening socket (ConfigError when it cannot); ``serve_forever()``
-    serves until ``stop()``.
+    while the proxy runs with :meth:`set_behavior`. *protocol* is the
+    protocol object (None: raw tcp). Handlers and protocols are given their
+    proxy when they are made, so either may also be a function that takes
+    the proxy and returns it: it is called last, on the otherwise complete
+    proxy (this is how :mod:`vaurien.service` builds one). *events* is the
+    chaos event log (:class:`vaurien.events.EventLog`) or None.
+    ``start()`` binds the listening socket (ConfigError when it cannot);
+    ``serve_forever()`` serves until ``stop()``.
     """
 
     def __init__(self, local, distant, behavior, bufsize=65536, timeout=30.0,
                  seed=0, backlog=1024, pick='event', protocol=None,
-                 reuse_port=False, worker=0, workers=1):
+                 reuse_port=False, worker=0, workers=1, events=None):
         self.local = local
         # --workers: every worker listens on the port (SO_REUSEPORT) and
         # numbers its connections worker+1, worker+1+workers, ... so that
@@ -727,11 +685,10 @@ class Proxy:
         self.protocol = protocol
         self.connections = set()
         self.hung = set()
-        self.handlers = {}
         self.stats = Stats()
         # The chaos event log (vaurien.events.EventLog), None when off: the
         # engine checks for None and does nothing more.
-        self.events = None
+        self.events = events
         self._buffers = []
         self._workers = _Workers()
         self._seq = worker + 1 - workers
@@ -741,6 +698,10 @@ class Proxy:
         self.server = None
         self.loop = gevent.get_hub().loop
         self.address = None
+        if callable(protocol):
+            self.protocol = protocol(self)
+        if behavior is not None and not isinstance(behavior, Behavior):
+            self.behavior = behavior(self)
 
     # -- listening ------------------------------------------------------------
 
@@ -748,7 +709,7 @@ class Proxy:
         """Bind and start accepting; ConfigError if the address is unusable."""
         listener = bind(self.local, 'listen on %s' % format_hostport(self.local),
                         self.backlog, self.reuse_port)
-        self.server = _Server(listener, self._handle)
+        self.server = LoopServer(listener, self._on_client)
         self.server.start()
         self.loop = self.server.loop
         self.address = listener.getsockname()[:2]
@@ -773,7 +734,7 @@ class Proxy:
 
     # -- connections ------------------------------------------------------------
 
-    def _handle(self, client, address):
+    def _on_client(self, client, address):
         """A new client (in the loop): start connecting to the backend."""
         self._seq += self.seq_step
         self.opened += 1
@@ -817,7 +778,7 @@ class Proxy:
             reason = (getattr(exc, 'strerror', None) or str(exc)).lower()
         log.warning('backend %s unreachable (%s): closing client %s',
                     format_hostport(self.distant), reason,
-                    _peer(conn.address))
+                    format_hostport(conn.address))
         if self.events is not None:
             self.events.backend_failed(conn, label, reason)
 
@@ -826,7 +787,7 @@ class Proxy:
     def set_behavior(self, behavior):
         """Use *behavior* from the next event on, on every connection.
 
-        Handlers sleeping through ``BaseHandler._sleep`` wake at once and go
+        Handlers sleeping through ``BaseHandler.sleep`` wake at once and go
         on; hung connections are closed.
         """
         self.stats.track(self.behavior)
@@ -894,9 +855,3 @@ def _nodelay(sock):
         sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
     except OSError:
         pass
-
-
-def _peer(address):
-    if isinstance(address, tuple) and len(address) >= 2:
-        return '%s:%s' % address[:2]
-    return str(address)

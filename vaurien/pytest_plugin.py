@@ -17,6 +17,7 @@ shows the proxies' logs.
 """
 import pytest
 
+from vaurien.config import format_hostport
 from vaurien.testing import ProxyProcess, ProxyStartError
 
 __all__ = ['RunningProxy', 'vaurien_proxy']
@@ -75,10 +76,7 @@ class RunningProxy:
 def _backend(backend):
     if isinstance(backend, str):
         return backend
-    host, port = backend
-    if ':' in host:
-        host = '[%s]' % host
-    return '%s:%d' % (host, int(port))
+    return format_hostport(backend)
 
 
 _STASH = pytest.StashKey[list]()

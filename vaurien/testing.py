@@ -29,6 +29,8 @@ import sys
 import threading
 import time
 
+from vaurien.config import format_hostport
+
 __all__ = ['start_proxy', 'stop_proxy', 'ProxyStartError', 'ProxyProcess']
 
 # Lines of the proxy's output kept for error messages and reports.
@@ -170,8 +172,8 @@ def proxy_args(proxy_host='localhost', proxy_port=8000,
     ``{handler name: {option: value}}``. *behavior* is a string
     (``'20:delay'``) or a list of ``(percent, name)`` pairs.
     """
-    args = ['--local', _hostport(proxy_host, proxy_port),
-            '--distant', _hostport(backend_host, backend_port),
+    args = ['--local', format_hostport((proxy_host, proxy_port)),
+            '--distant', format_hostport((backend_host, backend_port)),
             '--log-level', log_level, '--log-output', log_output]
     if protocol and protocol != 'tcp':
         args += ['--protocol', protocol]
@@ -193,12 +195,6 @@ def proxy_args(proxy_host='localhost', proxy_port=8000,
     elif options is not None:
         args += [str(option) for option in options]
     return args
-
-
-def _hostport(host, port):
-    if ':' in host and not host.startswith('['):
-        host = '[%s]' % host
-    return '%s:%d' % (host, int(port))
 
 
 def _port_open(host, port):

@@ -1,6 +1,9 @@
 """The control API (``--http``): drive a running proxy over HTTP.
 
-Served by gevent in the proxy's own process, next to the proxy. Routes:
+Served by gevent in the proxy's own process, next to the proxy. This module
+only speaks HTTP: it parses requests, checks who asks (Host, Origin,
+token) and maps each route to an operation of :class:`vaurien.control.Control`
+(one proxy, or every ``--workers`` process). Routes:
 
 =======  ============  =====================================================
 method   path          what it does
@@ -8,9 +11,9 @@ method   path          what it does
 GET      /handler      the handler's name as text (a mix: its behavior string)
 POST     /handler      set it: a bare name, or ``{"name": N, OPTION: VALUE}``
 GET      /handlers     ``{"handlers": [every name usable]}``
-GET      /behavior     ``{"behavior": N, "options": {N: {...}}}``
+GET      /behavior     ``{"behavior": N}`` (as Vaurien 1.x answered)
 PUT      /behavior     like POST /handler, or ``{"behavior": "20:delay"}``
-GET      /behaviors    ``{"behaviors": [...]}``, the same list as /handlers
+GET      /behaviors    ``{"behaviors": [...]}``: 1.9's and the user's
 GET/PUT  /backend      ``{"backend": "host:port"}`` for new connections
 GET/PUT  /proxy        ``{"enabled": true|false}``: take the service down/up
 GET      /metrics      Prometheus metrics, text format (:mod:`vaurien.metrics`)
@@ -19,7 +22,8 @@ GET      /metrics      Prometheus metrics, text format (:mod:`vaurien.metrics`)
 A change is validated completely (names, options, the handlers' own
 construction) before it is swapped in, so a refused change leaves the
 previous handler and options in place. Every error answer comes from the
-table :data:`ERRORS` and has the body
+table :data:`ERRORS` (a refusal of the control, a
+:class:`~vaurien.control.ControlError`, by its name) and has the body
 ``{"status": "error", "errors": [{"location", "name", "description"}]}``.
 
 Security: requests whose ``Host`` names neither the bind address, a
@@ -32,20 +36,19 @@ import hmac
 import ipaddress
 import json
 import logging
-import os
 import re
 import socket as _socket
 from collections import namedtuple
 from urllib.parse import urlsplit
 
-from gevent.lock import Semaphore
 from gevent.pywsgi import LoggingLogAdapter, WSGIServer
 
-from vaurien.config import (BadValue, ConfigError, format_hostport,
-                            parse_behavior, parse_hostport)
-from vaurien.handlers import HandlerError
+from vaurien.config import BadValue, format_hostport, parse_behavior
+from vaurien.control import ControlError, one_line
+from vaurien.metrics import CONTENT_TYPE, render_snapshot
+from vaurien.proxy import bind
 
-__all__ = ['ERRORS', 'APIError', 'Control', 'ControlServer']
+__all__ = ['ERRORS', 'APIError', 'App', 'ControlServer']
 
 log = logging.getLogger('vaurien')
 
@@ -105,6 +108,11 @@ class APIError(Exception):
         return {'status': 'error',
                 'errors': [{'location': self.location, 'name': self.field,
                             'description': self.description}]}
+
+    @classmethod
+    def refused(cls, exc):
+        """The answer to a :class:`~vaurien.control.ControlError`."""
+        return cls(exc.error, exc.description, exc.field)
 
 
 _MIX = re.compile(r'\s*[0-9]+\s*:')
@@ -207,177 +215,6 @@ def _json_kind(value):
             float: 'number'}.get(type(value), type(value).__name__)
 
 
-def _jsonable(value, fallback):
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return fallback
-    return value
-
-
-class Control:
-    """The state the API changes, and the validate-then-swap of changes.
-
-    *handler_options* are the raw option values given at start-up (command
-    line and INI file), ``{name: {option: value}}``: a change through the API
-    starts from them for each handler and overrides what the request names.
-    """
-
-    def __init__(self, proxy, registry, pairs, handler_options):
-        self.proxy = proxy
-        self.registry = registry
-        self.base = {name: dict(values)
-                     for name, values in handler_options.items()}
-        self.pairs = list(pairs)
-        self.values = {name: dict(self.base.get(name, {}))
-                       for _, name in self.pairs}
-        self.checked = {name: registry.get(name).check_options(values)
-                        for name, values in self.values.items()}
-        self._lock = Semaphore()
-
-    # -- reading --------------------------------------------------------------
-
-    def names(self):
-        """Every handler usable by name through the API."""
-        return self.registry.names()
-
-    def _shown(self):
-        # (text, names): one handler with all the traffic reads as its name
-        # (shares of 0 left out), anything else as the whole mix.
-        active = [(p, n) for p, n in self.pairs if p > 0]
-        if not active:
-            return 'dummy', ['dummy']
-        if len(active) == 1 and active[0][0] == 100:
-            return active[0][1], [active[0][1]]
-        return (','.join('%d:%s' % pair for pair in self.pairs),
-                [name for _, name in self.pairs])
-
-    def handler_text(self):
-        """The single handler's name, or the behavior string of a mix."""
-        return self._shown()[0]
-
-    def options(self):
-        """``{name: {option: value}}``: the options set explicitly for every
-        handler of the current behavior (defaults are left out).
-
-        With :meth:`handler_text`, this is a valid ``PUT /behavior`` body
-        that restores the current state exactly.
-        """
-        result = {}
-        for name in self._shown()[1]:
-            checked = self.checked.get(name, {})
-            raw = self.values.get(name, {})
-            result[name] = {key: _jsonable(value, raw.get(key))
-                            for key, value in checked.items()}
-        return result
-
-    # -- changing ---------------------------------------------------------------
-
-    def change(self, pairs, options):
-        """Validate *pairs* and *options*, then swap them in; or APIError."""
-        with self._lock:
-            self._change(pairs, options)
-
-    def _change(self, pairs, options):
-        registry = self.registry
-        names = []
-        for _, name in pairs:
-            # Only names the registry already knows: a dotted path through
-            # the network would import arbitrary modules.
-            if name not in registry:
-                raise APIError('unknown_handler', 'unknown handler %r '
-                               '(known: %s)' % (name,
-                                                ', '.join(registry.names())))
-            if name not in names:
-                names.append(name)
-        for name in options:
-            if name not in names:
-                raise APIError('bad_option', 'options given for %r, which is '
-                               'not in the behavior' % name, field=name)
-        values, checked = {}, {}
-        for name in names:
-            try:
-                entry = registry.get(name)
-            except HandlerError as exc:
-                raise APIError('handler_failed', str(exc)) from None
-            given = options.get(name, {})
-            declared = entry.options
-            for key in sorted(given):
-                if key != 'direction' and key not in declared:
-                    raise APIError('unknown_option', '%s: unknown option %r '
-                                   '(valid options: %s)'
-                                   % (name, key,
-                                      ', '.join(sorted(declared) +
-                                                ['direction'])), field=key)
-                try:
-                    entry.check_options({key: given[key]})
-                except Exception as exc:
-                    raise APIError('bad_option', _one_line(exc), field=key) \
-                        from None
-            merged = dict(self.base.get(name, {}))
-            merged.update(given)
-            try:
-                checked[name] = entry.check_options(merged)
-            except Exception as exc:
-                raise APIError('bad_option', _one_line(exc)) from None
-            values[name] = merged
-        from vaurien.run import build_behavior
-        try:
-            behavior, instances = build_behavior(registry, pairs, checked,
-                                                 self.proxy)
-        except HandlerError as exc:
-            raise APIError('handler_failed', str(exc)) from None
-        except Exception as exc:
-            raise APIError('handler_failed', _one_line(exc)) from None
-        # Everything is valid: swap.
-        self.proxy.handlers = instances
-        self.proxy.set_behavior(behavior)
-        self.pairs, self.values, self.checked = list(pairs), values, checked
-        log.info('control API: behavior is now %s', behavior.text)
-
-    def set_backend(self, value):
-        """Relay new connections to *value* (``"host:port"``)."""
-        try:
-            distant = parse_hostport(value)
-        except ValueError as exc:
-            raise APIError('bad_backend', '"backend" expects %s, got %s'
-                           % (exc, json.dumps(value))) from None
-        self.proxy.set_backend(distant)
-        log.info('control API: backend is now %s', format_hostport(distant))
-
-    def set_enabled(self, enabled):
-        """Take the service down (False) or bring it back up (True)."""
-        if enabled:
-            try:
-                self.proxy.enable()
-            except ConfigError as exc:
-                raise APIError('listen_failed', str(exc)) from None
-            log.info('control API: proxy enabled')
-        else:
-            self.proxy.disable()
-            log.info('control API: proxy disabled')
-
-    def snapshot(self):
-        """The counters of the proxy (:class:`vaurien.stats.Snapshot`)."""
-        from vaurien.stats import snapshot
-        return snapshot(self.proxy)
-
-    def proxy_state(self):
-        """What ``GET /proxy`` answers."""
-        proxy = self.proxy
-        return {'enabled': not proxy.disabled,
-                'address': format_hostport(proxy.address),
-                'backend': format_hostport(proxy.distant),
-                'behavior': self.handler_text(),
-                'connections': self.snapshot().open,
-                'pid': os.getpid()}
-
-
-def _one_line(exc):
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
-
-
 def _loads(text):
     """The JSON value of *text*, or the API's ``bad_json`` error."""
     try:
@@ -445,12 +282,14 @@ class App:
             status, headers, body = self.handle(environ)
         except APIError as exc:
             status, headers, body = self._error(exc)
+        except ControlError as exc:
+            status, headers, body = self._error(APIError.refused(exc))
         except Exception as exc:   # never let a request take the server down
             log.error('control API: %s %s failed: %s: %s',
                       environ.get('REQUEST_METHOD'), environ.get('PATH_INFO'),
                       type(exc).__name__, exc, exc_info=True)
             status, headers, body = self._error(APIError(
-                'internal_error', 'internal error: %s' % _one_line(exc)))
+                'internal_error', 'internal error: %s' % one_line(exc)))
         headers.append(('Content-Length', str(len(body))))
         start_response('%d %s' % (status, _REASONS.get(status, '')), headers)
         return [body]
@@ -558,9 +397,9 @@ class App:
         return {'handlers': self.control.names()}
 
     def get_behavior(self, body):
-        """The behavior and its options; a valid ``PUT /behavior`` body."""
-        return {'behavior': self.control.handler_text(),
-                'options': self.control.options()}
+        """``{"behavior": N}``, as Vaurien 1.x answered; the options are in
+        ``GET /proxy``."""
+        return {'behavior': self.control.handler_text()}
 
     def put_behavior(self, body):
         """Set a handler (``name`` + options) or a mix (``behavior``)."""
@@ -568,12 +407,13 @@ class App:
         return {'status': 'ok'}
 
     def get_behaviors(self, body):
-        """``{"behaviors": [...]}``, the same list as ``/handlers``."""
-        return {'behaviors': self.control.names()}
+        """``{"behaviors": [...]}``: the behaviors a Vaurien 1.x client
+        knows (:meth:`Control.behavior_names`)."""
+        return {'behaviors': self.control.behavior_names()}
 
     def get_backend(self, body):
         """``{"backend": "host:port"}``: where new connections go."""
-        return {'backend': format_hostport(self.control.proxy.distant)}
+        return {'backend': self.control.backend()}
 
     def put_backend(self, body):
         """Send new connections to ``{"backend": "host:port"}``."""
@@ -590,7 +430,6 @@ class App:
 
     def get_metrics(self, body):
         """The Prometheus metrics of the proxy (:mod:`vaurien.metrics`)."""
-        from vaurien.metrics import CONTENT_TYPE, render_snapshot
         return CONTENT_TYPE, render_snapshot(self.control.snapshot())
 
     def put_proxy(self, body):
@@ -621,7 +460,6 @@ class ControlServer:
 
     def start(self):
         """Bind and serve; the address bound. ConfigError if it cannot."""
-        from vaurien.proxy import bind
         listener = bind((self.host, self.port),
                         'serve the control API on %s (--http-host, '
                         '--http-port)' % format_hostport((self.host,

@@ -1,17 +1,21 @@
 """``--workers N``: N processes serving one port, driven by one control API.
 
-The parent checks the whole configuration first (mistakes end there, before
-any fork), reserves the listening port, and forks N workers. Each worker is
-a whole proxy listening on the same port with SO_REUSEPORT: the kernel
-spreads new connections over them. With ``--http`` the parent serves the
-control API; every change it accepts is sent to every worker through a
-socketpair, one JSON line, and each worker applies it with the same code
-the API uses and confirms, so they all agree before the API answers. SIGTERM or SIGINT to the parent stops them all.
+The parent checks the whole configuration first (:func:`vaurien.service.check`:
+mistakes end there, before any fork), reserves the listening port, and
+forks N workers. Each worker is a whole service
+(:func:`vaurien.service.serve`) listening on the same port with
+SO_REUSEPORT: the kernel spreads new connections over them. With ``--http``
+the parent serves the control API over a :class:`Broadcast`: every
+operation of :class:`vaurien.control.Control` goes to every worker through
+a socketpair, one JSON line, each worker runs it on its own proxy and
+answers, so they all agree before the API answers. SIGTERM or SIGINT to the
+parent stops them all.
 
 Each worker has its own handler instances (a shared counter such as
 ``error``'s warm-up counts per worker); ``GET /metrics`` adds up the
 counters of every worker.
 """
+import abc
 import json
 import logging
 import os
@@ -20,15 +24,22 @@ import socket
 import sys
 
 import gevent
+from gevent.lock import Semaphore
 
 from vaurien.config import ConfigError, format_hostport
+from vaurien.control import (MERGES, OPERATIONS, Control, ControlError,
+                             one_line)
+from vaurien.proxy import bind
+from vaurien.service import check, serve, start_api
 
-__all__ = ['Worker', 'run_workers']
+__all__ = ['Worker', 'Broadcast', 'run_workers']
 
 log = logging.getLogger('vaurien')
 
-# Seconds the parent waits for each worker to confirm a control change.
+# Seconds the parent waits for each worker to answer a control operation.
 _ACK_TIMEOUT = 5.0
+# Longest answer line a worker may send, in bytes (a snapshot is a few KB).
+_MAX_ANSWER = 4 * 1024 * 1024
 
 
 class Worker:
@@ -43,129 +54,169 @@ class Worker:
         """The suffix of the start-up log line."""
         return ', worker %d of %d' % (self.index + 1, self.count)
 
-    def follow(self, proxy, registry, options):
-        """Apply the parent's control-API changes to this worker's *proxy*."""
-        if self.commands is None:
-            return
-        from vaurien.webserver import Control
-        control = Control(proxy, registry, options.behavior,
-                          options.handler_options)
-        gevent.spawn(self._follow, control, proxy)
+    def follow(self, control, gone):
+        """Run the parent's operations on *control* (a
+        :class:`~vaurien.control.Control`), and call *gone* once the parent
+        has gone away."""
+        if self.commands is not None:
+            gevent.spawn(self._follow, control, gone)
 
-    def _follow(self, control, proxy):
+    def _follow(self, control, gone):
         commands = self.commands
         with commands.makefile('rb') as stream:
             for line in stream:
-                answer = b'done\n'
-                try:
-                    command = json.loads(line)
-                    call, args = command['call'], command['args']
-                    if call == 'snapshot':
-                        answer = (json.dumps(control.snapshot().to_json())
-                                  + '\n').encode()
-                    else:
-                        if call == 'change':
-                            args = [[tuple(pair) for pair in args[0]],
-                                    args[1]]
-                        getattr(control, call)(*args)
-                except Exception as exc:
-                    log.error('worker %d: applying a control change failed: '
-                              '%s: %s', self.index + 1, type(exc).__name__,
-                              exc)
+                answer = self.apply(control, line)
                 try:
                     commands.sendall(answer)
                 except OSError:
                     break
         # The parent is gone: so is this worker.
-        proxy.stop()
+        gone()
+
+    def apply(self, control, line):
+        """Run one command line ``{"id", "call", "args"}`` on *control*;
+        the answer line ``{"id", "result"}`` or ``{"id", "error"}``."""
+        ident = None
+        try:
+            command = json.loads(line)
+            ident, call = command['id'], command['call']
+            if call not in OPERATIONS:
+                raise ValueError('no operation %r' % call)
+            result = getattr(control, call)(*command['args'])
+            if hasattr(result, 'to_json'):
+                result = result.to_json()
+            answer = {'id': ident, 'result': result}
+        except ControlError as exc:
+            answer = {'id': ident, 'error': exc.to_json()}
+        except Exception as exc:
+            log.error('worker %d: a control operation failed: %s: %s',
+                      self.index + 1, type(exc).__name__, exc)
+            answer = {'id': ident, 'error': ControlError(
+                'internal_error', 'internal error: %s'
+                % one_line(exc)).to_json()}
+        return (json.dumps(answer) + '\n').encode()
 
 
-def _broadcasting_control(pipes):
-    """A Control class whose accepted changes also go to every worker, and
-    whose metrics add up every worker's."""
-    from gevent.lock import Semaphore
+class _Pipe:
+    """The parent's end of one worker's socketpair, read by lines."""
 
-    from vaurien.webserver import Control
-    lock = Semaphore()     # one exchange at a time on the worker sockets
+    def __init__(self, sock):
+        self.sock = sock
+        self.buffer = b''
 
-    class Broadcast(Control):
-        """The parent's Control: validate and keep the state, then send
-        the same call to each worker."""
+    def answer(self, ident):
+        """The answer to command *ident* (older, late answers skipped);
+        OSError when the worker is gone, gevent.Timeout when late."""
+        while True:
+            line, newline, rest = self.buffer.partition(b'\n')
+            if newline:
+                self.buffer = rest
+                answer = json.loads(line)
+                if answer.get('id') == ident:
+                    return answer
+                continue
+            if len(self.buffer) > _MAX_ANSWER:
+                raise OSError('answer too long')
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise OSError('worker gone')
+            self.buffer += chunk
 
-        def _send(self, call, *args):
-            """Send the call to every worker and return their answers, once
-            each has applied it (a few seconds at most): the API answers
-            once a change is in force everywhere, as with one process."""
-            line = (json.dumps({'call': call, 'args': args}) + '\n').encode()
+
+def _forwarder(name):
+    def forward(self, *args):
+        return self.broadcast(name, *args)
+    forward.__name__ = forward.__qualname__ = name
+    forward.__doc__ = getattr(Control, name).__doc__
+    forward.forwarded = True
+    return forward
+
+
+def _refuse_own_operations(cls):
+    for name in OPERATIONS:
+        if name in vars(cls):
+            raise TypeError('%s defines %s itself: every operation is '
+                            'forwarded to the workers' % (cls.__name__, name))
+
+
+def _forward_every_operation(cls):
+    """Make each operation of :class:`~vaurien.control.Control` a call to
+    every worker: one mechanism for all, so that a new operation cannot
+    reach the parent only."""
+    _refuse_own_operations(cls)
+    for name in OPERATIONS:
+        setattr(cls, name, _forwarder(name))
+    abc.update_abstractmethods(cls)
+    return cls
+
+
+@_forward_every_operation
+class Broadcast(Control):
+    """The parent's :class:`~vaurien.control.Control` with ``--workers``.
+
+    Every operation is sent to every worker (*pipes*: the parent's ends of
+    their socketpairs), which runs it on its own proxy; the answer comes
+    once each has answered (a few seconds at most), so that a change is in
+    force everywhere when the API says so, as with one process. Workers
+    share one configuration, so they validate alike: a refusal is the first
+    worker's. Answers are made one by :data:`vaurien.control.MERGES`
+    (counters add up) or are the first worker's.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _refuse_own_operations(cls)
+
+    def __init__(self, pipes):
+        self.pipes = [_Pipe(sock) for sock in pipes]
+        self._lock = Semaphore()   # one exchange at a time
+        self._ident = 0
+
+    def broadcast(self, call, *args):
+        """Run operation *call* in every worker; the answer, or
+        ControlError."""
+        with self._lock:
+            self._ident += 1
+            ident = self._ident
+            line = (json.dumps({'id': ident, 'call': call, 'args': args})
+                    + '\n').encode()
+            for pipe in list(self.pipes):
+                try:
+                    pipe.sock.sendall(line)
+                except OSError:
+                    self.pipes.remove(pipe)
             answers = []
-            with lock:
-                for sock in list(pipes):
-                    try:
-                        sock.sendall(line)
-                    except OSError:
-                        pipes.remove(sock)
-                for sock in list(pipes):
-                    answer = b''
-                    try:
-                        with gevent.Timeout(_ACK_TIMEOUT):
-                            while not answer.endswith(b'\n'):
-                                chunk = sock.recv(65536)
-                                if not chunk:
-                                    raise OSError('worker gone')
-                                answer += chunk
-                        answers.append(answer)
-                    except (OSError, gevent.Timeout):
-                        log.warning('a worker did not answer %r', call)
-            return answers
-
-        def snapshot(self):
-            from vaurien.stats import Snapshot
-            return Snapshot.merged([json.loads(answer) for answer in
-                                    self._send('snapshot')])
-
-        def change(self, pairs, options):
-            super().change(pairs, options)
-            self._send('change', [list(pair) for pair in pairs], options)
-
-        def set_backend(self, value):
-            super().set_backend(value)
-            self._send('set_backend', value)
-
-        def set_enabled(self, enabled):
-            # The parent does not listen: the workers go down and up.
-            self.proxy.disabled = not enabled
-            self._send('set_enabled', enabled)
-            log.info('control API: proxy %s', 'enabled' if enabled
-                     else 'disabled')
-
-    return Broadcast
+            for pipe in list(self.pipes):
+                try:
+                    with gevent.Timeout(_ACK_TIMEOUT):
+                        answers.append(pipe.answer(ident))
+                except (OSError, ValueError, gevent.Timeout):
+                    log.warning('a worker did not answer %r', call)
+        for answer in answers:
+            if 'error' in answer:
+                raise ControlError.from_json(answer['error'])
+        if not answers:
+            raise ControlError('internal_error', 'internal error: no worker '
+                               'answered %r' % call)
+        results = [answer['result'] for answer in answers]
+        merge = MERGES.get(call)
+        return merge(results) if merge else results[0]
 
 
 def _reserve(local):
     """Bind (without listening) the port the workers will share."""
-    from vaurien.proxy import bind
     return bind(local, 'listen on %s' % format_hostport(local),
                 reuse_port=True)
 
 
 def run_workers(options, seed):
     """Fork ``options.workers`` workers and supervise them; exit status."""
-    from vaurien.proxy import Proxy
-    from vaurien.run import build, build_protocol, serve
-
     count = options.workers
     # Every mistake is found here, before any fork.
-    build_protocol(options)
-    model = Proxy(options.local, options.distant, None,
-                  bufsize=options.bufsize, timeout=options.timeout, seed=seed,
-                  pick=options.pick)
-    registry, behavior, _, instances = build(options, model)
+    check(options)
     reserve = _reserve(options.local)
     address = reserve.getsockname()[:2]
     options.settings['local'] = (options.local[0], address[1])
-    model.address = address
-    model.behavior, model.registry, model.handlers = behavior, registry, \
-        instances
 
     pipes, pids = [], []
     for index in range(count):
@@ -198,18 +249,12 @@ def run_workers(options, seed):
 
     control = None
     if options.http:
-        from vaurien.webserver import ControlServer
-        Broadcast = _broadcasting_control(pipes)
-        control = ControlServer(
-            Broadcast(model, registry, options.behavior,
-                      options.handler_options),
-            options.http_host, options.http_port, options.http_token)
         try:
-            control.start()
+            control = start_api(Broadcast(pipes), options,
+                                ', for %d workers' % count)
         except ConfigError:
             _stop(pids)
             raise
-        log.info('control API on %s, for %d workers', control.url(), count)
 
     def stop():
         log.info('stopping %d workers', count)

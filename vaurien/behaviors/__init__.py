@@ -21,10 +21,10 @@ hooks, called around the relaying of each piece of data::
 Named in ``--behavior`` by its dotted path, or by a ``[behavior:NAME]`` (or
 ``[handler:NAME]``) section with ``callable = pkg.module.Slow``, it loads
 and works: :func:`~vaurien.handlers.legacy.adapt` turns the class into a
-handler class (:class:`~vaurien.handlers.legacy.BehaviorHandler`), so it takes its options like any handler
-(``--handlers.NAME.OPTION``, ``--behavior-NAME-OPTION``, the section's
-keys, the control API) and shows in the logs, the event log and the
-metrics under its ``name``.
+handler class (:class:`~vaurien.handlers.legacy.BehaviorHandler`), so it
+takes its options like any handler (``--handlers.NAME.OPTION``,
+``--behavior-NAME-OPTION``, the section's keys, the control API) and shows
+in the logs, the event log and the metrics under its ``name``.
 
 What a call does, as 1.x's protocols did it: ``on_before_handle(protocol,
 source, dest, to_backend)``; when it returns something true, the data

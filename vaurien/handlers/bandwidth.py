@@ -27,6 +27,7 @@ class Bandwidth(BaseHandler):
     read at once.
     """
     name = 'bandwidth'
+    outcome = 'delayed'
     options = {
         'rate': ("Largest rate of each direction, in KB per second "
                  "(1 KB = 1024 bytes)", Number(min=0, min_exclusive=True),
@@ -44,11 +45,11 @@ class Bandwidth(BaseHandler):
         self.read_size = read_size
 
     def __call__(self, client_sock, backend_sock, to_backend):
-        data = self._get_data(client_sock, backend_sock, to_backend,
+        data = self.read(client_sock, backend_sock, to_backend,
                               self.read_size)
         if not data:
             return False
-        state = self._state(client_sock)
+        state = self.state(client_sock)
         # When the next byte of this direction may leave (monotonic clock).
         due = state.get(to_backend, 0.0)
         now = time.monotonic()
@@ -62,7 +63,7 @@ class Bandwidth(BaseHandler):
                 wait = due - time.monotonic()
                 if wait > 0:
                     behavior = getattr(self.proxy, 'behavior', None)
-                    self._sleep(wait)
+                    self.sleep(wait)
                     if getattr(self.proxy, 'behavior', None) is not behavior:
                         # The handler was changed live: no more throttling.
                         dest.sendall(view[start:])

@@ -55,15 +55,26 @@ class BaseHandler:
         ``{option name: (description, type, default)}``. Every option is
         optional and has a default. ``type`` is ``bool``, ``int``, ``float``,
         ``str`` or a converter from :mod:`vaurien.handlers.types`.
+    ``outcome``
+        what the handler's events do, for the event log (``--event-log``):
+        a string (``'passed'``, ``'delayed'``, ``'errored'``, ``'reset'``,
+        ``'closed'``, ``'hung'``), or a method ``outcome(self, to_backend)``
+        returning one when it depends on the direction. Default:
+        ``'handled'``.
 
     An instance is built with ``settings`` (this handler's option values,
     already converted to their declared types) and ``proxy`` (the running
     proxy). One instance serves every connection: state that belongs to one
-    connection must not be kept on ``self``.
+    connection must not be kept on ``self`` but in :meth:`state`.
+
+    The helpers for ``__call__``, used by every built-in handler:
+    :meth:`read` (the seed's ``_get_data``), :meth:`forward`,
+    :meth:`sleep`, :meth:`random`, :meth:`state` and :meth:`connection`.
     """
 
     name = 'base'
     options = {}
+    outcome = 'handled'
 
     def __init__(self, settings=None, proxy=None):
         declared = type(self).options
@@ -108,10 +119,14 @@ class BaseHandler:
                                  % (label, key, exc, raw)) from None
         return result
 
-    # -- helpers for __call__ -----------------------------------------------------
+    # -- the handler author's API: helpers for __call__ ---------------------------
+    #
+    # Every built-in handler is written with these, and only these, to reach
+    # the engine. The names with a leading underscore are the older spellings
+    # (``_get_data`` is the seed's); they stay as aliases.
 
-    def _get_data(self, client_sock, backend_sock=None, to_backend=None,
-                  buffer_size=None):
+    def read(self, client_sock, backend_sock=None, to_backend=None,
+             buffer_size=None):
         """Read what is available from the source side of this event.
 
         The source is the client when *to_backend* is true, the backend
@@ -119,8 +134,8 @@ class BaseHandler:
         reads at most ``--bufsize`` bytes (or *buffer_size*), or one whole
         message in protocol mode.
 
-        The one-socket form of later Vaurien releases,
-        ``self._get_data(sock[, buffer_size])``, reads from *sock*.
+        The one-socket form ``self.read(sock[, buffer_size])`` (the
+        ``_get_data`` of later Vaurien releases) reads from *sock*.
         """
         if to_backend is None:     # the one-socket form
             sock = client_sock
@@ -135,16 +150,17 @@ class BaseHandler:
             return conn.read(to_backend, buffer_size)
         return sock.recv(buffer_size or 65536)
 
-    def _forward(self, client_sock, backend_sock, to_backend, data):
-        """Send *data* to the destination side of this event."""
+    def forward(self, client_sock, backend_sock, to_backend, data):
+        """Send *data* to the destination side of this event: the backend
+        when *to_backend* is true, the client otherwise."""
         (backend_sock if to_backend else client_sock).sendall(data)
 
-    def _sleep(self, seconds):
+    def sleep(self, seconds):
         """Sleep *seconds*, or less if the proxy's handler is changed.
 
         A live handler change (through the control API) or a shutdown wakes
         every handler sleeping here at once, so a test never waits on a
-        fault that has ended.
+        fault that has ended. Outside a proxy it is ``gevent.sleep``.
         """
         if seconds <= 0:
             return
@@ -154,22 +170,30 @@ class BaseHandler:
         else:
             proxy.wait_change(seconds)
 
-    def _random(self, sock):
-        """The random generator of this connection (seeded by ``--seed``).
+    def random(self, sock):
+        """The random generator of the connection of *sock* (seeded by
+        ``--seed``).
 
         Every random choice a handler makes should come from here, so that a
-        failing run can be replayed with the same seed.
+        failing run can be replayed with the same seed. Outside a proxy it
+        is the :mod:`random` module.
         """
         conn = getattr(sock, 'conn', None)
         if conn is not None:
             return conn.handler_random()
         return _random
 
-    def _connection(self, sock):
-        """The engine's per-connection object for *sock*, or None."""
+    def connection(self, sock):
+        """The engine's per-connection object of *sock*, or None outside a
+        proxy.
+
+        It has ``client`` and ``backend`` (the two sockets), ``seq`` (the
+        connection's number), ``address`` (the client's) and ``proxy``.
+        Prefer :meth:`state`, :meth:`random` and :meth:`read`, which use it.
+        """
         return getattr(sock, 'conn', None)
 
-    def _state(self, sock):
+    def state(self, sock):
         """A dict private to this handler and the connection of *sock*.
 
         One handler instance serves every connection, so what belongs to
@@ -183,19 +207,21 @@ class BaseHandler:
             if bare is None:
                 bare = self._bare_states = weakref.WeakKeyDictionary()
             return bare.setdefault(sock, {})
-        states = conn.state
-        if states is None:
-            states = conn.state = {}
-        state = states.get(self)
-        if state is None:
-            state = states[self] = {}
-        return state
+        return conn.handler_state(self)
+
+    # The older spellings, kept working.
+    _get_data = read
+    _forward = forward
+    _sleep = sleep
+    _random = random
+    _connection = connection
+    _state = state
 
     def __call__(self, client_sock, backend_sock, to_backend):
         """Forward the available data untouched (what ``dummy`` does)."""
-        data = self._get_data(client_sock, backend_sock, to_backend)
+        data = self.read(client_sock, backend_sock, to_backend)
         if data:
-            self._forward(client_sock, backend_sock, to_backend, data)
+            self.forward(client_sock, backend_sock, to_backend, data)
         return bool(data)
 
     def __repr__(self):

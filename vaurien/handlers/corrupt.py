@@ -21,6 +21,7 @@ class Corrupt(BaseHandler):
     the same corruption.
     """
     name = 'corrupt'
+    outcome = 'errored'
     options = {
         'rate': ("Share of the bytes corrupted, from 0 (none) to 1 (all)",
                  Number(min=0, max=1), 0.01),
@@ -34,23 +35,23 @@ class Corrupt(BaseHandler):
         self._log_keep = math.log(1.0 - self.rate) if self.rate < 1 else None
 
     def __call__(self, client_sock, backend_sock, to_backend):
-        data = self._get_data(client_sock, backend_sock, to_backend)
+        data = self.read(client_sock, backend_sock, to_backend)
         if not data:
             return False
         if self.rate > 0:
             data = self.corrupt(data, client_sock, to_backend)
-        self._forward(client_sock, backend_sock, to_backend, data)
+        self.forward(client_sock, backend_sock, to_backend, data)
         return True
 
     def corrupt(self, data, client_sock, to_backend):
         """*data* with bits flipped, continuing this direction's draws."""
-        state = self._state(client_sock)
+        state = self.state(client_sock)
         streams = state.get('streams')
         if streams is None:
             # One generator per direction, both derived at once from the
             # connection's, so that the order in which the directions
             # first speak does not change what either of them gets.
-            rng = self._random(client_sock)
+            rng = self.random(client_sock)
             streams = state['streams'] = [
                 [random.Random(rng.getrandbits(64)), None],
                 [random.Random(rng.getrandbits(64)), None]]

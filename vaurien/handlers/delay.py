@@ -32,24 +32,29 @@ class Delay(BaseHandler):
 
     def __init__(self, settings=None, proxy=None):
         super().__init__(settings, proxy)
-        self.sleep = float(self.option('sleep'))
+        self.seconds = float(self.option('sleep'))
         self.before = self.option('before')
         self.jitter = float(self.option('jitter'))
+
+    def outcome(self, to_backend):
+        """Client data is held with ``before``, backend data otherwise; the
+        other direction passes untouched."""
+        return 'delayed' if to_backend == bool(self.before) else 'passed'
 
     def _delay(self, client_sock):
         """The length of one delay, in seconds."""
         if not self.jitter:
-            return self.sleep
-        spread = self._random(client_sock).uniform(-self.jitter, self.jitter)
-        return max(0.0, self.sleep + spread)
+            return self.seconds
+        spread = self.random(client_sock).uniform(-self.jitter, self.jitter)
+        return max(0.0, self.seconds + spread)
 
     def __call__(self, client_sock, backend_sock, to_backend):
         if to_backend and self.before:
-            self._sleep(self._delay(client_sock))
-        data = self._get_data(client_sock, backend_sock, to_backend)
+            self.sleep(self._delay(client_sock))
+        data = self.read(client_sock, backend_sock, to_backend)
         if not data:
             return False
         if not to_backend and not self.before:
-            self._sleep(self._delay(client_sock))
-        self._forward(client_sock, backend_sock, to_backend, data)
+            self.sleep(self._delay(client_sock))
+        self.forward(client_sock, backend_sock, to_backend, data)
         return True

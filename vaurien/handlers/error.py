@@ -37,13 +37,18 @@ class Error(BaseHandler):
         self.warmup = self.option('warmup')
         self.calls = 0   # shared by all connections: see the docstring
 
+    def outcome(self, to_backend):
+        """A request goes to the backend untouched; what the backend
+        answers is spoiled."""
+        return 'passed' if to_backend else 'errored'
+
     def __call__(self, client_sock, backend_sock, to_backend):
         if self.calls >= self.warmup:
-            conn = self._connection(client_sock)
-            if conn is not None and conn.readers is not None:
+            conn = self.connection(client_sock)
+            if conn is not None and conn.protocol_mode:
                 return self.protocol_error(client_sock, backend_sock,
                                            to_backend)
-        data = self._get_data(client_sock, backend_sock, to_backend)
+        data = self.read(client_sock, backend_sock, to_backend)
         if not data:
             # end of stream is not a call: it must not use up the warm-up,
             # or the count would depend on when connections close
@@ -51,8 +56,8 @@ class Error(BaseHandler):
         if self.calls < self.warmup:
             self.calls += 1
         elif not to_backend:
-            data = self.corrupt(data, self._random(client_sock))
-        self._forward(client_sock, backend_sock, to_backend, data)
+            data = self.corrupt(data, self.random(client_sock))
+        self.forward(client_sock, backend_sock, to_backend, data)
         return True
 
     def protocol_error(self, client_sock, backend_sock, to_backend):
@@ -67,16 +72,15 @@ class Error(BaseHandler):
         protocol cannot replace (a Redis push, raw traffic) passes as it is.
         Returns the handler result (False at end of stream or when closed).
         """
-        data = self._get_data(client_sock, backend_sock, to_backend)
+        data = self.read(client_sock, backend_sock, to_backend)
         if not data:
             return False
-        conn = self._connection(client_sock)
+        conn = self.connection(client_sock)
         reply = None
         if not to_backend:
-            reply = conn.readers[False].error_reply(
-                self._random(client_sock))
+            reply = conn.error_reply(self.random(client_sock))
         if reply is None:
-            self._forward(client_sock, backend_sock, to_backend, data)
+            self.forward(client_sock, backend_sock, to_backend, data)
             return True
         error, close = reply
         client_sock.sendall(error)

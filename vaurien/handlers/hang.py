@@ -12,12 +12,13 @@ class Hang(BaseHandler):
     through the control API closes hung connections at once.
     """
     name = 'hang'
+    outcome = 'hung'
     options = {}
 
     def __call__(self, client_sock, backend_sock, to_backend):
-        conn = self._connection(client_sock)
+        conn = self.connection(client_sock)
         if conn is not None:
             conn.hang()
-        while self._get_data(client_sock, backend_sock, to_backend):
+        while self.read(client_sock, backend_sock, to_backend):
             pass
         return False

@@ -7,17 +7,31 @@ behavior named anywhere a handler can be named is run by a
 """
 from vaurien.config import convert, parse_choice
 from vaurien.handlers.base import BaseHandler
-from vaurien.util import get_data
 
-__all__ = ['BehaviorHandler', 'ProtocolView', 'adapt', 'is_behavior']
+__all__ = ['BehaviorHandler', 'ProtocolView', 'adapt', 'is_behavior',
+           'get_data']
 
 # The options every 1.x protocol had, as they apply here: connections are
 # kept alive until a side closes, each has its own backend connection.
 _LEGACY_PROTOCOL_OPTIONS = {'keep_alive': True, 'reuse_socket': False}
 
 
+def get_data(sock, buffer=1024):
+    """Read what is available on *sock*: at most *buffer* bytes, or, in
+    protocol mode, one whole message; ``b''`` at end of stream (1.x's
+    ``vaurien.util.get_data``).
+
+    *sock* is one of the two sockets a handler (or a 1.x behavior) is given;
+    anything else is read with ``recv``.
+    """
+    conn = getattr(sock, 'conn', None)
+    if conn is not None:
+        return conn.read(sock is conn.client, buffer)
+    return sock.recv(buffer)
+
+
 def is_behavior(target):
-    """Is *target* a 1.x behavior class (hooks, and no handler ``__call__``)?"""
+    """Is *target* a 1.x behavior class (the two hooks, not a handler)?"""
     return (isinstance(target, type) and not issubclass(target, BaseHandler)
             and callable(getattr(target, 'on_before_handle', None))
             and callable(getattr(target, 'on_after_handle', None)))
@@ -76,7 +90,7 @@ class BehaviorHandler(BaseHandler):
         if not behavior.on_before_handle(protocol, source, dest, to_backend):
             return True
         try:
-            data = self._get_data(client_sock, backend_sock, to_backend)
+            data = self.read(client_sock, backend_sock, to_backend)
             if data:
                 dest.sendall(data)
             return bool(data)
@@ -97,8 +111,8 @@ def adapt(target):
     """*target*, or the handler class running it when it is a 1.x behavior."""
     if not is_behavior(target):
         return target
-    options = {key: _option(spec)
-               for key, spec in (getattr(target, 'options', None) or {}).items()}
+    declared = getattr(target, 'options', None) or {}
+    options = {key: _option(spec) for key, spec in declared.items()}
     return type(target.__name__, (BehaviorHandler,), {
         'name': getattr(target, 'name', target.__name__),
         'options': options,

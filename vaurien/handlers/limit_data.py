@@ -20,6 +20,7 @@ class LimitData(BaseHandler):
     from a real server that closes on it.
     """
     name = 'limit_data'
+    outcome = 'passed'
     options = {
         'bytes': ("Bytes let through on a connection (both directions "
                   "together) before it is closed", Integer(min=0), 1024),
@@ -30,10 +31,10 @@ class LimitData(BaseHandler):
         self.limit = self.option('bytes')
 
     def __call__(self, client_sock, backend_sock, to_backend):
-        state = self._state(client_sock)
+        state = self.state(client_sock)
         left = self.limit - state.get('passed', 0)
         if left > 0:
-            data = self._get_data(client_sock, backend_sock, to_backend,
+            data = self.read(client_sock, backend_sock, to_backend,
                                   left)
             if not data:
                 return False
@@ -43,7 +44,7 @@ class LimitData(BaseHandler):
             if left > 0:
                 data = data[:left]
                 state['passed'] = state.get('passed', 0) + len(data)
-                self._forward(client_sock, backend_sock, to_backend, data)
+                self.forward(client_sock, backend_sock, to_backend, data)
                 if len(data) < left:
                     return True
         self._close(client_sock)

@@ -18,6 +18,7 @@ class ResetPeer(BaseHandler):
     ends the wait early, and the reset happens at once.
     """
     name = 'reset_peer'
+    outcome = 'reset'
     options = {
         'timeout': ("Seconds to wait before the reset (0: at once)",
                     Number(min=0), 0.0),
@@ -28,9 +29,9 @@ class ResetPeer(BaseHandler):
         self.timeout = float(self.option('timeout'))
 
     def __call__(self, client_sock, backend_sock, to_backend):
-        self._get_data(client_sock, backend_sock, to_backend)
+        self.read(client_sock, backend_sock, to_backend)
         if self.timeout > 0:
-            self._sleep(self.timeout)
+            self.sleep(self.timeout)
         reset(client_sock)
         reset(backend_sock)
         return False

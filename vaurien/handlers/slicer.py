@@ -16,6 +16,7 @@ class Slicer(BaseHandler):
     ``--seed`` replays them.
     """
     name = 'slicer'
+    outcome = 'delayed'
     options = {
         'average_size': ("Average size of a slice, in bytes",
                          Integer(min=1), 64),
@@ -32,10 +33,10 @@ class Slicer(BaseHandler):
         self.delay = float(self.option('delay'))
 
     def __call__(self, client_sock, backend_sock, to_backend):
-        data = self._get_data(client_sock, backend_sock, to_backend)
+        data = self.read(client_sock, backend_sock, to_backend)
         if not data:
             return False
-        rng = self._random(client_sock)
+        rng = self.random(client_sock)
         dest = backend_sock if to_backend else client_sock
         average, variation = self.average_size, self.size_variation
         with memoryview(data) as view:
@@ -48,5 +49,5 @@ class Slicer(BaseHandler):
                 dest.sendall(view[start:start + length])
                 start += length
                 if start < size and self.delay:
-                    self._sleep(self.delay)
+                    self.sleep(self.delay)
         return True

@@ -18,6 +18,7 @@ class SlowClose(BaseHandler):
     change through the control API ends it at once.
     """
     name = 'slow_close'
+    outcome = 'passed'
     options = {
         'delay': ("Seconds to wait, once one side has closed, before the "
                   "close is passed on to the other side", Number(min=0), 1.0),
@@ -28,9 +29,9 @@ class SlowClose(BaseHandler):
         self.delay = float(self.option('delay'))
 
     def __call__(self, client_sock, backend_sock, to_backend):
-        data = self._get_data(client_sock, backend_sock, to_backend)
+        data = self.read(client_sock, backend_sock, to_backend)
         if data:
-            self._forward(client_sock, backend_sock, to_backend, data)
+            self.forward(client_sock, backend_sock, to_backend, data)
             return True
-        self._sleep(self.delay)
+        self.sleep(self.delay)
         return False

@@ -22,6 +22,7 @@ class Timeout(BaseHandler):
     holds at once.
     """
     name = 'timeout'
+    outcome = 'hung'
     options = {
         'timeout': ("Seconds before the connection is closed, counted from "
                     "the first event the handler takes on it; 0: never "
@@ -33,23 +34,23 @@ class Timeout(BaseHandler):
         self.timeout = float(self.option('timeout'))
 
     def __call__(self, client_sock, backend_sock, to_backend):
-        conn = self._connection(client_sock)
+        conn = self.connection(client_sock)
         if conn is not None:
             # A hung connection is closed as soon as a side ends, or at
             # once by a live handler change: no wait outlives the fault.
             conn.hang()
         if not self.timeout:
-            while self._get_data(client_sock, backend_sock, to_backend):
+            while self.read(client_sock, backend_sock, to_backend):
                 pass
             return False
-        state = self._state(client_sock)
+        state = self.state(client_sock)
         deadline = state.get('deadline')
         if deadline is None:
             deadline = state['deadline'] = time.monotonic() + self.timeout
         remaining = deadline - time.monotonic()
         if remaining > 0:
             with gevent.Timeout(remaining, False):
-                while self._get_data(client_sock, backend_sock, to_backend):
+                while self.read(client_sock, backend_sock, to_backend):
                     pass
                 return False    # the source ended first
         for sock in (client_sock, backend_sock):

@@ -1,0 +1,195 @@
+"""The private parts of gevent (and greenlet) the engine relies on, in one place.
+
+The engine is fast because it skips gevent's general-purpose layers where
+it can: it reads and sends on the OS socket under a gevent socket before
+asking gevent to wait, it drives the socket's own libev watchers from loop
+callbacks, it accepts without building a throw-away socket object, and its
+worker greenlets park on the hub with a raw greenlet switch. None of that
+is gevent's public API, so every such use is here and nowhere else:
+
+* :class:`Socket`, gevent's socket with non-blocking-first ``recv``,
+  ``recv_into`` and ``sendall``, and the counters the engine reads;
+* :func:`raw`, :func:`read_watcher`, :func:`write_watcher`: the OS socket
+  and the two watchers of a gevent socket, bound once per connection (never
+  looked up per event);
+* :class:`LoopServer`: a StreamServer that hands accepted clients to a
+  callback right in the loop, as :class:`Socket` objects;
+* :func:`new_worker` and :func:`parker`: a greenlet parented to the hub,
+  and the raw switch it parks with.
+
+:data:`REQUIRED` lists each private attribute with what it is for;
+:func:`missing` checks them against the installed gevent, and the test
+suite (``tests/test_gevent_internals.py``) fails naming the attribute when
+a gevent upgrade changes one.
+"""
+import socket as _socket
+
+from gevent.server import StreamServer
+from gevent.socket import socket as GeventSocket
+from greenlet import greenlet
+
+__all__ = ['Socket', 'LoopServer', 'raw', 'read_watcher', 'write_watcher',
+           'new_worker', 'parker', 'REQUIRED', 'missing']
+
+#: ``(owner, attribute, what it is for)`` for every private name used here.
+#: The owner is a class; instance attributes are checked on an instance.
+REQUIRED = (
+    (GeventSocket, '_sock', 'the OS socket under a gevent socket'),
+    (GeventSocket, '_read_event', "the socket's read watcher (libev io)"),
+    (GeventSocket, '_write_event', "the socket's write watcher (libev io)"),
+    (GeventSocket, '_wait', 'waiting on one of those watchers'),
+    (GeventSocket, 'closed', 'whether the gevent socket was closed'),
+    (_socket.socket, '_accept', 'accept returning (fd, address)'),
+    (StreamServer, 'do_read', 'the hook that accepts one client'),
+    (StreamServer, 'do_handle', 'the hook that runs the handler'),
+    (StreamServer, 'do_close', 'the hook that closes a handled client'),
+    (StreamServer, '_handle', 'the handler StreamServer calls'),
+    (greenlet, 'switch', "greenlet's own switch, called on the hub"),
+)
+
+_recv = GeventSocket.recv
+_recv_into = GeventSocket.recv_into
+_sendall = GeventSocket.sendall
+_MSG_PEEK = _socket.MSG_PEEK
+_PEEK = _MSG_PEEK | _socket.MSG_DONTWAIT
+
+
+class Socket(GeventSocket):
+    """A gevent socket that tells the engine what handlers did with it.
+
+    ``conn`` is the engine's connection it belongs to; ``eof`` becomes true
+    when a read returned end of stream; ``reads`` counts the reads and
+    ``received`` the bytes read (by handlers and by the engine alike).
+    Reads and sends try the OS socket first, and wait through gevent only
+    when it is not ready.
+    """
+    __slots__ = ('conn', 'eof', 'reads', 'received')
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.conn = None
+        self.eof = False
+        self.reads = 0
+        self.received = 0
+
+    def recv(self, bufsize, flags=0):
+        try:
+            # Most calls come right after a readable event: try the
+            # non-blocking read first, wait (gevent's recv) only if needed.
+            data = self._sock.recv(bufsize, flags)
+        except BlockingIOError:
+            data = _recv(self, bufsize, flags)
+        self.reads += 1
+        if data:
+            if not flags & _MSG_PEEK:
+                self.received += len(data)
+        elif bufsize:
+            self.eof = True
+        return data
+
+    def sendall(self, data, flags=0):
+        """Send all of *data*: one plain send first, which is the whole of
+        it nearly always; gevent's sendall (which waits) for any rest."""
+        try:
+            sent = self._sock.send(data, flags)
+        except BlockingIOError:
+            sent = 0
+        if sent < len(data):
+            with memoryview(data) as view:
+                _sendall(self, view[sent:], flags)
+
+    def recv_into(self, buffer, nbytes=0, flags=0):
+        count = _recv_into(self, buffer, nbytes, flags)
+        self.reads += 1
+        if count:
+            if not flags & _MSG_PEEK:
+                self.received += count
+        elif nbytes or len(buffer):
+            self.eof = True
+        return count
+
+    def wait_readable(self):
+        """Block this greenlet until the socket is readable (or closed)."""
+        self._wait(self._read_event)
+
+    def at_eof(self):
+        """Peek, without waiting or reading data: has the peer ended its
+        side (or the socket failed)?"""
+        try:
+            return not self._sock.recv(1, _PEEK)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True
+
+
+def raw(sock):
+    """The OS-level socket under the gevent socket *sock* (non-blocking):
+    bind its methods once, at connection setup."""
+    return sock._sock
+
+
+def read_watcher(sock):
+    """The libev io watcher of *sock* for readability:
+    ``.start(callback, *args)`` and ``.stop()``, driven from the loop."""
+    return sock._read_event
+
+
+def write_watcher(sock):
+    """The libev io watcher of *sock* for writability."""
+    return sock._write_event
+
+
+class LoopServer(StreamServer):
+    """A StreamServer whose clients are :class:`Socket` objects, handed to
+    ``handle(client, address)`` right in the loop (no greenlet is spawned:
+    the handle callback must not block)."""
+
+    def do_read(self):
+        listener = self.socket
+        try:
+            fd, address = listener._accept()
+        except BlockingIOError:
+            return None
+        return Socket(listener.family, listener.type, 0, fileno=fd), address
+
+    def do_handle(self, *args):
+        self._handle(*args)
+
+    def do_close(self, *args):
+        pass
+
+
+def new_worker(run, hub):
+    """A new greenlet running *run*, whose parent is *hub*: when *run*
+    returns, control goes back to the event loop."""
+    return greenlet(run, parent=hub)
+
+
+def parker(hub):
+    """A function that switches to *hub* (the event loop) and returns what
+    the next ``worker.switch(...)`` passes in. It is greenlet's own switch,
+    not the hub's override, whose checks a parked worker does not need."""
+    return greenlet.switch.__get__(hub)
+
+
+def missing(required=REQUIRED):
+    """The private names of *required* that the installed gevent lacks, as
+    one message each (empty when all are there). Instance attributes are
+    looked for on a fresh (unbound, unstarted) socket and server."""
+    sock = GeventSocket()
+    server = StreamServer(('127.0.0.1', 0), lambda *args: None)
+    instances = {GeventSocket: sock, StreamServer: server}
+    problems = []
+    try:
+        for owner, attr, what in required:
+            instance = instances.get(owner, owner)
+            if hasattr(owner, attr) or hasattr(instance, attr):
+                continue
+            problems.append(
+                '%s.%s.%s is gone (%s): vaurien/_gevent.py relies on it, and '
+                'this gevent release changed its internals'
+                % (owner.__module__, owner.__qualname__, attr, what))
+    finally:
+        sock.close()
+    return problems

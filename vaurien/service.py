@@ -1,0 +1,305 @@
+"""The one assembly point: settings in, a running service out.
+
+Everything that makes a proxy run goes through here: the ``vaurien``
+command (:mod:`vaurien.run`), ``--check``, ``--workers``
+(:mod:`vaurien.workers`), ``--demo`` (:mod:`vaurien.demo`), and through the
+command, ``start_proxy``, the pytest plugin and the benchmarks, which all
+start ``python -m vaurien``.
+
+* :func:`load` resolves what the settings name (handlers, their options,
+  the protocol) into a :class:`Plan`; every mistake is a ConfigError here.
+* :func:`build_proxy` is the only place a :class:`~vaurien.proxy.Proxy` is
+  made, complete: behavior, protocol and event log in its constructor.
+* :class:`Service` is one proxy with its observers (event log, statsd) and
+  its control (:class:`~vaurien.control.ProxyControl`, served over HTTP by
+  :mod:`vaurien.webserver`, or driven by the ``--workers`` parent).
+* :func:`check` builds all of it without listening (``vaurien --check``);
+  :func:`serve` runs one service until SIGTERM or SIGINT.
+
+*options* is the parsed command line (:class:`vaurien.cli.Options`): its
+``settings`` (``options.NAME`` for each setting), ``handler_options``
+(``{name: {option: raw value}}``), ``protocol_options`` and ``ini`` (the
+INI file read, or None).
+"""
+import errno
+import logging
+import os
+import signal
+
+import gevent
+
+from vaurien.config import ConfigError, format_hostport
+from vaurien.control import ProxyControl, build_behavior
+from vaurien.events import open_event_log
+from vaurien.handlers import HandlerError, Registry
+from vaurien.handlers.naming import resolve_names
+from vaurien.protocols import build_protocol
+from vaurien.proxy import Proxy
+from vaurien.statsd_push import StatsdPusher, make_client
+from vaurien.webserver import ControlServer
+
+__all__ = ['Plan', 'load', 'build_proxy', 'check', 'check_writable',
+           'Service', 'serve', 'start_api']
+
+log = logging.getLogger('vaurien')
+
+
+class Plan:
+    """What the settings name, loaded and checked; nothing is started.
+
+    ``options``; ``registry``, the handlers usable by name (built-ins,
+    ``[handler:NAME]`` sections, entry points, dotted paths); ``pairs``,
+    the behavior ``[(percent, name), ...]`` with every handler under its
+    name (:mod:`vaurien.handlers.naming`); ``handler_options``, the raw
+    options ``{name: {option: value}}`` by those names; ``checked``,
+    ``{name: converted options}`` for every handler given options;
+    ``protocol(proxy)`` makes the protocol object (None for tcp).
+    """
+
+    def __init__(self, options, registry, checked, pairs, handler_options):
+        self.options = options
+        self.registry = registry
+        self.checked = checked
+        self.pairs = pairs
+        self.handler_options = handler_options
+
+    def protocol(self, proxy=None):
+        """The protocol object for *proxy* (None for tcp); ConfigError."""
+        return _protocol(self.options, proxy)
+
+    def behavior(self, proxy):
+        """The behavior of the settings, its handlers made for *proxy*."""
+        checked = {name: dict(values) for name, values in self.checked.items()}
+        return build_behavior(self.registry, self.pairs, checked, proxy)[0]
+
+
+def _protocol(options, proxy):
+    ini = options.ini
+    return build_protocol(options.protocol, options.protocol_options,
+                          ini.protocols if ini is not None else {},
+                          ini.path if ini is not None else None, proxy)
+
+
+def load(options):
+    """The :class:`Plan` of *options*; ConfigError at the first mistake.
+
+    The protocol and its options are checked first, then every handler
+    named anywhere is loaded and its options converted.
+    """
+    _protocol(options, None)
+    registry = Registry()
+    ini = options.ini
+    if ini is not None:
+        registry.add_sections(ini.handlers, ini.path)
+    pairs, handler_options = resolve_names(
+        registry, options.behavior, options.handler_options, HandlerError,
+        ini.handlers if ini is not None else None)
+    if ini is not None:
+        _pass_undeclared(registry, ini, handler_options)
+    checked = {}
+    for name, values in handler_options.items():
+        checked[name] = registry.get(name).check_options(values)
+    for _, name in pairs:
+        registry.get(name)
+    return Plan(options, registry, checked, pairs, handler_options)
+
+
+def _pass_undeclared(registry, ini, handler_options):
+    """The keys of ``[handler:NAME]`` sections that the handler does not
+    declare go to it in its ``settings`` as they are (the seed's
+    ``[handler:foobar]`` example has ``foo=bar``), with one WARNING per
+    section; they are taken out of *handler_options* (unless the command
+    line gave them too: there an unknown option stays an error)."""
+    for name, values in ini.handlers.items():
+        if name not in handler_options:
+            continue     # a section of a handler known by another name
+        entry = registry.get(name)
+        declared = set(entry.options) | set(registry.extra_options)
+        extra = {key: value for key, value in values.items()
+                 if key != 'callable' and key not in declared
+                 and handler_options[name].get(key) == value}
+        if not extra:
+            continue
+        for key in extra:
+            del handler_options[name][key]
+        registry.pass_settings(name, extra)
+        log.warning('[handler:%s] in %s: %s %s not declared by the handler '
+                    '%s (its options: %s); passed to it in its settings as '
+                    '%s', name, ini.path, ', '.join(map(repr, sorted(extra))),
+                    'is' if len(extra) == 1 else 'are', entry.name,
+                    ', '.join(sorted(declared)),
+                    'it is' if len(extra) == 1 else 'they are')
+
+
+def build_proxy(plan, seed, local=None, distant=None, events=None,
+                worker=None):
+    """The :class:`~vaurien.proxy.Proxy` of *plan*, complete, not started.
+
+    *local* and *distant* default to the settings'; *events* is the event
+    log or None; *worker* (``--workers``) is the worker this process is,
+    with ``index`` and ``count``. ConfigError (HandlerError) when a handler
+    or the protocol cannot be made.
+    """
+    options = plan.options
+    return Proxy(options.local if local is None else local,
+                 options.distant if distant is None else distant,
+                 plan.behavior, bufsize=options.bufsize,
+                 timeout=options.timeout, seed=seed, pick=options.pick,
+                 protocol=plan.protocol, reuse_port=worker is not None,
+                 worker=worker.index if worker else 0,
+                 workers=worker.count if worker else 1, events=events)
+
+
+def check_writable(path, what):
+    """ConfigError, worded as opening it would, if *path* cannot be
+    written; nothing is created."""
+    if path in ('-', '', None):
+        return
+    if os.path.isdir(path):
+        code = errno.EISDIR
+    elif os.path.exists(path):
+        code = None if os.access(path, os.W_OK) else errno.EACCES
+    else:
+        parent = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(parent):
+            code = errno.ENOENT
+        else:
+            code = None if os.access(parent, os.W_OK) else errno.EACCES
+    if code is not None:
+        raise ConfigError('cannot write %s to %s: %s'
+                          % (what, path, os.strerror(code).lower()))
+
+
+def check(options):
+    """Load and build everything *options* ask for, without listening or
+    writing anything (the log and event log files are only checked to be
+    writable); the :class:`Plan`, or ConfigError."""
+    plan = load(options)
+    if options.statsd_enabled:
+        make_client(options.statsd_host, options.statsd_port,
+                    options.statsd_prefix)
+    check_writable(options.log_output, 'the log')
+    check_writable(options.event_log, 'the event log')
+    build_proxy(plan, 0)
+    return plan
+
+
+def start_api(control, options, doing=''):
+    """Serve *control* over HTTP as the settings say; the started
+    :class:`~vaurien.webserver.ControlServer` (ConfigError if it cannot)."""
+    server = ControlServer(control, options.http_host, options.http_port,
+                           options.http_token)
+    server.start()
+    log.info('control API on %s%s', server.url(), doing)
+    return server
+
+
+class Service:
+    """One proxy of *plan*, its observers and its control.
+
+    Made complete and not started: the event log is opened and the statsd
+    client made (ConfigError if they cannot be), the proxy built. *local*
+    and *distant* override the settings (the demo); *http* False leaves the
+    control API off whatever the settings say; *worker* (``--workers``):
+    the proxy shares its port, and the control follows the parent's
+    commands (``worker.follow(control, stop)``) instead of serving HTTP.
+    """
+
+    def __init__(self, plan, seed, worker=None, local=None, distant=None,
+                 http=True):
+        options = plan.options
+        self.plan = plan
+        self.seed = seed
+        self.worker = worker
+        self.http = http and options.http and worker is None
+        statsd = None
+        if options.statsd_enabled:
+            statsd = make_client(options.statsd_host, options.statsd_port,
+                                 options.statsd_prefix)
+        self.events = None
+        if options.event_log:
+            self.events = open_event_log(options.event_log,
+                                         options.event_log_flush)
+        try:
+            self.proxy = build_proxy(plan, seed, local, distant, self.events,
+                                     worker)
+        except BaseException:
+            if self.events is not None:
+                self.events.close()
+            raise
+        self.pusher = None
+        if statsd is not None:
+            self.pusher = StatsdPusher(self.proxy, statsd,
+                                       options.statsd_sample_rate)
+        self.control = ProxyControl(self.proxy, plan.registry, plan.pairs,
+                                    plan.handler_options)
+        self.api = None
+
+    def start(self):
+        """Start the observers, listen, and start the control; ConfigError
+        (everything stopped again) when an address cannot be bound."""
+        if self.events is not None:
+            self.events.start()
+        if self.pusher is not None:
+            self.pusher.start()
+        try:
+            self.proxy.start()
+            if self.worker is not None:
+                self.worker.follow(self.control, self.proxy.stop)
+            elif self.http:
+                self.api = start_api(self.control, self.plan.options)
+        except BaseException:
+            self.stop()
+            self.close()
+            raise
+        return self.proxy.address
+
+    def describe(self):
+        """The start-up log line (without the worker suffix)."""
+        options = self.plan.options
+        proxy = self.proxy
+        return ('proxying %s -> %s, behavior %s, pick per %s, protocol %s, '
+                'seed %d (replay with --seed %d)'
+                % (format_hostport(proxy.address),
+                   format_hostport(proxy.distant), proxy.behavior.text,
+                   options.pick, options.protocol, self.seed, self.seed))
+
+    def serve_forever(self):
+        """Serve until :meth:`stop`; the observers are stopped after."""
+        try:
+            self.proxy.serve_forever()
+        finally:
+            self.close()
+
+    def stop(self):
+        """Stop the control API and the proxy (open connections closed)."""
+        if self.api is not None:
+            self.api.stop()
+        self.proxy.stop()
+
+    def close(self):
+        """Stop the observers, once the proxy has stopped: a last statsd
+        push, the event log flushed and closed."""
+        if self.pusher is not None:
+            self.pusher.stop()
+        if self.events is not None:
+            self.events.close()
+
+
+def serve(options, seed, worker=None):
+    """Run one service until SIGTERM or SIGINT; the exit status.
+
+    *worker* is None for a single process, or the
+    :class:`vaurien.workers.Worker` this process is (``--workers``).
+    """
+    service = Service(load(options), seed, worker)
+    service.start()
+    log.info('%s%s', service.describe(), worker.describe() if worker else '')
+
+    def stop():
+        log.info('stopping')
+        service.stop()
+    gevent.signal_handler(signal.SIGTERM, stop)
+    gevent.signal_handler(signal.SIGINT, stop)
+    service.serve_forever()
+    return 0
