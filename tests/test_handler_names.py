@@ -272,3 +272,37 @@ def test_section_handler_takes_options_by_its_class_name(vaurien,
         answers = [support.exchange(sock, b'hi %d' % i) for i in range(3)]
     assert answers == [b'hi 0', b'hi 1', b'HI 2']
     assert 'behavior 100:shouty,' in proxy.log()
+
+
+def test_section_of_its_name_gives_options_to_a_dotted_path(vaurien,
+                                                            echo_server,
+                                                            code_dir):
+    # [handler:delay] (no callable) configures the dotted-path class known
+    # as delay, not the built-in the behavior does not use
+    ini = code_dir / 'config.ini'
+    ini.write_text('[handler:delay]\nsleep = 0\nbefore = no\n')
+    proxy = start_controlled(vaurien, echo_server.address, '--config',
+                             str(ini), '--behavior',
+                             '100:path.to.the.callable', cwd=str(code_dir))
+    assert api(proxy.http_port, 'GET', '/proxy').json['options'] == {
+        'delay': {'sleep': 0, 'before': False}}
+    # the built-in's own option would be refused: it is the user's class
+    result = support.run_cli('--config', str(ini), '--behavior',
+                             '100:path.to.the.callable',
+                             '--handlers.delay.jitter', '1', '--distant',
+                             'localhost:1', cwd=str(code_dir))
+    assert result.returncode == 2
+    assert "delay: unknown option 'jitter'" in result.stderr
+
+
+def test_undeclared_key_of_a_builtin_section_is_a_warning(tmp_path):
+    ini = tmp_path / 'v.ini'
+    ini.write_text('[vaurien]\nbehavior = 10:delay\n\n[handler:delay]\n'
+                   'sleep = 1\ncolour = red\n')
+    result = support.run_cli('--check', '--config', str(ini))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == 'vaurien: configuration OK\n'
+    assert ("[WARNING] [handler:delay] in %s: 'colour' is not declared by "
+            "the handler delay (its options: before, direction, jitter, "
+            "sleep); passed to it in its settings as it is" % ini) \
+        in result.stderr
