@@ -306,3 +306,15 @@ def test_undeclared_key_of_a_builtin_section_is_a_warning(tmp_path):
             "the handler delay (its options: before, direction, jitter, "
             "sleep); passed to it in its settings as it is" % ini) \
         in result.stderr
+
+
+def test_one_warning_with_workers(vaurien, echo_server, tmp_path):
+    ini = tmp_path / 'v.ini'
+    ini.write_text('[handler:delay]\nsleep = 0\ncolour = red\n')
+    proxy = vaurien('--config', str(ini), '--workers', '2', '--behavior',
+                    '100:delay', backend=echo_server.address)
+    with proxy.connect() as sock:
+        assert support.exchange(sock, b'ping') == b'ping'
+    log = proxy.stop()
+    assert log.count("'colour' is not declared by the handler delay") == 1, \
+        log

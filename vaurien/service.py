@@ -53,15 +53,25 @@ class Plan:
     name (:mod:`vaurien.handlers.naming`); ``handler_options``, the raw
     options ``{name: {option: value}}`` by those names; ``checked``,
     ``{name: converted options}`` for every handler given options;
-    ``protocol(proxy)`` makes the protocol object (None for tcp).
+    ``warnings``, what loading found worth a WARNING (:meth:`log_warnings`
+    logs them, once per run); ``protocol(proxy)`` makes the protocol
+    object (None for tcp).
     """
 
-    def __init__(self, options, registry, checked, pairs, handler_options):
+    def __init__(self, options, registry, checked, pairs, handler_options,
+                 warnings=()):
         self.options = options
         self.registry = registry
         self.checked = checked
         self.pairs = pairs
         self.handler_options = handler_options
+        self.warnings = list(warnings)
+
+    def log_warnings(self):
+        """Log :attr:`warnings` (the caller makes it once per run: with
+        ``--workers``, the parent's :func:`check` does, not the workers)."""
+        for warning in self.warnings:
+            log.warning('%s', warning)
 
     def protocol(self, proxy=None):
         """The protocol object for *proxy* (None for tcp); ConfigError."""
@@ -94,14 +104,15 @@ def load(options):
     pairs, handler_options = resolve_names(
         registry, options.behavior, options.handler_options, HandlerError,
         ini.handlers if ini is not None else None)
+    warnings = []
     if ini is not None:
-        _pass_undeclared(registry, ini, handler_options)
+        warnings = _pass_undeclared(registry, ini, handler_options)
     checked = {}
     for name, values in handler_options.items():
         checked[name] = registry.get(name).check_options(values)
     for _, name in pairs:
         registry.get(name)
-    return Plan(options, registry, checked, pairs, handler_options)
+    return Plan(options, registry, checked, pairs, handler_options, warnings)
 
 
 def _pass_undeclared(registry, ini, handler_options):
@@ -109,7 +120,9 @@ def _pass_undeclared(registry, ini, handler_options):
     declare go to it in its ``settings`` as they are (the seed's
     ``[handler:foobar]`` example has ``foo=bar``), with one WARNING per
     section; they are taken out of *handler_options* (unless the command
-    line gave them too: there an unknown option stays an error)."""
+    line gave them too: there an unknown option stays an error). Returns
+    the warnings."""
+    warnings = []
     for name, values in ini.handlers.items():
         if name not in handler_options:
             continue     # a section of a handler known by another name
@@ -123,12 +136,14 @@ def _pass_undeclared(registry, ini, handler_options):
         for key in extra:
             del handler_options[name][key]
         registry.pass_settings(name, extra)
-        log.warning('[handler:%s] in %s: %s %s not declared by the handler '
-                    '%s (its options: %s); passed to it in its settings as '
-                    '%s', name, ini.path, ', '.join(map(repr, sorted(extra))),
-                    'is' if len(extra) == 1 else 'are', entry.name,
-                    ', '.join(sorted(declared)),
-                    'it is' if len(extra) == 1 else 'they are')
+        warnings.append(
+            '[handler:%s] in %s: %s %s not declared by the handler %s (its '
+            'options: %s); passed to it in its settings as %s'
+            % (name, ini.path, ', '.join(map(repr, sorted(extra))),
+               'is' if len(extra) == 1 else 'are', entry.name,
+               ', '.join(sorted(declared)),
+               'it is' if len(extra) == 1 else 'they are'))
+    return warnings
 
 
 def build_proxy(plan, seed, local=None, distant=None, events=None,
@@ -175,6 +190,7 @@ def check(options):
     writing anything (the log and event log files are only checked to be
     writable); the :class:`Plan`, or ConfigError."""
     plan = load(options)
+    plan.log_warnings()
     if options.statsd_enabled:
         make_client(options.statsd_host, options.statsd_port,
                     options.statsd_prefix)
@@ -292,7 +308,10 @@ def serve(options, seed, worker=None):
     *worker* is None for a single process, or the
     :class:`vaurien.workers.Worker` this process is (``--workers``).
     """
-    service = Service(load(options), seed, worker)
+    plan = load(options)
+    if worker is None:     # the workers' parent logged them (check())
+        plan.log_warnings()
+    service = Service(plan, seed, worker)
     service.start()
     log.info('%s%s', service.describe(), worker.describe() if worker else '')
 
