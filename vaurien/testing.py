@@ -36,6 +36,9 @@ __all__ = ['start_proxy', 'stop_proxy', 'ProxyStartError', 'ProxyProcess']
 # Lines of the proxy's output kept for error messages and reports.
 _KEPT_LINES = 2000
 _POLL = 0.02   # seconds between readiness checks
+#: Seconds a proxy still starting after ``warmup`` is given before
+#: ``start_proxy`` gives up.
+STARTING_GRACE = 30.0
 
 
 class ProxyStartError(ValueError):
@@ -221,7 +224,10 @@ def start_proxy(proxy_host='localhost', proxy_port=8000,
     it, and the proxy port is already listening then); without it, the
     proxy logged that it listens (log on stderr, level info or debug) or,
     when its log goes elsewhere, the proxy port accepts a connection.
-    *warmup* bounds the wait, in seconds.
+    *warmup* is how long it should take, in seconds: a proxy still
+    starting (alive, not ready yet) when it has elapsed, on a loaded
+    machine, gets up to :data:`STARTING_GRACE` more seconds. (The original
+    slept *warmup* seconds and went on as long as the process was alive.)
     Raises :class:`ProxyStartError` with the proxy's error output when it
     exits or is not ready in time. Stop it with :func:`stop_proxy`.
     """
@@ -254,7 +260,7 @@ def start_proxy(proxy_host='localhost', proxy_port=8000,
         def ready():
             return _port_open(proxy_host, proxy_port)
     try:
-        process.wait_ready(ready, warmup)
+        process.wait_ready(ready, warmup + STARTING_GRACE)
     except ProxyStartError:
         process.stop()
         raise
