@@ -30,6 +30,7 @@ import gevent
 
 from vaurien.config import ConfigError, format_hostport
 from vaurien.control import ProxyControl, build_behavior
+from vaurien.endpoints import client_tls, server_tls
 from vaurien.events import open_event_log
 from vaurien.handlers import HandlerError, Registry
 from vaurien.handlers.naming import resolve_names
@@ -38,8 +39,8 @@ from vaurien.proxy import Proxy
 from vaurien.statsd_push import StatsdPusher, make_client
 from vaurien.webserver import ControlServer
 
-__all__ = ['Plan', 'load', 'build_proxy', 'check', 'check_writable',
-           'Service', 'serve', 'start_api']
+__all__ = ['Plan', 'load', 'build_proxy', 'build_tls', 'check',
+           'check_writable', 'Service', 'serve', 'start_api']
 
 log = logging.getLogger('vaurien')
 
@@ -156,13 +157,29 @@ def build_proxy(plan, seed, local=None, distant=None, events=None,
     or the protocol cannot be made.
     """
     options = plan.options
+    local_tls, distant_tls = build_tls(options)
     return Proxy(options.local if local is None else local,
                  options.distant if distant is None else distant,
                  plan.behavior, bufsize=options.bufsize,
                  timeout=options.timeout, seed=seed, pick=options.pick,
                  protocol=plan.protocol, reuse_port=worker is not None,
                  worker=worker.index if worker else 0,
-                 workers=worker.count if worker else 1, events=events)
+                 workers=worker.count if worker else 1, events=events,
+                 local_mode=options.local_mode, local_tls=local_tls,
+                 distant_tls=distant_tls)
+
+
+def build_tls(options):
+    """``(local_tls, distant_tls)`` from the ``--local-tls-*`` and
+    ``--distant-tls*`` settings (None when off); ConfigError naming the
+    file when a certificate, key or CA file is unusable."""
+    local = server_tls(options.local_tls_cert, options.local_tls_key,
+                       options.local_tls_ca, options.local_tls_timeout)
+    distant = client_tls(options.distant_tls, options.distant_tls_ca,
+                         options.distant_tls_cert, options.distant_tls_key,
+                         options.distant_tls_insecure,
+                         options.distant_tls_name)
+    return local, distant
 
 
 def check_writable(path, what):
