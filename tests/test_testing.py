@@ -185,11 +185,12 @@ def test_the_documented_unittest_example_passes():
 def test_seed_era_host_and_port_name_the_backend(echo_server):
     # start_proxy(host, port) of the 2012 releases gave the backend
     from vaurien.util import start_proxy, stop_proxy
-    port, http_port = support.free_port(), support.free_port()
-    pid = start_proxy(host=support.HOST, port=echo_server.port,
-                      proxy_host=support.HOST, proxy_port=port,
-                      http_host=support.HOST, http_port=http_port,
-                      warmup=WARMUP, log_output=os.devnull)
+    with support.reserved_port() as port, \
+            support.reserved_port() as http_port:
+        pid = start_proxy(host=support.HOST, port=echo_server.port,
+                          proxy_host=support.HOST, proxy_port=port,
+                          http_host=support.HOST, http_port=http_port,
+                          warmup=WARMUP, log_output=os.devnull)
     try:
         assert _exchange(port) == b'ping'
     finally:
