@@ -1,10 +1,11 @@
 """What the original suites imported from ``vaurien.tests.support``.
 
 Re-typed for Python 3: ``start_simplehttp_server`` runs ``python -m
-http.server`` (``SimpleHTTPServer`` in Python 2) on *port*, as 1.x did, and
-returns its process. Unlike 1.x, it returns once the server accepts
-connections (polled, at most 10 s), so a loaded machine does not make the
-suites' first request race the server's start-up.
+SimpleHTTPServer`` (tests/SimpleHTTPServer.py, which ``tests/conftest.py``
+makes importable) on *port*, as 1.x did, and returns its process. Unlike
+1.x, it returns once the server accepts connections (polled, at most
+10 s), so a loaded machine does not make the suites' first request race
+the server's start-up.
 """
 import socket
 import subprocess
@@ -15,7 +16,7 @@ __all__ = ['start_simplehttp_server']
 
 
 def start_simplehttp_server(port=8888):
-    cmd = [sys.executable, '-m', 'http.server', str(port)]
+    cmd = [sys.executable, '-m', 'SimpleHTTPServer', str(port)]
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10

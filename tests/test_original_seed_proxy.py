@@ -1,6 +1,6 @@
 # The 2012 suite of the seed's era, vaurien/tests/test_proxy.py, re-typed:
-# only the imports and Python 3 syntax changed (SimpleHTTPServer is
-# http.server), plus the xdist group of the tests on the fixed ports.
+# only the imports changed, plus the xdist group of the tests on the fixed
+# ports (SimpleHTTPServer, Python 2's module, is tests/SimpleHTTPServer.py).
 import unittest
 import requests
 import subprocess
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.xdist_group('fixed_ports')
 
 
 _PROXY = 'http://localhost:8000'
-_SERVER = [sys.executable, '-m', 'http.server',
+_SERVER = [sys.executable, '-m', 'SimpleHTTPServer',
            '8888']
 
 
