@@ -89,6 +89,8 @@ def make_parser():
                   + DIRECTION_OPTION[0][1:], DIRECTION_OPTION[2]) +
                'Built-in protocols: %s. ' % ', '.join(protocol_names()) +
                'Protocol options: --protocols.NAME.OPTION VALUE. '
+               '"vaurien report EVENTS.jsonl" summarises an event log '
+               '(vaurien report --help). '
                'The flags of Vaurien 1.x (--proxy, --backend, '
                '--behavior-NAME-OPTION, --protocol-NAME-OPTION, '
                '--stay-connected...) are accepted too; docs/compat.rst '
@@ -152,8 +154,9 @@ class Options:
     """Everything ``vaurien`` was asked to do, converted and checked."""
 
     def __init__(self, settings, handler_options, ini, protocol_options=None,
-                 notes=()):
+                 given=frozenset(), notes=()):
         self.settings = settings            # {dest: typed value}
+        self.given = given          # dests set by the INI file or the CLI
         self.handler_options = handler_options   # {name: {opt: raw}}
         self.ini = ini
         self.protocol_options = protocol_options or {}  # CLI {name: {opt: raw}}
@@ -178,9 +181,11 @@ def parse_args(argv):
     settings = defaults()
     ini = None
     handler_options = {}
+    given = set()
     if args.config:
         ini = read_ini(args.config)
         settings.update(ini.settings)
+        given.update(ini.settings)
         for name, values in ini.handlers.items():
             handler_options[name] = {k: v for k, v in values.items()
                                      if k != 'callable'}
@@ -188,9 +193,10 @@ def parse_args(argv):
         value = getattr(args, setting.dest)
         if value is not None:
             settings[setting.dest] = setting.convert(value, setting.flag)
+            given.add(setting.dest)
     for name, values in cli_handler_options.items():
         handler_options.setdefault(name, {}).update(values)
     if ini is not None:
         notes = [(logging.WARNING, w) for w in ini.warnings] + notes
     return (Options(settings, handler_options, ini, cli_protocol_options,
-                    notes), args)
+                    frozenset(given), notes), args)

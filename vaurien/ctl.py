@@ -3,12 +3,15 @@
 ::
 
     vaurienctl list-handlers
-    vaurienctl get-handler
+    vaurienctl get-handler [--options]
     vaurienctl set-handler delay --option sleep=2      # or --sleep 2
+    vaurienctl set-handler 20:delay,10:error -o delay.sleep=0.2 \
+                                             -o error.warmup=3
     vaurienctl list-behaviors                          # Vaurien 1.x's
     vaurienctl set-behavior delay --sleep 2
     vaurienctl get-behavior
     vaurienctl stats            # a live table, like top (--once: one print)
+    vaurienctl report events.log --html report.html
     vaurienctl --host http://10.0.0.5:8080 --token s3cret set-handler dummy
 
 ``*-handlers``/``*-handler`` print what the seed era's ``vaurienctl``
@@ -22,7 +25,10 @@ import argparse
 import os
 import sys
 
-from vaurien.client import Client, Refused, Unreachable
+from vaurien.client import MIX, Client, Refused, Unreachable
+from vaurien.config import ConfigError
+from vaurien.report import add_arguments as add_report_arguments
+from vaurien.report import report_from_args
 
 __all__ = ['main']
 
@@ -58,8 +64,12 @@ def make_parser():
     commands.required = True
     commands.add_parser('list-handlers', help='Print every handler name, '
                         'comma-separated.')
-    commands.add_parser('get-handler', help='Print the current handler (a '
-                        'mix: its behavior string).')
+    getter = commands.add_parser(
+        'get-handler', help='Print the current handler (a mix: its behavior '
+                            'string).')
+    getter.add_argument('--options', action='store_true',
+                        help='Then print the options set, one '
+                             'NAME.OPTION=VALUE a line.')
     setter = commands.add_parser(
         'set-handler', allow_abbrev=False,
         help='Use a handler (or a mix like 20:delay,10:error) for all the '
@@ -67,8 +77,10 @@ def make_parser():
     setter.add_argument('name', metavar='NAME')
     setter.add_argument('--option', '-o', action='append', default=[],
                         metavar='KEY=VALUE',
-                        help='An option of the handler (repeatable), like '
-                             'sleep=2; --sleep 2 works too.')
+                        help='An option (repeatable): OPTION=VALUE for one '
+                             'handler (sleep=2; --sleep 2 works too), '
+                             'NAME.OPTION=VALUE for a handler of a mix '
+                             '(delay.sleep=0.2).')
     commands.add_parser('list-behaviors', help='Print the behaviors, '
                         'comma-separated (Vaurien 1.x\'s command).')
     commands.add_parser('get-behavior', help='Print the current behavior '
@@ -88,10 +100,14 @@ def make_parser():
     stats.add_argument('--interval', type=float, default=1.0,
                        metavar='SECONDS',
                        help='Seconds between two refreshes (default: 1)')
+    add_report_arguments(commands.add_parser(
+        'report', help='Summarise an event log (--event-log of the proxy) '
+                       'for a person, like "vaurien report"; no proxy '
+                       'needed.'))
     return parser
 
 
-def _options(pairs, extra):
+def _options(pairs, extra=()):
     """``{key: value}`` from ``--option KEY=VALUE`` and ``--KEY [VALUE]``.
 
     A ``--KEY`` with no value after it is ``true``, as 1.x's flags were.
@@ -120,14 +136,45 @@ def _options(pairs, extra):
     return options
 
 
+def _mix_options(pairs):
+    """``{handler: {option: value}}`` from ``NAME.OPTION=VALUE`` pairs
+    (NAME may be a dotted path: the option follows the last dot)."""
+    options = {}
+    for key, value in _options(pairs).items():
+        name, dot, option = key.rpartition('.')
+        if not dot or not name or not option:
+            raise _Usage('--option of a mix expects NAME.OPTION=VALUE (like '
+                         'delay.sleep=0.2), got %r' % ('%s=%s' % (key, value)))
+        options.setdefault(name, {})[option] = value
+    return options
+
+
+def set_handler(client, name, pairs, extra=()):
+    """``set-handler NAME -o ...``: one handler (``OPTION=VALUE``, or
+    ``NAME.OPTION=VALUE`` with its own name, or ``--OPTION VALUE``), or a
+    mix (``NAME.OPTION=VALUE``)."""
+    if MIX.match(name):
+        if extra:
+            raise _Usage('options of a mix are -o NAME.OPTION=VALUE, got %s'
+                         % ' '.join(extra))
+        client.set_behavior(name, **_mix_options(pairs))
+        return
+    options = {}
+    for key, value in _options(pairs, extra).items():
+        if key.startswith(name + '.'):
+            key = key[len(name) + 1:]
+        options[key] = value
+    client.set_handler(name, **options)
+
+
 def _set(client, args, extra, kind):
-    """set-handler / set-behavior: the original's output; exit status."""
-    options = _options(args.option, extra)
+    """set-handler / set-behavior, with the original's output; the exit
+    status."""
     try:
         if kind == 'handler':
-            client.set_handler(args.name, **options)
+            set_handler(client, args.name, args.option, extra)
         else:
-            client.set_behavior(args.name, **options)
+            client.set_behavior(args.name, **_options(args.option, extra))
     except Refused as exc:
         if any(e.get('name') == 'name' for e in exc.errors):
             # What the original printed when the name was refused; the
@@ -142,11 +189,28 @@ def _set(client, args, extra, kind):
     return 0
 
 
+def option_lines(state):
+    """The options of :meth:`Client.get_behavior_state`, one
+    ``NAME.OPTION=VALUE`` a line (what ``set-handler -o`` takes back)."""
+    lines = []
+    for name, values in sorted((state.get('options') or {}).items()):
+        for option, value in sorted(values.items()):
+            if isinstance(value, bool):
+                value = 'true' if value else 'false'
+            lines.append('%s.%s=%s' % (name, option, value))
+    return lines
+
+
 def run(argv):
     """Run one command; returns the exit status (raises _Usage)."""
     args, extra = make_parser().parse_known_args(argv)
     if extra and args.command not in ('set-handler', 'set-behavior'):
         raise _Usage('unrecognized arguments: %s' % ' '.join(extra))
+    if args.command == 'report':
+        try:
+            return report_from_args(args)
+        except ConfigError as exc:
+            raise _Usage(str(exc)) from None
     if '://' not in args.host:
         args.host = 'http://' + args.host
     token = args.token if args.token is not None else os.environ.get(TOKEN_ENV)
@@ -158,6 +222,9 @@ def run(argv):
         print(', '.join(client.list_handlers()))
     elif args.command == 'get-handler':
         print(client.get_handler())
+        if args.options:
+            for line in option_lines(client.get_behavior_state()):
+                print(line)
     elif args.command == 'list-behaviors':
         print(', '.join(client.list_behaviors()))
     elif args.command == 'get-behavior':

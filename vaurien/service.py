@@ -27,6 +27,7 @@ import os
 import signal
 
 import gevent
+from gevent.event import Event
 
 from vaurien.config import ConfigError, format_hostport
 from vaurien.control import ProxyControl, build_behavior
@@ -34,13 +35,15 @@ from vaurien.endpoints import client_tls, server_tls
 from vaurien.events import open_event_log
 from vaurien.handlers import HandlerError, Registry
 from vaurien.handlers.naming import resolve_names
+from vaurien.probe import probe_backend
 from vaurien.protocols import build_protocol
 from vaurien.proxy import Proxy
 from vaurien.statsd_push import StatsdPusher, make_client
 from vaurien.webserver import ControlServer
 
 __all__ = ['Plan', 'load', 'build_proxy', 'build_tls', 'check',
-           'check_writable', 'Service', 'serve', 'start_api']
+           'check_writable', 'Service', 'serve', 'start_api',
+           'announce_backend']
 
 log = logging.getLogger('vaurien')
 
@@ -166,7 +169,9 @@ def build_proxy(plan, seed, local=None, distant=None, events=None,
                  worker=worker.index if worker else 0,
                  workers=worker.count if worker else 1, events=events,
                  local_mode=options.local_mode, local_tls=local_tls,
-                 distant_tls=distant_tls)
+                 distant_tls=distant_tls, max_message=options.max_message,
+                 max_connections=options.max_connections,
+                 idle_timeout=options.idle_timeout)
 
 
 def build_tls(options):
@@ -310,6 +315,20 @@ class Service:
             self.api.stop()
         self.proxy.stop()
 
+    def shutdown(self, grace, cut_now=None):
+        """Stop gracefully: no new connections, open ones get *grace*
+        seconds to finish (less if the Event *cut_now* is set), the rest
+        are reset; then the control API stops. Logs how many connections
+        were drained and cut; blocks the calling greenlet."""
+        log.info('stopping: no new connections; %d open, %gs to finish '
+                 '(--grace; a second signal cuts them at once)',
+                 len(self.proxy.connections), grace)
+        drained, cut = self.proxy.shutdown(grace, cut_now)
+        log.info('stopped: %d connections drained, %d cut (reset)',
+                 drained, cut)
+        if self.api is not None:
+            self.api.stop()
+
     def close(self):
         """Stop the observers, once the proxy has stopped: a last statsd
         push, the event log flushed and closed."""
@@ -317,6 +336,32 @@ class Service:
             self.pusher.stop()
         if self.events is not None:
             self.events.close()
+
+
+#: Seconds the start-up probe of the backend waits for it, at most.
+PROBE_TIMEOUT = 2.0
+
+
+def announce_backend(options, worker=None):
+    """Once the service is started: say where the traffic goes when the
+    user did not, and warn once (from a greenlet, not holding the start
+    up) when the backend cannot be reached: the proxy serves anyway,
+    backends come and go."""
+    backend = format_hostport(options.distant)
+    if 'distant' not in options.given:
+        log.info('no --distant given: relaying every client to the default '
+                 'backend %s', backend)
+    if worker is not None and worker.index != 0:
+        return      # one warning for all the workers
+
+    def probe():
+        reason = probe_backend(options.distant, min(options.timeout,
+                                                    PROBE_TIMEOUT))
+        if reason is not None:
+            log.warning('backend %s cannot be reached (%s): the proxy '
+                        'starts anyway, and its clients are cut until the '
+                        'backend is up', backend, reason)
+    gevent.spawn(probe)
 
 
 def serve(options, seed, worker=None):
@@ -330,11 +375,18 @@ def serve(options, seed, worker=None):
         plan.log_warnings()
     service = Service(plan, seed, worker)
     service.start()
+    announce_backend(options, worker)
     log.info('%s%s', service.describe(), worker.describe() if worker else '')
+    cut_now = Event()
+    stopping = []
 
     def stop():
-        log.info('stopping')
-        service.stop()
+        # The first signal drains for --grace seconds; the next one cuts.
+        if stopping:
+            cut_now.set()
+            return
+        stopping.append(gevent.spawn(service.shutdown, options.grace,
+                                     cut_now))
     gevent.signal_handler(signal.SIGTERM, stop)
     gevent.signal_handler(signal.SIGINT, stop)
     service.serve_forever()
