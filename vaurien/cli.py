@@ -6,6 +6,7 @@ Nothing here starts anything: :mod:`vaurien.service` does that with the
 """
 import argparse
 import logging
+import sys
 
 from vaurien import __version__
 from vaurien.behavior import DIRECTIONS
@@ -17,7 +18,7 @@ from vaurien.protocols import Registry as ProtocolRegistry
 from vaurien.protocols import builtin_names as protocol_names
 
 __all__ = ['Options', 'make_parser', 'parse_args', 'split_handler_options',
-           'HANDLER_PREFIX', 'PROTOCOL_PREFIX']
+           'HANDLER_PREFIX', 'PROTOCOL_PREFIX', 'setup_logging']
 
 
 HANDLER_PREFIX = '--handlers.'
@@ -156,13 +157,30 @@ class Options:
     def __init__(self, settings, handler_options, ini, protocol_options=None,
                  given=frozenset(), notes=()):
         self.settings = settings            # {dest: typed value}
-        self.given = given          # dests set by the INI file or the CLI
         self.handler_options = handler_options   # {name: {opt: raw}}
         self.ini = ini
         self.protocol_options = protocol_options or {}  # CLI {name: {opt: raw}}
         # [(logging level, message)] to log once logging is set up: the INI
         # file's warnings, the notes on flags of earlier releases
         self.notes = list(notes)
+        self.given = frozenset(given)       # dests set by the INI file or argv
+
+    def for_proxy(self, spec):
+        """The Options of one ``[proxy:NAME]`` section
+        (:class:`vaurien.proxyconf.ProxySpec`): these, with the section's
+        settings and handler/protocol options over them."""
+        settings = dict(self.settings)
+        settings.update(spec.settings)
+        handler_options = {name: dict(values)
+                           for name, values in self.handler_options.items()}
+        for name, values in spec.handler_options.items():
+            handler_options.setdefault(name, {}).update(values)
+        protocol_options = {name: dict(values) for name, values
+                            in self.protocol_options.items()}
+        for name, values in spec.protocol_options.items():
+            protocol_options.setdefault(name, {}).update(values)
+        return Options(settings, handler_options, self.ini, protocol_options,
+                       self.given | set(spec.settings))
 
     def __getattr__(self, name):
         try:
@@ -200,3 +218,26 @@ def parse_args(argv):
         notes = [(logging.WARNING, w) for w in ini.warnings] + notes
     return (Options(settings, handler_options, ini, cli_protocol_options,
                     frozenset(given), notes), args)
+
+
+def setup_logging(level, output):
+    """Configure the ``vaurien`` logger (of ``vaurien`` and
+    ``vaurien-toxiproxy``); ConfigError if *output* is unusable."""
+    logger = logging.getLogger('vaurien')
+    for old in list(logger.handlers):
+        logger.removeHandler(old)
+    if output in ('-', '', None):
+        handler = logging.StreamHandler(sys.stderr)
+    else:
+        try:
+            handler = logging.FileHandler(output, encoding='utf-8')
+        except OSError as exc:
+            raise ConfigError('cannot write the log to %s: %s'
+                              % (output, (exc.strerror or str(exc)).lower())) \
+                from None
+    handler.setFormatter(logging.Formatter(
+        '%(asctime)s [%(process)d] [%(levelname)s] %(message)s'))
+    logger.addHandler(handler)
+    logger.setLevel(level.upper())
+    logger.propagate = False
+    return logger
