@@ -122,6 +122,8 @@ class InProcessVaurien:
         self._stopped = Event()
         try:
             try:
+                for level, note in options.notes:   # as run.run logs them
+                    _LOGGER.log(level, note)
                 self.service = start(options, seed)
             except BaseException as exc:    # raised in the test's thread
                 self._error = exc
