@@ -90,6 +90,11 @@ def parse_args(argv=None):
     parser.add_argument('--vaurien-args', default='', metavar='ARGS',
                         help='extra arguments for every Vaurien subject, '
                              'as one string (like "--bufsize 16384")')
+    parser.add_argument('--baseline', default=None, metavar='DIR',
+                        help='also measure the Vaurien of the checkout in '
+                             'DIR (subject vaurien-base, right after '
+                             'vaurien): a change before and after, in one '
+                             'run')
     parser.add_argument('--json', default=DEFAULT_JSON, metavar='PATH',
                         help='where to write the JSON report (default '
                              'benchmarks/results/latest.json)')
@@ -323,6 +328,14 @@ def main(argv=None):
     wanted_subjects = args.subjects or SUBJECT_NAMES
     subjects = [s for s in SUBJECTS if s.name in wanted_subjects
                 and not (s.optional and s.available() is not None)]
+    if args.baseline:
+        if not os.path.isdir(os.path.join(args.baseline, 'vaurien')):
+            sys.stderr.write('python -m benchmarks: error: --baseline: no '
+                             'vaurien package in %s\n' % args.baseline)
+            return 2
+        where = next((i + 1 for i, s in enumerate(subjects)
+                      if s.name == 'vaurien'), len(subjects))
+        subjects.insert(where, _subjects.baseline(args.baseline))
     workloads = [w for w in WORKLOADS
                  if w.name in (args.workloads or WORKLOAD_NAMES)]
     _subjects.VAURIEN_ARGS[:] = args.vaurien_args

@@ -20,10 +20,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 __all__ = ['SUBJECTS', 'SUBJECT_NAMES', 'Subject', 'Running', 'Vaurien']
 
 
-def python_env():
-    """os.environ with this checkout first on PYTHONPATH."""
+def python_env(root=ROOT):
+    """os.environ with this checkout (or *root*) first on PYTHONPATH."""
     env = dict(os.environ)
-    paths = [ROOT] + ([env['PYTHONPATH']] if env.get('PYTHONPATH') else [])
+    paths = [root] + ([env['PYTHONPATH']] if env.get('PYTHONPATH') else [])
     env['PYTHONPATH'] = os.pathsep.join(paths)
     env.pop('PYTHONWARNINGS', None)
     return env
@@ -115,9 +115,13 @@ class Vaurien(Subject):
     name = 'vaurien'
     description = 'python -m vaurien --behavior 100:dummy'
 
-    def __init__(self, behavior='100:dummy', extra=(), name=None):
+    def __init__(self, behavior='100:dummy', extra=(), name=None,
+                 root=ROOT):
         self.behavior = behavior
         self.extra = list(extra)
+        # Another checkout (``--baseline``): the same proxy before a change,
+        # measured in the same run.
+        self.root = root
         if name:
             self.name = name
         self.description = 'python -m vaurien --behavior %s%s' % (
@@ -129,9 +133,12 @@ class Vaurien(Subject):
                 '--distant', '%s:%d' % (HOST, backend_port),
                 '--behavior', self.behavior, '--seed', '1',
                 '--log-level', 'warning'] + self.extra + VAURIEN_ARGS
-        return self._launch(procs, port, argv, env=python_env(), cwd=ROOT)
+        return self._launch(procs, port, argv, env=python_env(self.root),
+                            cwd=self.root)
 
     def version(self):
+        if self.root != ROOT:
+            return 'vaurien from %s' % self.root
         sys.path.insert(0, ROOT)
         try:
             import gevent
@@ -269,6 +276,11 @@ def _first_line(argv, contains=''):
         if contains.lower() in line.lower() and line.strip():
             return line.strip()
     return None
+
+
+def baseline(root):
+    """The Vaurien subject running the checkout at *root* (``--baseline``)."""
+    return Vaurien(name='vaurien-base', root=os.path.abspath(root))
 
 
 SUBJECTS = [Direct(), Vaurien(), BareRelay(), Socat(), HAProxy(), Toxiproxy()]

@@ -494,7 +494,18 @@ class Faults(KeepAlive):
     def subjects(self, ctx):
         if not any(s.name == 'vaurien' for s in ctx.subjects):
             return []
-        return FAULT_VARIANTS
+        base = next((s for s in ctx.subjects if s.name == 'vaurien-base'),
+                    None)
+        if base is None:
+            return FAULT_VARIANTS
+        # --baseline: each variant before and after, side by side.
+        variants = []
+        for variant in FAULT_VARIANTS:
+            variants.append(variant)
+            variants.append(Vaurien(variant.behavior, variant.extra,
+                                    name='base ' + variant.name[8:],
+                                    root=base.root))
+        return variants
 
 
 WORKLOADS = [Bulk(), Latency(), Idle(), KeepAlive(), Faults(), Churn()]

@@ -23,6 +23,7 @@ What the engine guarantees around the handler contract:
 * both sockets are always closed in the end.
 """
 import errno
+import fcntl
 import logging
 import os
 import random
@@ -51,6 +52,15 @@ _IN_PROGRESS = {errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN,
                 errno.EALREADY}
 # Buffers kept for reuse; beyond this many idle ones, they are dropped.
 _POOL_MAX = 64
+
+# Zero-copy pass-through (Linux, Python 3.10+): a tcp-mode direction that
+# carries bulk data moves it socket -> pipe -> socket with splice(2), so
+# the bytes never enter the process. None where splice is not available.
+_splice = getattr(os, 'splice', None)
+_SPLICE_FLAGS = (getattr(os, 'SPLICE_F_MOVE', 0)
+                 | getattr(os, 'SPLICE_F_NONBLOCK', 0))
+_PIPE_SIZE = 65536
+_F_SETPIPE_SZ = getattr(fcntl, 'F_SETPIPE_SZ', 1031)
 
 
 def _quiet(exc):
@@ -394,11 +404,20 @@ class _Flow:
     it all does the flow stop reading and wait for the destination to be
     writable (back-pressure). Any other handler runs in a greenlet of its
     own, with this flow's reading stopped until it returns.
+
+    Once a pass-through read fills a whole buffer (bulk data), the flow
+    gets a pipe of its own and its later pass-throughs are two splice(2)
+    calls, socket -> pipe -> socket, with no copy into the process (see
+    :meth:`splice`). Everything else stays as it was: one pick per event,
+    at most ``--bufsize`` bytes per event, the byte counts, back-pressure
+    (the pipe holds what the destination could not take, and the flow
+    reads again only once it is empty, so a handler picked at the next
+    event never finds bytes of an earlier event in flight), half-close.
     """
 
     __slots__ = ('conn', 'to_backend', 'src', 'readable', 'writable',
                  'recv_into', 'send', 'rng', 'buf', 'view', 'sent',
-                 'reading', 'writing')
+                 'reading', 'writing', 'pipe', 'held')
 
     def __init__(self, conn, to_backend):
         self.conn = conn
@@ -416,6 +435,10 @@ class _Flow:
         self.buf = self.view = None
         self.sent = 0
         self.reading = self.writing = False
+        # Once splicing: (pipe read end, pipe write end, source descriptor,
+        # destination descriptor).
+        self.pipe = None
+        self.held = 0           # bytes in the pipe not yet sent
 
     def arm_read(self):
         self.reading = True
@@ -429,6 +452,12 @@ class _Flow:
             self.writing = False
             self.writable.stop()
         self.buf = self.view = None
+        pipe = self.pipe
+        if pipe is not None:
+            self.pipe = None
+            self.held = 0
+            _gevent.close_fd(pipe[0])   # the sockets are the connection's
+            _gevent.close_fd(pipe[1])
 
     def throw(self, *exc_info):
         """gevent's way of saying a socket we watch was closed: end."""
@@ -478,6 +507,9 @@ class _Flow:
             self.readable.stop()
             proxy._workers.run(self.run_handler, name, handler)
             return
+        if self.pipe is not None:
+            self.splice(name)
+            return
         buffers = proxy._buffers
         buf = buffers.pop() if buffers else bytearray(proxy.bufsize)
         try:
@@ -509,6 +541,9 @@ class _Flow:
         if sent == count:
             if len(buffers) < _POOL_MAX:
                 buffers.append(buf)
+            if count == len(buf) and _splice is not None:
+                # A full buffer: bulk data; splice the next ones.
+                self.start_splicing()
             return
         # The destination is full: hold the rest, stop reading until it
         # has been sent.
@@ -518,10 +553,82 @@ class _Flow:
         self.writing = True
         self.writable.start(self.on_writable)
 
+    def start_splicing(self):
+        conn = self.conn
+        src, dst = ((conn.client, conn.backend) if self.to_backend
+                    else (conn.backend, conn.client))
+        try:
+            pipe = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:     # out of descriptors: keep copying
+            return
+        bufsize = conn.proxy.bufsize
+        if bufsize > _PIPE_SIZE:
+            # Room for one whole event (a pipe holds 64 KiB by default).
+            try:
+                fcntl.fcntl(pipe[1], _F_SETPIPE_SZ, bufsize)
+            except OSError:     # above /proc/sys/fs/pipe-max-size
+                pass
+        self.pipe = pipe + (src.fileno(), dst.fileno())
+
+    def splice(self, name):
+        """A pass-through event on the splice path: at most ``--bufsize``
+        bytes from the source into the (empty) pipe, then as much of them
+        as the destination takes; the rest waits in the pipe."""
+        conn = self.conn
+        proxy = conn.proxy
+        to_backend = self.to_backend
+        pipe = self.pipe
+        try:
+            count = _splice(pipe[2], pipe[1], proxy.bufsize,
+                            flags=_SPLICE_FLAGS)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            conn.close(_SIDES[to_backend])
+            return
+        if proxy.events is not None:
+            proxy.events.passed(conn, to_backend, name, count)
+        if not count:
+            self.src.eof = True
+            self.reading = False
+            self.readable.stop()
+            conn.direction_ended(to_backend, 'eof')
+            return
+        self.src.received += count
+        self.held = count
+        self.flush()
+
+    def flush(self):
+        """Splice what the pipe holds to the destination; when it cannot
+        take it all, stop reading and wait for it to be writable."""
+        pipe = self.pipe
+        try:
+            self.held -= _splice(pipe[0], pipe[3], self.held,
+                                 flags=_SPLICE_FLAGS)
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError:
+            self.conn.close(_SIDES[not self.to_backend])
+            return
+        if not self.held:
+            if not self.reading:
+                self.writing = False
+                self.writable.stop()
+                self.arm_read()
+            return
+        if self.reading:
+            self.reading = False
+            self.readable.stop()
+            self.writing = True
+            self.writable.start(self.on_writable)
+
     def on_writable(self):
         conn = self.conn
         if conn._closed:
             self.disarm()
+            return
+        if self.held:
+            self.flush()
             return
         view = self.view
         try:
