@@ -185,7 +185,15 @@ class Connection:
             return
         self.backend = sock
         sock.conn = self
-        err = _gevent.raw(sock).connect_ex(sockaddr)
+        connect_ex = _gevent.raw(sock).connect_ex
+        err = connect_ex(sockaddr)
+        if err in _IN_PROGRESS:
+            # A backend on this host has nearly always answered by the time
+            # connect() returns: asking once more costs one system call,
+            # waiting costs a timer, a watcher and a turn of the loop.
+            err = connect_ex(sockaddr)
+            if err == errno.EISCONN:
+                err = 0
         if err == 0:
             self._connected(index)
         elif err in _IN_PROGRESS:
