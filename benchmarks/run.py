@@ -25,6 +25,7 @@ if __name__ == '__main__' and not __package__:
 
 from benchmarks import report as _report
 from benchmarks import subjects as _subjects
+from benchmarks.subjects import DAEMONS, start_daemon
 from benchmarks.processes import BenchError, Processes
 from benchmarks.subjects import (SUBJECTS, SUBJECT_NAMES, Backends, Nginx,
                                  ROOT)
@@ -134,14 +135,19 @@ class Context:
         self.repeat = args.repeat
         self.nginx = None
         self.servers = None
+        self.daemons = {}
 
     def backend_port(self, kind):
-        """The port of the backend *kind* ('nginx', 'echo', 'bulk'),
-        started on first use."""
+        """The port of the backend *kind* ('nginx', 'echo', 'bulk',
+        'redis', 'memcache'), started on first use."""
         if kind == 'nginx':
             if self.nginx is None:
                 self.nginx = Nginx().start(self.procs)
             return self.nginx.port
+        if kind in DAEMONS:
+            if kind not in self.daemons:
+                self.daemons[kind] = start_daemon(self.procs, kind)
+            return self.daemons[kind]
         if self.servers is None:
             self.servers = Backends().start(self.procs)
         return getattr(self.servers, kind)

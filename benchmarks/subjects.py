@@ -372,6 +372,40 @@ class Nginx:
         return _first_line(['nginx', '-v'], contains='nginx version')
 
 
+# -- redis-server and memcached, for the protocol workloads ------------------
+
+#: kind -> (program, argv template): one thread each, no persistence.
+DAEMONS = {
+    'redis': ('redis-server', ['redis-server', '--port', '{port}', '--bind',
+                               HOST, '--save', '', '--appendonly', 'no',
+                               '--protected-mode', 'no']),
+    'memcache': ('memcached', ['memcached', '-l', HOST, '-p', '{port}',
+                               '-U', '0', '-t', '1', '-m', '64']),
+}
+
+
+def start_daemon(procs, kind):
+    """Start the backend *kind* of :data:`DAEMONS` on a free port; the
+    port."""
+    binary, argv = DAEMONS[kind]
+    if not shutil.which(binary):
+        raise BenchError('%s not installed' % binary)
+    if binary == 'memcached' and os.geteuid() == 0:
+        argv = argv + ['-u', 'root']
+    last = None
+    for _ in range(3):
+        port = free_port()
+        started = procs.start(kind, [a.format(port=port) for a in argv])
+        try:
+            started.wait_port(port)
+        except BenchError as exc:
+            procs.stop(started)
+            last = exc
+            continue
+        return port
+    raise last
+
+
 # -- the suite's own echo + bulk backends -------------------------------------
 
 class Backends:

@@ -18,7 +18,8 @@ from benchmarks.subjects import SUBJECTS
 from benchmarks.workloads import WORKLOADS, parse_wrk, percentile
 
 PROXIES = ['vaurien', 'bare-relay', 'socat', 'haproxy']
-WORKLOADS_RUN = ['bulk', 'latency', 'idle', 'keepalive', 'faults', 'churn']
+WORKLOADS_RUN = ['bulk', 'latency', 'idle', 'setup', 'keepalive', 'faults',
+                 'churn']
 
 
 def _alive(pid):
@@ -123,6 +124,32 @@ def test_filters_repeat_and_json_path(tmp_path):
     assert rows['bare-relay']['figures']['p50_added_us'] is not None
     assert rows['bare-relay']['detail']['runs'] == 2
     assert len(rows['bare-relay']['detail']['all_runs']) == 2
+
+
+@pytest.mark.timeout(120)
+def test_baseline_measures_another_checkout_side_by_side(tmp_path):
+    """--baseline DIR: the Vaurien of DIR as subject vaurien-base, right
+    after vaurien, started from DIR (here a copy of the package that
+    says where it runs from)."""
+    import shutil
+    base = tmp_path / 'base'
+    shutil.copytree(os.path.join(support.ROOT, 'vaurien'), base / 'vaurien')
+    path = tmp_path / 'r.json'
+    result = _suite('--quick', '--subjects', 'vaurien',
+                    '--baseline', str(base), '--workloads', 'setup',
+                    '--duration', '0.3', '--json', str(path))
+    assert result.returncode == 0, result.stderr
+    data = json.loads(path.read_text())
+    section = data['results']['setup']
+    assert section['order'] == ['vaurien', 'vaurien-base']
+    for name in section['order']:
+        assert section['rows'][name]['status'] == 'ok'
+        assert section['rows'][name]['figures']['conn_s'] > 0
+    assert data['meta']['versions']['vaurien-base'] == \
+        'vaurien from %s' % base
+    wrong = _suite('--baseline', str(tmp_path / 'nothing'))
+    assert wrong.returncode == 2
+    assert 'no vaurien package' in wrong.stderr
 
 
 @pytest.mark.timeout(120)
