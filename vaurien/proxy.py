@@ -321,23 +321,46 @@ class Connection:
         reader = self.readers[to_backend]
         flow = _Flow(self, to_backend)     # for its picks; never armed
         how = 'eof'
+        # Pass-through messages that were already whole in the buffer
+        # (pipelined requests, a burst of answers) are gathered here, up to
+        # --bufsize bytes, and go with one send before anything else
+        # happens on this direction: a wait for more bytes, a handler call,
+        # the end. Each message still has its own pick and event.
+        batch = bytearray()
+        bufsize = proxy.bufsize
         try:
             while True:
                 if not reader.pending:
+                    if batch:
+                        dst.sendall(batch)
+                        batch.clear()
                     src.wait_readable()
                 name, handler = flow.pick()
                 if handler is PASS:
-                    # One whole message; a huge one streams through.
-                    count = reader.relay(dst)
+                    if reader.pending and len(batch) < bufsize:
+                        data = reader.read()
+                        count = len(data)
+                        batch += data
+                    else:
+                        if batch:
+                            dst.sendall(batch)
+                            batch.clear()
+                        # One whole message; a huge one streams through.
+                        count = reader.relay(dst)
                     events = proxy.events
                     if events is not None:
                         events.passed(self, to_backend, name, count)
                     if not count:
                         break
                     continue
+                if batch:
+                    dst.sendall(batch)
+                    batch.clear()
                 how = flow.call(name, handler)
                 if how is not None:
                     break
+            if batch:
+                dst.sendall(batch)
         except OSError:
             how = 'error'
         except gevent.GreenletExit:
