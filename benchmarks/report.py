@@ -108,6 +108,10 @@ TARGETS = [
     ('faults: 50:delay,20:error CPU/request vs 100:dummy', 'faults',
      'cpu_us_per_req', 'vaurien 50:delay,20:error', 'vaurien 100:dummy',
      1.1, 'lower'),
+    ('tls-bulk: vaurien CPU/GB vs haproxy', 'tls-bulk', 'cpu_s_per_gb',
+     'vaurien', 'haproxy', 1.2, 'lower'),
+    ('tls-keepalive: vaurien CPU/request vs haproxy', 'tls-keepalive',
+     'cpu_us_per_req', 'vaurien', 'haproxy', 1.2, 'lower'),
 ]
 
 
@@ -148,7 +152,7 @@ def render(report):
         lines += render_workload(name, report['results'][name])
     checked = report.get('targets') or []
     if checked:
-        lines.append('## targets (issue 16)')
+        lines.append('## targets (issues 15 and 16)')
         lines.append('')
         table = [[t['label'], fmt(t['value']),
                   '%s %s' % ('>=' if t.get('better') == 'higher' else '<=',

@@ -28,7 +28,7 @@ from benchmarks import subjects as _subjects
 from benchmarks.subjects import DAEMONS, start_daemon
 from benchmarks.processes import BenchError, Processes
 from benchmarks.subjects import (SUBJECTS, SUBJECT_NAMES, Backends, Nginx,
-                                 ROOT)
+                                 ROOT, certificates)
 from benchmarks.workloads import WORKLOADS, WORKLOAD_NAMES, missing_tool
 
 __all__ = ['main', 'parse_args', 'Context']
@@ -135,11 +135,14 @@ class Context:
         self.repeat = args.repeat
         self.nginx = None
         self.servers = None
+        self.nginx_tls = None
+        self.tls_servers = None
         self.daemons = {}
 
     def backend_port(self, kind):
         """The port of the backend *kind* ('nginx', 'echo', 'bulk',
-        'redis', 'memcache'), started on first use."""
+        'nginx-tls', 'bulk-tls', 'redis', 'memcache'), started on first
+        use."""
         if kind == 'nginx':
             if self.nginx is None:
                 self.nginx = Nginx().start(self.procs)
@@ -148,6 +151,16 @@ class Context:
             if kind not in self.daemons:
                 self.daemons[kind] = start_daemon(self.procs, kind)
             return self.daemons[kind]
+        if kind == 'nginx-tls':
+            if self.nginx_tls is None:
+                self.nginx_tls = Nginx(certificates(self.procs)).start(
+                    self.procs)
+            return self.nginx_tls.port
+        if kind == 'bulk-tls':
+            if self.tls_servers is None:
+                self.tls_servers = Backends(certificates(self.procs)).start(
+                    self.procs)
+            return self.tls_servers.bulk_tls
         if self.servers is None:
             self.servers = Backends().start(self.procs)
         return getattr(self.servers, kind)

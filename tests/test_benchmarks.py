@@ -19,7 +19,12 @@ from benchmarks.workloads import WORKLOADS, parse_wrk, percentile
 
 PROXIES = ['vaurien', 'bare-relay', 'socat', 'haproxy']
 WORKLOADS_RUN = ['bulk', 'latency', 'idle', 'setup', 'keepalive', 'faults',
+                 'redis', 'memcache', 'http', 'tls-bulk', 'tls-keepalive',
                  'churn']
+# TLS on both sides: the proxies that can (no bare relay).
+TLS_SUBJECTS = ['direct', 'vaurien', 'socat', 'haproxy']
+# tcp mode and protocol mode, side by side.
+MODE_WORKLOADS = {'redis': 'redis', 'memcache': 'memcache', 'http': 'http'}
 
 
 def _alive(pid):
@@ -52,10 +57,14 @@ def _suite(*args, timeout=200):
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(360)
 def test_quick_run_reports_every_subject_and_workload(tmp_path):
     path = tmp_path / 'report.json'
-    result = _suite('--quick', '--json', str(path), timeout=280)
+    # Smaller than --quick alone: the figures are not asserted, only that
+    # every subject and workload reports them.
+    result = _suite('--quick', '--duration', '0.3', '--bulk-mib', '8',
+                    '--idle-connections', '100', '--json', str(path),
+                    timeout=400)
     assert result.returncode == 0, result.stdout + result.stderr
     data = json.loads(path.read_text())
     assert data['order'] == WORKLOADS_RUN
@@ -70,6 +79,13 @@ def test_quick_run_reports_every_subject_and_workload(tmp_path):
                                 'vaurien 50:delay,20:error',
                                 'vaurien 20:error (corrupting)']
             assert set(rows) == set(subjects)
+        elif name.startswith('tls-'):
+            subjects = TLS_SUBJECTS
+            assert section['order'] == subjects
+        elif name in MODE_WORKLOADS:
+            subjects = ['vaurien tcp',
+                        'vaurien --protocol %s' % MODE_WORKLOADS[name]]
+            assert section['order'] == subjects
         else:
             subjects = ['direct'] + PROXIES
             assert set(subjects) <= set(rows)
@@ -88,6 +104,7 @@ def test_quick_run_reports_every_subject_and_workload(tmp_path):
                 value = row['figures'][key]
                 if subject == 'direct' and key in ('cpu_s_per_gb',
                                                    'cpu_us_per_req',
+                                                   'cpu_us_per_conn',
                                                    'cpu_us_per_rtt',
                                                    'p50_added_us',
                                                    'p99_added_us'):

@@ -11,7 +11,8 @@ is gevent's public API, so every such use is here and nowhere else:
   ``recv_into`` and ``sendall``, and the counters the engine reads;
 * :func:`raw`, :func:`read_watcher`, :func:`write_watcher`: the OS socket
   and the two watchers of a gevent socket, bound once per connection (never
-  looked up per event);
+  looked up per event); :func:`wait_read`, :func:`wait_write`: waiting on
+  those watchers (the TLS socket of :mod:`vaurien.endpoints` does);
 * :class:`LoopServer`: a StreamServer that hands accepted clients to a
   callback right in the loop, as :class:`Socket` objects;
 * :func:`new_worker` and :func:`parker`: a greenlet parented to the hub,
@@ -22,6 +23,7 @@ is gevent's public API, so every such use is here and nowhere else:
 suite (``tests/test_gevent_internals.py``) fails naming the attribute when
 a gevent upgrade changes one.
 """
+import errno
 import os as _os
 import socket as _socket
 
@@ -31,6 +33,7 @@ from gevent.socket import socket as GeventSocket
 from greenlet import greenlet
 
 __all__ = ['Socket', 'LoopServer', 'raw', 'read_watcher', 'write_watcher',
+           'wait_read', 'wait_write',
            'new_worker', 'parker', 'close_fd', 'REQUIRED', 'missing']
 
 #: ``(owner, attribute, what it is for)`` for every private name used here.
@@ -61,11 +64,25 @@ class Socket(GeventSocket):
 
     ``conn`` is the engine's connection it belongs to; ``eof`` becomes true
     when a read returned end of stream; ``reads`` counts the reads and
-    ``received`` the bytes read (by handlers and by the engine alike).
-    Reads and sends try the OS socket first, and wait through gevent only
-    when it is not ready.
+    ``received`` the bytes read (by handlers and by the engine alike);
+    ``sent`` the bytes given to :meth:`sendall`. Reads and sends try the OS
+    socket first, and wait through gevent only when it is not ready.
+
+    Fairness: a read that finds data at once does not wait for the loop, so
+    a loop of reads over a fast source would never let other connections
+    run. ``hot`` is true when the last read found its data without waiting;
+    the next read then waits for the socket's next readable event first,
+    which comes only after the loop has polled every socket (a plain
+    ``gevent.sleep(0)`` would not do: the loop runs such callbacks for up
+    to a switch interval before it polls again). So whoever reads (the
+    protocol relay, any handler) does at most one buffer's worth of work
+    per turn of the loop. :meth:`wait_readable` clears ``hot``.
     """
-    __slots__ = ('conn', 'eof', 'reads', 'received')
+    __slots__ = ('conn', 'eof', 'reads', 'received', 'sent', 'hot')
+
+    # The TLS channel of a vaurien.endpoints.TLSSocket (a subclass); a
+    # plain socket has none.
+    tls = None
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -73,14 +90,21 @@ class Socket(GeventSocket):
         self.eof = False
         self.reads = 0
         self.received = 0
+        self.sent = 0
+        self.hot = False
 
     def recv(self, bufsize, flags=0):
+        if self.hot and not flags & _MSG_PEEK:
+            self._wait(self._read_event)
         try:
             # Most calls come right after a readable event: try the
             # non-blocking read first, wait (gevent's recv) only if needed.
             data = self._sock.recv(bufsize, flags)
+            if not flags & _MSG_PEEK:
+                self.hot = True
         except BlockingIOError:
             data = _recv(self, bufsize, flags)
+            self.hot = False
         self.reads += 1
         if data:
             if not flags & _MSG_PEEK:
@@ -92,6 +116,7 @@ class Socket(GeventSocket):
     def sendall(self, data, flags=0):
         """Send all of *data*: one plain send first, which is the whole of
         it nearly always; gevent's sendall (which waits) for any rest."""
+        self.sent += len(data)
         try:
             sent = self._sock.send(data, flags)
         except BlockingIOError:
@@ -101,7 +126,15 @@ class Socket(GeventSocket):
                 _sendall(self, view[sent:], flags)
 
     def recv_into(self, buffer, nbytes=0, flags=0):
-        count = _recv_into(self, buffer, nbytes, flags)
+        if self.hot and not flags & _MSG_PEEK:
+            self._wait(self._read_event)
+        try:
+            count = self._sock.recv_into(buffer, nbytes, flags)
+            if not flags & _MSG_PEEK:
+                self.hot = True
+        except BlockingIOError:
+            count = _recv_into(self, buffer, nbytes, flags)
+            self.hot = False
         self.reads += 1
         if count:
             if not flags & _MSG_PEEK:
@@ -113,6 +146,7 @@ class Socket(GeventSocket):
     def wait_readable(self):
         """Block this greenlet until the socket is readable (or closed)."""
         self._wait(self._read_event)
+        self.hot = False
 
     def at_eof(self):
         """Peek, without waiting or reading data: has the peer ended its
@@ -123,6 +157,17 @@ class Socket(GeventSocket):
             return False
         except OSError:
             return True
+
+
+def wait_read(sock):
+    """Block this greenlet until *sock* is readable (or closed, which
+    raises in the waiter, as gevent does)."""
+    sock._wait(sock._read_event)
+
+
+def wait_write(sock):
+    """Block this greenlet until *sock* is writable (or closed)."""
+    sock._wait(sock._write_event)
 
 
 def raw(sock):
@@ -142,10 +187,25 @@ def write_watcher(sock):
     return sock._write_event
 
 
+# accept() failed for want of descriptors (or of kernel memory for them).
+EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS,
+                       errno.ENOMEM})
+
+
 class LoopServer(StreamServer):
     """A StreamServer whose clients are :class:`Socket` objects, handed to
     ``handle(client, address)`` right in the loop (no greenlet is spawned:
-    the handle callback must not block)."""
+    the handle callback must not block). When accepting fails for want of
+    descriptors, ``exhausted()`` is called instead of gevent's error
+    handling (which prints a traceback).
+
+    *client_socket*, when given, makes the client's socket instead:
+    ``client_socket(family, type, fileno)`` (a TLS socket, say)."""
+
+    def __init__(self, listener, handle, exhausted, client_socket=None):
+        super().__init__(listener, handle)
+        self.exhausted = exhausted
+        self.client_socket = client_socket
 
     def do_read(self):
         listener = self.socket
@@ -153,6 +213,14 @@ class LoopServer(StreamServer):
             fd, address = listener._accept()
         except BlockingIOError:
             return None
+        except OSError as exc:
+            if exc.errno in EXHAUSTED:
+                self.exhausted()
+                return None
+            raise
+        if self.client_socket is not None:
+            return self.client_socket(listener.family, listener.type,
+                                      fd), address
         return Socket(listener.family, listener.type, 0, fileno=fd), address
 
     def do_handle(self, *args):

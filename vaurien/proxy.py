@@ -8,7 +8,9 @@ handler is picked from the current :class:`~vaurien.behavior.Behavior` and
 called as ``handler(client_sock, backend_sock, to_backend)`` in a worker
 greenlet; ``dummy`` picks are relayed by the engine itself, right in the
 event loop. In protocol mode each direction is a greenlet reading whole
-messages.
+messages. A side that speaks TLS (:mod:`vaurien.endpoints`) does its
+handshake in a greenlet of its own first; then handlers and protocols see
+its plaintext, and its flow reads and writes through the TLS channel.
 
 What the engine guarantees around the handler contract:
 
@@ -27,7 +29,10 @@ import fcntl
 import logging
 import os
 import random
+import resource
 import socket as _socket
+import ssl
+import struct
 from time import monotonic as _monotonic
 
 import gevent
@@ -39,10 +44,13 @@ from vaurien._gevent import LoopServer, Socket
 
 from vaurien.behavior import (PASS, Behavior, connection_random,
                               direction_random)
-from vaurien.config import ConfigError, format_hostport
+from vaurien.config import format_hostport
+from vaurien.endpoints import (HandshakeTimeout, bind, bound_file,
+                               listen_address, lookup, resolve, tls_reason,
+                               unbind)
 from vaurien.stats import Stats
 
-__all__ = ['Proxy', 'Connection', 'Socket']
+__all__ = ['Proxy', 'Connection', 'Socket', 'bind', 'resolve']
 
 log = logging.getLogger('vaurien')
 
@@ -52,6 +60,25 @@ _IN_PROGRESS = {errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN,
                 errno.EALREADY}
 # Buffers kept for reuse; beyond this many idle ones, they are dropped.
 _POOL_MAX = 64
+# Seconds new clients wait in the backlog after descriptors ran out.
+_EXHAUSTED_PAUSE = 0.1
+# SO_LINGER on, 0 seconds: close() sends a reset (RST), not a FIN.
+_LINGER_RESET = struct.pack('ii', 1, 0)
+
+
+def descriptor_reserve(limit):
+    """Descriptors kept out of the connections' share of *limit* (the
+    control API, its clients, the log, the event log, resolvers...)."""
+    return max(64, limit // 10)
+
+
+def default_max_connections():
+    """``--max-connections auto``: what the descriptor limit allows, two
+    descriptors a connection, once :func:`descriptor_reserve` is kept."""
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if limit == resource.RLIM_INFINITY or limit > 1 << 24:
+        limit = 1 << 24
+    return max(1, (limit - descriptor_reserve(limit)) // 2)
 
 # Zero-copy pass-through (Linux, Python 3.10+): a tcp-mode direction that
 # carries bulk data moves it socket -> pipe -> socket with splice(2), so
@@ -87,7 +114,7 @@ class Connection:
     __slots__ = ('proxy', 'seq', 'client', 'backend', 'address', 'hung',
                  'state', 'readers', 'behavior', 'index', 'flows', '_done',
                  '_closed', '_hrng', '_timer', '_addresses', 'closed_by',
-                 'started', '__weakref__')
+                 'started', 'seen', 'seen_at', '__weakref__')
 
     def __init__(self, proxy, seq, client, address):
         self.proxy = proxy
@@ -110,6 +137,8 @@ class Connection:
         # 'error' or 'proxy' (for the event log).
         self.closed_by = None
         self.started = _monotonic()     # for the duration in the event log
+        self.seen = 0           # --idle-timeout: bytes read when last swept
+        self.seen_at = 0.0      # ... and when they last changed
         client.conn = self
 
     # -- what handlers use ----------------------------------------------------
@@ -179,8 +208,12 @@ class Connection:
         self._addresses = addresses
         family, sockaddr = addresses[index]
         try:
-            sock = Socket(family, _socket.SOCK_STREAM)
+            sock = self.proxy.backend_socket(family)
         except OSError as exc:
+            if exc.errno in _gevent.EXHAUSTED:
+                self.proxy.out_of_descriptors()
+                self.close('error')
+                return
             self._connect_failed(exc)
             return
         self.backend = sock
@@ -244,16 +277,37 @@ class Connection:
         self.close('backend')
 
     def _connected(self, index):
-        proxy = self.proxy
         self._addresses = None
+        backend = self.backend
+        if backend.family != _socket.AF_UNIX:
+            _nodelay(backend)
+        if backend.tls is not None:
+            gevent.spawn_raw(self._tls_connect)
+            return
+        self._start()
+
+    def _tls_connect(self):
+        """In a greenlet: the TLS handshake with the backend, then relay."""
+        try:
+            self.backend.do_handshake(self.proxy.timeout)
+        except OSError as exc:
+            if not self._closed:
+                self._connect_failed(exc)
+            return
+        if not self._closed:
+            self._start()
+
+    def _start(self):
+        """Both sides are ready: start relaying."""
+        proxy = self.proxy
         client, backend = self.client, self.backend
-        _nodelay(client)
-        _nodelay(backend)
-        if proxy.pick_per_connection:
+        if client.family != _socket.AF_UNIX:
+            _nodelay(client)
+        if proxy.pick_per_connection and self.behavior is None:
             self._pick_connection(proxy.behavior)
         protocol = proxy.protocol
         if protocol is None:
-            self.flows = (_Flow(self, False), _Flow(self, True))
+            self.flows = (_flow(self, False), _flow(self, True))
             for flow in self.flows:
                 flow.arm_read()
             return
@@ -265,6 +319,18 @@ class Connection:
     def throw(self, *exc_info):
         """gevent's way of saying a socket we watch was closed: end."""
         self.close('handler')
+
+    def reset(self):
+        """Close both sockets with a reset (RST) instead of a FIN, so that
+        each peer can tell a cut from a complete answer (shutdown)."""
+        for sock in (self.client, self.backend):
+            if sock is not None:
+                try:
+                    sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_LINGER,
+                                    _LINGER_RESET)
+                except OSError:
+                    pass
+        self.close('proxy')
 
     # -- picking and calling handlers ---------------------------------------
 
@@ -356,9 +422,15 @@ class Connection:
                 if batch:
                     dst.sendall(batch)
                     batch.clear()
+                sent = dst.sent
                 how = flow.call(name, handler)
                 if how is not None:
                     break
+                if reader.streaming and not self._closed:
+                    # A message longer than --max-message: the handler had
+                    # its head. The rest follows it at the pace dst takes
+                    # it, or is dropped if the handler sent nothing on.
+                    reader.finish(dst.sendall if dst.sent != sent else None)
             if batch:
                 dst.sendall(batch)
         except OSError:
@@ -385,10 +457,16 @@ class Connection:
             self.close()
             return
         self._done += 1
+        dst = self.backend if to_backend else self.client
         if self._done >= 2:
+            if dst.tls is not None:
+                # A TLS peer gets its close_notify (a clean end) first.
+                try:
+                    dst.shutdown(_socket.SHUT_WR)
+                except OSError:
+                    pass
             self.close()
             return
-        dst = self.backend if to_backend else self.client
         try:
             dst.shutdown(_socket.SHUT_WR)
         except OSError:
@@ -410,6 +488,8 @@ class Connection:
         proxy.connections.discard(self)
         if self.hung:
             proxy.hung.discard(self)
+        if proxy.paused or proxy.draining is not None:
+            proxy.connection_gone()
         self._stop_timer()
         for flow in self.flows:
             flow.disarm()
@@ -460,8 +540,11 @@ class _Flow:
         self.src = src
         self.readable = _gevent.read_watcher(src)
         self.writable = _gevent.write_watcher(dst)
-        self.recv_into = _gevent.raw(src).recv_into
-        self.send = _gevent.raw(dst).send
+        tls = src.tls
+        self.recv_into = _gevent.raw(src).recv_into if tls is None \
+            else tls.read_into
+        tls = dst.tls
+        self.send = _gevent.raw(dst).send if tls is None else tls.write
         self.rng = None
         self.buf = self.view = None
         self.sent = 0
@@ -469,7 +552,11 @@ class _Flow:
         # Once splicing: (pipe read end, pipe write end, source descriptor,
         # destination descriptor).
         self.pipe = None
-        self.held = 0           # bytes in the pipe not yet sent
+        # Bytes in the pipe not yet sent; None: this flow never splices
+        # (no splice(2) here, or TLS on a side: those bytes are not the
+        # socket's).
+        self.held = 0 if (_splice is not None and src.tls is None
+                          and dst.tls is None) else None
 
     def arm_read(self):
         self.reading = True
@@ -486,7 +573,6 @@ class _Flow:
         pipe = self.pipe
         if pipe is not None:
             self.pipe = None
-            self.held = 0
             _gevent.close_fd(pipe[0])   # the sockets are the connection's
             _gevent.close_fd(pipe[1])
 
@@ -551,6 +637,8 @@ class _Flow:
         except OSError:
             conn.close(_SIDES[to_backend])
             return
+        # The same as self.passed(name, buf, count), inlined: this is the
+        # plaintext hot path.
         if proxy.events is not None:
             proxy.events.passed(conn, to_backend, name, count)
         if not count:
@@ -572,9 +660,45 @@ class _Flow:
         if sent == count:
             if len(buffers) < _POOL_MAX:
                 buffers.append(buf)
-            if count == len(buf) and _splice is not None:
+            if count == len(buf) and self.held is not None:
                 # A full buffer: bulk data; splice the next ones.
                 self.start_splicing()
+            return
+        # The destination is full: hold the rest, stop reading until it
+        # has been sent.
+        self.buf, self.view, self.sent = buf, view, sent
+        self.reading = False
+        self.readable.stop()
+        self.writing = True
+        self.writable.start(self.on_writable)
+
+    def passed(self, name, buf, count):
+        """Relay the *count* bytes read into *buf* (a pass-through)."""
+        conn = self.conn
+        proxy = conn.proxy
+        to_backend = self.to_backend
+        buffers = proxy._buffers
+        if proxy.events is not None:
+            proxy.events.passed(conn, to_backend, name, count)
+        if not count:
+            buffers.append(buf)
+            self.src.eof = True
+            self.reading = False
+            self.readable.stop()
+            conn.direction_ended(to_backend, 'eof')
+            return
+        self.src.received += count
+        view = memoryview(buf)[:count]
+        try:
+            sent = self.send(view)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            conn.close(_SIDES[not to_backend])
+            return
+        if sent == count:
+            if len(buffers) < _POOL_MAX:
+                buffers.append(buf)
             return
         # The destination is full: hold the rest, stop reading until it
         # has been sent.
@@ -690,6 +814,78 @@ class _Flow:
             conn.direction_ended(self.to_backend, how)
 
 
+class _TLSFlow(_Flow):
+    """A direction whose source speaks TLS.
+
+    The socket's readability is not the plaintext's: a readable socket may
+    bring only part of a record, or a record without data (a session
+    ticket). So the flow reads first and picks only once plaintext (or the
+    end of the stream) is there; a handler picked gets it back through
+    its ``recv``. A read may leave decrypted data in the channel that no
+    socket event will announce: the flow comes back for it by a loop
+    callback, after giving the loop its turn.
+    """
+
+    __slots__ = ('tls', 'again')
+
+    def __init__(self, conn, to_backend):
+        super().__init__(conn, to_backend)
+        self.tls = self.src.tls
+        self.again = False
+
+    def arm_read(self):
+        _Flow.arm_read(self)
+        self.check_buffered()
+
+    def on_readable(self):
+        conn = self.conn
+        if conn._closed:
+            self.disarm()
+            return
+        proxy = conn.proxy
+        buffers = proxy._buffers
+        buf = buffers.pop() if buffers else bytearray(proxy.bufsize)
+        try:
+            count = self.recv_into(buf)
+        except (BlockingIOError, InterruptedError):
+            buffers.append(buf)
+            return
+        except OSError:
+            conn.close(_SIDES[self.to_backend])
+            return
+        name, handler = self.pick()
+        if handler is not PASS:
+            self.tls.unread(bytes(buf[:count]))
+            buffers.append(buf)
+            self.reading = False
+            self.readable.stop()
+            proxy._workers.run(self.run_handler, name, handler)
+            return
+        self.passed(name, buf, count)
+        tls = self.tls
+        if count == len(buf) or tls.ended or tls.ahead is not None \
+                or tls.error is not None:
+            # A read that did not stop for want of data.
+            self.check_buffered()
+
+    def check_buffered(self):
+        if self.reading and not self.again and self.tls.buffered():
+            self.again = True
+            self.conn.proxy.loop.run_callback(self.on_again)
+
+    def on_again(self):
+        self.again = False
+        if self.reading and not self.conn._closed:
+            self.on_readable()
+
+
+def _flow(conn, to_backend):
+    """The flow of one direction: a :class:`_TLSFlow` when its source
+    speaks TLS."""
+    src = conn.client if to_backend else conn.backend
+    return (_Flow if src.tls is None else _TLSFlow)(conn, to_backend)
+
+
 class _Workers:
     """Parked greenlets that run handler calls, reused from call to call.
 
@@ -749,45 +945,6 @@ def _strerror(err):
     return os.strerror(err)
 
 
-def bind(address, doing, backlog=None, reuse_port=False):
-    """A non-blocking socket bound to *address* ``(host, port)``.
-
-    It listens with *backlog* unless that is None; *reuse_port* sets
-    SO_REUSEPORT (``--workers``). Raises ConfigError("cannot DOING:
-    reason") when the address cannot be resolved or bound.
-    """
-    host, port = address
-    try:
-        family, sockaddr = resolve(host, port, passive=True)[0]
-    except _socket.gaierror as exc:
-        raise ConfigError('cannot %s: %s' % (doing, exc.strerror or exc)) \
-            from None
-    sock = _socket.socket(family, _socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
-        if reuse_port:
-            sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEPORT, 1)
-        sock.bind(sockaddr)
-        if backlog is not None:
-            sock.listen(backlog)
-    except OSError as exc:
-        sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            reason = 'address already in use'
-        else:
-            reason = (exc.strerror or str(exc)).lower()
-        raise ConfigError('cannot %s: %s' % (doing, reason)) from None
-    sock.setblocking(False)
-    return sock
-
-
-def resolve(host, port, passive=False):
-    """``[(family, sockaddr), ...]`` for *host*, IPv4 first."""
-    flags = _socket.AI_PASSIVE if passive else 0
-    infos = gevent.socket.getaddrinfo(host or None, port, 0,
-                                      _socket.SOCK_STREAM, 0, flags)
-    infos.sort(key=lambda info: info[0] != _socket.AF_INET)
-    return [(info[0], info[4]) for info in infos]
 
 
 class Proxy:
@@ -802,12 +959,44 @@ class Proxy:
     chaos event log (:class:`vaurien.events.EventLog`) or None.
     ``start()`` binds the listening socket (ConfigError when it cannot);
     ``serve_forever()`` serves until ``stop()``.
+
+    *local* and *distant* are ``(host, port)`` or a Unix socket's path;
+    *local_mode* is the permissions of that socket file. *local_tls* (a
+    :class:`vaurien.endpoints.ServerTLS`) makes clients connect with TLS;
+    *distant_tls* (a :class:`vaurien.endpoints.ClientTLS`) makes the proxy
+    speak TLS to the backend.
+
+    Limits: *max_message* bytes of one protocol message are held whole
+    (see :class:`vaurien.protocols.base.Reader`); at most *max_connections*
+    clients are served at once (None: :func:`default_max_connections`),
+    the next ones waiting in the listen backlog; with *idle_timeout*
+    seconds, a connection with no traffic either way for that long is
+    closed. :meth:`shutdown` stops the proxy gracefully.
     """
 
     def __init__(self, local, distant, behavior, bufsize=65536, timeout=30.0,
                  seed=0, backlog=1024, pick='event', protocol=None,
-                 reuse_port=False, worker=0, workers=1, events=None):
+                 reuse_port=False, worker=0, workers=1, events=None,
+                 local_mode=None, local_tls=None, distant_tls=None,
+                 max_message=1 << 20, max_connections=None,
+                 idle_timeout=None):
         self.local = local
+        self.local_mode = local_mode
+        self.local_tls = local_tls
+        self.distant_tls = distant_tls
+        self._bound = None         # the Unix socket file bound, to remove
+        self.max_message = max_message
+        self.max_connections = max_connections or default_max_connections()
+        self.idle_timeout = idle_timeout
+        # Accepting is paused: --max-connections reached, or descriptors
+        # ran out (then _resume_timer runs).
+        self.paused = False
+        # shutdown(): an Event set when the last connection is gone.
+        self.draining = None
+        self._resume_timer = None
+        self._idle_timer = None
+        self._warned_at = -1.0
+        self._unwarned = 0
         # --workers: every worker listens on the port (SO_REUSEPORT) and
         # numbers its connections worker+1, worker+1+workers, ... so that
         # connection numbers (and the picks derived from them) stay unique.
@@ -846,11 +1035,20 @@ class Proxy:
     def start(self):
         """Bind and start accepting; ConfigError if the address is unusable."""
         listener = bind(self.local, 'listen on %s' % format_hostport(self.local),
-                        self.backlog, self.reuse_port)
-        self.server = LoopServer(listener, self._on_client)
+                        self.backlog, self.reuse_port, self.local_mode)
+        self._bound = bound_file(self.local)
+        client_socket = None
+        if self.local_tls is not None:
+            client_socket = self.local_tls.socket_maker(self.bufsize)
+        self.server = LoopServer(listener, self._on_client,
+                                 self.out_of_descriptors, client_socket)
         self.server.start()
         self.loop = self.server.loop
-        self.address = listener.getsockname()[:2]
+        self.address = listen_address(listener, self.local)
+        if self.idle_timeout:
+            every = min(max(self.idle_timeout / 4, 0.05), 1.0)
+            self._idle_timer = self.loop.timer(every, every)
+            self._idle_timer.start(self._sweep_idle)
         return self.address
 
     def serve_forever(self):
@@ -860,6 +1058,7 @@ class Proxy:
 
     def stop(self, timeout=1):
         """Stop listening, wake sleepers and close every open connection."""
+        self._stop_timers()
         if self.server is not None:
             self.server.close()
         self._wake()
@@ -869,6 +1068,8 @@ class Proxy:
             conn.close()
         if self.server is not None:
             self.server.stop(timeout=timeout)
+        unbind(self.local, self._bound)
+        self._bound = None
 
     # -- connections ------------------------------------------------------------
 
@@ -878,8 +1079,16 @@ class Proxy:
         self.opened += 1
         conn = Connection(self, self._seq, client, address)
         self.connections.add(conn)
+        if len(self.connections) >= self.max_connections:
+            self._pause()
         if self.events is not None:
             self.events.opened(conn)
+        if client.tls is not None:
+            gevent.spawn_raw(self._tls_accept, conn)
+            return
+        self._connect(conn)
+
+    def _connect(self, conn):
         addresses = self._resolved
         try:
             if addresses is None:
@@ -891,15 +1100,67 @@ class Proxy:
                       exc, exc_info=True)
             conn.close('error')
 
-    def _resolve_and_connect(self, conn):
-        host, port = self.distant
+    def _tls_accept(self, conn):
+        """In a greenlet: the client's TLS handshake (within
+        ``local_tls.timeout``), then the backend connection.
+
+        The handshake is an upstream event of its own: a handler picked for
+        it that has a ``tls_handshake(conn)`` method (``tls_error``) is
+        called instead of the handshake, and the connection is closed
+        after it. Any other pick does nothing here and is not counted.
+        """
+        client = conn.client
+        _nodelay(client)
+        behavior = self.behavior
+        if self.pick_per_connection:
+            conn._pick_connection(behavior)
+            index = conn.index
+        elif behavior.single_index is not None:
+            index = behavior.single_index
+        else:
+            # The connection's own generator: unused when picks are per
+            # event, so the per-direction picks stay those of plain TCP.
+            index = behavior.index(connection_random(self.seed, conn.seq))
+        name, handler = behavior.pair(index, True)
+        hook = getattr(handler, 'tls_handshake', None)
+        if hook is not None:
+            behavior.picks[True][index] += 1
+            try:
+                hook(conn)
+            except Exception as exc:
+                if not _quiet(exc):
+                    log.error('handler %r failed on connection %d (TLS '
+                              'handshake): %s: %s', name, conn.seq,
+                              type(exc).__name__, exc, exc_info=True)
+            conn.close('handler')
+            return
         try:
-            addresses = resolve(host, port)
+            client.do_handshake(self.local_tls.timeout)
+        except OSError as exc:
+            if not conn._closed:
+                log.info('TLS handshake with client %s failed: %s',
+                         format_hostport(conn.address), tls_reason(exc))
+                conn.close('client')
+            return
+        if not conn._closed:
+            self._connect(conn)
+
+    def backend_socket(self, family):
+        """A new socket to connect to the backend with (TLS or not)."""
+        tls = self.distant_tls
+        if tls is None:
+            return Socket(family, _socket.SOCK_STREAM)
+        return tls.socket(family, self.distant, self.bufsize)
+
+    def _resolve_and_connect(self, conn):
+        distant = self.distant
+        try:
+            addresses = lookup(distant)
         except (_socket.gaierror, UnicodeError) as exc:
             self._backend_failed(conn, exc)
             conn.close('backend')
             return
-        if self.distant == (host, port):
+        if self.distant == distant:
             # Not when the backend was switched (set_backend) meanwhile:
             # the cache must name the current one.
             self._resolved = addresses
@@ -910,6 +1171,8 @@ class Proxy:
         if isinstance(exc, _socket.gaierror):
             reason = 'cannot resolve %r: %s' % (self.distant[0],
                                                 exc.strerror or exc)
+        elif isinstance(exc, (ssl.SSLError, HandshakeTimeout)):
+            reason = tls_reason(exc)
         elif isinstance(exc, _socket.timeout):
             reason = 'no answer within %gs (--timeout)' % self.timeout
         else:
@@ -919,6 +1182,113 @@ class Proxy:
                     format_hostport(conn.address))
         if self.events is not None:
             self.events.backend_failed(conn, label, reason)
+
+    # -- limits: connections, descriptors, idle time ---------------------------
+
+    def _pause(self):
+        """Stop accepting: new clients wait in the listen backlog."""
+        if not self.paused:
+            self.paused = True
+            self.server.stop_accepting()
+
+    def _resume(self):
+        if self.paused and self._resume_timer is None \
+                and self.draining is None and not self.disabled \
+                and len(self.connections) < self.max_connections:
+            self.paused = False
+            self.server.start_accepting()
+
+    def connection_gone(self):
+        """A connection closed while accepting was paused or while
+        draining (called by :meth:`Connection.close`)."""
+        draining = self.draining
+        if draining is not None:
+            if not self.connections:
+                draining.set()
+            return
+        self._resume()
+
+    def out_of_descriptors(self):
+        """Accepting or connecting failed for want of descriptors: new
+        clients wait in the backlog for a moment; one WARNING a second at
+        most says so."""
+        now = _monotonic()
+        if now - self._warned_at >= 1.0:
+            limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+            log.warning('out of file descriptors (limit %s): %d connections '
+                        'open, new clients wait%s; see --max-connections',
+                        limit, len(self.connections),
+                        ' (%d more times since the last warning)'
+                        % self._unwarned if self._unwarned else '')
+            self._warned_at = now
+            self._unwarned = 0
+        else:
+            self._unwarned += 1
+        if self._resume_timer is None and self.server is not None \
+                and self.draining is None:
+            self._pause()
+            timer = self._resume_timer = self.loop.timer(_EXHAUSTED_PAUSE)
+            timer.start(self._exhaustion_over)
+
+    def _exhaustion_over(self):
+        timer, self._resume_timer = self._resume_timer, None
+        if timer is not None:
+            timer.close()
+        self._resume()
+
+    def _sweep_idle(self):
+        """--idle-timeout: close connections with no bytes read either way
+        since ``idle_timeout`` seconds."""
+        now = _monotonic()
+        limit = self.idle_timeout
+        for conn in list(self.connections):
+            backend = conn.backend
+            seen = conn.client.received + (0 if backend is None
+                                           else backend.received)
+            if seen != conn.seen or not conn.seen_at:
+                conn.seen = seen
+                conn.seen_at = now
+            elif now - conn.seen_at >= limit:
+                conn.close('proxy')
+
+    def _stop_timers(self):
+        for name in ('_idle_timer', '_resume_timer'):
+            timer = getattr(self, name)
+            if timer is not None:
+                setattr(self, name, None)
+                timer.stop()
+                timer.close()
+
+    # -- stopping gracefully ----------------------------------------------------
+
+    def shutdown(self, grace, cut_now=None):
+        """Stop accepting at once, let open connections finish for *grace*
+        seconds (less if the :class:`~gevent.event.Event` *cut_now* is set
+        meanwhile), then reset (RST) those still open and stop.
+
+        Blocks the calling greenlet; returns ``(drained, cut)``, the
+        numbers of connections that ended by themselves and that were cut.
+        Handlers are not woken: a request held in a delay finishes if it
+        can within *grace*.
+        """
+        self.draining = Event()
+        self._stop_timers()
+        server = self.server
+        if server is not None and not self.disabled:
+            # Not server.close(): that would end serve_forever() at once.
+            server.stop_accepting()
+            server.socket.close()
+        before = len(self.connections)
+        if before and grace > 0:
+            waits = [self.draining]
+            if cut_now is not None:
+                waits.append(cut_now)
+            gevent.wait(waits, timeout=grace, count=1)
+        left = list(self.connections)
+        for conn in left:
+            conn.reset()
+        self.stop()
+        return before - len(left), len(left)
 
     # -- live changes -------------------------------------------------------------
 
@@ -959,6 +1329,7 @@ class Proxy:
         if self.disabled or server is None:
             return
         self.disabled = True
+        self.paused = False
         self._family = server.socket.family
         server.stop_accepting()
         server.socket.close()
@@ -976,13 +1347,15 @@ class Proxy:
             return
         listener = bind(self.address, 'listen on %s again'
                         % format_hostport(self.address), self.backlog,
-                        self.reuse_port)
+                        self.reuse_port, self.local_mode)
+        self._bound = bound_file(self.address)
         self.server.socket = listener
         self.server.start_accepting()
         self.disabled = False
 
     def set_backend(self, distant):
-        """Relay new connections to *distant* ``(host, port)`` from now on;
+        """Relay new connections to *distant* (``(host, port)`` or a Unix
+        socket's path) from now on;
         open connections keep their backend."""
         self.distant = distant
         self._resolved = None

@@ -27,9 +27,11 @@ import os
 import signal
 
 import gevent
+from gevent.event import Event
 
 from vaurien.config import ConfigError, format_hostport
 from vaurien.control import ProxyControl, build_behavior
+from vaurien.endpoints import client_tls, server_tls
 from vaurien.events import open_event_log
 from vaurien.handlers import Registry
 from vaurien.protocols import build_protocol
@@ -37,8 +39,8 @@ from vaurien.proxy import Proxy
 from vaurien.statsd_push import StatsdPusher, make_client
 from vaurien.webserver import ControlServer
 
-__all__ = ['Plan', 'load', 'build_proxy', 'check', 'check_writable',
-           'Service', 'serve', 'start_api']
+__all__ = ['Plan', 'load', 'build_proxy', 'build_tls', 'check',
+           'check_writable', 'Service', 'serve', 'start_api']
 
 log = logging.getLogger('vaurien')
 
@@ -104,13 +106,31 @@ def build_proxy(plan, seed, local=None, distant=None, events=None,
     or the protocol cannot be made.
     """
     options = plan.options
+    local_tls, distant_tls = build_tls(options)
     return Proxy(options.local if local is None else local,
                  options.distant if distant is None else distant,
                  plan.behavior, bufsize=options.bufsize,
                  timeout=options.timeout, seed=seed, pick=options.pick,
                  protocol=plan.protocol, reuse_port=worker is not None,
                  worker=worker.index if worker else 0,
-                 workers=worker.count if worker else 1, events=events)
+                 workers=worker.count if worker else 1, events=events,
+                 local_mode=options.local_mode, local_tls=local_tls,
+                 distant_tls=distant_tls, max_message=options.max_message,
+                 max_connections=options.max_connections,
+                 idle_timeout=options.idle_timeout)
+
+
+def build_tls(options):
+    """``(local_tls, distant_tls)`` from the ``--local-tls-*`` and
+    ``--distant-tls*`` settings (None when off); ConfigError naming the
+    file when a certificate, key or CA file is unusable."""
+    local = server_tls(options.local_tls_cert, options.local_tls_key,
+                       options.local_tls_ca, options.local_tls_timeout)
+    distant = client_tls(options.distant_tls, options.distant_tls_ca,
+                         options.distant_tls_cert, options.distant_tls_key,
+                         options.distant_tls_insecure,
+                         options.distant_tls_name)
+    return local, distant
 
 
 def check_writable(path, what):
@@ -240,6 +260,20 @@ class Service:
             self.api.stop()
         self.proxy.stop()
 
+    def shutdown(self, grace, cut_now=None):
+        """Stop gracefully: no new connections, open ones get *grace*
+        seconds to finish (less if the Event *cut_now* is set), the rest
+        are reset; then the control API stops. Logs how many connections
+        were drained and cut; blocks the calling greenlet."""
+        log.info('stopping: no new connections; %d open, %gs to finish '
+                 '(--grace; a second signal cuts them at once)',
+                 len(self.proxy.connections), grace)
+        drained, cut = self.proxy.shutdown(grace, cut_now)
+        log.info('stopped: %d connections drained, %d cut (reset)',
+                 drained, cut)
+        if self.api is not None:
+            self.api.stop()
+
     def close(self):
         """Stop the observers, once the proxy has stopped: a last statsd
         push, the event log flushed and closed."""
@@ -258,10 +292,16 @@ def serve(options, seed, worker=None):
     service = Service(load(options), seed, worker)
     service.start()
     log.info('%s%s', service.describe(), worker.describe() if worker else '')
+    cut_now = Event()
+    stopping = []
 
     def stop():
-        log.info('stopping')
-        service.stop()
+        # The first signal drains for --grace seconds; the next one cuts.
+        if stopping:
+            cut_now.set()
+            return
+        stopping.append(gevent.spawn(service.shutdown, options.grace,
+                                     cut_now))
     gevent.signal_handler(signal.SIGTERM, stop)
     gevent.signal_handler(signal.SIGINT, stop)
     service.serve_forever()

@@ -16,6 +16,7 @@ asks: the ``/metrics`` page, the statsd pusher, ``vaurienctl stats``.
 import errno
 import math
 import socket as _socket
+import ssl
 
 __all__ = ['Stats', 'Snapshot', 'snapshot', 'failure_reason',
            'FAILURE_REASONS', 'percentile']
@@ -38,7 +39,8 @@ def percentile(values, fraction):
     return ordered[min(len(ordered), max(1, rank)) - 1]
 
 #: The labels of backend connect failures.
-FAILURE_REASONS = ('refused', 'timeout', 'resolve', 'unreachable', 'other')
+FAILURE_REASONS = ('refused', 'timeout', 'resolve', 'unreachable', 'tls',
+                   'other')
 
 _UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN,
                 errno.ENETDOWN}
@@ -51,6 +53,8 @@ def failure_reason(exc):
         return 'resolve'
     if isinstance(exc, (_socket.timeout, TimeoutError)):
         return 'timeout'
+    if isinstance(exc, ssl.SSLError):
+        return 'tls'        # the TLS handshake failed (--distant-tls)
     err = getattr(exc, 'errno', None)
     if err == errno.ECONNREFUSED:
         return 'refused'
