@@ -407,6 +407,12 @@ class Connection:
                         data = reader.read()
                         count = len(data)
                         batch += data
+                        if reader.streaming:
+                            # Longer than --max-message after all: the
+                            # batch goes, then the rest of this message.
+                            dst.sendall(batch)
+                            batch.clear()
+                            count += reader.finish_counted(dst.sendall)
                     else:
                         if batch:
                             dst.sendall(batch)

@@ -184,3 +184,35 @@ def test_pipelined_messages_keep_one_pick_and_one_event_each(
         e for e in data if e['direction'] == 'upstream')
         if e['handler'] == 'dummy']
     assert up and all(size == len(b'ECHO %d\r\n' % i) for i, size in up)
+
+
+def test_pipelined_small_messages_then_one_longer_than_max_message(
+        vaurien, redis_backend, tmp_path):
+    """A message longer than --max-message behind gathered pass-through
+    messages: the gathered ones go first, then the whole long one, in
+    order, counted whole in its event."""
+    import json
+    events = tmp_path / 'events.log'
+    proxy = start(vaurien, redis_backend, '--max-message', '1k',
+                  '--event-log', str(events), '--event-log-flush')
+    value = b'v' * 20000
+    burst = (b'PING\r\n' * 5
+             + b'*3\r\n$3\r\nSET\r\n$4\r\nlong\r\n$%d\r\n%s\r\n'
+             % (len(value), value)
+             + b'PING\r\n' * 5 + b'*2\r\n$3\r\nGET\r\n$4\r\nlong\r\n')
+    expected = (b'+PONG\r\n' * 5 + b'+OK\r\n' + b'+PONG\r\n' * 5
+                + b'$%d\r\n%s\r\n' % (len(value), value))
+    with socket.create_connection(proxy.address, timeout=10) as sock:
+        sock.sendall(burst)
+        got = b''
+        while len(got) < len(expected):
+            more = sock.recv(65536)
+            assert more
+            got += more
+    assert got == expected
+    proxy.stop()
+    lines = [json.loads(line) for line in events.read_text().splitlines()]
+    up = [e['bytes'] for e in lines if e['event'] == 'data'
+          and e['direction'] == 'upstream' and e['outcome'] != 'eof']
+    assert sum(up) == len(burst)
+    assert len(up) == 12
