@@ -17,13 +17,14 @@ import http.client
 import json
 import re
 from contextlib import contextmanager
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from vaurien.config import format_hostport
 
-__all__ = ['Client', 'Unreachable']
+__all__ = ['Client', 'Unreachable', 'MIX']
 
-_MIX = re.compile(r'\s*[0-9]+\s*:')
+#: How a behavior string (a mix, ``20:delay,10:error``) starts.
+MIX = re.compile(r'\s*[0-9]+\s*:')
 
 
 class Unreachable(ConnectionError):
@@ -36,11 +37,13 @@ class Client:
     *host* may also be a whole URL (``http://localhost:8080``), which then
     gives the scheme and the port. *token* is sent as
     ``Authorization: Bearer TOKEN`` (``--http-token`` of the proxy).
-    *timeout* is in seconds, per request.
+    *timeout* is in seconds, per request. *proxy* names one of the proxies
+    of a process that has several (``[proxy:NAME]`` sections): the requests
+    then go to its routes, ``/proxies/NAME/...``.
     """
 
     def __init__(self, host='localhost', port=8080, scheme='http', token=None,
-                 timeout=10.0):
+                 timeout=10.0, proxy=None):
         if '://' in host:
             parts = urlsplit(host)
             scheme = parts.scheme or scheme
@@ -53,6 +56,8 @@ class Client:
         self.scheme = scheme
         self.token = token
         self.timeout = timeout
+        self.proxy = proxy
+        self.prefix = '/proxies/%s' % quote(proxy, safe='') if proxy else ''
 
     @property
     def url(self):
@@ -61,6 +66,8 @@ class Client:
                                                           self.port)))
 
     def __repr__(self):
+        if self.proxy:
+            return '<Client %s proxy %s>' % (self.url, self.proxy)
         return '<Client %s>' % self.url
 
     # -- the wire ----------------------------------------------------------------
@@ -87,7 +94,8 @@ class Client:
                else http.client.HTTPConnection)
         conn = cls(self.host, self.port, timeout=self.timeout)
         try:
-            conn.request(method, path, body=body, headers=headers)
+            conn.request(method, self.prefix + path, body=body,
+                         headers=headers)
             response = conn.getresponse()
             payload = response.read()
             status = response.status
@@ -118,7 +126,7 @@ class Client:
 
         *name* may also be a behavior string (``'20:delay,10:error'``).
         """
-        if _MIX.match(name):
+        if MIX.match(name):
             if options:
                 raise ValueError('options of a mix go through set_behavior('
                                  'behavior, NAME={...})')
@@ -152,7 +160,7 @@ class Client:
         """Use *behavior*: a handler name with its options as keywords, or a
         mix (``'20:delay,10:error'``) with per-handler option dicts
         (``delay={'sleep': 2}``)."""
-        if _MIX.match(behavior):
+        if MIX.match(behavior):
             data = {'behavior': behavior, 'options': options}
         else:
             data = dict(options, name=behavior)

@@ -460,7 +460,8 @@ SETTINGS = [
             'ADDRESS', aliases=('proxy',), sample='localhost:8000'),
     Setting('distant', ('localhost', 80), parse_endpoint,
             'Address of the backend every client is relayed to: HOST:PORT, '
-            '[IPV6]:PORT or unix:PATH.', 'ADDRESS',
+            '[IPV6]:PORT or unix:PATH. Checked at start-up: a warning if it '
+            'cannot be reached (the proxy starts anyway).', 'ADDRESS',
             aliases=('backend',), sample='localhost:80'),
     Setting('local_mode', None, parse_mode,
             'Permissions of the Unix socket file of --local unix:PATH, in '
@@ -576,8 +577,8 @@ SETTINGS = [
     # The [statsd] section: keep these last, so that the generated sample
     # has one [vaurien] section and one [statsd] section.
     Setting('enabled', False, parse_bool,
-            'Send counters to a statsd daemon over UDP (needs '
-            '"pip install vaurien[statsd]"); "--statsd.enabled" alone '
+            'Send counters to a statsd daemon over UDP (needs the statsd '
+            'package: "pip install statsd"); "--statsd.enabled" alone '
             'means yes.', 'yes|no', section='statsd', sample='false',
             const='true'),
     Setting('host', 'localhost', parse_str,
@@ -632,13 +633,16 @@ class IniConfig:
 
     ``settings``: ``{dest: value}`` for proxy settings; ``handlers``:
     ``{NAME: {key: value}}`` from ``[handler:NAME]`` sections, ``callable``
-    included; ``protocols``: the same for ``[protocol:NAME]``; ``warnings``:
-    messages for the log once it is set up.
+    included; ``protocols``: the same for ``[protocol:NAME]``; ``proxies``:
+    ``{NAME: [(key, value), ...]}`` of ``[proxy:NAME]`` sections, in file
+    order (checked by :mod:`vaurien.proxyconf`); ``warnings``: messages for
+    the log once it is set up.
     """
     path: str
     settings: dict = field(default_factory=dict)
     handlers: dict = field(default_factory=dict)
     protocols: dict = field(default_factory=dict)
+    proxies: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
 
 
@@ -693,6 +697,11 @@ def read_ini(path):
                                       % (path, key, section, ', '.join(known)))
                 value = setting.convert(_expand(raw, where), where)
                 result.settings[setting.dest] = value
+        elif section.startswith('proxy:'):
+            name = section.partition(':')[2].strip()
+            result.proxies[name] = [
+                (key, _expand(raw, '%s [%s] %s' % (path, section, key)))
+                for key, raw in items]
         elif section.startswith(('handler:', 'protocol:')):
             kind, _, name = section.partition(':')
             name = name.strip()
@@ -706,7 +715,7 @@ def read_ini(path):
         else:
             raise ConfigError(
                 '%s: unknown section [%s] (expected [vaurien], '
-                '[handler:NAME], [protocol:NAME]%s)'
+                '[handler:NAME], [protocol:NAME], [proxy:NAME]%s)'
                 % (path, section, ''.join(', [%s]' % s for s in
                                           sorted(plain_sections - {'vaurien'}))))
     return result

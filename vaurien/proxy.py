@@ -48,7 +48,10 @@ from vaurien.config import format_hostport
 from vaurien.endpoints import (HandshakeTimeout, bind, bound_file,
                                listen_address, lookup, resolve, tls_reason,
                                unbind)
+from vaurien.events import observe_call
 from vaurien.stats import Stats
+from vaurien.toxics import ToxicSet
+from vaurien.toxics.link import Link
 
 __all__ = ['Proxy', 'Connection', 'Socket', 'bind', 'resolve']
 
@@ -306,8 +309,10 @@ class Connection:
         if proxy.pick_per_connection and self.behavior is None:
             self._pick_connection(proxy.behavior)
         protocol = proxy.protocol
+        self.flows = (_flow(self, False), _flow(self, True))
+        if proxy.toxics:
+            self.use_toxics()
         if protocol is None:
-            self.flows = (_flow(self, False), _flow(self, True))
             for flow in self.flows:
                 flow.arm_read()
             return
@@ -315,6 +320,15 @@ class Connection:
                         protocol.reader(self, True, client))
         gevent.spawn_raw(self._relay, False)
         gevent.spawn_raw(self._relay, True)
+
+    def use_toxics(self):
+        """Send each direction whose stream has toxics through them (from
+        the next read on); a direction already through them stays so."""
+        toxics = self.proxy.toxics
+        for flow in self.flows:
+            if (flow.link is None and not flow.src.eof
+                    and toxics.chain(flow.to_backend)):
+                flow.start_link()
 
     def throw(self, *exc_info):
         """gevent's way of saying a socket we watch was closed: end."""
@@ -385,7 +399,7 @@ class Connection:
         src, dst = (client, backend) if to_backend else (backend, client)
         proxy = self.proxy
         reader = self.readers[to_backend]
-        flow = _Flow(self, to_backend)     # for its picks; never armed
+        flow = self.flows[to_backend]      # for its picks; never armed
         how = 'eof'
         # Pass-through messages that were already whole in the buffer
         # (pipelined requests, a burst of answers) are gathered here, up to
@@ -401,6 +415,22 @@ class Connection:
                         dst.sendall(batch)
                         batch.clear()
                     src.wait_readable()
+                link = flow.link
+                if link is not None:
+                    if batch:       # what passed before goes first
+                        dst.sendall(batch)
+                        batch.clear()
+                    # Through the toxics: whole messages to the link.
+                    message = reader.read()
+                    if not message:
+                        link.feed_eof()
+                        return
+                    flow.feed_link(message)
+                    if reader.streaming:
+                        # Longer than --max-message: its rest follows,
+                        # read at the pace the link takes it.
+                        reader.finish(flow.feed_link)
+                    continue
                 name, handler = flow.pick()
                 if handler is PASS:
                     if reader.pending and len(batch) < bufsize:
@@ -534,7 +564,7 @@ class _Flow:
 
     __slots__ = ('conn', 'to_backend', 'src', 'readable', 'writable',
                  'recv_into', 'send', 'rng', 'buf', 'view', 'sent',
-                 'reading', 'writing', 'pipe', 'held')
+                 'reading', 'writing', 'pipe', 'held', 'link', 'room')
 
     def __init__(self, conn, to_backend):
         self.conn = conn
@@ -563,12 +593,89 @@ class _Flow:
         # socket's).
         self.held = 0 if (_splice is not None and src.tls is None
                           and dst.tls is None) else None
+        # Through the toxics (vaurien.toxics.link.Link), or None.
+        self.link = None
+        self.room = None        # protocol mode: set when the link has room
 
     def arm_read(self):
         self.reading = True
-        self.readable.start(self.on_readable)
+        if self.link is None:
+            self.readable.start(self.on_readable)
+        else:
+            self.readable.start(self.on_link_readable)
+
+    def start_link(self):
+        """From now on, this direction goes through the proxy's toxics."""
+        conn = self.conn
+        proxy = conn.proxy
+        self.link = Link(conn, self.to_backend, proxy.toxics, self,
+                         self.send, self.pick, seed=proxy.seed,
+                         bufsize=proxy.bufsize)
+        self.room = Event()
+        self.link.start()
+        if self.reading:
+            # Idle between two reads: switch callbacks now. A flow that is
+            # writing or running a handler switches at its next arm_read.
+            self.readable.stop()
+            self.arm_read()
+
+    def feed_link(self, data):
+        """Protocol mode: *data* to the link, waiting (in the relay's
+        greenlet) while it is full."""
+        if not self.link.feed(data):
+            self.room.wait()
+            self.room.clear()
+
+    def resume(self):
+        """The link has room again: read on."""
+        if self.conn._closed:
+            return
+        if self.conn.readers is not None:
+            self.room.set()
+        elif not self.reading and not self.src.eof:
+            self.arm_read()
+
+    def on_link_readable(self):
+        """A read for the link (tcp mode): the data goes to the toxics."""
+        conn = self.conn
+        if conn._closed:
+            self.disarm()
+            return
+        src = self.src
+        buffers = conn.proxy._buffers
+        buf = buffers.pop() if buffers else bytearray(conn.proxy.bufsize)
+        try:
+            count = self.recv_into(buf)    # TLS-aware, as on_readable's
+        except (BlockingIOError, InterruptedError):
+            buffers.append(buf)
+            return
+        except OSError:
+            conn.close(_SIDES[self.to_backend])
+            return
+        data = bytes(memoryview(buf)[:count])
+        if len(buffers) < _POOL_MAX:
+            buffers.append(buf)
+        src.reads += 1
+        src.received += count
+        if not count:
+            src.eof = True
+            self.reading = False
+            self.readable.stop()
+            self.link.feed_eof()
+            return
+        if not self.link.feed(data):
+            self.reading = False
+            self.readable.stop()
+        else:
+            self.read_on()
+
+    def read_on(self):
+        """After a read for the link: a TLS flow comes back for plaintext
+        already decrypted (no socket event will say so)."""
 
     def disarm(self):
+        if self.link is not None:
+            self.link.stop()
         if self.reading:
             self.reading = False
             self.readable.stop()
@@ -614,7 +721,7 @@ class _Flow:
         conn = self.conn
         events = conn.proxy.events
         if events is None:
-            return conn.call(self.to_backend, name, handler)
+            return observe_call(conn, self.to_backend, name, handler)[0]
         return events.call(conn, self.to_backend, name, handler)
 
     def on_readable(self):
@@ -882,7 +989,13 @@ class _TLSFlow(_Flow):
     def on_again(self):
         self.again = False
         if self.reading and not self.conn._closed:
-            self.on_readable()
+            if self.link is None:
+                self.on_readable()
+            else:
+                self.on_link_readable()
+
+    def read_on(self):
+        self.check_buffered()
 
 
 def _flow(conn, to_backend):
@@ -962,7 +1075,10 @@ class Proxy:
     proxy when they are made, so either may also be a function that takes
     the proxy and returns it: it is called last, on the otherwise complete
     proxy (this is how :mod:`vaurien.service` builds one). *events* is the
-    chaos event log (:class:`vaurien.events.EventLog`) or None.
+    chaos event log (:class:`vaurien.events.EventLog`) or None. ``toxics``
+    is the proxy's :class:`~vaurien.toxics.ToxicSet`, empty at first;
+    *handlers* (the handler registry) makes handlers usable as toxics.
+    *name* is its name among several proxies (``[proxy:NAME]``), or None.
     ``start()`` binds the listening socket (ConfigError when it cannot);
     ``serve_forever()`` serves until ``stop()``.
 
@@ -985,7 +1101,7 @@ class Proxy:
                  reuse_port=False, worker=0, workers=1, events=None,
                  local_mode=None, local_tls=None, distant_tls=None,
                  max_message=1 << 20, max_connections=None,
-                 idle_timeout=None):
+                 idle_timeout=None, handlers=None, name=None):
         self.local = local
         self.local_mode = local_mode
         self.local_tls = local_tls
@@ -1003,6 +1119,13 @@ class Proxy:
         self._idle_timer = None
         self._warned_at = -1.0
         self._unwarned = 0
+        # Its name among the proxies of the process ([proxy:NAME]); None
+        # for the one proxy of a plain run (the event log then says none).
+        self.name = name
+        # The toxics (vaurien.toxics.ToxicSet; *handlers*, the handler
+        # registry, makes handlers usable as toxics). While it is empty a
+        # connection never looks at it after its start.
+        self.toxics = ToxicSet(self, handlers, self.toxics_changed)
         # --workers: every worker listens on the port (SO_REUSEPORT) and
         # numbers its connections worker+1, worker+1+workers, ... so that
         # connection numbers (and the picks derived from them) stay unique.
@@ -1038,11 +1161,16 @@ class Proxy:
 
     # -- listening ------------------------------------------------------------
 
-    def start(self):
-        """Bind and start accepting; ConfigError if the address is unusable."""
-        listener = bind(self.local, 'listen on %s' % format_hostport(self.local),
-                        self.backlog, self.reuse_port, self.local_mode)
-        self._bound = bound_file(self.local)
+    def start(self, listener=None):
+        """Bind and start accepting; ConfigError if the address is unusable.
+
+        *listener*: a socket already bound and listening, used instead.
+        """
+        if listener is None:
+            listener = bind(self.local, 'listen on %s'
+                            % format_hostport(self.local), self.backlog,
+                            self.reuse_port, self.local_mode)
+            self._bound = bound_file(self.local)
         client_socket = None
         if self.local_tls is not None:
             client_socket = self.local_tls.socket_maker(self.bufsize)
@@ -1313,6 +1441,14 @@ class Proxy:
         for conn in list(self.hung):
             conn.close()
 
+    def toxics_changed(self):
+        """The toxics changed: open connections whose directions did not go
+        through them yet do from their next read on."""
+        if self.toxics:
+            for conn in list(self.connections):
+                if conn.flows:
+                    conn.use_toxics()
+
     def wait_change(self, seconds):
         """Sleep *seconds*, or until the behavior changes or the proxy stops."""
         self._changed.wait(seconds)
@@ -1343,19 +1479,22 @@ class Proxy:
         for conn in list(self.connections) + list(self.hung):
             conn.close()
 
-    def enable(self):
+    def enable(self, listener=None):
         """Listen again on the address used before :meth:`disable`.
 
         Raises ConfigError when the address cannot be bound any more (taken
-        by another process meanwhile); the proxy then stays down.
+        by another process meanwhile); the proxy then stays down. With
+        *listener* (bound and listening), listen on it instead.
         """
         if not self.disabled:
             return
-        listener = bind(self.address, 'listen on %s again'
-                        % format_hostport(self.address), self.backlog,
-                        self.reuse_port, self.local_mode)
-        self._bound = bound_file(self.address)
+        if listener is None:
+            listener = bind(self.address, 'listen on %s again'
+                            % format_hostport(self.address), self.backlog,
+                            self.reuse_port, self.local_mode)
+            self._bound = bound_file(self.address)
         self.server.socket = listener
+        self.address = listen_address(listener, self.address)
         self.server.start_accepting()
         self.disabled = False
 

@@ -45,6 +45,8 @@ from urllib.parse import urlsplit
 
 from vaurien.config import BadValue, format_hostport, parse_behavior
 from vaurien.control import ControlError, one_line
+from vaurien.dashboard import CONTENT_TYPE as CONTENT_TYPE_HTML
+from vaurien.dashboard import HEADERS, PAGE
 from vaurien.httpserver import ClientError, HTTPServer
 from vaurien.metrics import CONTENT_TYPE, render_snapshot
 from vaurien.proxy import bind
@@ -249,6 +251,12 @@ def _read_json_object(body):
     return data
 
 
+def _is_page(environ):
+    """Is this a request for the dashboard page (``GET /``)?"""
+    return (environ.get('PATH_INFO') or '/') == '/' and \
+        environ.get('REQUEST_METHOD', 'GET').upper() == 'GET'
+
+
 _LOOPBACK_NAMES = {'localhost', 'localhost.localdomain', 'ip6-localhost',
                    'ip6-loopback'}
 
@@ -283,6 +291,8 @@ class App:
             '/backend': {'GET': self.get_backend, 'PUT': self.put_backend},
             '/proxy': {'GET': self.get_proxy, 'PUT': self.put_proxy},
             '/metrics': {'GET': self.get_metrics},
+            '/stats': {'GET': self.get_stats},
+            '/': {'GET': self.get_dashboard},
         }
 
     # -- WSGI ---------------------------------------------------------------
@@ -335,9 +345,10 @@ class App:
                            headers=[('Allow', allowed)])
         body = self.read_body(environ) if method in ('POST', 'PUT') else b''
         result = action(body)
-        if isinstance(result, tuple):     # (content type, text)
-            return 200, [('Content-Type', result[0])], \
-                result[1].encode('utf-8')
+        if isinstance(result, tuple):   # (content type, text[, headers])
+            headers = [('Content-Type', result[0])]
+            headers.extend(result[2] if len(result) > 2 else ())
+            return 200, headers, result[1].encode('utf-8')
         if isinstance(result, str):
             return 200, [('Content-Type', 'text/plain; charset=utf-8')], \
                 result.encode('utf-8')
@@ -345,7 +356,12 @@ class App:
             json.dumps(result).encode('utf-8') + b'\n'
 
     def check_access(self, environ):
-        """403 for foreign Host or Origin headers, 401 without the token."""
+        """403 for foreign Host or Origin headers, 401 without the token.
+
+        The dashboard page itself (``GET /``) needs no token: it is static
+        and holds no data; everything it shows or changes goes through
+        the other routes, with the token (which the page asks for).
+        """
         host = environ.get('HTTP_HOST')
         if host is not None and not self.host_allowed(_split_host(host)):
             raise APIError('forbidden_host', 'Host %r is not this server: '
@@ -355,7 +371,7 @@ class App:
         if origin is not None and not self.origin_allowed(origin):
             raise APIError('forbidden_origin', 'requests from the web page '
                            'at %r are refused' % origin)
-        if self.token is not None:
+        if self.token is not None and not _is_page(environ):
             given = environ.get('HTTP_AUTHORIZATION', '')
             scheme, _, credentials = given.strip().partition(' ')
             if scheme.lower() != 'bearer' or not hmac.compare_digest(
@@ -446,6 +462,16 @@ class App:
         """The state of the proxy (see :meth:`Control.proxy_state`)."""
         return self.control.proxy_state()
 
+    def get_stats(self, body):
+        """The counters as JSON (:meth:`vaurien.stats.Snapshot.to_json`):
+        what the dashboard draws."""
+        return self.control.snapshot().to_json()
+
+    def get_dashboard(self, body):
+        """The live dashboard (:mod:`vaurien.dashboard`), a static page
+        that reads and drives this API."""
+        return CONTENT_TYPE_HTML, PAGE, HEADERS
+
     def get_metrics(self, body):
         """The Prometheus metrics of the proxy (:mod:`vaurien.metrics`)."""
         return CONTENT_TYPE, render_snapshot(self.control.snapshot())
@@ -468,11 +494,15 @@ class ControlServer:
     ``stop()`` closes it.
     """
 
-    def __init__(self, control, host='localhost', port=8080, token=None):
+    def __init__(self, control, host='localhost', port=8080, token=None,
+                 make_app=None):
         self.control = control
         self.host = host
         self.port = port
         self.token = token
+        # make_app(port) -> (WSGI app, render_error, max_body) served
+        # instead of control's App (Vaurien's and Toxiproxy's APIs)
+        self.make_app = make_app
         self.server = None
         self.address = None
 
@@ -483,9 +513,13 @@ class ControlServer:
                         '--http-port)' % format_hostport((self.host,
                                                           self.port)), 128)
         self.address = listener.getsockname()[:2]
-        app = App(self.control, self.token, self.host, self.address[1])
-        self.server = HTTPServer(listener, app, app.error_answer,
-                                 max_body=MAX_BODY,
+        if self.make_app is not None:
+            app, render_error, max_body = self.make_app(self.address[1])
+        else:
+            app = App(self.control, self.token, self.host, self.address[1])
+            render_error, max_body = app.error_answer, MAX_BODY
+        self.server = HTTPServer(listener, app, render_error,
+                                 max_body=max_body,
                                  max_connections=MAX_CONNECTIONS,
                                  timeout=TIMEOUT)
         self.server.start()
