@@ -25,6 +25,7 @@ if __name__ == '__main__' and not __package__:
 
 from benchmarks import report as _report
 from benchmarks import subjects as _subjects
+from benchmarks.subjects import DAEMONS, start_daemon
 from benchmarks.processes import BenchError, Processes
 from benchmarks.subjects import (SUBJECTS, SUBJECT_NAMES, Backends, Nginx,
                                  ROOT, certificates)
@@ -90,6 +91,11 @@ def parse_args(argv=None):
     parser.add_argument('--vaurien-args', default='', metavar='ARGS',
                         help='extra arguments for every Vaurien subject, '
                              'as one string (like "--bufsize 16384")')
+    parser.add_argument('--baseline', default=None, metavar='DIR',
+                        help='also measure the Vaurien of the checkout in '
+                             'DIR (subject vaurien-base, right after '
+                             'vaurien): a change before and after, in one '
+                             'run')
     parser.add_argument('--json', default=DEFAULT_JSON, metavar='PATH',
                         help='where to write the JSON report (default '
                              'benchmarks/results/latest.json)')
@@ -131,14 +137,20 @@ class Context:
         self.servers = None
         self.nginx_tls = None
         self.tls_servers = None
+        self.daemons = {}
 
     def backend_port(self, kind):
         """The port of the backend *kind* ('nginx', 'echo', 'bulk',
-        'nginx-tls', 'bulk-tls'), started on first use."""
+        'nginx-tls', 'bulk-tls', 'redis', 'memcache'), started on first
+        use."""
         if kind == 'nginx':
             if self.nginx is None:
                 self.nginx = Nginx().start(self.procs)
             return self.nginx.port
+        if kind in DAEMONS:
+            if kind not in self.daemons:
+                self.daemons[kind] = start_daemon(self.procs, kind)
+            return self.daemons[kind]
         if kind == 'nginx-tls':
             if self.nginx_tls is None:
                 self.nginx_tls = Nginx(certificates(self.procs)).start(
@@ -335,6 +347,14 @@ def main(argv=None):
     wanted_subjects = args.subjects or SUBJECT_NAMES
     subjects = [s for s in SUBJECTS if s.name in wanted_subjects
                 and not (s.optional and s.available() is not None)]
+    if args.baseline:
+        if not os.path.isdir(os.path.join(args.baseline, 'vaurien')):
+            sys.stderr.write('python -m benchmarks: error: --baseline: no '
+                             'vaurien package in %s\n' % args.baseline)
+            return 2
+        where = next((i + 1 for i, s in enumerate(subjects)
+                      if s.name == 'vaurien'), len(subjects))
+        subjects.insert(where, _subjects.baseline(args.baseline))
     workloads = [w for w in WORKLOADS
                  if w.name in (args.workloads or WORKLOAD_NAMES)]
     _subjects.VAURIEN_ARGS[:] = args.vaurien_args

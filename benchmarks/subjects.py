@@ -21,10 +21,10 @@ __all__ = ['SUBJECTS', 'SUBJECT_NAMES', 'Subject', 'Running', 'Vaurien',
            'TLS_SUBJECTS', 'Certificates', 'certificates']
 
 
-def python_env():
-    """os.environ with this checkout first on PYTHONPATH."""
+def python_env(root=ROOT):
+    """os.environ with this checkout (or *root*) first on PYTHONPATH."""
     env = dict(os.environ)
-    paths = [ROOT] + ([env['PYTHONPATH']] if env.get('PYTHONPATH') else [])
+    paths = [root] + ([env['PYTHONPATH']] if env.get('PYTHONPATH') else [])
     env['PYTHONPATH'] = os.pathsep.join(paths)
     env.pop('PYTHONWARNINGS', None)
     return env
@@ -116,9 +116,13 @@ class Vaurien(Subject):
     name = 'vaurien'
     description = 'python -m vaurien --behavior 100:dummy'
 
-    def __init__(self, behavior='100:dummy', extra=(), name=None):
+    def __init__(self, behavior='100:dummy', extra=(), name=None,
+                 root=ROOT):
         self.behavior = behavior
         self.extra = list(extra)
+        # Another checkout (``--baseline``): the same proxy before a change,
+        # measured in the same run.
+        self.root = root
         if name:
             self.name = name
         self.description = 'python -m vaurien --behavior %s%s' % (
@@ -130,13 +134,16 @@ class Vaurien(Subject):
                 '--distant', '%s:%d' % (HOST, backend_port),
                 '--behavior', self.behavior, '--seed', '1',
                 '--log-level', 'warning'] + self._extra(procs) + VAURIEN_ARGS
-        return self._launch(procs, port, argv, env=python_env(), cwd=ROOT)
+        return self._launch(procs, port, argv, env=python_env(self.root),
+                            cwd=self.root)
 
     def _extra(self, procs):
         """The arguments this subject adds."""
         return self.extra
 
     def version(self):
+        if self.root != ROOT:
+            return 'vaurien from %s' % self.root
         sys.path.insert(0, ROOT)
         try:
             import gevent
@@ -274,6 +281,11 @@ def _first_line(argv, contains=''):
         if contains.lower() in line.lower() and line.strip():
             return line.strip()
     return None
+
+
+def baseline(root):
+    """The Vaurien subject running the checkout at *root* (``--baseline``)."""
+    return Vaurien(name='vaurien-base', root=os.path.abspath(root))
 
 
 SUBJECTS = [Direct(), Vaurien(), BareRelay(), Socat(), HAProxy(), Toxiproxy()]
@@ -497,6 +509,40 @@ class Nginx:
     def version():
         """nginx's version line, or None."""
         return _first_line(['nginx', '-v'], contains='nginx version')
+
+
+# -- redis-server and memcached, for the protocol workloads ------------------
+
+#: kind -> (program, argv template): one thread each, no persistence.
+DAEMONS = {
+    'redis': ('redis-server', ['redis-server', '--port', '{port}', '--bind',
+                               HOST, '--save', '', '--appendonly', 'no',
+                               '--protected-mode', 'no']),
+    'memcache': ('memcached', ['memcached', '-l', HOST, '-p', '{port}',
+                               '-U', '0', '-t', '1', '-m', '64']),
+}
+
+
+def start_daemon(procs, kind):
+    """Start the backend *kind* of :data:`DAEMONS` on a free port; the
+    port."""
+    binary, argv = DAEMONS[kind]
+    if not shutil.which(binary):
+        raise BenchError('%s not installed' % binary)
+    if binary == 'memcached' and os.geteuid() == 0:
+        argv = argv + ['-u', 'root']
+    last = None
+    for _ in range(3):
+        port = free_port()
+        started = procs.start(kind, [a.format(port=port) for a in argv])
+        try:
+            started.wait_port(port)
+        except BenchError as exc:
+            procs.stop(started)
+            last = exc
+            continue
+        return port
+    raise last
 
 
 # -- the suite's own echo + bulk backends -------------------------------------

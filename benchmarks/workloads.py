@@ -335,6 +335,60 @@ class Idle(Workload):
                 'memory_before': before, 'memory_after': after}
 
 
+# -- connections opened one by one --------------------------------------------
+
+def one_by_one(port, duration, warmup=50):
+    """Open a connection, one 1-byte round trip, close; again, for
+    *duration* seconds. The count of connections."""
+    def once():
+        sock = socket.create_connection((HOST, port), timeout=10)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.sendall(b's')
+            if sock.recv(1) != b's':
+                raise BenchError('setup: no echo')
+        finally:
+            sock.close()
+    try:
+        for _ in range(warmup):
+            once()
+        count = 0
+        end = time.perf_counter() + duration
+        while time.perf_counter() < end:
+            once()
+            count += 1
+        return count
+    except OSError as exc:
+        raise BenchError('setup: %s' % exc) from None
+
+
+class Setup(Workload):
+    """Connections opened one after the other, each with one round trip:
+    what connection setup costs (the client waits for each)."""
+    name = 'setup'
+    backend = 'echo'
+    figures = [
+        Figure('conn_s', 'connections per second (one at a time)',
+               'higher'),
+        Figure('cpu_us_per_conn', 'proxy CPU µs per connection',
+               direct=False),
+    ]
+
+    def describe(self, ctx):
+        return ('setup: connect, 1-byte echo, close, one connection at a '
+                'time, %gs' % ctx.duration)
+
+    def run(self, ctx, running):
+        cpu0 = _cpu(running)
+        start = time.perf_counter()
+        count = one_by_one(running.port, ctx.duration)
+        elapsed = time.perf_counter() - start
+        cpu1 = _cpu(running)
+        cpu = None if cpu0 is None else cpu1 - cpu0
+        return {'conn_s': count / elapsed, 'connections': count,
+                'cpu_us_per_conn': _per(cpu, count, 1e6), 'cpu_s': cpu}
+
+
 # -- HTTP with wrk ------------------------------------------------------------
 
 _UNITS = {'us': 1e-6, 'ms': 1e-3, 's': 1.0, 'm': 60.0, 'h': 3600.0}
@@ -500,7 +554,142 @@ class Faults(KeepAlive):
     def subjects(self, ctx):
         if not any(s.name == 'vaurien' for s in ctx.subjects):
             return []
-        return FAULT_VARIANTS
+        base = next((s for s in ctx.subjects if s.name == 'vaurien-base'),
+                    None)
+        if base is None:
+            return FAULT_VARIANTS
+        # --baseline: each variant before and after, side by side.
+        variants = []
+        for variant in FAULT_VARIANTS:
+            variants.append(variant)
+            variants.append(Vaurien(variant.behavior, variant.extra,
+                                    name='base ' + variant.name[8:],
+                                    root=base.root))
+        return variants
+
+
+# -- protocol mode: tcp mode and --protocol side by side ---------------------
+
+def _mode_variants(ctx, protocol):
+    """Vaurien in tcp mode and with ``--protocol PROTOCOL`` (100:dummy), and
+    the same from the ``--baseline`` checkout when there is one."""
+    if not any(s.name == 'vaurien' for s in ctx.subjects):
+        return []
+    variants = [Vaurien(name='vaurien tcp'),
+                Vaurien(extra=['--protocol', protocol],
+                        name='vaurien --protocol %s' % protocol)]
+    base = next((s for s in ctx.subjects if s.name == 'vaurien-base'), None)
+    if base is not None:
+        variants += [Vaurien(v.behavior, v.extra, root=base.root,
+                             name='base ' + v.name[8:]) for v in variants]
+    return variants
+
+
+def pipelined(port, duration, request, answer, depth=100):
+    """Send *depth* requests at once, read their *depth* answers (each
+    exactly *answer*), again, for *duration* seconds, over one connection;
+    the count of requests answered."""
+    burst = request * depth
+    expected = answer * depth
+    sock = socket.create_connection((HOST, port), timeout=10)
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        count = 0
+        end = time.perf_counter() + duration
+        buf = bytearray(len(expected))
+        while True:
+            sock.sendall(burst)
+            got = 0
+            with memoryview(buf) as view:
+                while got < len(expected):
+                    n = sock.recv_into(view[got:])
+                    if not n:
+                        raise BenchError('pipelined: end of stream')
+                    got += n
+            if buf != expected:
+                raise BenchError('pipelined: unexpected answers %r'
+                                 % bytes(buf[:64]))
+            count += depth
+            if time.perf_counter() > end:
+                return count
+    except OSError as exc:
+        raise BenchError('pipelined: %s' % exc) from None
+    finally:
+        sock.close()
+
+
+class Pipelined(Workload):
+    """Pipelined requests (100 at once) over one connection, through
+    Vaurien in tcp mode and in protocol mode (``100:dummy``)."""
+    direct_applies = False
+    protocol = None
+    request = answer = b''
+    messages = 1        # requests in one *request*
+    figures = [
+        Figure('req_s', 'requests/s', 'higher', direct=False),
+        Figure('cpu_us_per_req', 'proxy CPU µs per request', direct=False),
+    ]
+
+    def describe(self, ctx):
+        return ('%s: 100 pipelined requests at a time, one connection, '
+                'tcp mode and --protocol %s, %gs'
+                % (self.name, self.protocol, ctx.duration))
+
+    def subjects(self, ctx):
+        return _mode_variants(ctx, self.protocol)
+
+    def run(self, ctx, running):
+        pipelined(running.port, 0.2, self.request, self.answer)
+        cpu0 = _cpu(running)
+        start = time.perf_counter()
+        count = self.messages * pipelined(running.port, ctx.duration,
+                                          self.request, self.answer)
+        elapsed = time.perf_counter() - start
+        cpu1 = _cpu(running)
+        cpu = None if cpu0 is None else cpu1 - cpu0
+        return {'req_s': count / elapsed, 'requests': count,
+                'cpu_us_per_req': _per(cpu, count, 1e6), 'cpu_s': cpu}
+
+
+class Redis(Pipelined):
+    """redis-server: SET then GET of a small value, pipelined."""
+    name = 'redis'
+    backend = 'redis'
+    binary = 'redis-server'
+    protocol = 'redis'
+    messages = 2
+    request = (b'*3\r\n$3\r\nSET\r\n$5\r\nbench\r\n$5\r\nvalue\r\n'
+               b'*2\r\n$3\r\nGET\r\n$5\r\nbench\r\n')
+    answer = b'+OK\r\n$5\r\nvalue\r\n'
+
+
+class Memcache(Pipelined):
+    """memcached: set then get of a small value, pipelined."""
+    name = 'memcache'
+    backend = 'memcache'
+    binary = 'memcached'
+    protocol = 'memcache'
+    messages = 2
+    request = b'set bench 0 0 5\r\nvalue\r\nget bench\r\n'
+    answer = b'STORED\r\nVALUE bench 0 5\r\nvalue\r\nEND\r\n'
+
+
+class HTTPProtocol(KeepAlive):
+    """The keep-alive load (wrk) in tcp mode and with --protocol http."""
+    name = 'http'
+    direct_applies = False
+    figures = [
+        Figure('rps', 'requests/s', 'higher', direct=False),
+        Figure('cpu_us_per_req', 'proxy CPU µs per request', direct=False),
+    ]
+
+    def describe(self, ctx):
+        return ('http: wrk -t%d -c%d keep-alive, nginx small file, tcp mode '
+                'and --protocol http, %gs' % (ctx.wrk_threads,
+                                              ctx.connections, ctx.duration))
+
+    def subjects(self, ctx):
+        return _mode_variants(ctx, 'http')
 
 
 # -- TLS on both sides -------------------------------------------------------
@@ -611,8 +800,9 @@ class TLSKeepAlive(KeepAlive):
 
 
 # churn last: it leaves tens of thousands of sockets in TIME_WAIT.
-WORKLOADS = [Bulk(), Latency(), Idle(), KeepAlive(), Faults(), TLSBulk(),
-             TLSKeepAlive(), Churn()]
+WORKLOADS = [Bulk(), Latency(), Idle(), Setup(), KeepAlive(), Faults(),
+             Redis(), Memcache(), HTTPProtocol(), TLSBulk(), TLSKeepAlive(),
+             Churn()]
 WORKLOAD_NAMES = [w.name for w in WORKLOADS]
 
 

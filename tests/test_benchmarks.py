@@ -18,10 +18,13 @@ from benchmarks.subjects import SUBJECTS
 from benchmarks.workloads import WORKLOADS, parse_wrk, percentile
 
 PROXIES = ['vaurien', 'bare-relay', 'socat', 'haproxy']
-WORKLOADS_RUN = ['bulk', 'latency', 'idle', 'keepalive', 'faults',
-                 'tls-bulk', 'tls-keepalive', 'churn']
+WORKLOADS_RUN = ['bulk', 'latency', 'idle', 'setup', 'keepalive', 'faults',
+                 'redis', 'memcache', 'http', 'tls-bulk', 'tls-keepalive',
+                 'churn']
 # TLS on both sides: the proxies that can (no bare relay).
 TLS_SUBJECTS = ['direct', 'vaurien', 'socat', 'haproxy']
+# tcp mode and protocol mode, side by side.
+MODE_WORKLOADS = {'redis': 'redis', 'memcache': 'memcache', 'http': 'http'}
 
 
 def _alive(pid):
@@ -61,7 +64,7 @@ def test_quick_run_reports_every_subject_and_workload(tmp_path):
     # every subject and workload reports them.
     result = _suite('--quick', '--duration', '0.3', '--bulk-mib', '8',
                     '--idle-connections', '100', '--json', str(path),
-                    timeout=340)
+                    timeout=400)
     assert result.returncode == 0, result.stdout + result.stderr
     data = json.loads(path.read_text())
     assert data['order'] == WORKLOADS_RUN
@@ -78,6 +81,10 @@ def test_quick_run_reports_every_subject_and_workload(tmp_path):
             assert set(rows) == set(subjects)
         elif name.startswith('tls-'):
             subjects = TLS_SUBJECTS
+            assert section['order'] == subjects
+        elif name in MODE_WORKLOADS:
+            subjects = ['vaurien tcp',
+                        'vaurien --protocol %s' % MODE_WORKLOADS[name]]
             assert section['order'] == subjects
         else:
             subjects = ['direct'] + PROXIES
@@ -97,6 +104,7 @@ def test_quick_run_reports_every_subject_and_workload(tmp_path):
                 value = row['figures'][key]
                 if subject == 'direct' and key in ('cpu_s_per_gb',
                                                    'cpu_us_per_req',
+                                                   'cpu_us_per_conn',
                                                    'cpu_us_per_rtt',
                                                    'p50_added_us',
                                                    'p99_added_us'):
@@ -133,6 +141,32 @@ def test_filters_repeat_and_json_path(tmp_path):
     assert rows['bare-relay']['figures']['p50_added_us'] is not None
     assert rows['bare-relay']['detail']['runs'] == 2
     assert len(rows['bare-relay']['detail']['all_runs']) == 2
+
+
+@pytest.mark.timeout(120)
+def test_baseline_measures_another_checkout_side_by_side(tmp_path):
+    """--baseline DIR: the Vaurien of DIR as subject vaurien-base, right
+    after vaurien, started from DIR (here a copy of the package that
+    says where it runs from)."""
+    import shutil
+    base = tmp_path / 'base'
+    shutil.copytree(os.path.join(support.ROOT, 'vaurien'), base / 'vaurien')
+    path = tmp_path / 'r.json'
+    result = _suite('--quick', '--subjects', 'vaurien',
+                    '--baseline', str(base), '--workloads', 'setup',
+                    '--duration', '0.3', '--json', str(path))
+    assert result.returncode == 0, result.stderr
+    data = json.loads(path.read_text())
+    section = data['results']['setup']
+    assert section['order'] == ['vaurien', 'vaurien-base']
+    for name in section['order']:
+        assert section['rows'][name]['status'] == 'ok'
+        assert section['rows'][name]['figures']['conn_s'] > 0
+    assert data['meta']['versions']['vaurien-base'] == \
+        'vaurien from %s' % base
+    wrong = _suite('--baseline', str(tmp_path / 'nothing'))
+    assert wrong.returncode == 2
+    assert 'no vaurien package' in wrong.stderr
 
 
 @pytest.mark.timeout(120)

@@ -37,9 +37,13 @@ def test_list_get_set(proxy):
                  '--option', 'sleep=0.5', '-o', 'before=no')
     assert (result.returncode, result.stdout, result.stderr) == (
         0, 'Handler changed to "delay"\n', '')
-    assert ctl('--host', url(proxy), 'get-handler').stdout == 'delay\n'
+    # The options set follow the name (none set: the seed's output alone).
+    assert ctl('--host', url(proxy), 'get-handler').stdout == (
+        'delay\ndelay.before=false\ndelay.sleep=0.5\n')
     assert ctl('--host', url(proxy), 'get-handler', '--options').stdout == (
         'delay\ndelay.before=false\ndelay.sleep=0.5\n')
+    assert ctl('--host', url(proxy), 'get-handler',
+               '--name-only').stdout == 'delay\n'
     assert api(proxy.http_port, 'GET', '/proxy').json['options'] == {
         'delay': {'sleep': 0.5, 'before': False}}
     # Its own name before the option is the same.

@@ -24,15 +24,17 @@ suite (``tests/test_gevent_internals.py``) fails naming the attribute when
 a gevent upgrade changes one.
 """
 import errno
+import os as _os
 import socket as _socket
 
+from gevent import monkey as _monkey
 from gevent.server import StreamServer
 from gevent.socket import socket as GeventSocket
 from greenlet import greenlet
 
 __all__ = ['Socket', 'LoopServer', 'raw', 'read_watcher', 'write_watcher',
            'wait_read', 'wait_write',
-           'new_worker', 'parker', 'REQUIRED', 'missing']
+           'new_worker', 'parker', 'close_fd', 'REQUIRED', 'missing']
 
 #: ``(owner, attribute, what it is for)`` for every private name used here.
 #: The owner is a class; instance attributes are checked on an instance.
@@ -226,6 +228,15 @@ class LoopServer(StreamServer):
 
     def do_close(self, *args):
         pass
+
+
+#: ``os.close`` as the OS has it. Under ``monkey.patch_all()`` (as
+#: ``python -m vaurien`` runs), ``os.close`` is gevent's, which first wakes
+#: whatever waits on the descriptor and closes it later, from the loop; the
+#: engine's splice pipes have no waiters and must be gone with their
+#: connection. (``get_original`` is gevent's public API.)
+close_fd = _monkey.get_original('os', 'close') if hasattr(
+    _monkey, 'get_original') else _os.close
 
 
 def new_worker(run, hub):

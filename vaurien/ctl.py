@@ -3,7 +3,7 @@
 ::
 
     vaurienctl list-handlers
-    vaurienctl get-handler [--options]
+    vaurienctl get-handler [--name-only]
     vaurienctl set-handler delay --option sleep=2      # or --sleep 2
     vaurienctl set-handler 20:delay,10:error -o delay.sleep=0.2 \
                                              -o error.warmup=3
@@ -71,9 +71,13 @@ def make_parser():
     getter = commands.add_parser(
         'get-handler', help='Print the current handler (a mix: its behavior '
                             'string).')
+    getter.add_argument('--name-only', action='store_true',
+                        help='Print the name alone, as the seed era\'s '
+                             'vaurienctl did (the options set are printed '
+                             'after it otherwise).')
     getter.add_argument('--options', action='store_true',
-                        help='Then print the options set, one '
-                             'NAME.OPTION=VALUE a line.')
+                        help='Print the options set too (the default; '
+                             'kept for scripts).')
     setter = commands.add_parser(
         'set-handler', allow_abbrev=False,
         help='Use a handler (or a mix like 20:delay,10:error) for all the '
@@ -227,7 +231,7 @@ def run(argv):
         print(', '.join(client.list_handlers()))
     elif args.command == 'get-handler':
         print(client.get_handler())
-        if args.options:
+        if not args.name_only:
             for line in option_lines(client.get_behavior_state()):
                 print(line)
     elif args.command == 'list-behaviors':

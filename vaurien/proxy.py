@@ -25,6 +25,7 @@ What the engine guarantees around the handler contract:
 * both sockets are always closed in the end.
 """
 import errno
+import fcntl
 import logging
 import os
 import random
@@ -81,6 +82,15 @@ def default_max_connections():
     if limit == resource.RLIM_INFINITY or limit > 1 << 24:
         limit = 1 << 24
     return max(1, (limit - descriptor_reserve(limit)) // 2)
+
+# Zero-copy pass-through (Linux, Python 3.10+): a tcp-mode direction that
+# carries bulk data moves it socket -> pipe -> socket with splice(2), so
+# the bytes never enter the process. None where splice is not available.
+_splice = getattr(os, 'splice', None)
+_SPLICE_FLAGS = (getattr(os, 'SPLICE_F_MOVE', 0)
+                 | getattr(os, 'SPLICE_F_NONBLOCK', 0))
+_PIPE_SIZE = 65536
+_F_SETPIPE_SZ = getattr(fcntl, 'F_SETPIPE_SZ', 1031)
 
 
 def _quiet(exc):
@@ -211,7 +221,15 @@ class Connection:
             return
         self.backend = sock
         sock.conn = self
-        err = _gevent.raw(sock).connect_ex(sockaddr)
+        connect_ex = _gevent.raw(sock).connect_ex
+        err = connect_ex(sockaddr)
+        if err in _IN_PROGRESS:
+            # A backend on this host has nearly always answered by the time
+            # connect() returns: asking once more costs one system call,
+            # waiting costs a timer, a watcher and a turn of the loop.
+            err = connect_ex(sockaddr)
+            if err == errno.EISCONN:
+                err = 0
         if err == 0:
             self._connected(index)
         elif err in _IN_PROGRESS:
@@ -383,12 +401,25 @@ class Connection:
         reader = self.readers[to_backend]
         flow = self.flows[to_backend]      # for its picks; never armed
         how = 'eof'
+        # Pass-through messages that were already whole in the buffer
+        # (pipelined requests, a burst of answers) are gathered here, up to
+        # --bufsize bytes, and go with one send before anything else
+        # happens on this direction: a wait for more bytes, a handler call,
+        # the end. Each message still has its own pick and event.
+        batch = bytearray()
+        bufsize = proxy.bufsize
         try:
             while True:
                 if not reader.pending:
+                    if batch:
+                        dst.sendall(batch)
+                        batch.clear()
                     src.wait_readable()
                 link = flow.link
                 if link is not None:
+                    if batch:       # what passed before goes first
+                        dst.sendall(batch)
+                        batch.clear()
                     # Through the toxics: whole messages to the link.
                     message = reader.read()
                     if not message:
@@ -402,14 +433,31 @@ class Connection:
                     continue
                 name, handler = flow.pick()
                 if handler is PASS:
-                    # One whole message; a huge one streams through.
-                    count = reader.relay(dst)
+                    if reader.pending and len(batch) < bufsize:
+                        data = reader.read()
+                        count = len(data)
+                        batch += data
+                        if reader.streaming:
+                            # Longer than --max-message after all: the
+                            # batch goes, then the rest of this message.
+                            dst.sendall(batch)
+                            batch.clear()
+                            count += reader.finish_counted(dst.sendall)
+                    else:
+                        if batch:
+                            dst.sendall(batch)
+                            batch.clear()
+                        # One whole message; a huge one streams through.
+                        count = reader.relay(dst)
                     events = proxy.events
                     if events is not None:
                         events.passed(self, to_backend, name, count)
                     if not count:
                         break
                     continue
+                if batch:
+                    dst.sendall(batch)
+                    batch.clear()
                 sent = dst.sent
                 how = flow.call(name, handler)
                 if how is not None:
@@ -419,6 +467,8 @@ class Connection:
                     # its head. The rest follows it at the pace dst takes
                     # it, or is dropped if the handler sent nothing on.
                     reader.finish(dst.sendall if dst.sent != sent else None)
+            if batch:
+                dst.sendall(batch)
         except OSError:
             how = 'error'
         except gevent.GreenletExit:
@@ -501,11 +551,20 @@ class _Flow:
     it all does the flow stop reading and wait for the destination to be
     writable (back-pressure). Any other handler runs in a greenlet of its
     own, with this flow's reading stopped until it returns.
+
+    Once a pass-through read fills a whole buffer (bulk data), the flow
+    gets a pipe of its own and its later pass-throughs are two splice(2)
+    calls, socket -> pipe -> socket, with no copy into the process (see
+    :meth:`splice`). Everything else stays as it was: one pick per event,
+    at most ``--bufsize`` bytes per event, the byte counts, back-pressure
+    (the pipe holds what the destination could not take, and the flow
+    reads again only once it is empty, so a handler picked at the next
+    event never finds bytes of an earlier event in flight), half-close.
     """
 
     __slots__ = ('conn', 'to_backend', 'src', 'readable', 'writable',
                  'recv_into', 'send', 'rng', 'buf', 'view', 'sent',
-                 'reading', 'writing', 'link', 'room')
+                 'reading', 'writing', 'pipe', 'held', 'link', 'room')
 
     def __init__(self, conn, to_backend):
         self.conn = conn
@@ -526,6 +585,14 @@ class _Flow:
         self.buf = self.view = None
         self.sent = 0
         self.reading = self.writing = False
+        # Once splicing: (pipe read end, pipe write end, source descriptor,
+        # destination descriptor).
+        self.pipe = None
+        # Bytes in the pipe not yet sent; None: this flow never splices
+        # (no splice(2) here, or TLS on a side: those bytes are not the
+        # socket's).
+        self.held = 0 if (_splice is not None and src.tls is None
+                          and dst.tls is None) else None
         # Through the toxics (vaurien.toxics.link.Link), or None.
         self.link = None
         self.room = None        # protocol mode: set when the link has room
@@ -616,6 +683,11 @@ class _Flow:
             self.writing = False
             self.writable.stop()
         self.buf = self.view = None
+        pipe = self.pipe
+        if pipe is not None:
+            self.pipe = None
+            _gevent.close_fd(pipe[0])   # the sockets are the connection's
+            _gevent.close_fd(pipe[1])
 
     def throw(self, *exc_info):
         """gevent's way of saying a socket we watch was closed: end."""
@@ -665,6 +737,9 @@ class _Flow:
             self.readable.stop()
             proxy._workers.run(self.run_handler, name, handler)
             return
+        if self.pipe is not None:
+            self.splice(name)
+            return
         buffers = proxy._buffers
         buf = buffers.pop() if buffers else bytearray(proxy.bufsize)
         try:
@@ -698,6 +773,9 @@ class _Flow:
         if sent == count:
             if len(buffers) < _POOL_MAX:
                 buffers.append(buf)
+            if count == len(buf) and self.held is not None:
+                # A full buffer: bulk data; splice the next ones.
+                self.start_splicing()
             return
         # The destination is full: hold the rest, stop reading until it
         # has been sent.
@@ -743,10 +821,82 @@ class _Flow:
         self.writing = True
         self.writable.start(self.on_writable)
 
+    def start_splicing(self):
+        conn = self.conn
+        src, dst = ((conn.client, conn.backend) if self.to_backend
+                    else (conn.backend, conn.client))
+        try:
+            pipe = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:     # out of descriptors: keep copying
+            return
+        bufsize = conn.proxy.bufsize
+        if bufsize > _PIPE_SIZE:
+            # Room for one whole event (a pipe holds 64 KiB by default).
+            try:
+                fcntl.fcntl(pipe[1], _F_SETPIPE_SZ, bufsize)
+            except OSError:     # above /proc/sys/fs/pipe-max-size
+                pass
+        self.pipe = pipe + (src.fileno(), dst.fileno())
+
+    def splice(self, name):
+        """A pass-through event on the splice path: at most ``--bufsize``
+        bytes from the source into the (empty) pipe, then as much of them
+        as the destination takes; the rest waits in the pipe."""
+        conn = self.conn
+        proxy = conn.proxy
+        to_backend = self.to_backend
+        pipe = self.pipe
+        try:
+            count = _splice(pipe[2], pipe[1], proxy.bufsize,
+                            flags=_SPLICE_FLAGS)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            conn.close(_SIDES[to_backend])
+            return
+        if proxy.events is not None:
+            proxy.events.passed(conn, to_backend, name, count)
+        if not count:
+            self.src.eof = True
+            self.reading = False
+            self.readable.stop()
+            conn.direction_ended(to_backend, 'eof')
+            return
+        self.src.received += count
+        self.held = count
+        self.flush()
+
+    def flush(self):
+        """Splice what the pipe holds to the destination; when it cannot
+        take it all, stop reading and wait for it to be writable."""
+        pipe = self.pipe
+        try:
+            self.held -= _splice(pipe[0], pipe[3], self.held,
+                                 flags=_SPLICE_FLAGS)
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError:
+            self.conn.close(_SIDES[not self.to_backend])
+            return
+        if not self.held:
+            if not self.reading:
+                self.writing = False
+                self.writable.stop()
+                self.arm_read()
+            return
+        if self.reading:
+            self.reading = False
+            self.readable.stop()
+            self.writing = True
+            self.writable.start(self.on_writable)
+
     def on_writable(self):
         conn = self.conn
         if conn._closed:
             self.disarm()
+            return
+        if self.held:
+            self.flush()
             return
         view = self.view
         try:

@@ -146,3 +146,73 @@ def test_error_is_a_redis_error_and_the_stream_stays_in_step(
             continue
     else:
         pytest.fail('no request succeeded on 20 fresh connections')
+
+
+def test_pipelined_messages_keep_one_pick_and_one_event_each(
+        vaurien, redis_backend, tmp_path):
+    """Messages already whole in the buffer are sent together when they
+    pass through, but each still has its own pick and event line, and a
+    handler picked between them sees its message in order."""
+    import json
+    events = tmp_path / 'events.log'
+    proxy = start(vaurien, redis_backend, '--behavior', '50:delay',
+                  '--handlers.delay.sleep', '0', '--seed', '7',
+                  '--event-log', str(events), '--event-log-flush')
+    count = 300
+    burst = b''.join(b'ECHO %d\r\n' % i for i in range(count))
+    expected = b''.join(b'$%d\r\n%d\r\n' % (len(str(i)), i)
+                        for i in range(count))
+    with socket.create_connection(proxy.address, timeout=10) as sock:
+        sock.sendall(burst)
+        got = b''
+        while len(got) < len(expected):
+            more = sock.recv(65536)
+            assert more
+            got += more
+    assert got == expected
+    proxy.stop()
+    lines = [json.loads(line) for line in events.read_text().splitlines()]
+    data = [e for e in lines if e['event'] == 'data' and e['outcome'] != 'eof']
+    for direction in ('upstream', 'downstream'):
+        picked = [e['handler'] for e in data if e['direction'] == direction]
+        # (+1: the end of stream is an event too, and delay, when picked
+        # for it, logs it as delayed.)
+        assert count <= len(picked) <= count + 1
+        assert {'delay', 'dummy'} <= set(picked)
+    # A pass-through line counts its own message's bytes.
+    up = [(i, e['bytes']) for i, e in enumerate(
+        e for e in data if e['direction'] == 'upstream')
+        if e['handler'] == 'dummy']
+    assert up and all(size == len(b'ECHO %d\r\n' % i) for i, size in up)
+
+
+def test_pipelined_small_messages_then_one_longer_than_max_message(
+        vaurien, redis_backend, tmp_path):
+    """A message longer than --max-message behind gathered pass-through
+    messages: the gathered ones go first, then the whole long one, in
+    order, counted whole in its event."""
+    import json
+    events = tmp_path / 'events.log'
+    proxy = start(vaurien, redis_backend, '--max-message', '1k',
+                  '--event-log', str(events), '--event-log-flush')
+    value = b'v' * 20000
+    burst = (b'PING\r\n' * 5
+             + b'*3\r\n$3\r\nSET\r\n$4\r\nlong\r\n$%d\r\n%s\r\n'
+             % (len(value), value)
+             + b'PING\r\n' * 5 + b'*2\r\n$3\r\nGET\r\n$4\r\nlong\r\n')
+    expected = (b'+PONG\r\n' * 5 + b'+OK\r\n' + b'+PONG\r\n' * 5
+                + b'$%d\r\n%s\r\n' % (len(value), value))
+    with socket.create_connection(proxy.address, timeout=10) as sock:
+        sock.sendall(burst)
+        got = b''
+        while len(got) < len(expected):
+            more = sock.recv(65536)
+            assert more
+            got += more
+    assert got == expected
+    proxy.stop()
+    lines = [json.loads(line) for line in events.read_text().splitlines()]
+    up = [e['bytes'] for e in lines if e['event'] == 'data'
+          and e['direction'] == 'upstream' and e['outcome'] != 'eof']
+    assert sum(up) == len(burst)
+    assert len(up) == 12

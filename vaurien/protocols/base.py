@@ -298,6 +298,16 @@ class Reader:
             return streamed[0] + len(data)
         return streamed[0]
 
+    def finish_counted(self, send):
+        """:meth:`finish` to *send*; the number of bytes sent."""
+        counted = [0]
+
+        def sink(data):
+            send(data)
+            counted[0] += len(data)
+        self.finish(sink)
+        return counted[0]
+
     def finish(self, send):
         """The engine, after a handler returned: the rest of a message
         whose head the handler had goes to ``send`` (``dst.sendall``), or
