@@ -35,14 +35,64 @@ def test_list_get_set(proxy):
                  '--option', 'sleep=0.5', '-o', 'before=no')
     assert (result.returncode, result.stdout, result.stderr) == (0, 'ok\n',
                                                                  '')
-    assert ctl('--host', url(proxy), 'get-handler').stdout == 'delay\n'
+    assert ctl('--host', url(proxy), 'get-handler').stdout == (
+        'delay\ndelay.before=false\ndelay.sleep=0.5\n')
     assert api(proxy.http_port, 'GET', '/behavior').json['options'] == {
         'delay': {'sleep': 0.5, 'before': False}}
+    # Its own name before the option is the same.
+    assert ctl('--host', url(proxy), 'set-handler', 'delay', '-o',
+               'delay.sleep=0.25').returncode == 0
+    assert api(proxy.http_port, 'GET', '/behavior').json['options'] == {
+        'delay': {'sleep': 0.25}}
 
     # host:port without the scheme works too; a mix is a handler spec.
     hostport = '127.0.0.1:%d' % proxy.http_port
     assert ctl('--host', hostport, 'set-handler', '20:delay').returncode == 0
     assert ctl('--host', hostport, 'get-handler').stdout == '20:delay\n'
+
+
+def test_options_of_a_mix(proxy):
+    result = ctl('--host', url(proxy), 'set-handler', '20:delay,10:error',
+                 '-o', 'delay.sleep=0.2', '-o', 'error.warmup=3',
+                 '--option', 'delay.before=no')
+    assert (result.returncode, result.stdout, result.stderr) == (0, 'ok\n',
+                                                                 '')
+    assert api(proxy.http_port, 'GET', '/behavior').json == {
+        'behavior': '20:delay,10:error',
+        'options': {'delay': {'sleep': 0.2, 'before': False},
+                    'error': {'warmup': 3}}}
+    result = ctl('--host', url(proxy), 'get-handler')
+    assert result.stdout == ('20:delay,10:error\ndelay.before=false\n'
+                             'delay.sleep=0.2\nerror.warmup=3\n')
+    # What get-handler prints, set-handler takes back.
+    lines = result.stdout.split()
+    assert ctl('--host', url(proxy), 'set-handler', 'dummy').returncode == 0
+    args = [arg for line in lines[1:] for arg in ('-o', line)]
+    assert ctl('--host', url(proxy), 'set-handler', lines[0],
+               *args).returncode == 0
+    assert ctl('--host', url(proxy), 'get-handler').stdout == result.stdout
+
+
+@pytest.mark.parametrize('args, status, message', [
+    (['-o', 'sleep=0.2'], 2, '--option of a mix expects NAME.OPTION=VALUE '
+     "(like delay.sleep=0.2), got 'sleep=0.2'"),
+    (['-o', 'hang.x=1'], 1, "options given for 'hang', which is not in the "
+     'behavior'),
+    (['-o', 'delay.sleep=0.1', '-o', 'error.warmup=-1'], 1,
+     "error: option 'warmup' expects"),
+])
+def test_options_of_a_mix_refused(proxy, args, status, message):
+    assert ctl('--host', url(proxy), 'set-handler', '20:delay',
+               '-o', 'delay.sleep=3').returncode == 0
+    result = ctl('--host', url(proxy), 'set-handler', '20:delay,10:error',
+                 *args)
+    assert result.returncode == status
+    assert result.stderr.startswith('vaurienctl: error: ' + message), \
+        result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    # Nothing changed.
+    assert ctl('--host', url(proxy), 'get-handler').stdout == (
+        '20:delay\ndelay.sleep=3.0\n')
 
 
 def test_blackout_then_back(proxy):

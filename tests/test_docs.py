@@ -145,3 +145,39 @@ def test_readme_usage_command_starts(vaurien, echo_server):
     args[args.index('--distant') + 1] = '%s:%d' % echo_server.address
     proxy = vaurien(*args)
     assert 'behavior 20:delay,10:error' in proxy.log()
+
+
+def test_sample_ini_comments_are_not_broken_mid_phrase():
+    # Every comment line of the sample closes the quotes it opens, and no
+    # flag is split ("--" then "http" on the next line).
+    with open(os.path.join(ROOT, 'vaurien.ini.sample')) as fh:
+        comments = [line.rstrip('\n') for line in fh if line.startswith('#')]
+    assert comments
+    for line in comments:
+        assert line.count('"') % 2 == 0, line
+        assert not line.endswith('-'), line
+    from vaurien.docgen import comment_lines
+    text = ('Serve it; "--http" alone means yes, "Authorization: Bearer '
+            'TOKEN" and "pip install vaurien[statsd]" stay whole. ' * 3)
+    for line in comment_lines(text, 40).splitlines():
+        assert line.count('"') % 2 == 0, line
+
+
+def test_install_instructions_install_this_tree():
+    # "pip install vaurien" gets the old 1.x from the public index: every
+    # install command of the README and the docs installs the source tree
+    # (".", '.[test]') or a third-party package, never that.
+    texts = [os.path.join(ROOT, 'README.rst')] + [
+        os.path.join(ROOT, 'docs', name)
+        for name in sorted(os.listdir(os.path.join(ROOT, 'docs')))
+        if name.endswith('.rst')]
+    commands = []
+    for path in texts:
+        with open(path, encoding='utf-8') as fh:
+            for command in re.findall(r'pip install ([^`\n]+)', fh.read()):
+                commands.append((os.path.basename(path), command))
+    assert ('README.rst', ". && vaurien --demo") in commands
+    assert ('index.rst', '.') in commands
+    for where, command in commands:
+        target = re.split(r'[\s"\')]', command.strip('"\''))[0]
+        assert target.startswith('.') or target == 'statsd', (where, command)

@@ -295,3 +295,46 @@ def test_behavior_change_is_logged(vaurien, echo_server, tmp_path):
     events = read_events(path)
     assert {'event': 'behavior', 'behavior': '100:blackout'}.items() <= \
         events[-1].items()
+
+
+def assert_close_last(events):
+    """Every line of a connection comes before its ``close`` line, and
+    every connection opened has exactly one."""
+    closed = set()
+    for event in events:
+        conn = event.get('conn')
+        if conn is None:
+            continue
+        assert conn not in closed, 'line after the close of its ' \
+            'connection: %r' % event
+        if event['event'] == 'close':
+            closed.add(conn)
+    opened = {e['conn'] for e in events if e['event'] == 'open'}
+    assert closed == opened
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize('protocol', ['tcp', 'http'])
+def test_close_is_the_last_line_of_its_connection(vaurien, http_server,
+                                                  tmp_path, protocol):
+    # blackout closes the connection from inside its own handler call; a
+    # delay still sleeping on the other direction returns after the close.
+    path = tmp_path / 'events.log'
+    proc = vaurien('--event-log', str(path), '--event-log-flush',
+                   '--protocol', protocol, '--seed', '5',
+                   '--behavior', '50:blackout,50:delay',
+                   '--handlers.delay.sleep', '0.05',
+                   backend=http_server.address)
+    for _ in range(12):
+        with proc.connect() as sock:
+            try:
+                sock.sendall(b'GET / HTTP/1.1\r\nHost: x\r\n\r\n' * 2)
+                support.recv_all(sock)
+            except OSError:
+                pass
+    wait_for_close(path, 12)
+    finish(proc)
+    events = read_events(path)
+    assert_close_last(events)
+    outcomes = {e['outcome'] for e in events if e['event'] == 'data'}
+    assert 'closed' in outcomes

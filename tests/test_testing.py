@@ -104,6 +104,98 @@ def test_failure_raises_with_the_proxy_error_output(echo_server):
     assert isinstance(info.value, ValueError)
 
 
+def _run_python(code):
+    """Run *code* in a fresh interpreter (this tree importable); its
+    CompletedProcess, with what it wrote on stdout and stderr."""
+    return subprocess.run([sys.executable, '-c', code],
+                          env=support.env_with_root(), capture_output=True,
+                          text=True, timeout=80)
+
+
+def test_the_log_is_captured_not_mixed_into_stderr(echo_server):
+    # A caller's stderr stays its own; the proxy's log is read with
+    # proxy_log(), also after stop_proxy().
+    with socket.socket() as holder:
+        holder.bind((support.HOST, 0))
+        port = holder.getsockname()[1]
+    result = _run_python(
+        'from vaurien.testing import start_proxy, stop_proxy, proxy_log\n'
+        'pid = start_proxy(proxy_host="127.0.0.1", proxy_port=0,\n'
+        '                  backend_host="127.0.0.1", backend_port=%d,\n'
+        '                  http_host="127.0.0.1", http_port=0, http=False,\n'
+        '                  warmup=%d, log_level="debug")\n'
+        'running = proxy_log(pid)\n'
+        'stop_proxy(pid)\n'
+        'print(repr(running))\n'
+        'print(repr(proxy_log(pid)))\n' % (echo_server.port, WARMUP))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ''
+    running, stopped = [eval(line) for line in result.stdout.splitlines()]
+    assert 'proxying 127.0.0.1:' in running
+    assert stopped.startswith(running) and '[INFO] stopping' in stopped
+
+
+def _old_ini(tmp_path):
+    """An INI file with a key of an older Vaurien: a warning logged before
+    anything is started."""
+    ini = tmp_path / 'old.ini'
+    ini.write_text('[vaurien]\nstay_connected = 1\n')
+    return str(ini)
+
+
+OLD_KEY = "key 'stay_connected' is from an older Vaurien and is ignored"
+
+
+def test_a_failed_start_says_the_error_once_with_the_log_tail(tmp_path):
+    with socket.socket() as taken:
+        taken.bind((support.HOST, 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = _run_python(
+            'from vaurien.testing import start_proxy, ProxyStartError\n'
+            'try:\n'
+            '    start_proxy(proxy_host="127.0.0.1", proxy_port=%d,\n'
+            '                http=False, warmup=%d,\n'
+            '                options=["--config", %r])\n'
+            'except ProxyStartError as exc:\n'
+            '    print(exc)\n' % (port, WARMUP, _old_ini(tmp_path)))
+    assert result.returncode == 0, result.stderr
+    error = ('vaurien: error: cannot listen on 127.0.0.1:%d: address '
+             'already in use' % port)
+    everything = result.stdout + result.stderr
+    assert everything.count(error) == 1, everything
+    assert result.stderr == ''
+    # The tail of the log comes with it: what was logged before the error.
+    assert result.stdout.startswith('vaurien exited with status 2 at '
+                                    'start-up: ')
+    assert OLD_KEY in result.stdout
+
+
+def test_a_failed_start_quotes_the_log_file(tmp_path):
+    from vaurien import start_proxy
+    from vaurien.testing import ProxyStartError
+    log = tmp_path / 'proxy.log'
+    with socket.socket() as taken:
+        taken.bind((support.HOST, 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        # Something listens on that port: only this process's own start-up
+        # line in the log file would mean that it is ready.
+        with pytest.raises(ProxyStartError) as info:
+            start_proxy(proxy_host=support.HOST, proxy_port=port, http=False,
+                        warmup=WARMUP, log_output=str(log),
+                        options=['--config', _old_ini(tmp_path)])
+    message = str(info.value)
+    assert OLD_KEY in message      # from the file
+    assert message.count('address already in use') == 1
+
+
+def test_proxy_log_of_an_unknown_pid():
+    from vaurien.testing import proxy_log
+    with pytest.raises(LookupError, match='no proxy started here'):
+        proxy_log(1)
+
+
 def test_bad_option_fails_fast(echo_server):
     from vaurien import start_proxy
     from vaurien.testing import ProxyStartError

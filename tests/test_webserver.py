@@ -267,7 +267,9 @@ def test_refused_option_in_a_mix_changes_nothing(proxy):
 def test_unknown_path_is_404(proxy):
     assert_error(api(proxy.http_port, 'GET', '/nope'), 404, name='path',
                  location='url', contains='/handler')
-    assert_error(api(proxy.http_port, 'GET', '/'), 404)
+    assert_error(api(proxy.http_port, 'GET', '/handler/nope'), 404)
+    # "/" is the dashboard page; other methods on it are refused.
+    assert_error(api(proxy.http_port, 'POST', '/', ''), 405)
 
 
 def test_wrong_method_is_405(proxy):

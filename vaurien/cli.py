@@ -145,8 +145,10 @@ def make_parser():
 class Options:
     """Everything ``vaurien`` was asked to do, converted and checked."""
 
-    def __init__(self, settings, handler_options, ini, protocol_options=None):
+    def __init__(self, settings, handler_options, ini, protocol_options=None,
+                 given=frozenset()):
         self.settings = settings            # {dest: typed value}
+        self.given = given          # dests set by the INI file or the CLI
         self.handler_options = handler_options   # {name: {opt: raw}}
         self.ini = ini
         self.protocol_options = protocol_options or {}  # CLI {name: {opt: raw}}
@@ -167,9 +169,11 @@ def parse_args(argv):
     settings = defaults()
     ini = None
     handler_options = {}
+    given = set()
     if args.config:
         ini = read_ini(args.config)
         settings.update(ini.settings)
+        given.update(ini.settings)
         for name, values in ini.handlers.items():
             handler_options[name] = {k: v for k, v in values.items()
                                      if k != 'callable'}
@@ -177,7 +181,8 @@ def parse_args(argv):
         value = getattr(args, setting.dest)
         if value is not None:
             settings[setting.dest] = setting.convert(value, setting.flag)
+            given.add(setting.dest)
     for name, values in cli_handler_options.items():
         handler_options.setdefault(name, {}).update(values)
-    return (Options(settings, handler_options, ini, cli_protocol_options),
-            args)
+    return (Options(settings, handler_options, ini, cli_protocol_options,
+                    frozenset(given)), args)

@@ -21,9 +21,10 @@ from urllib.parse import urlsplit
 
 from vaurien.config import format_hostport
 
-__all__ = ['Client', 'Unreachable']
+__all__ = ['Client', 'Unreachable', 'MIX']
 
-_MIX = re.compile(r'\s*[0-9]+\s*:')
+#: How a behavior string (a mix, ``20:delay,10:error``) starts.
+MIX = re.compile(r'\s*[0-9]+\s*:')
 
 
 class Unreachable(ConnectionError):
@@ -118,7 +119,7 @@ class Client:
 
         *name* may also be a behavior string (``'20:delay,10:error'``).
         """
-        if _MIX.match(name):
+        if MIX.match(name):
             if options:
                 raise ValueError('options of a mix go through set_behavior('
                                  'behavior, NAME={...})')
@@ -152,7 +153,7 @@ class Client:
         """Use *behavior*: a handler name with its options as keywords, or a
         mix (``'20:delay,10:error'``) with per-handler option dicts
         (``delay={'sleep': 2}``)."""
-        if _MIX.match(behavior):
+        if MIX.match(behavior):
             data = {'behavior': behavior, 'options': options}
         else:
             data = dict(options, name=behavior)

@@ -358,7 +358,9 @@ SETTINGS = [
             'at start-up).', 'HOST:PORT',
             aliases=('proxy',), sample='localhost:8000'),
     Setting('distant', ('localhost', 80), parse_hostport,
-            'Address of the backend every client is relayed to.', 'HOST:PORT',
+            'Address of the backend every client is relayed to. Checked at '
+            'start-up: a warning if it cannot be reached (the proxy starts '
+            'anyway).', 'HOST:PORT',
             aliases=('backend',), sample='localhost:80'),
     Setting('behavior', [(100, 'dummy')], parse_behavior,
             'Weighted handlers, "PERCENT:NAME, ...": a built-in, a '
@@ -418,8 +420,8 @@ SETTINGS = [
     # The [statsd] section: keep these last, so that the generated sample
     # has one [vaurien] section and one [statsd] section.
     Setting('enabled', False, parse_bool,
-            'Send counters to a statsd daemon over UDP (needs '
-            '"pip install vaurien[statsd]"); "--statsd.enabled" alone '
+            'Send counters to a statsd daemon over UDP (needs the statsd '
+            'package: "pip install statsd"); "--statsd.enabled" alone '
             'means yes.', 'yes|no', section='statsd', sample='false',
             const='true'),
     Setting('host', 'localhost', parse_str,

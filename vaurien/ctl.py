@@ -5,7 +5,10 @@
     vaurienctl list-handlers
     vaurienctl get-handler
     vaurienctl set-handler delay --option sleep=2
+    vaurienctl set-handler 20:delay,10:error -o delay.sleep=0.2 \
+                                             -o error.warmup=3
     vaurienctl stats            # a live table, like top (--once: one print)
+    vaurienctl report events.log --html report.html
     vaurienctl --host http://10.0.0.5:8080 --token s3cret set-handler dummy
 
 Exit status: 0 on success, 1 when the server is unreachable or refuses (one
@@ -15,7 +18,10 @@ import argparse
 import os
 import sys
 
-from vaurien.client import Client, Unreachable
+from vaurien.client import MIX, Client, Unreachable
+from vaurien.config import ConfigError
+from vaurien.report import add_arguments as add_report_arguments
+from vaurien.report import report_from_args
 
 __all__ = ['main']
 
@@ -52,15 +58,17 @@ def make_parser():
     commands.add_parser('list-handlers', help='Print every handler name, one '
                         'a line.')
     commands.add_parser('get-handler', help='Print the current handler (a '
-                        'mix: its behavior string).')
+                        'mix: its behavior string), then the options set, '
+                        'one NAME.OPTION=VALUE a line.')
     setter = commands.add_parser(
         'set-handler', help='Use a handler (or a mix like 20:delay,10:error) '
                             'for all the traffic.')
     setter.add_argument('name', metavar='NAME')
     setter.add_argument('--option', '-o', action='append', default=[],
                         metavar='KEY=VALUE',
-                        help='An option of the handler (repeatable), like '
-                             'sleep=2.')
+                        help='An option (repeatable): OPTION=VALUE for one '
+                             'handler (sleep=2), NAME.OPTION=VALUE for a '
+                             'handler of a mix (delay.sleep=0.2).')
     stats = commands.add_parser(
         'stats', help='A live table of connections, throughput and picks '
                       'per handler (from GET /metrics), refreshed like top.')
@@ -69,6 +77,10 @@ def make_parser():
     stats.add_argument('--interval', type=float, default=1.0,
                        metavar='SECONDS',
                        help='Seconds between two refreshes (default: 1)')
+    add_report_arguments(commands.add_parser(
+        'report', help='Summarise an event log (--event-log of the proxy) '
+                       'for a person, like "vaurien report"; no proxy '
+                       'needed.'))
     return parser
 
 
@@ -82,9 +94,54 @@ def _options(pairs):
     return options
 
 
+def _mix_options(pairs):
+    """``{handler: {option: value}}`` from ``NAME.OPTION=VALUE`` pairs
+    (NAME may be a dotted path: the option follows the last dot)."""
+    options = {}
+    for key, value in _options(pairs).items():
+        name, dot, option = key.rpartition('.')
+        if not dot or not name or not option:
+            raise _Usage('--option of a mix expects NAME.OPTION=VALUE (like '
+                         'delay.sleep=0.2), got %r' % ('%s=%s' % (key, value)))
+        options.setdefault(name, {})[option] = value
+    return options
+
+
+def set_handler(client, name, pairs):
+    """``set-handler NAME -o ...``: one handler (``OPTION=VALUE``, or
+    ``NAME.OPTION=VALUE`` with its own name), or a mix
+    (``NAME.OPTION=VALUE``)."""
+    if MIX.match(name):
+        client.set_behavior(name, **_mix_options(pairs))
+        return
+    options = {}
+    for key, value in _options(pairs).items():
+        if key.startswith(name + '.'):
+            key = key[len(name) + 1:]
+        options[key] = value
+    client.set_handler(name, **options)
+
+
+def option_lines(state):
+    """The options of a ``GET /behavior`` answer, one
+    ``NAME.OPTION=VALUE`` a line (what ``set-handler -o`` takes back)."""
+    lines = []
+    for name, values in sorted((state.get('options') or {}).items()):
+        for option, value in sorted(values.items()):
+            if isinstance(value, bool):
+                value = 'true' if value else 'false'
+            lines.append('%s.%s=%s' % (name, option, value))
+    return lines
+
+
 def run(argv):
     """Run one command; returns the exit status (raises _Usage)."""
     args = make_parser().parse_args(argv)
+    if args.command == 'report':
+        try:
+            return report_from_args(args)
+        except ConfigError as exc:
+            raise _Usage(str(exc)) from None
     if '://' not in args.host:
         args.host = 'http://' + args.host
     token = args.token if args.token is not None else os.environ.get(TOKEN_ENV)
@@ -96,6 +153,8 @@ def run(argv):
         print('\n'.join(client.list_handlers()))
     elif args.command == 'get-handler':
         print(client.get_handler())
+        for line in option_lines(client.get_behavior_state()):
+            print(line)
     elif args.command == 'stats':
         from vaurien.top import watch
         if not args.interval > 0:
@@ -104,7 +163,7 @@ def run(argv):
                      once=args.once, interval=args.interval,
                      source=client.url)
     else:
-        client.set_handler(args.name, **_options(args.option))
+        set_handler(client, args.name, args.option)
         print('ok')
     return 0
 

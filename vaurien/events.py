@@ -33,7 +33,8 @@ import time
 from vaurien.config import ConfigError, format_hostport
 from vaurien.handlers import get_handlers
 
-__all__ = ['EventLog', 'open_event_log', 'outcome_of']
+__all__ = ['EventLog', 'open_event_log', 'outcome_of', 'observe_call',
+           'EFFECT_OF_OUTCOME', 'effect_of']
 
 log = logging.getLogger('vaurien')
 
@@ -67,6 +68,59 @@ def outcome_of(handler, name, to_backend):
     return 'handled'
 
 
+#: What an outcome means as an effect (what the fault did, in the words of
+#: the report and the dashboard): ``closed`` is a cut connection, ``eof``
+#: a pick that met the end of stream and did nothing (``none``).
+EFFECT_OF_OUTCOME = {
+    'passed': 'passed',
+    'eof': 'none',
+    'delayed': 'delayed',
+    'errored': 'errored',
+    'reset': 'reset',
+    'closed': 'cut',
+    'hung': 'hung',
+    'failed': 'failed',
+    'handled': 'handled',
+}
+
+
+def effect_of(name, outcome):
+    """The effect of a pick of handler *name* whose outcome was
+    *outcome*: ``passed`` by another handler than ``dummy`` did nothing
+    (``none``)."""
+    if outcome == 'passed' and name != 'dummy':
+        return 'none'
+    return EFFECT_OF_OUTCOME.get(outcome, outcome)
+
+
+def observe_call(conn, to_backend, name, handler):
+    """Call *handler* through ``conn.call`` and tell what it did:
+    ``(how, outcome, bytes read, seconds)``; the effect is counted in the
+    proxy's stats (:meth:`vaurien.stats.Stats.handled`)."""
+    src = conn.client if to_backend else conn.backend
+    before = src.received
+    stats = conn.proxy.stats
+    start = time.monotonic()
+    how = conn.call(to_backend, name, handler)
+    seconds = time.monotonic() - start
+    count = src.received - before
+    if how == 'failed':
+        outcome = 'failed'
+    elif how == 'error':
+        outcome = 'reset'
+    else:
+        outcome = outcome_of(handler, name, to_backend)
+        if conn.hung and outcome == 'handled':
+            outcome = 'hung'
+        elif how == 'closed' and outcome not in ('reset', 'hung'):
+            outcome = 'closed'
+        elif how == 'eof' and not count and outcome != 'delayed':
+            # Nothing but the end of stream went through the handler.
+            outcome = 'eof'
+    stats.handled(conn, to_backend, name, effect_of(name, outcome), seconds)
+    return how, outcome, count, seconds
+
+
 _DIRECTIONS = ('"downstream"', '"upstream"')   # indexed by to_backend
 _now = time.time
 
@@ -88,6 +142,10 @@ class EventLog:
         self._shut = False
         self._names = {}      # handler name -> its JSON string
         self._heads = {}      # connection -> '"conn":N,"client":"..."'
+        # Handler calls under way per connection, and the close lines held
+        # until they end: a connection's close line is always its last.
+        self._calls = {}
+        self._held = {}
         self._second = None
         self._stamp = ''
         self._timer = None
@@ -144,7 +202,10 @@ class EventLog:
         timer.start(self.flush)
 
     def close(self):
-        """Stop the timer, flush, and close the file (unless not ours)."""
+        """Write the close lines still held (handlers that did not return),
+        stop the timer, flush, and close the file (unless not ours)."""
+        for conn in list(self._held):
+            self._write_close(conn)
         if self._timer is not None:
             self._timer.stop()
             self._timer.close()
@@ -202,30 +263,22 @@ class EventLog:
                       'passed' if count else 'eof'))
 
     def call(self, conn, to_backend, name, handler):
-        """Call a handler through ``conn.call`` and log what it did."""
-        src = conn.client if to_backend else conn.backend
-        before = src.received
-        start = time.monotonic()
-        how = conn.call(to_backend, name, handler)
-        seconds = time.monotonic() - start
-        count = src.received - before
-        if how == 'failed':
-            outcome = 'failed'
-        elif how == 'error':
-            outcome = 'reset'
-        else:
-            outcome = outcome_of(handler, name, to_backend)
-            if conn.hung and outcome == 'handled':
-                outcome = 'hung'
-            elif how == 'closed' and outcome not in ('reset', 'hung'):
-                outcome = 'closed'
-            elif how == 'eof' and not count and outcome != 'delayed':
-                # Nothing but the end of stream went through the handler.
-                outcome = 'eof'
+        """Call a handler (:func:`observe_call`) and log what it did."""
+        calls = self._calls
+        calls[conn] = calls.get(conn, 0) + 1
+        try:
+            how, outcome, count, seconds = observe_call(conn, to_backend,
+                                                        name, handler)
+        finally:
+            left = calls.pop(conn) - 1
+            if left:
+                calls[conn] = left
         self.write('{"time":%s,"event":"data",%s,"direction":%s,'
                    '"handler":%s,"bytes":%d,"outcome":%s,"seconds":%.3f}\n'
                    % (self._time(), self._head(conn), _DIRECTIONS[to_backend],
                       self._name(name), count, json.dumps(outcome), seconds))
+        if not left and conn in self._held:
+            self._write_close(conn)
         return how
 
     def backend_failed(self, conn, reason, message):
@@ -236,14 +289,26 @@ class EventLog:
                       json.dumps(message)))
 
     def closed(self, conn):
-        """*conn* ended: bytes each way, duration, who ended it."""
+        """*conn* ended: bytes each way, duration, who ended it.
+
+        While a handler call on *conn* is still under way (a handler that
+        closed the connection itself, or one sleeping on the other
+        direction), the line is held and written after that call's own
+        line, so that ``close`` is always the connection's last line.
+        """
         duration = time.monotonic() - conn.started
         backend = conn.backend
-        self.write('{"time":%s,"event":"close",%s,"bytes_up":%d,'
-                   '"bytes_down":%d,"duration":%.3f,"closed_by":"%s"}\n'
-                   % (self._time(), self._head(conn), conn.client.received,
-                      backend.received if backend is not None else 0,
-                      duration, conn.closed_by or 'proxy'))
+        self._held[conn] = (
+            ',"event":"close",%s,"bytes_up":%d,"bytes_down":%d,'
+            '"duration":%.3f,"closed_by":"%s"}\n'
+            % (self._head(conn), conn.client.received,
+               backend.received if backend is not None else 0,
+               duration, conn.closed_by or 'proxy'))
+        if conn not in self._calls:
+            self._write_close(conn)
+
+    def _write_close(self, conn):
+        self.write('{"time":%s%s' % (self._time(), self._held.pop(conn)))
         self._heads.pop(conn, None)
 
     def behavior_changed(self, behavior):

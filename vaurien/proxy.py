@@ -39,6 +39,7 @@ from vaurien._gevent import LoopServer, Socket
 from vaurien.behavior import (PASS, Behavior, connection_random,
                               direction_random)
 from vaurien.config import ConfigError, format_hostport
+from vaurien.events import observe_call
 from vaurien.stats import Stats
 
 __all__ = ['Proxy', 'Connection', 'Socket']
@@ -462,7 +463,7 @@ class _Flow:
         conn = self.conn
         events = conn.proxy.events
         if events is None:
-            return conn.call(self.to_backend, name, handler)
+            return observe_call(conn, self.to_backend, name, handler)[0]
         return events.call(conn, self.to_backend, name, handler)
 
     def on_readable(self):

@@ -20,6 +20,7 @@ import sys  # noqa: E402
 from vaurien.cli import parse_args  # noqa: E402
 from vaurien.config import ConfigError  # noqa: E402
 from vaurien.demo import run_demo  # noqa: E402
+from vaurien.report import main as report  # noqa: E402
 from vaurien.service import check, serve  # noqa: E402
 from vaurien.workers import run_workers  # noqa: E402
 
@@ -74,9 +75,15 @@ def run(argv):
 
 
 def main(argv=None):
-    """Entry point of the ``vaurien`` command; returns the exit status."""
+    """Entry point of the ``vaurien`` command; returns the exit status.
+
+    ``vaurien report EVENTS.jsonl ...`` reads an event log instead
+    (:mod:`vaurien.report`): no proxy is started.
+    """
     if argv is None:
         argv = sys.argv[1:]
+    if argv[:1] == ['report']:
+        return report(argv[1:])
     try:
         return run(argv)
     except ConfigError as exc:

@@ -32,6 +32,7 @@ from vaurien.config import ConfigError, format_hostport
 from vaurien.control import ProxyControl, build_behavior
 from vaurien.events import open_event_log
 from vaurien.handlers import Registry
+from vaurien.probe import probe_backend
 from vaurien.protocols import build_protocol
 from vaurien.proxy import Proxy
 from vaurien.statsd_push import StatsdPusher, make_client
@@ -249,6 +250,33 @@ class Service:
             self.events.close()
 
 
+#: Seconds the start-up probe of the backend waits for it, at most.
+PROBE_TIMEOUT = 2.0
+
+
+def announce_backend(options, worker):
+    """Once everything is started: say where the traffic goes when the
+    user did not, and warn once (from a greenlet, not holding the start
+    up) when the backend cannot be reached: the proxy serves anyway,
+    backends come and go."""
+    backend = format_hostport(options.distant)
+    if 'distant' not in options.given:
+        log.info('no --distant given: relaying every client to the default '
+                 'backend %s', backend)
+    if worker is not None and worker.index != 0:
+        return      # one warning for all the workers
+
+    def probe():
+        host, port = options.distant
+        reason = probe_backend(host, port, min(options.timeout,
+                                                PROBE_TIMEOUT))
+        if reason is not None:
+            log.warning('backend %s cannot be reached (%s): the proxy '
+                        'starts anyway, and its clients are cut until the '
+                        'backend is up', backend, reason)
+    gevent.spawn(probe)
+
+
 def serve(options, seed, worker=None):
     """Run one service until SIGTERM or SIGINT; the exit status.
 
@@ -257,6 +285,7 @@ def serve(options, seed, worker=None):
     """
     service = Service(load(options), seed, worker)
     service.start()
+    announce_backend(options, worker)
     log.info('%s%s', service.describe(), worker.describe() if worker else '')
 
     def stop():

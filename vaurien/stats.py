@@ -8,17 +8,30 @@ so that counting costs next to nothing on the hot path:
   into :class:`Stats` when the connection closes;
 * connections: the proxy's sequence number counts the accepted ones,
   :class:`Stats` the closed ones;
-* backend connect failures and handler exceptions (rare): here, by label.
+* backend connect failures and handler exceptions (rare): here, by label;
+* what each handler call did (its effect, see
+  :func:`vaurien.events.effect_of`), by handler, and the last faults, with
+  their connection: here, at each handler call (``dummy`` is not called).
 
 :func:`snapshot` adds it all up (open connections included) when someone
 asks: the ``/metrics`` page, the statsd pusher, ``vaurienctl stats``.
 """
+import collections
 import errno
 import math
 import socket as _socket
+import time
+
+from vaurien.config import format_hostport
 
 __all__ = ['Stats', 'Snapshot', 'snapshot', 'failure_reason',
-           'FAILURE_REASONS', 'percentile']
+           'FAILURE_REASONS', 'percentile', 'RECENT', 'NOT_FAULTS']
+
+#: The last faults kept, for the dashboard.
+RECENT = 20
+
+#: Effects that are not faults: relayed untouched, or nothing done.
+NOT_FAULTS = frozenset(['passed', 'none'])
 
 
 def percentile(values, fraction):
@@ -69,11 +82,15 @@ class Stats:
     ``failures``: ``{reason: count}`` of backend connect failures;
     ``exceptions``: ``{handler name: count}`` of exceptions raised by
     handlers (not counting "the peer went away" errors); ``picks``:
-    ``{(handler name, to_backend): count}`` of behaviors no longer in use.
+    ``{(handler name, to_backend): count}`` of behaviors no longer in use;
+    ``effects``: ``{(handler name, effect): count}`` of handler calls;
+    ``recent``: the last :data:`RECENT` faults, ``(time, connection
+    number, client address, to_backend, handler name, effect, seconds)``.
     """
 
     __slots__ = ('closed', 'bytes_up', 'bytes_down', 'failures',
-                 'exceptions', 'exception_count', 'picks', 'behavior')
+                 'exceptions', 'exception_count', 'picks', 'behavior',
+                 'effects', 'recent')
 
     def __init__(self):
         self.closed = 0
@@ -84,6 +101,8 @@ class Stats:
         self.exception_count = 0
         self.picks = {}
         self.behavior = None   # the behavior whose counts are not folded yet
+        self.effects = {}
+        self.recent = collections.deque(maxlen=RECENT)
 
     def connection_closed(self, conn):
         """Fold a closing connection's byte counts into the totals."""
@@ -103,6 +122,15 @@ class Stats:
         """Count one exception raised by handler *name*."""
         self.exceptions[name] = self.exceptions.get(name, 0) + 1
         self.exception_count += 1
+
+    def handled(self, conn, to_backend, name, effect, seconds):
+        """Count what one call of handler *name* did (*effect*); a fault
+        is kept among the recent ones."""
+        key = (name, effect)
+        self.effects[key] = self.effects.get(key, 0) + 1
+        if effect not in NOT_FAULTS:
+            self.recent.append((time.time(), conn.seq, conn.address,
+                                to_backend, name, effect, seconds))
 
     def track(self, behavior):
         """Make *behavior* the one counted live; fold the previous one's
@@ -134,17 +162,24 @@ class Snapshot:
     ``opened``, ``closed``, ``open`` (connections), ``hung``, ``bytes_up``,
     ``bytes_down``, ``picks`` (``{(name, to_backend): count}``, every name of
     the current behavior present), ``failures`` (``{reason: count}``),
-    ``exceptions`` (``{name: count}``), ``behavior`` (its text).
+    ``exceptions`` (``{name: count}``), ``behavior`` (its text),
+    ``effects`` (``{(name, effect): count}``) and ``recent`` (the last
+    faults, oldest first: dicts with ``time``, ``conn``, ``client``,
+    ``direction``, ``handler``, ``effect``, ``seconds``).
     """
 
     __slots__ = ('opened', 'closed', 'open', 'hung', 'bytes_up',
-                 'bytes_down', 'picks', 'failures', 'exceptions', 'behavior')
+                 'bytes_down', 'picks', 'failures', 'exceptions', 'behavior',
+                 'effects', 'recent')
 
     def to_json(self):
-        """The snapshot as JSON-able data (for ``--workers``)."""
+        """The snapshot as JSON-able data (for ``--workers`` and
+        ``GET /stats``)."""
         data = {name: getattr(self, name) for name in self.__slots__}
         data['picks'] = [[name, to_backend, count] for (name, to_backend),
-                         count in self.picks.items()]
+                         count in sorted(self.picks.items())]
+        data['effects'] = [[name, effect, count] for (name, effect), count
+                           in sorted(self.effects.items())]
         return data
 
     @classmethod
@@ -163,6 +198,15 @@ class Snapshot:
                 total = getattr(snap, field)
                 for key, count in part[field].items():
                     total[key] = total.get(key, 0) + count
+        snap.effects = {}
+        recent = []
+        for part in parts:
+            for name, effect, count in part['effects']:
+                key = (name, effect)
+                snap.effects[key] = snap.effects.get(key, 0) + count
+            recent.extend(part['recent'])
+        recent.sort(key=lambda fault: fault['time'])
+        snap.recent = recent[-RECENT:]
         snap.behavior = parts[0]['behavior'] if parts else ''
         return snap
 
@@ -207,4 +251,18 @@ def snapshot(proxy):
     snap.failures = dict(stats.failures)
     snap.exceptions = dict(stats.exceptions)
     snap.behavior = behavior.text if behavior is not None else ''
+    snap.effects = dict(stats.effects)
+    snap.recent = [{'time': round(when, 3), 'conn': seq,
+                    'client': _peer(address),
+                    'direction': 'upstream' if to_backend else 'downstream',
+                    'handler': name, 'effect': effect,
+                    'seconds': round(seconds, 3)}
+                   for when, seq, address, to_backend, name, effect, seconds
+                   in stats.recent]
     return snap
+
+
+def _peer(address):
+    if isinstance(address, tuple) and len(address) >= 2:
+        return format_hostport(address[:2])
+    return str(address)

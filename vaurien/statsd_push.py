@@ -3,8 +3,9 @@
 The data path only bumps integers (see :mod:`vaurien.stats`); a greenlet
 wakes every :data:`INTERVAL` seconds, reads a snapshot and sends the
 differences since the last push over UDP, batched by the ``statsd``
-package (``pip install vaurien[statsd]``). A statsd daemon that is down or
-unreachable changes nothing: UDP sends do not wait for anyone.
+package (``pip install statsd``, or the ``[statsd]`` extra). A statsd
+daemon that is down or unreachable changes nothing: UDP sends do not wait
+for anyone.
 
 Names, under ``--statsd.prefix`` (``vaurien``):
 
@@ -54,7 +55,7 @@ def make_client(host, port, prefix):
         import statsd
     except ImportError:
         raise ConfigError('--statsd.enabled needs the statsd package: '
-                          'pip install "vaurien[statsd]"') from None
+                          'pip install statsd') from None
     try:
         return statsd.StatsClient(host, port, prefix=prefix or None)
     except (OSError, UnicodeError) as exc:

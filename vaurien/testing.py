@@ -14,9 +14,12 @@ Compatible with the functions of the original Vaurien::
 
 The proxy runs in a subprocess (``python -m vaurien``, with the same
 interpreter). ``start_proxy`` returns once it is ready, polling for at most
-``warmup`` seconds, and raises :class:`ProxyStartError` with the proxy's own
-error output when it could not start. For pytest, the ``vaurien_proxy``
-fixture (:mod:`vaurien.pytest_plugin`) does all of this with free ports.
+``warmup`` seconds, and raises :class:`ProxyStartError` with the proxy's
+error and the tail of its log when it could not start. The proxy's log
+(``log_output='-'``, the default) is captured, not mixed into the caller's
+standard error: :func:`proxy_log` reads it; or give ``log_output`` a file
+path. For pytest, the ``vaurien_proxy`` fixture
+(:mod:`vaurien.pytest_plugin`) does all of this with free ports.
 """
 import atexit
 import collections
@@ -31,10 +34,15 @@ import time
 
 from vaurien.config import format_hostport
 
-__all__ = ['start_proxy', 'stop_proxy', 'ProxyStartError', 'ProxyProcess']
+__all__ = ['start_proxy', 'stop_proxy', 'proxy_log', 'ProxyStartError',
+           'ProxyProcess']
 
 # Lines of the proxy's output kept for error messages and reports.
 _KEPT_LINES = 2000
+# Lines of the log a start error quotes.
+_TAIL_LINES = 20
+# Stopped proxies whose log proxy_log() can still read.
+_KEPT_STOPPED = 16
 _POLL = 0.02   # seconds between readiness checks
 
 
@@ -50,12 +58,15 @@ class ProxyProcess:
 
     The proxy's standard error (its log, with ``--log-output -``, and its
     error messages) is read by a thread: kept (the last lines) in
-    :meth:`output`, and copied to this process's stderr when *echo*.
+    :meth:`output`, and also copied to this process's stderr when *echo*.
+    *log_path* is where the proxy writes its log when not to standard
+    error (quoted by :meth:`tail` too).
     """
 
-    def __init__(self, args, echo=True, env=None, cwd=None):
+    def __init__(self, args, echo=False, env=None, cwd=None, log_path=None):
         self.argv = [sys.executable, '-m', 'vaurien'] + [str(a) for a in args]
         self.echo = echo
+        self.log_path = log_path
         self._lines = collections.deque(maxlen=_KEPT_LINES)
         self._lock = threading.Lock()
         self.proc = subprocess.Popen(
@@ -83,6 +94,22 @@ class ProxyProcess:
         with self._lock:
             return ''.join(self._lines)
 
+    def tail(self, count=_TAIL_LINES):
+        """The last *count* lines of the proxy's log (its file, when it
+        writes one) followed by those of its standard error;
+        ``'(no output)'`` when there are none."""
+        lines = []
+        if self.log_path not in (None, '-', '', os.devnull):
+            try:
+                with open(self.log_path, encoding='utf-8',
+                          errors='replace') as fh:
+                    lines = [line.rstrip('\n') for line in
+                             collections.deque(fh, maxlen=count)]
+            except OSError:
+                pass
+        lines += self.output().splitlines()[-count:]
+        return '\n'.join(lines[-count:]).strip() or '(no output)'
+
     def search(self, pattern):
         """The first match of *pattern* in the output so far, or None."""
         return re.search(pattern, self.output())
@@ -103,16 +130,14 @@ class ProxyProcess:
                 self._reader.join(5)
                 raise ProxyStartError(
                     'vaurien exited with status %s at start-up: %s'
-                    % (self.proc.returncode,
-                       self.output().strip() or '(no output)'))
+                    % (self.proc.returncode, self.tail()))
             if ready():
                 return
             if time.monotonic() >= deadline:
                 self.stop()
                 raise ProxyStartError(
-                    'vaurien was not ready within %gs (warmup); its '
-                    'output: %s' % (timeout,
-                                    self.output().strip() or '(none)'))
+                    'vaurien was not ready within %gs (warmup); the end of '
+                    'its log: %s' % (timeout, self.tail()))
             time.sleep(_POLL)
 
     def stop(self, timeout=10.0):
@@ -127,7 +152,10 @@ class ProxyProcess:
         self._reader.join(5)
         if self.proc.stderr is not None:
             self.proc.stderr.close()
-        _STARTED.pop(self.pid, None)
+        if _STARTED.pop(self.pid, None) is not None:
+            _STOPPED[self.pid] = self
+            while len(_STOPPED) > _KEPT_STOPPED:
+                del _STOPPED[next(iter(_STOPPED))]
         return self.proc.returncode
 
 
@@ -149,6 +177,7 @@ def _child_env(extra):
 
 
 _STARTED = {}
+_STOPPED = {}     # the last stopped ones, for proxy_log(), oldest first
 
 
 @atexit.register
@@ -197,6 +226,26 @@ def proxy_args(proxy_host='localhost', proxy_port=8000,
     return args
 
 
+def _size(path):
+    """The size of the file at *path* (0 when there is none yet)."""
+    try:
+        return os.path.getsize(path)
+    except (OSError, TypeError, ValueError):
+        return 0
+
+
+def _log_has(path, offset, pattern):
+    """True when *pattern* is in the log file at *path* past *offset*
+    (what an earlier run appended before is not read)."""
+    try:
+        with open(path, 'rb') as fh:
+            fh.seek(offset)
+            text = fh.read().decode('utf-8', 'replace')
+    except OSError:
+        return False
+    return re.search(pattern, text) is not None
+
+
 def _port_open(host, port):
     try:
         with socket.create_connection((host, port), timeout=0.5):
@@ -218,13 +267,17 @@ def start_proxy(proxy_host='localhost', proxy_port=8000,
     proxy logged that it listens (log on stderr, level info or debug) or,
     when its log goes elsewhere, the proxy port accepts a connection.
     *warmup* bounds the wait, in seconds.
-    Raises :class:`ProxyStartError` with the proxy's error output when it
-    exits or is not ready in time. Stop it with :func:`stop_proxy`.
+    Raises :class:`ProxyStartError` when it exits or is not ready in
+    time: its message has the proxy's error once, with the last lines of
+    its log. The log (*log_output* ``'-'``) is captured, not copied to this
+    process's standard error: read it with :func:`proxy_log`, or give
+    *log_output* a file path. Stop the proxy with :func:`stop_proxy`.
     """
     args = proxy_args(proxy_host, proxy_port, backend_host, backend_port,
                       protocol, http, http_host, http_port, options,
                       log_level, log_output, behavior, http_token)
-    process = ProxyProcess(args)
+    offset = _size(log_output)
+    process = ProxyProcess(args, log_path=log_output)
     _STARTED[process.pid] = process
 
     if http:
@@ -236,12 +289,18 @@ def start_proxy(proxy_host='localhost', proxy_port=8000,
                 return client.get_proxy().get('pid') == process.pid
             except (OSError, ValueError):
                 return False
-    elif log_output in ('-', '') and str(log_level).lower() in ('debug',
-                                                                'info'):
-        # The log comes through our pipe: its start-up line says the proxy
-        # is listening, and cannot come from another process on that port.
-        def ready():
-            return process.search(r'proxying \S+ -> ') is not None
+    elif str(log_level).lower() in ('debug', 'info') and \
+            log_output != os.devnull:
+        # The start-up line of this very process (its pid is in every log
+        # line) says that it listens: another process on that port cannot
+        # be mistaken for it.
+        line = r'\[%d\] \[INFO\] proxying \S+ -> ' % process.pid
+        if log_output in ('-', ''):
+            def ready():
+                return process.search(line) is not None
+        else:
+            def ready():
+                return _log_has(log_output, offset, line)
     else:
         def ready():
             return _port_open(proxy_host, proxy_port)
@@ -251,6 +310,18 @@ def start_proxy(proxy_host='localhost', proxy_port=8000,
         process.stop()
         raise
     return process.pid
+
+
+def proxy_log(pid):
+    """What the proxy started as *pid* by :func:`start_proxy` wrote on its
+    standard error so far: its log with ``log_output='-'`` (the last
+    2,000 lines). Still readable after :func:`stop_proxy` (for the last
+    16 proxies stopped). Raises LookupError for a pid not started here.
+    """
+    process = _STARTED.get(pid) or _STOPPED.get(pid)
+    if process is None:
+        raise LookupError('no proxy started here with pid %r' % pid)
+    return process.output()
 
 
 def stop_proxy(pid):

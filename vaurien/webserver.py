@@ -45,6 +45,8 @@ from gevent.pywsgi import LoggingLogAdapter, WSGIServer
 
 from vaurien.config import BadValue, format_hostport, parse_behavior
 from vaurien.control import ControlError, one_line
+from vaurien.dashboard import CONTENT_TYPE as CONTENT_TYPE_HTML
+from vaurien.dashboard import HEADERS, PAGE
 from vaurien.metrics import CONTENT_TYPE, render_snapshot
 from vaurien.proxy import bind
 
@@ -239,6 +241,12 @@ def _read_json_object(body):
     return data
 
 
+def _is_page(environ):
+    """Is this a request for the dashboard page (``GET /``)?"""
+    return (environ.get('PATH_INFO') or '/') == '/' and \
+        environ.get('REQUEST_METHOD', 'GET').upper() == 'GET'
+
+
 _LOOPBACK_NAMES = {'localhost', 'localhost.localdomain', 'ip6-localhost',
                    'ip6-loopback'}
 
@@ -273,6 +281,8 @@ class App:
             '/backend': {'GET': self.get_backend, 'PUT': self.put_backend},
             '/proxy': {'GET': self.get_proxy, 'PUT': self.put_proxy},
             '/metrics': {'GET': self.get_metrics},
+            '/stats': {'GET': self.get_stats},
+            '/': {'GET': self.get_dashboard},
         }
 
     # -- WSGI ---------------------------------------------------------------
@@ -318,9 +328,10 @@ class App:
                            headers=[('Allow', allowed)])
         body = self.read_body(environ) if method in ('POST', 'PUT') else b''
         result = action(body)
-        if isinstance(result, tuple):     # (content type, text)
-            return 200, [('Content-Type', result[0])], \
-                result[1].encode('utf-8')
+        if isinstance(result, tuple):   # (content type, text[, headers])
+            headers = [('Content-Type', result[0])]
+            headers.extend(result[2] if len(result) > 2 else ())
+            return 200, headers, result[1].encode('utf-8')
         if isinstance(result, str):
             return 200, [('Content-Type', 'text/plain; charset=utf-8')], \
                 result.encode('utf-8')
@@ -328,7 +339,12 @@ class App:
             json.dumps(result).encode('utf-8') + b'\n'
 
     def check_access(self, environ):
-        """403 for foreign Host or Origin headers, 401 without the token."""
+        """403 for foreign Host or Origin headers, 401 without the token.
+
+        The dashboard page itself (``GET /``) needs no token: it is static
+        and holds no data; everything it shows or changes goes through
+        the other routes, with the token (which the page asks for).
+        """
         host = environ.get('HTTP_HOST')
         if host is not None and not self.host_allowed(_split_host(host)):
             raise APIError('forbidden_host', 'Host %r is not this server: '
@@ -338,7 +354,7 @@ class App:
         if origin is not None and not self.origin_allowed(origin):
             raise APIError('forbidden_origin', 'requests from the web page '
                            'at %r are refused' % origin)
-        if self.token is not None:
+        if self.token is not None and not _is_page(environ):
             given = environ.get('HTTP_AUTHORIZATION', '')
             scheme, _, credentials = given.strip().partition(' ')
             if scheme.lower() != 'bearer' or not hmac.compare_digest(
@@ -426,6 +442,16 @@ class App:
     def get_proxy(self, body):
         """The state of the proxy (see :meth:`Control.proxy_state`)."""
         return self.control.proxy_state()
+
+    def get_stats(self, body):
+        """The counters as JSON (:meth:`vaurien.stats.Snapshot.to_json`):
+        what the dashboard draws."""
+        return self.control.snapshot().to_json()
+
+    def get_dashboard(self, body):
+        """The live dashboard (:mod:`vaurien.dashboard`), a static page
+        that reads and drives this API."""
+        return CONTENT_TYPE_HTML, PAGE, HEADERS
 
     def get_metrics(self, body):
         """The Prometheus metrics of the proxy (:mod:`vaurien.metrics`)."""
