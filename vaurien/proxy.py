@@ -3,12 +3,25 @@
 Each accepted client gets its own fresh backend connection. The two
 directions of a connection are serviced independently (a :class:`_Flow`
 each): a handler sleeping on a request does not hold back a response
-already on its way. At each readable event on a direction's source, a
-handler is picked from the current :class:`~vaurien.behavior.Behavior` and
-called as ``handler(client_sock, backend_sock, to_backend)`` in a worker
-greenlet; ``dummy`` picks are relayed by the engine itself, right in the
-event loop. In protocol mode each direction is a greenlet reading whole
-messages.
+already on its way. A handler is picked from the current
+:class:`~vaurien.behavior.Behavior` and called as
+``handler(client_sock, backend_sock, to_backend)`` in a worker greenlet;
+``dummy`` picks are relayed by the engine itself, right in the event loop.
+When a pick is made (``--pick``):
+
+* ``event`` (tcp's default): at each readable event of a direction (each
+  message in protocol mode), each direction on its own;
+* ``exchange`` (protocol mode's default): once per request; its response
+  (the next unanswered one, in order) gets the same handler, so
+  ``20:delay`` delays 20% of the requests and ``5:blackout`` cuts 5% of
+  the exchanges. A message no request asked for (a greeting, a push)
+  passes untouched and is not a pick;
+* ``connection``: once when the connection opens, for its whole life.
+
+An end of stream is never a pick: the engine finds it itself (before it
+picks) and ends the direction, unless the direction's last pick was a
+handler that acts on an end of stream (``end_of_stream``, like
+``slow_close``): it is then handed to that handler.
 
 What the engine guarantees around the handler contract:
 
@@ -22,6 +35,7 @@ What the engine guarantees around the handler contract:
   handler's name; the proxy keeps serving;
 * both sockets are always closed in the end.
 """
+import collections
 import errno
 import logging
 import os
@@ -39,10 +53,13 @@ from vaurien._gevent import LoopServer, Socket
 from vaurien.behavior import (PASS, Behavior, connection_random,
                               direction_random)
 from vaurien.config import ConfigError, format_hostport
-from vaurien.events import observe_call
-from vaurien.stats import Stats
+from vaurien.events import observe_and_log, observe_call
+from vaurien.stats import NOT_FAULTS, Stats
 
-__all__ = ['Proxy', 'Connection', 'Socket']
+__all__ = ['Proxy', 'Connection', 'Socket', 'PICKS']
+
+#: When a handler is picked (``--pick``).
+PICKS = ('event', 'exchange', 'connection')
 
 log = logging.getLogger('vaurien')
 
@@ -78,7 +95,7 @@ class Connection:
     __slots__ = ('proxy', 'seq', 'client', 'backend', 'address', 'hung',
                  'state', 'readers', 'behavior', 'index', 'flows', '_done',
                  '_closed', '_hrng', '_timer', '_addresses', 'closed_by',
-                 'started', '__weakref__')
+                 'started', 'exchanges', 'faults', 'told', '__weakref__')
 
     def __init__(self, proxy, seq, client, address):
         self.proxy = proxy
@@ -101,6 +118,11 @@ class Connection:
         # 'error' or 'proxy' (for the event log).
         self.closed_by = None
         self.started = _monotonic()     # for the duration in the event log
+        # Protocol mode, unless --pick event: the exchanges whose response
+        # has not been relayed yet, oldest first (a deque of _Exchange).
+        self.exchanges = None
+        self.faults = None      # the kinds of fault met (a set, once one is)
+        self.told = None        # (effect, why) a handler call told, if any
         client.conn = self
 
     # -- what handlers use ----------------------------------------------------
@@ -155,6 +177,20 @@ class Connection:
             rng = self._hrng = random.Random(
                 (self.proxy.seed << 64) | (self.seq << 2) | 2)
         return rng
+
+    def tell(self, effect, why=None):
+        """What the handler call under way did, when it differs from what
+        the handler declares (see ``BaseHandler.tell_effect``)."""
+        self.told = (effect, why)
+
+    def suffered(self, effect):
+        """Note a fault (an effect) met by this connection; each kind is
+        counted once per connection when it closes."""
+        faults = self.faults
+        if faults is None:
+            self.faults = {effect}
+        else:
+            faults.add(effect)
 
     def hang(self):
         """Mark the connection hung: it is closed as soon as a side ends,
@@ -242,6 +278,8 @@ class Connection:
             return
         self.readers = (protocol.reader(self, False, backend),
                         protocol.reader(self, True, client))
+        if not proxy.pick_per_event:
+            self.exchanges = collections.deque()
         gevent.spawn_raw(self._relay, False)
         gevent.spawn_raw(self._relay, True)
 
@@ -252,9 +290,11 @@ class Connection:
     # -- picking and calling handlers ---------------------------------------
 
     def _pick_connection(self, behavior):
+        """--pick connection: the one pick (counted once, upstream)."""
         self.behavior = behavior
         self.index = behavior.index(
             connection_random(self.proxy.seed, self.seq))
+        behavior.picks[True][self.index] += 1
 
     def call(self, to_backend, name, handler):
         """Call *handler* for one event; None to go on, else how it ended:
@@ -263,6 +303,7 @@ class Connection:
         away while it ran)."""
         client, backend = self.client, self.backend
         src = client if to_backend else backend
+        self.told = None
         try:
             reads = src.reads
             result = handler(client, backend, to_backend)
@@ -297,28 +338,66 @@ class Connection:
         return 'error'
 
     def _relay(self, to_backend):
-        """Protocol mode: one direction as a greenlet, message by message."""
+        """Protocol mode: one direction as a greenlet, message by message.
+
+        With ``--pick exchange`` (or ``connection``) a request opens an
+        exchange (its pick) and the response answering it uses that pick
+        (the oldest unanswered exchange: requests and responses pair up in
+        order); with ``--pick event`` each message is a pick of its own.
+        """
         client, backend = self.client, self.backend
-        src, dst = (client, backend) if to_backend else (backend, client)
+        dst = backend if to_backend else client
         proxy = self.proxy
         reader = self.readers[to_backend]
         flow = _Flow(self, to_backend)     # for its picks; never armed
+        exchanges = self.exchanges
         how = 'eof'
         try:
             while True:
-                if not reader.pending:
-                    src.wait_readable()
-                name, handler = flow.pick()
+                # The end of stream is found here, before any pick (one
+                # receive into the reader's buffer, which the next message
+                # needs anyway): it is never a pick.
+                if not reader.fill():
+                    how = flow.at_end()
+                    break
+                exchange = None
+                if exchanges is None:               # --pick event
+                    behavior, index = flow.draw()
+                    behavior.picks[to_backend][index] += 1
+                elif to_backend:                    # a request: an exchange
+                    behavior, index = flow.draw()
+                    exchange = self._open_exchange(behavior, index)
+                elif exchanges:                     # its response
+                    exchange = exchanges[0]
+                    behavior, index = exchange.behavior, exchange.index
+                else:
+                    # No request asked for this message (a greeting, a
+                    # push): relayed untouched, not a pick.
+                    if not reader.relay(dst):
+                        break
+                    continue
+                pair = flow.last = behavior.tables[to_backend][index]
+                name, handler = pair
                 if handler is PASS:
                     # One whole message; a huge one streams through.
                     count = reader.relay(dst)
                     events = proxy.events
                     if events is not None:
                         events.passed(self, to_backend, name, count)
+                    if exchange is not None:
+                        self._exchange_done(exchange, 'passed'
+                                            if name == 'dummy' else 'none',
+                                            to_backend)
                     if not count:
                         break
                     continue
-                how = flow.call(name, handler)
+                if exchange is None:
+                    how = flow.call(name, handler)
+                else:
+                    exchange.busy = True
+                    how, effect = flow.observe(name, handler)[:2]
+                    exchange.busy = False
+                    self._exchange_done(exchange, effect, to_backend)
                 if how is not None:
                     break
         except OSError:
@@ -331,6 +410,31 @@ class Connection:
                       self.seq, _direction(to_backend), type(exc).__name__,
                       exc, exc_info=True)
         self.direction_ended(to_backend, how or 'eof')
+
+    def _open_exchange(self, behavior, index):
+        """A request picked *index* of *behavior*: a new exchange, counted
+        as a pick (with --pick connection, the connection's pick was)."""
+        exchanges = self.exchanges
+        if len(exchanges) >= _MAX_EXCHANGES:
+            # Requests no response answers (memcache's noreply): the
+            # oldest one is over.
+            exchanges.popleft().note(self.proxy.stats, None, True)
+        if self.behavior is None:
+            behavior.picks[True][index] += 1
+        exchange = _Exchange(behavior, index)
+        exchanges.append(exchange)
+        return exchange
+
+    def _exchange_done(self, exchange, effect, to_backend):
+        """One side of *exchange* is through, with *effect*: the response
+        ends the exchange (it leaves the queue), as does a closed
+        connection."""
+        answered = not to_backend
+        exchange.note(self.proxy.stats, effect, answered or self._closed)
+        if answered:
+            exchanges = self.exchanges
+            if exchanges and exchanges[0] is exchange:
+                exchanges.popleft()
 
     # -- ending -------------------------------------------------------------------
 
@@ -380,26 +484,66 @@ class Connection:
                 except OSError:
                     pass
         # Counted and logged once the sockets are closed: whatever happens
-        # here, no descriptor outlives its connection.
+        # here, no descriptor outlives its connection. An exchange whose
+        # handler call is under way is counted when that call returns.
+        exchanges = self.exchanges
+        if exchanges:
+            for exchange in exchanges:
+                if not exchange.busy:
+                    exchange.note(proxy.stats, None, True)
         proxy.stats.connection_closed(self)
         if proxy.events is not None:
             proxy.events.closed(self)
 
 
+class _Exchange:
+    """A request and its response, in protocol mode (``--pick exchange``
+    or ``connection``): one pick, and one effect counted per request
+    (:meth:`vaurien.stats.Stats.request_done`)."""
+
+    __slots__ = ('behavior', 'index', 'effect', 'settled', 'busy')
+
+    def __init__(self, behavior, index):
+        self.behavior = behavior
+        self.index = index
+        self.effect = None      # what was done so far: None, passed, none
+        self.settled = False    # counted
+        self.busy = False       # a handler call on it is under way
+
+    def note(self, stats, effect, final):
+        """One side did *effect* (None: nothing more will be done). The
+        exchange is counted once: at its first fault, or when it is over
+        (*final*): ``passed`` when both sides were relayed untouched by
+        ``dummy``, else ``none``."""
+        if self.settled:
+            return
+        if effect is not None and effect not in NOT_FAULTS:
+            final = True
+        elif effect is None or self.effect == 'none':
+            effect = self.effect or 'none'
+        if final:
+            self.settled = True
+            stats.request_done(self.behavior.names[self.index], effect)
+        else:
+            self.effect = effect
+
+
 class _Flow:
     """One direction of a tcp-mode connection, driven by loop callbacks.
 
-    At each readable event of the source a handler is picked. A
-    pass-through is done right here, in the loop: one ``recv_into`` into a
-    borrowed buffer and one ``send``; only when the destination cannot take
-    it all does the flow stop reading and wait for the destination to be
-    writable (back-pressure). Any other handler runs in a greenlet of its
-    own, with this flow's reading stopped until it returns.
+    At each readable event of the source a handler is picked (unless the
+    event is the end of stream). A pass-through is done right here, in the
+    loop: one ``recv_into`` into a borrowed buffer and one ``send``; only
+    when the destination cannot take it all does the flow stop reading and
+    wait for the destination to be writable (back-pressure). Any other
+    handler runs in a greenlet of its own, with this flow's reading
+    stopped until it returns. In protocol mode a flow only draws the
+    picks of a relay greenlet (:meth:`Connection._relay`).
     """
 
     __slots__ = ('conn', 'to_backend', 'src', 'readable', 'writable',
                  'recv_into', 'send', 'rng', 'buf', 'view', 'sent',
-                 'reading', 'writing')
+                 'reading', 'writing', 'last')
 
     def __init__(self, conn, to_backend):
         self.conn = conn
@@ -417,6 +561,7 @@ class _Flow:
         self.buf = self.view = None
         self.sent = 0
         self.reading = self.writing = False
+        self.last = None        # the (name, handler) of the last pick
 
     def arm_read(self):
         self.reading = True
@@ -435,36 +580,78 @@ class _Flow:
         """gevent's way of saying a socket we watch was closed: end."""
         self.conn.close('handler')
 
-    def pick(self):
-        """The ``(name, handler)`` picked for this event, counted among the
-        behavior's picks: one per connection (``--pick connection``) or one
-        per event from this direction's generator."""
+    def draw(self):
+        """``(behavior, index)`` of this pick: the connection's (``--pick
+        connection``), or one drawn from this direction's generator. The
+        caller counts it (``behavior.picks``) once it is a pick: not at an
+        end of stream, and with ``--pick connection`` never (the
+        connection's pick was counted once)."""
         conn = self.conn
         behavior = conn.proxy.behavior
-        to_backend = self.to_backend
         if conn.behavior is not None:
             if behavior is not conn.behavior:
                 conn._pick_connection(behavior)
-            index = conn.index
-        else:
-            index = behavior.single_index
-            if index is None:
-                rng = self.rng
-                if rng is None:
-                    rng = self.rng = direction_random(
-                        conn.proxy.seed, conn.seq, to_backend)
-                index = behavior.index(rng)
-        behavior.picks[to_backend][index] += 1
-        return behavior.tables[to_backend][index]
+            return behavior, conn.index
+        index = behavior.single_index
+        if index is None:
+            rng = self.rng
+            if rng is None:
+                rng = self.rng = direction_random(
+                    conn.proxy.seed, conn.seq, self.to_backend)
+            index = behavior.index(rng)
+        return behavior, index
 
-    def call(self, name, handler):
-        """Call *handler* for this event (through the event log when on);
-        None to go on, else how the direction ended."""
+    def pick(self):
+        """The ``(name, handler)`` of one pick, counted (tests and tools
+        that pick without relaying)."""
+        behavior, index = self.draw()
+        if self.conn.behavior is None:
+            behavior.picks[self.to_backend][index] += 1
+        return behavior.tables[self.to_backend][index]
+
+    def observe(self, name, handler, at_end=False):
+        """Call *handler* through the event log when it is on, else
+        through the proxy's ``observe``; ``(how, effect, why, bytes,
+        seconds)`` (see :func:`vaurien.events.observe_call`)."""
         conn = self.conn
-        events = conn.proxy.events
+        proxy = conn.proxy
+        events = proxy.events
         if events is None:
-            return observe_call(conn, self.to_backend, name, handler)[0]
-        return events.call(conn, self.to_backend, name, handler)
+            return proxy.observe(conn, self.to_backend, name, handler, at_end)
+        return events.call(conn, self.to_backend, name, handler, at_end)
+
+    def call(self, name, handler, at_end=False):
+        """Call *handler* for this event; None to go on, else how the
+        direction ended."""
+        return self.observe(name, handler, at_end)[0]
+
+    def end_handler(self):
+        """The ``(name, handler)`` of the last pick when that handler acts
+        on an end of stream (``end_of_stream``), else None."""
+        last = self.last
+        if last is not None and last[1] is not PASS and \
+                getattr(last[1], 'end_of_stream', None):
+            return last
+        return None
+
+    def at_end(self):
+        """In a greenlet: the source has ended. Not a pick: handed to the
+        last pick's handler if it acts on it; how the direction ended."""
+        last = self.end_handler()
+        if last is None:
+            return 'eof'
+        return self.call(last[0], last[1], True) or 'eof'
+
+    def ended(self):
+        """In the loop: the source has ended (see :meth:`at_end`)."""
+        if self.end_handler() is None:
+            self.conn.direction_ended(self.to_backend, 'eof')
+        else:
+            self.conn.proxy._workers.run(self.run_end)
+
+    def run_end(self):
+        """In a worker greenlet: :meth:`at_end`, then end the direction."""
+        self.conn.direction_ended(self.to_backend, self.at_end())
 
     def on_readable(self):
         conn = self.conn
@@ -473,11 +660,13 @@ class _Flow:
             return
         proxy = conn.proxy
         to_backend = self.to_backend
-        name, handler = self.pick()
+        behavior, index = self.draw()
+        pair = behavior.tables[to_backend][index]
+        name, handler = pair
         if handler is not PASS:
             self.reading = False
             self.readable.stop()
-            proxy._workers.run(self.run_handler, name, handler)
+            proxy._workers.run(self.run_handler, behavior, index)
             return
         buffers = proxy._buffers
         buf = buffers.pop() if buffers else bytearray(proxy.bufsize)
@@ -489,15 +678,19 @@ class _Flow:
         except OSError:
             conn.close(_SIDES[to_backend])
             return
-        if proxy.events is not None:
-            proxy.events.passed(conn, to_backend, name, count)
         if not count:
+            # The end of stream: not a pick.
             buffers.append(buf)
             self.src.eof = True
             self.reading = False
             self.readable.stop()
-            conn.direction_ended(to_backend, 'eof')
+            self.ended()
             return
+        if conn.behavior is None:
+            behavior.picks[to_backend][index] += 1
+        self.last = pair
+        if proxy.events is not None:
+            proxy.events.passed(conn, to_backend, name, count)
         self.src.received += count
         view = memoryview(buf)[:count]
         try:
@@ -542,15 +735,26 @@ class _Flow:
         self.buf = self.view = None
         self.arm_read()
 
-    def run_handler(self, name, handler):
-        """In a worker greenlet: one handler call, then read again."""
+    def run_handler(self, behavior, index):
+        """In a worker greenlet: one handler call, then read again.
+
+        A readable event may be the end of stream: a peek tells, before
+        the handler is called, so that an end of stream is never a pick.
+        """
         conn = self.conn
+        if self.src.at_eof():
+            conn.direction_ended(self.to_backend, self.at_end())
+            return
+        to_backend = self.to_backend
+        if conn.behavior is None:
+            behavior.picks[to_backend][index] += 1
+        name, handler = self.last = behavior.tables[to_backend][index]
         how = self.call(name, handler)
         if how is None:
             if not conn._closed:
                 self.arm_read()
         else:
-            conn.direction_ended(self.to_backend, how)
+            conn.direction_ended(to_backend, how)
 
 
 class _Workers:
@@ -604,6 +808,8 @@ def _direction(to_backend):
 
 # The side a direction reads from, indexed by to_backend.
 _SIDES = ('backend', 'client')
+# Exchanges waiting for their response on one connection, at most.
+_MAX_EXCHANGES = 1024
 # Who ended a connection, by how a direction ended (see Connection.call).
 _ENDED_BY = {'closed': 'handler', 'error': 'error', 'failed': 'error'}
 
@@ -662,14 +868,25 @@ class Proxy:
     proxy when they are made, so either may also be a function that takes
     the proxy and returns it: it is called last, on the otherwise complete
     proxy (this is how :mod:`vaurien.service` builds one). *events* is the
-    chaos event log (:class:`vaurien.events.EventLog`) or None.
+    chaos event log (:class:`vaurien.events.EventLog`) or None. *pick* is
+    ``event``, ``exchange`` (protocol mode only) or ``connection``: when a
+    handler is picked (see the module's docstring). With *log_faults*,
+    every fault applied is logged at INFO (one line each).
     ``start()`` binds the listening socket (ConfigError when it cannot);
     ``serve_forever()`` serves until ``stop()``.
     """
 
     def __init__(self, local, distant, behavior, bufsize=65536, timeout=30.0,
                  seed=0, backlog=1024, pick='event', protocol=None,
-                 reuse_port=False, worker=0, workers=1, events=None):
+                 reuse_port=False, worker=0, workers=1, events=None,
+                 log_faults=False):
+        if pick not in PICKS:
+            raise ConfigError('--pick must be one of %s, got %r'
+                              % (', '.join(PICKS), pick))
+        if pick == 'exchange' and protocol is None:
+            raise ConfigError('--pick exchange needs a --protocol (in tcp '
+                              'mode there are no requests, only readable '
+                              'events: --pick event)')
         self.local = local
         # --workers: every worker listens on the port (SO_REUSEPORT) and
         # numbers its connections worker+1, worker+1+workers, ... so that
@@ -682,7 +899,12 @@ class Proxy:
         self.timeout = timeout
         self.seed = seed
         self.backlog = backlog
+        self.pick = pick
         self.pick_per_connection = pick == 'connection'
+        self.pick_per_event = pick == 'event'
+        # How handler calls are observed (vaurien.events), chosen once:
+        # with --log-faults off, logging costs nothing per call.
+        self.observe = observe_and_log if log_faults else observe_call
         self.protocol = protocol
         self.connections = set()
         self.hung = set()

@@ -28,7 +28,7 @@ import signal
 
 import gevent
 
-from vaurien.config import ConfigError, format_hostport
+from vaurien.config import ConfigError, format_hostport, pick_mode
 from vaurien.control import ProxyControl, build_behavior
 from vaurien.events import open_event_log
 from vaurien.handlers import Registry
@@ -108,10 +108,12 @@ def build_proxy(plan, seed, local=None, distant=None, events=None,
     return Proxy(options.local if local is None else local,
                  options.distant if distant is None else distant,
                  plan.behavior, bufsize=options.bufsize,
-                 timeout=options.timeout, seed=seed, pick=options.pick,
+                 timeout=options.timeout, seed=seed,
+                 pick=pick_mode(options.pick, options.protocol),
                  protocol=plan.protocol, reuse_port=worker is not None,
                  worker=worker.index if worker else 0,
-                 workers=worker.count if worker else 1, events=events)
+                 workers=worker.count if worker else 1, events=events,
+                 log_faults=options.log_faults)
 
 
 def check_writable(path, what):
@@ -226,7 +228,7 @@ class Service:
                 'seed %d (replay with --seed %d)'
                 % (format_hostport(proxy.address),
                    format_hostport(proxy.distant), proxy.behavior.text,
-                   options.pick, options.protocol, self.seed, self.seed))
+                   proxy.pick, options.protocol, self.seed, self.seed))
 
     def serve_forever(self):
         """Serve until :meth:`stop`; the observers are stopped after."""

@@ -50,6 +50,9 @@ def percentile(values, fraction):
     rank = math.ceil(fraction * len(ordered))
     return ordered[min(len(ordered), max(1, rank)) - 1]
 
+# What a connection that met no fault counts as.
+_UNTOUCHED = ('passed',)
+
 #: The labels of backend connect failures.
 FAILURE_REASONS = ('refused', 'timeout', 'resolve', 'unreachable', 'other')
 
@@ -84,13 +87,18 @@ class Stats:
     handlers (not counting "the peer went away" errors); ``picks``:
     ``{(handler name, to_backend): count}`` of behaviors no longer in use;
     ``effects``: ``{(handler name, effect): count}`` of handler calls;
+    ``requests``: ``{(handler name, effect): count}``, one per request
+    (protocol mode, ``--pick exchange`` or ``connection``): what the pick
+    of the exchange did to the request or its response; ``connections``:
+    ``{effect: count}`` of closed connections, each counted once for every
+    kind of fault it met, or as ``passed`` when it met none;
     ``recent``: the last :data:`RECENT` faults, ``(time, connection
     number, client address, to_backend, handler name, effect, seconds)``.
     """
 
     __slots__ = ('closed', 'bytes_up', 'bytes_down', 'failures',
                  'exceptions', 'exception_count', 'picks', 'behavior',
-                 'effects', 'recent')
+                 'effects', 'requests', 'connections', 'recent')
 
     def __init__(self):
         self.closed = 0
@@ -102,15 +110,27 @@ class Stats:
         self.picks = {}
         self.behavior = None   # the behavior whose counts are not folded yet
         self.effects = {}
+        self.requests = {}
+        self.connections = {}
         self.recent = collections.deque(maxlen=RECENT)
 
     def connection_closed(self, conn):
-        """Fold a closing connection's byte counts into the totals."""
+        """Fold a closing connection's byte counts and the faults it met
+        (``conn.faults``) into the totals."""
         self.closed += 1
         self.bytes_up += conn.client.received
         backend = conn.backend
         if backend is not None:
             self.bytes_down += backend.received
+        counts = self.connections
+        for effect in conn.faults or _UNTOUCHED:
+            counts[effect] = counts.get(effect, 0) + 1
+
+    def request_done(self, name, effect):
+        """Count what the pick of one exchange (handler *name*) did to
+        its request and response: *effect*."""
+        key = (name, effect)
+        self.requests[key] = self.requests.get(key, 0) + 1
 
     def backend_failed(self, exc):
         """Count one backend connect failure; returns its reason label."""
@@ -163,14 +183,17 @@ class Snapshot:
     ``bytes_down``, ``picks`` (``{(name, to_backend): count}``, every name of
     the current behavior present), ``failures`` (``{reason: count}``),
     ``exceptions`` (``{name: count}``), ``behavior`` (its text),
-    ``effects`` (``{(name, effect): count}``) and ``recent`` (the last
+    ``effects`` (``{(name, effect): count}``, one per handler call),
+    ``requests`` (``{(name, effect): count}``, one per request, protocol
+    mode), ``connections`` (``{effect: count}``, closed connections by the
+    faults they met, ``passed`` for none) and ``recent`` (the last
     faults, oldest first: dicts with ``time``, ``conn``, ``client``,
     ``direction``, ``handler``, ``effect``, ``seconds``).
     """
 
     __slots__ = ('opened', 'closed', 'open', 'hung', 'bytes_up',
                  'bytes_down', 'picks', 'failures', 'exceptions', 'behavior',
-                 'effects', 'recent')
+                 'effects', 'requests', 'connections', 'recent')
 
     def to_json(self):
         """The snapshot as JSON-able data (for ``--workers`` and
@@ -178,8 +201,9 @@ class Snapshot:
         data = {name: getattr(self, name) for name in self.__slots__}
         data['picks'] = [[name, to_backend, count] for (name, to_backend),
                          count in sorted(self.picks.items())]
-        data['effects'] = [[name, effect, count] for (name, effect), count
-                           in sorted(self.effects.items())]
+        for field in ('effects', 'requests'):
+            data[field] = [[name, effect, count] for (name, effect), count
+                           in sorted(getattr(self, field).items())]
         return data
 
     @classmethod
@@ -198,17 +222,29 @@ class Snapshot:
                 total = getattr(snap, field)
                 for key, count in part[field].items():
                     total[key] = total.get(key, 0) + count
-        snap.effects = {}
+        snap.effects, snap.requests, snap.connections = {}, {}, {}
         recent = []
         for part in parts:
-            for name, effect, count in part['effects']:
-                key = (name, effect)
-                snap.effects[key] = snap.effects.get(key, 0) + count
+            for field in ('effects', 'requests'):
+                total = getattr(snap, field)
+                for name, effect, count in part[field]:
+                    key = (name, effect)
+                    total[key] = total.get(key, 0) + count
+            for effect, count in part['connections'].items():
+                snap.connections[effect] = \
+                    snap.connections.get(effect, 0) + count
             recent.extend(part['recent'])
         recent.sort(key=lambda fault: fault['time'])
         snap.recent = recent[-RECENT:]
         snap.behavior = parts[0]['behavior'] if parts else ''
         return snap
+
+    def requests_by_effect(self):
+        """``{effect: requests}``, every handler together."""
+        result = {}
+        for (_, effect), count in self.requests.items():
+            result[effect] = result.get(effect, 0) + count
+        return result
 
     def picks_by_name(self):
         """``{name: picks in both directions}``."""
@@ -252,6 +288,8 @@ def snapshot(proxy):
     snap.exceptions = dict(stats.exceptions)
     snap.behavior = behavior.text if behavior is not None else ''
     snap.effects = dict(stats.effects)
+    snap.requests = dict(stats.requests)
+    snap.connections = dict(stats.connections)
     snap.recent = [{'time': round(when, 3), 'conn': seq,
                     'client': _peer(address),
                     'direction': 'upstream' if to_backend else 'downstream',

@@ -18,7 +18,10 @@ class SlowClose(BaseHandler):
     change through the control API ends it at once.
     """
     name = 'slow_close'
-    outcome = 'passed'
+    effect = ('none', 'data passes; only a close is delayed')
+    # The end of stream of a direction whose last pick was slow_close is
+    # handed to it (not a pick): that close is delayed.
+    end_of_stream = 'delayed'
     options = {
         'delay': ("Seconds to wait, once one side has closed, before the "
                   "close is passed on to the other side", Number(min=0), 1.0),

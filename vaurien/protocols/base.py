@@ -284,6 +284,26 @@ class Reader:
             else:
                 stream.eof = True
 
+    def fill(self):
+        """Wait for the next message to begin: True once a byte of it is
+        buffered, False at the end of stream with nothing left.
+
+        One receive into the buffer the message is parsed from (it needs
+        those bytes anyway): this is how the engine finds an end of stream
+        before it picks a handler, since an end of stream is never a pick.
+        """
+        stream = self.stream
+        if stream.buf:
+            return True
+        if stream.eof:
+            return False
+        data = self.sock.recv(self.bufsize)
+        if data:
+            stream.buf += data
+            return True
+        stream.eof = True
+        return False
+
     def relay(self, dst):
         """Forward one whole message to *dst* untouched.
 
