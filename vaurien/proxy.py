@@ -883,10 +883,6 @@ class Proxy:
         if pick not in PICKS:
             raise ConfigError('--pick must be one of %s, got %r'
                               % (', '.join(PICKS), pick))
-        if pick == 'exchange' and protocol is None:
-            raise ConfigError('--pick exchange needs a --protocol (in tcp '
-                              'mode there are no requests, only readable '
-                              'events: --pick event)')
         self.local = local
         # --workers: every worker listens on the port (SO_REUSEPORT) and
         # numbers its connections worker+1, worker+1+workers, ... so that
@@ -923,6 +919,10 @@ class Proxy:
         self.address = None
         if callable(protocol):
             self.protocol = protocol(self)
+        if pick == 'exchange' and self.protocol is None:
+            raise ConfigError('--pick exchange needs a --protocol (in tcp '
+                              'mode there are no requests, only readable '
+                              'events: --pick event)')
         if behavior is not None and not isinstance(behavior, Behavior):
             self.behavior = behavior(self)
 
