@@ -125,7 +125,8 @@ def observe_call(conn, to_backend, name, handler, at_end=False):
     direction's last pick (it declared ``end_of_stream``, the effect of
     such a call); not a pick. The engine overrides what the handler
     declares when it knows better: ``failed`` when it raised, ``reset``
-    when a peer went away, ``hung``, ``cut`` when it closed a socket,
+    when a peer went away, ``hung``, ``cut`` when it closed a socket
+    and declares no other fault,
     ``none`` (end of stream) when nothing but the end of stream went
     through. The effect is counted in the proxy's stats
     (:meth:`vaurien.stats.Stats.handled`) and, when it is a fault, among
@@ -153,7 +154,10 @@ def observe_call(conn, to_backend, name, handler, at_end=False):
             effect, why = declared_effect(handler, name, to_backend)
         if conn.hung and effect == 'handled':
             effect = 'hung'
-        elif how == 'closed' and effect not in ('reset', 'hung'):
+        elif how == 'closed' and (effect in NOT_FAULTS or
+                                  effect == 'handled'):
+            # It closed the connection; a fault it did before (error
+            # closing after its error answer) is what it did.
             effect, why = 'cut', None
         elif how == 'eof' and not count and effect not in ('delayed',
                                                            'hung'):

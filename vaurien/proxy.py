@@ -185,12 +185,16 @@ class Connection:
 
     def suffered(self, effect):
         """Note a fault (an effect) met by this connection; each kind is
-        counted once per connection when it closes."""
+        counted once per connection when it closes (or at once, when the
+        handler call that did it returned after the close)."""
         faults = self.faults
         if faults is None:
-            self.faults = {effect}
-        else:
-            faults.add(effect)
+            faults = self.faults = set()
+        elif effect in faults:
+            return
+        faults.add(effect)
+        if self._closed:
+            self.proxy.stats.late_fault(effect, len(faults) == 1)
 
     def hang(self):
         """Mark the connection hung: it is closed as soon as a side ends,

@@ -25,7 +25,8 @@ import time
 from vaurien.config import format_hostport
 
 __all__ = ['Stats', 'Snapshot', 'snapshot', 'failure_reason',
-           'FAILURE_REASONS', 'percentile', 'RECENT', 'NOT_FAULTS']
+           'FAILURE_REASONS', 'percentile', 'RECENT', 'NOT_FAULTS',
+           'effect_shares']
 
 #: The last faults kept, for the dashboard.
 RECENT = 20
@@ -52,6 +53,44 @@ def percentile(values, fraction):
 
 # What a connection that met no fault counts as.
 _UNTOUCHED = ('passed',)
+
+# How the effects that are not faults read in a summary.
+_EFFECT_WORDS = {'passed': 'passed untouched',
+                 'none': 'picked with no effect'}
+
+
+def effect_shares(counts, noun, notes=None, total=None):
+    """*counts* (``{effect: count}``) for a person: ``"20.1% of 2000
+    requests delayed (by 1.0 s), 4.9% cut, 75.0% passed untouched"``.
+
+    Faults first, most frequent first, then ``passed`` and ``none``;
+    *noun* is what is counted (plural); *notes* (``{effect: text}``) adds
+    a word to an effect (``{'delayed': 'by 1.0 s'}``); *total*, what the
+    shares are of, defaults to the sum of *counts* (give it when one thing
+    can be counted under several effects: a connection). None when nothing
+    was counted.
+    """
+    if total is None:
+        total = sum(counts.values())
+    if not total:
+        return None
+    notes = notes or {}
+    order = sorted((e for e in counts if e not in NOT_FAULTS),
+                   key=lambda e: (-counts[e], e))
+    order += [e for e in ('passed', 'none') if counts.get(e)]
+    parts = []
+    for effect in order:
+        if not counts[effect]:
+            continue
+        text = '%.1f%%' % (100.0 * counts[effect] / total)
+        if not parts:
+            text += ' of %d %s' % (total, noun)
+        text += ' ' + _EFFECT_WORDS.get(effect, effect)
+        if effect in notes:
+            text += ' (%s)' % notes[effect]
+        parts.append(text)
+    return ', '.join(parts)
+
 
 #: The labels of backend connect failures.
 FAILURE_REASONS = ('refused', 'timeout', 'resolve', 'unreachable', 'other')
@@ -125,6 +164,14 @@ class Stats:
         counts = self.connections
         for effect in conn.faults or _UNTOUCHED:
             counts[effect] = counts.get(effect, 0) + 1
+
+    def late_fault(self, effect, first):
+        """A closed connection met *effect* (a handler call on it ended
+        after the close); *first*: it was counted as ``passed``."""
+        counts = self.connections
+        counts[effect] = counts.get(effect, 0) + 1
+        if first:
+            counts['passed'] -= 1
 
     def request_done(self, name, effect):
         """Count what the pick of one exchange (handler *name*) did to
