@@ -11,7 +11,6 @@ import support
 from control_support import api
 from observe_support import (HTTP_ARGS, InProcessProxy, finish, http_port,
                              read_events)
-from vaurien.events import effect_of
 from vaurien.stats import RECENT, Snapshot, percentile, snapshot
 from support import exchange
 
@@ -35,9 +34,12 @@ def test_effects_and_recent_faults(echo_server):
                            what='the close')
         data = snap(proxy)
         effects = data.effects
-        # (the end of stream of the client was delayed too)
-        assert effects[('delay', 'delayed')] >= 2
-        assert effects[('delay', 'none')] >= 2
+        # Each message a pick: the requests delayed, the answers untouched
+        # (wrong direction); the ends of stream are no picks.
+        assert effects == {('delay', 'delayed'): 2, ('delay', 'none'): 2}
+        # The connection met one kind of fault.
+        assert data.connections == {'delayed': 1}
+        assert data.requests == {}      # tcp mode: no requests
         assert data.recent, data.recent
         assert len(data.recent) == effects[('delay', 'delayed')]
         fault = data.recent[0]
@@ -75,7 +77,8 @@ def test_merged_adds_effects_and_keeps_the_last_faults():
         return {'opened': 1, 'closed': 1, 'open': 0, 'hung': 0,
                 'bytes_up': 1, 'bytes_down': 1, 'picks': [],
                 'failures': {}, 'exceptions': {}, 'behavior': '20:delay',
-                'effects': effects,
+                'effects': effects, 'requests': effects,
+                'connections': {'delayed': 1, 'passed': 2},
                 'recent': [{'time': t, 'conn': 1, 'client': 'c',
                             'direction': 'upstream', 'handler': 'delay',
                             'effect': 'delayed', 'seconds': 0.0}
@@ -85,6 +88,8 @@ def test_merged_adds_effects_and_keeps_the_last_faults():
              range(0, 2 * RECENT, 2)),
         part([['delay', 'delayed', 2]], range(1, 2 * RECENT, 2))])
     assert merged.effects == {('delay', 'delayed'): 5, ('delay', 'none'): 1}
+    assert merged.requests == merged.effects
+    assert merged.connections == {'delayed': 2, 'passed': 4}
     assert [f['time'] for f in merged.recent] == list(
         range(RECENT, 2 * RECENT))
 
@@ -110,8 +115,7 @@ def test_effects_agree_with_the_event_log(vaurien, http_server, tmp_path):
     logged = {}
     for event in read_events(path):
         if event['event'] == 'data' and 'seconds' in event:
-            key = (event['handler'], effect_of(event['handler'],
-                                               event['outcome']))
+            key = (event['handler'], event['effect'])
             logged[key] = logged.get(key, 0) + 1
     assert {(n, e): c for n, e, c in stats['effects']} == logged
 

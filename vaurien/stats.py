@@ -242,6 +242,10 @@ class Snapshot:
                  'bytes_down', 'picks', 'failures', 'exceptions', 'behavior',
                  'effects', 'requests', 'connections', 'recent')
 
+    def __init__(self):
+        self.effects, self.requests, self.connections = {}, {}, {}
+        self.recent = []
+
     def to_json(self):
         """The snapshot as JSON-able data (for ``--workers`` and
         ``GET /stats``)."""
