@@ -132,13 +132,12 @@ def observe_call(conn, to_backend, name, handler, at_end=False):
     (:meth:`vaurien.stats.Stats.handled`) and, when it is a fault, among
     the connection's faults.
     """
-    src = conn.client if to_backend else conn.backend
-    before = src.received
+    before = conn.read_count(to_backend)
     stats = conn.proxy.stats
     start = time.monotonic()
     how = conn.call(to_backend, name, handler)
     seconds = time.monotonic() - start
-    count = src.received - before
+    count = conn.read_count(to_backend) - before
     why = None
     if how == 'failed':
         effect = 'failed'
@@ -323,21 +322,21 @@ class EventLog:
         if second != self._second:
             self._time()
         head = self._heads.get(conn) or self._head(conn)
-        handler = self._passes.get(name) or self._pass(name)
+        quoted, effect = self._passes.get(name) or self._pass(name)
         self.write('{"time":"%s.%03dZ","event":"data",%s,"direction":%s,'
-                   '%s,"bytes":%d}\n'
+                   '"handler":%s,"bytes":%d,%s}\n'
                    % (self._stamp, (now - second) * 1000, head,
-                      _DIRECTIONS[to_backend], handler, count))
+                      _DIRECTIONS[to_backend], quoted, count, effect))
 
     def _pass(self, name):
-        """``"handler":...,"effect":...`` of a pass-through pick of *name*."""
+        """``(quoted name, '"effect":...')`` of a pass-through pick of
+        *name*: ``dummy`` passed, any other was aimed elsewhere."""
         if name == 'dummy':
             effect = '"effect":"passed"'
         else:
             effect = '"effect":"none","why":"%s"' % WRONG_DIRECTION
-        text = self._passes[name] = '"handler":%s,%s' % (self._name(name),
-                                                         effect)
-        return text
+        pair = self._passes[name] = (self._name(name), effect)
+        return pair
 
     def call(self, conn, to_backend, name, handler, at_end=False):
         """Call a handler (the proxy's ``observe``: :func:`observe_call`)

@@ -138,6 +138,15 @@ class Connection:
         sock = self.client if to_backend else self.backend
         return sock.recv(size or self.proxy.bufsize)
 
+    def read_count(self, to_backend):
+        """Bytes read so far from the source of a direction, by handlers
+        and the engine: in protocol mode, the bytes of the messages handed
+        out (a message may be buffered before a handler reads it)."""
+        readers = self.readers
+        if readers is not None:
+            return readers[to_backend].taken
+        return (self.client if to_backend else self.backend).received
+
     @property
     def closed(self):
         """True once the connection is closed (both sockets)."""

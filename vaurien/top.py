@@ -145,7 +145,7 @@ def table(now, before=None, source=''):
                         rate(up + down, previous)))
     effects = [('requests', effect_shares(now.requests, 'requests')),
                ('connections', effect_shares(now.connections,
-                                             'connections closed',
+                                             'closed connections',
                                              total=now.closed))]
     effects += [('calls of %s' % name,
                  effect_shares(now.effects[name], 'calls'))

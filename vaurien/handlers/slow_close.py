@@ -6,9 +6,11 @@ from vaurien.handlers.types import Number
 class SlowClose(BaseHandler):
     """Delays closes: when one side closes, the other learns it late.
 
-    Data passes untouched. When the side that woke it up has closed its
-    connection (end of stream), the handler waits ``delay`` seconds before
-    the engine passes the close on to the other side, so a client waits at
+    Data passes untouched. An end of stream is not a pick: when a side
+    closes its connection and ``slow_close`` was the last pick of that
+    direction, the close is handed to it, and it waits ``delay`` seconds
+    before the engine passes the close on to the other side (with
+    ``100:slow_close``, every close), so a client waits at
     least ``delay`` seconds between the last byte of an answer and the end of
     stream, and a backend waits as long to see its client leave. This is
     what a peer that lingers on close, or a proxy slow to tear connections

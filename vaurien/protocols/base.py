@@ -206,7 +206,7 @@ class Reader:
 
     __slots__ = ('protocol', 'conn', 'to_backend', 'sock', 'stream',
                  'pending', 'last', '_gen', '_ready', '_session', 'bufsize',
-                 '_fast')
+                 '_fast', 'taken')
 
     def __init__(self, protocol, conn, to_backend, sock):
         self.protocol = protocol
@@ -216,6 +216,7 @@ class Reader:
         self.stream = Stream()
         self.pending = False
         self.last = None         # info of the last message returned
+        self.taken = 0           # bytes of the messages read so far
         self._gen = None
         self._ready = None       # (end, info) of a complete buffered message
         self._session = None
@@ -363,6 +364,7 @@ class Reader:
         stream.pos = 0
         stream.want = 0
         self.pending = False
+        self.taken += len(message)
         if buf:
             self._preparse()
         elif stream.eof:
@@ -412,12 +414,14 @@ class Reader:
             data = bytes(stream.buf)
             stream.buf.clear()
             stream.pos = 0
+            self.taken += len(data)
             return data
         if stream.eof:
             return b''
         data = self.sock.recv(self.bufsize)
         if not data:
             stream.eof = True
+        self.taken += len(data)
         return data
 
     def _flush(self):
