@@ -127,10 +127,15 @@ def test_the_docs_example_is_a_real_seeded_run():
         if event['event'] == 'data':
             seen.setdefault((event['conn'], event['direction']),
                             []).append(event['handler'])
+    assert {e['pick'] for e in opens} == {'exchange'}
     for (conn, direction), handlers in seen.items():
-        assert handlers == expected_handlers(
-            report_support.SEED, report_support.BEHAVIOR, conn,
-            direction == 'upstream', len(handlers))
+        # One pick per request (--pick exchange, the default with
+        # --protocol): its answer gets the handler of its request.
+        requests = seen[(conn, 'upstream')]
+        assert requests == expected_handlers(
+            report_support.SEED, report_support.BEHAVIOR, conn, True,
+            len(requests))
+        assert handlers == requests[:len(handlers)]
 
 
 @pytest.mark.timeout(90)
