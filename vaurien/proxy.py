@@ -400,7 +400,7 @@ class Connection:
                     if exchange is not None:
                         self._exchange_done(exchange, 'passed'
                                             if name == 'dummy' else 'none',
-                                            to_backend)
+                                            reader)
                     if not count:
                         break
                     continue
@@ -410,7 +410,7 @@ class Connection:
                     exchange.busy = True
                     how, effect = flow.observe(name, handler)[:2]
                     exchange.busy = False
-                    self._exchange_done(exchange, effect, to_backend)
+                    self._exchange_done(exchange, effect, reader)
                 if how is not None:
                     break
         except OSError:
@@ -438,16 +438,24 @@ class Connection:
         exchanges.append(exchange)
         return exchange
 
-    def _exchange_done(self, exchange, effect, to_backend):
-        """One side of *exchange* is through, with *effect*: the response
-        ends the exchange (it leaves the queue), as does a closed
-        connection."""
-        answered = not to_backend
-        exchange.note(self.proxy.stats, effect, answered or self._closed)
-        if answered:
+    def _exchange_done(self, exchange, effect, reader):
+        """One side of *exchange* is through, with *effect* (*reader*:
+        the side's, whose ``last`` is the message's info). The response
+        ends the exchange and takes it off the queue (its last response:
+        an HTTP 1xx is followed by another), as does a request that gets
+        no response (memcache's noreply), or a closed connection."""
+        protocol = reader.protocol
+        if reader.to_backend:
+            over = not protocol.expects_response(reader.last)
+        else:
+            over = protocol.final_response(reader.last)
+        exchange.note(self.proxy.stats, effect, over or self._closed)
+        if over:
             exchanges = self.exchanges
             if exchanges and exchanges[0] is exchange:
                 exchanges.popleft()
+            elif exchange in exchanges:
+                exchanges.remove(exchange)
 
     # -- ending -------------------------------------------------------------------
 

@@ -230,3 +230,32 @@ def test_pick_exchange_needs_a_protocol():
     assert result.stderr.startswith('vaurien: error: --pick exchange needs '
                                     'a --protocol')
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_requests_without_a_response_do_not_shift_the_pairing(
+        vaurien, memcached_backend, tmp_path):
+    # pymemcache sends set with noreply: no response. Each get's response
+    # must get the pick of that get, not of the set before it.
+    from pymemcache.client.base import Client
+    from pymemcache.exceptions import MemcacheServerError
+    from observe_support import finish, read_events
+    log = tmp_path / 'events.jsonl'
+    proxy = vaurien('--protocol', 'memcache', '--behavior', '30:error',
+                    '--seed', '11', '--event-log', str(log),
+                    backend=memcached_backend.address, extra_paths=[HERE])
+    client = Client(proxy.address, timeout=30)
+    errors = 0
+    for i in range(100):
+        client.set('vaurien-pairing', b'%d' % i)     # noreply
+        try:
+            assert client.get('vaurien-pairing') == b'%d' % i
+        except MemcacheServerError:
+            errors += 1
+    client.close()
+    finish(proxy)
+    data = [e for e in read_events(log) if e['event'] == 'data']
+    up = [e['handler'] for e in data if e['direction'] == 'upstream']
+    down = [e['handler'] for e in data if e['direction'] == 'downstream']
+    assert len(up) == 200 and len(down) == 100
+    assert down == up[1::2]
+    assert down.count('error') == errors > 0

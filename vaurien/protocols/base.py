@@ -514,6 +514,21 @@ class BaseProtocol:
         """Generator: consume one backend message from *stream*."""
         raise NotImplementedError
 
+    def expects_response(self, info):
+        """Does the request that :meth:`request` returned *info* for get
+        a response? (``--pick exchange`` pairs each request with the next
+        response in order; a request without one, like memcache's
+        ``noreply``, must not take the response of the next.) Yes by
+        default."""
+        return True
+
+    def final_response(self, info):
+        """Is the response that :meth:`response` returned *info* for the
+        last one to its request? (An HTTP ``1xx`` is not: the request's
+        pick also applies to the response that follows.) Yes by
+        default."""
+        return True
+
     def error(self, info, session, rng):
         """``(bytes, close)``: an error to send instead of the last response.
 

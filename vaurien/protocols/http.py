@@ -222,6 +222,10 @@ class HTTP(BaseProtocol):
         return {'status': status, 'method': method, 'close': close,
                 'interim': False, 'version': version}
 
+    def final_response(self, info):
+        """An interim ``1xx`` is not the last response to its request."""
+        return not (info and info.get('interim'))
+
     # -- errors -------------------------------------------------------------
 
     def error(self, info, session, rng):
