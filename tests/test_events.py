@@ -338,3 +338,30 @@ def test_close_is_the_last_line_of_its_connection(vaurien, http_server,
     assert_close_last(events)
     effects = {e['effect'] for e in events if e['event'] == 'data'}
     assert 'cut' in effects
+
+
+@pytest.mark.timeout(60)
+def test_an_end_of_stream_is_not_a_pick(vaurien, recorder, tmp_path):
+    # delay holds each message the client sends; the client's close is no
+    # message: it is passed on at once, not held (nor logged as a pick).
+    from fault_support import read_exactly, wait_for
+    import time
+    path = tmp_path / 'events.log'
+    proc = vaurien('--behavior', '100:delay', '--handlers.delay.sleep', '2',
+                   '--event-log', str(path), '--event-log-flush',
+                   backend=recorder.address)
+    with proc.connect() as sock:
+        sock.sendall(b'hi')
+        assert read_exactly(sock, 2) == b'hi'
+        sock.shutdown(socket.SHUT_WR)
+        closed = time.monotonic()
+        wait_for(lambda: recorder.times and recorder.times[0]
+                 and recorder.times[0][-1][1] == 'eof', timeout=20,
+                 what='the backend to see the close')
+        assert recorder.times[0][-1][0] - closed < 1.5
+        assert support.recv_all(sock) == b''
+    wait_for_close(path)
+    finish(proc)
+    data = [e for e in read_events(path) if e['event'] == 'data']
+    assert [(e['direction'], e['effect'], e['bytes']) for e in data] == [
+        ('upstream', 'delayed', 2), ('downstream', 'none', 2)]

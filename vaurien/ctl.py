@@ -70,8 +70,9 @@ def make_parser():
                              'handler (sleep=2), NAME.OPTION=VALUE for a '
                              'handler of a mix (delay.sleep=0.2).')
     stats = commands.add_parser(
-        'stats', help='A live table of connections, throughput and picks '
-                      'per handler (from GET /metrics), refreshed like top.')
+        'stats', help='A live table of connections, throughput, picks '
+                      'per handler and what the faults did (from GET '
+                      '/metrics), refreshed like top.')
     stats.add_argument('--once', action='store_true',
                        help='Print the table once (totals only) and exit.')
     stats.add_argument('--interval', type=float, default=1.0,

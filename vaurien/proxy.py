@@ -14,8 +14,8 @@ When a pick is made (``--pick``):
 * ``exchange`` (protocol mode's default): once per request; its response
   (the next unanswered one, in order) gets the same handler, so
   ``20:delay`` delays 20% of the requests and ``5:blackout`` cuts 5% of
-  the exchanges. A message no request asked for (a greeting, a push)
-  passes untouched and is not a pick;
+  the exchanges. A message no request asked for (a greeting, a push) is a
+  pick of its own;
 * ``connection``: once when the connection opens, for its whole life.
 
 An end of stream is never a pick: the engine finds it itself (before it
@@ -356,7 +356,8 @@ class Connection:
         With ``--pick exchange`` (or ``connection``) a request opens an
         exchange (its pick) and the response answering it uses that pick
         (the oldest unanswered exchange: requests and responses pair up in
-        order); with ``--pick event`` each message is a pick of its own.
+        order); a message no request asked for is a pick of its own, as is
+        every message with ``--pick event``.
         """
         client, backend = self.client, self.backend
         dst = backend if to_backend else client
@@ -374,21 +375,20 @@ class Connection:
                     how = flow.at_end()
                     break
                 exchange = None
-                if exchanges is None:               # --pick event
-                    behavior, index = flow.draw()
-                    behavior.picks[to_backend][index] += 1
-                elif to_backend:                    # a request: an exchange
+                if to_backend and exchanges is not None:
+                    # A request: an exchange, one pick.
                     behavior, index = flow.draw()
                     exchange = self._open_exchange(behavior, index)
-                elif exchanges:                     # its response
+                elif exchanges:
+                    # Its response: the pick of the request.
                     exchange = exchanges[0]
                     behavior, index = exchange.behavior, exchange.index
                 else:
-                    # No request asked for this message (a greeting, a
-                    # push): relayed untouched, not a pick.
-                    if not reader.relay(dst):
-                        break
-                    continue
+                    # --pick event, or a message no request asked for (a
+                    # greeting, a push): a pick of its own.
+                    behavior, index = flow.draw()
+                    if self.behavior is None:
+                        behavior.picks[to_backend][index] += 1
                 pair = flow.last = behavior.tables[to_backend][index]
                 name, handler = pair
                 if handler is PASS:

@@ -76,13 +76,12 @@ def http_client(proxy):
 
 
 def redis_client(proxy):
-    redis = pytest.importorskip('redis')
+    pytest.importorskip('redis')
+    from test_protocol_redis import quiet_client
 
     def one(times):
-        # driver_info=None: no CLIENT SETINFO on connect, only our PINGs.
-        client = redis.Redis(host=proxy.address[0], port=proxy.address[1],
-                             socket_timeout=30, protocol=2,
-                             single_connection_client=True, driver_info=None)
+        # No CLIENT SETINFO on connect: only our PINGs.
+        client = quiet_client(proxy, single_connection_client=True)
         for i in range(REQUESTS // CLIENTS):
             start = time.monotonic()
             assert client.ping() is True
