@@ -622,14 +622,6 @@ class _Flow:
             index = behavior.index(rng)
         return behavior, index
 
-    def pick(self):
-        """The ``(name, handler)`` of one pick, counted (tests and tools
-        that pick without relaying)."""
-        behavior, index = self.draw()
-        if self.conn.behavior is None:
-            behavior.picks[self.to_backend][index] += 1
-        return behavior.tables[self.to_backend][index]
-
     def observe(self, name, handler, at_end=False):
         """Call *handler* through the event log when it is on, else
         through the proxy's ``observe``; ``(how, effect, why, bytes,
