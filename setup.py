@@ -18,6 +18,7 @@ VERSION = re.search(r"^__version__ = '([^']+)'",
 TESTS_REQUIRE = [
     'pytest>=7',
     'pytest-timeout>=2',
+    'pytest-xdist>=3',     # tox.ini runs the tests in parallel (-n auto)
     'sphinx',
     'requests',
     # client libraries (and one server) of the protocol tests

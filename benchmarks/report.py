@@ -112,6 +112,10 @@ TARGETS = [
     ('faults: 50:delay,20:error CPU/request vs 100:dummy', 'faults',
      'cpu_us_per_req', 'vaurien 50:delay,20:error', 'vaurien 100:dummy',
      1.3),
+    ('tls-bulk: vaurien CPU/GB vs haproxy', 'tls-bulk', 'cpu_s_per_gb',
+     'vaurien', 'haproxy', 1.2),
+    ('tls-keepalive: vaurien CPU/request vs haproxy', 'tls-keepalive',
+     'cpu_us_per_req', 'vaurien', 'haproxy', 1.2),
 ]
 
 
@@ -149,7 +153,7 @@ def render(report):
         lines += render_workload(name, report['results'][name])
     checked = report.get('targets') or []
     if checked:
-        lines.append('## targets (issue 6)')
+        lines.append('## targets (issues 6 and 15)')
         lines.append('')
         table = [[t['label'], fmt(t['value']), '<= %s' % fmt(t['limit']),
                   {True: 'met', False: 'MISSED', None: 'not measured'}

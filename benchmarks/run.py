@@ -27,7 +27,7 @@ from benchmarks import report as _report
 from benchmarks import subjects as _subjects
 from benchmarks.processes import BenchError, Processes
 from benchmarks.subjects import (SUBJECTS, SUBJECT_NAMES, Backends, Nginx,
-                                 ROOT)
+                                 ROOT, certificates)
 from benchmarks.workloads import WORKLOADS, WORKLOAD_NAMES, missing_tool
 
 __all__ = ['main', 'parse_args', 'Context']
@@ -129,14 +129,26 @@ class Context:
         self.repeat = args.repeat
         self.nginx = None
         self.servers = None
+        self.nginx_tls = None
+        self.tls_servers = None
 
     def backend_port(self, kind):
-        """The port of the backend *kind* ('nginx', 'echo', 'bulk'),
-        started on first use."""
+        """The port of the backend *kind* ('nginx', 'echo', 'bulk',
+        'nginx-tls', 'bulk-tls'), started on first use."""
         if kind == 'nginx':
             if self.nginx is None:
                 self.nginx = Nginx().start(self.procs)
             return self.nginx.port
+        if kind == 'nginx-tls':
+            if self.nginx_tls is None:
+                self.nginx_tls = Nginx(certificates(self.procs)).start(
+                    self.procs)
+            return self.nginx_tls.port
+        if kind == 'bulk-tls':
+            if self.tls_servers is None:
+                self.tls_servers = Backends(certificates(self.procs)).start(
+                    self.procs)
+            return self.tls_servers.bulk_tls
         if self.servers is None:
             self.servers = Backends().start(self.procs)
         return getattr(self.servers, kind)

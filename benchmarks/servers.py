@@ -12,6 +12,10 @@ ports chosen by the kernel, and the process prints one JSON line,
   it while it reads the client's own stream to end of stream, and finally
   sends 8 more bytes: the count it received. The client so checks that
   every byte went through, both ways.
+* **bulk_tls** (with ``--tls CERT KEY``; a thread per connection): the
+  same in TLS, one way after the other (one thread may not read and write
+  a TLS connection at once): the client sends the count N then N bytes;
+  the server reads them, streams N bytes back, then the 8-byte count.
 """
 import json
 import os
@@ -118,6 +122,39 @@ def serve_bulk(listener):
                          daemon=True).start()
 
 
+def _read_count(conn, count):
+    """Read exactly *count* bytes (discarded); the number read."""
+    buf = bytearray(CHUNK)
+    got = 0
+    while got < count:
+        n = conn.recv_into(buf, min(CHUNK, count - got))
+        if not n:
+            break
+        got += n
+    return got
+
+
+def _bulk_tls_connection(context, conn):
+    try:
+        with context.wrap_socket(conn, server_side=True) as tls:
+            wanted = _HEADER.unpack(_read_exact(tls, _HEADER.size))[0]
+            received = _read_count(tls, wanted)
+            stream(tls, wanted)
+            tls.sendall(_HEADER.pack(received))
+    except OSError:
+        pass
+    finally:
+        conn.close()
+
+
+def serve_bulk_tls(listener, context):
+    """Serve the TLS bulk protocol (see the module docstring), forever."""
+    while True:
+        conn, _ = listener.accept()
+        threading.Thread(target=_bulk_tls_connection, args=(context, conn),
+                         daemon=True).start()
+
+
 def raise_nofile(wanted):
     """Raise this process's descriptor limit to *wanted* if it can."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -137,9 +174,17 @@ def main():
     raise_nofile(65536)
     echo, bulk = _listener(), _listener()
     threading.Thread(target=serve_bulk, args=(bulk,), daemon=True).start()
-    sys.stdout.write(json.dumps({'echo': echo.getsockname()[1],
-                                 'bulk': bulk.getsockname()[1],
-                                 'pid': os.getpid()}) + '\n')
+    ports = {'echo': echo.getsockname()[1], 'bulk': bulk.getsockname()[1],
+             'pid': os.getpid()}
+    if sys.argv[1:2] == ['--tls']:
+        import ssl
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(sys.argv[2], sys.argv[3])
+        bulk_tls = _listener()
+        threading.Thread(target=serve_bulk_tls, args=(bulk_tls, context),
+                         daemon=True).start()
+        ports['bulk_tls'] = bulk_tls.getsockname()[1]
+    sys.stdout.write(json.dumps(ports) + '\n')
     sys.stdout.flush()
     try:
         serve_echo(echo)

@@ -17,7 +17,8 @@ from benchmarks.processes import HOST, BenchError, free_port, wait_until
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-__all__ = ['SUBJECTS', 'SUBJECT_NAMES', 'Subject', 'Running', 'Vaurien']
+__all__ = ['SUBJECTS', 'SUBJECT_NAMES', 'Subject', 'Running', 'Vaurien',
+           'TLS_SUBJECTS', 'Certificates', 'certificates']
 
 
 def python_env():
@@ -128,8 +129,12 @@ class Vaurien(Subject):
                 '--local', '%s:%d' % (HOST, port),
                 '--distant', '%s:%d' % (HOST, backend_port),
                 '--behavior', self.behavior, '--seed', '1',
-                '--log-level', 'warning'] + self.extra + VAURIEN_ARGS
+                '--log-level', 'warning'] + self._extra(procs) + VAURIEN_ARGS
         return self._launch(procs, port, argv, env=python_env(), cwd=ROOT)
+
+    def _extra(self, procs):
+        """The arguments this subject adds."""
+        return self.extra
 
     def version(self):
         sys.path.insert(0, ROOT)
@@ -275,6 +280,134 @@ SUBJECTS = [Direct(), Vaurien(), BareRelay(), Socat(), HAProxy(), Toxiproxy()]
 SUBJECT_NAMES = [s.name for s in SUBJECTS]
 
 
+# -- TLS on both sides ----------------------------------------------------------
+
+class Certificates:
+    """A CA and a certificate it signs for 127.0.0.1 and localhost, made
+    with the ``openssl`` command in *workdir*: ``ca``, ``cert``, ``key``
+    and ``combined`` (certificate then key, for HAProxy) are paths."""
+
+    def __init__(self, workdir):
+        base = os.path.join(workdir, 'tls')
+        self.ca = os.path.join(base, 'ca.pem')
+        self.cert = os.path.join(base, 'cert.pem')
+        self.key = os.path.join(base, 'key.pem')
+        self.combined = os.path.join(base, 'combined.pem')
+        if os.path.exists(self.combined):
+            return
+        os.makedirs(base, exist_ok=True)
+        ca_key = os.path.join(base, 'ca-key.pem')
+        csr = os.path.join(base, 'cert.csr')
+        ext = os.path.join(base, 'cert.ext')
+        with open(ext, 'w') as fh:
+            fh.write('subjectAltName=IP:127.0.0.1,DNS:localhost\n')
+        ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
+              '-nodes']
+        for argv in (
+                ['req', '-x509'] + ec + ['-keyout', ca_key, '-out', self.ca,
+                                         '-days', '2', '-subj',
+                                         '/CN=benchmark CA'],
+                ['req', '-new'] + ec + ['-keyout', self.key, '-out', csr,
+                                        '-subj', '/CN=localhost'],
+                ['x509', '-req', '-in', csr, '-CA', self.ca, '-CAkey', ca_key,
+                 '-CAcreateserial', '-out', self.cert, '-days', '2',
+                 '-extfile', ext]):
+            _openssl(argv)
+        with open(self.combined, 'w') as out:
+            for path in (self.cert, self.key):
+                with open(path) as fh:
+                    out.write(fh.read())
+
+
+def _openssl(argv):
+    import subprocess
+    try:
+        done = subprocess.run(['openssl'] + argv, capture_output=True,
+                              timeout=60, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise BenchError('openssl: %s' % exc) from None
+    if done.returncode != 0:
+        raise BenchError('openssl %s: %s' % (argv[0], done.stderr.decode(
+            'utf-8', 'replace').strip()[-300:]))
+
+
+def certificates(procs):
+    """The suite's :class:`Certificates` (made once per run)."""
+    return Certificates(procs.workdir)
+
+
+class TLSVaurien(Vaurien):
+    """Vaurien terminating TLS and speaking TLS to the backend (verified)."""
+    name = 'vaurien'
+
+    def __init__(self):
+        super().__init__()
+        self.description = ('python -m vaurien --local-tls-cert/--local-tls-'
+                            'key --distant-tls --distant-tls-ca')
+
+    def _extra(self, procs):
+        certs = certificates(procs)
+        return ['--local-tls-cert', certs.cert, '--local-tls-key', certs.key,
+                '--distant-tls', '--distant-tls-ca', certs.ca]
+
+
+class TLSSocat(Socat):
+    """socat ``OPENSSL-LISTEN`` to ``OPENSSL`` (verified), a process per
+    connection."""
+    description = 'socat OPENSSL-LISTEN,fork to OPENSSL,cafile'
+
+    def _start(self, procs, port, backend_port):
+        certs = certificates(procs)
+        argv = ['socat', '-lf', '/dev/null',
+                'OPENSSL-LISTEN:%d,bind=%s,reuseaddr,fork,backlog=4096,'
+                'cert=%s,key=%s,verify=0' % (port, HOST, certs.cert,
+                                             certs.key),
+                'OPENSSL:%s:%d,cafile=%s' % (HOST, backend_port, certs.ca)]
+        return self._launch(procs, port, argv)
+
+
+HAPROXY_TLS_CONFIG = """\
+global
+    nbthread 1
+    maxconn {maxconn}
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 1h
+    timeout server 1h
+frontend bench
+    bind {host}:{port} ssl crt {combined}
+    default_backend backend
+backend backend
+    server backend {host}:{backend_port} ssl verify required ca-file {ca}
+"""
+
+
+class TLSHAProxy(HAProxy):
+    """HAProxy ``mode tcp`` with ``ssl`` on the bind and on the server."""
+    description = 'HAProxy mode tcp, bind ssl crt, server ssl verify, ' \
+        'nbthread 1'
+
+    def _start(self, procs, port, backend_port):
+        certs = certificates(procs)
+        path = os.path.join(procs.workdir, 'haproxy-tls-%d.cfg' % port)
+        with open(path, 'w') as fh:
+            fh.write(HAPROXY_TLS_CONFIG.format(
+                host=HOST, port=port, backend_port=backend_port,
+                maxconn=_maxconn(), combined=certs.combined, ca=certs.ca))
+        return self._launch(procs, port, ['haproxy', '-q', '-db', '-f', path])
+
+
+class TLSDirect(Direct):
+    """No proxy: the client speaks TLS to the backend itself."""
+    description = 'no proxy: TLS straight to the backend'
+
+
+#: The subjects of the TLS workloads (TLS on both sides), by the names of
+#: the plaintext ones.
+TLS_SUBJECTS = [TLSDirect(), TLSVaurien(), TLSSocat(), TLSHAProxy()]
+
+
 # -- nginx, the HTTP backend --------------------------------------------------
 
 NGINX_CONFIG = """\
@@ -298,7 +431,7 @@ http {{
     keepalive_timeout 600s;
     default_type text/plain;
     server {{
-        listen {host}:{port} backlog=4096;
+        listen {host}:{port} backlog=4096{ssl};
         root {tmp}/www;
     }}
 }}
@@ -314,7 +447,8 @@ class Nginx:
 
     binary = 'nginx'
 
-    def __init__(self):
+    def __init__(self, certs=None):
+        self.certs = certs      # a Certificates: serve HTTPS instead
         self.started = None
         self.port = None
 
@@ -333,9 +467,14 @@ class Nginx:
             port = free_port()
             conf = os.path.join(tmp, 'nginx.conf')
             with open(conf, 'w') as fh:
+                ssl = ''
+                if self.certs is not None:
+                    ssl = (' ssl;\n        ssl_certificate %s;\n        '
+                           'ssl_certificate_key %s'
+                           % (self.certs.cert, self.certs.key))
                 fh.write(NGINX_CONFIG.format(
                     user='user root;\n' if os.geteuid() == 0 else '',
-                    tmp=tmp, host=HOST, port=port))
+                    tmp=tmp, host=HOST, port=port, ssl=ssl))
             started = procs.start('nginx', [binary, '-p', tmp, '-c', conf,
                                             '-e', os.path.join(
                                                 tmp, 'nginx-error.log')])
@@ -363,17 +502,21 @@ class Nginx:
 # -- the suite's own echo + bulk backends -------------------------------------
 
 class Backends:
-    """``python -m benchmarks.servers``: the echo and bulk servers."""
+    """``python -m benchmarks.servers``: the echo and bulk servers (and the
+    TLS bulk server, ``bulk_tls``, when given :class:`Certificates`)."""
 
-    def __init__(self):
+    def __init__(self, certs=None):
+        self.certs = certs
         self.started = None
-        self.echo = self.bulk = None
+        self.echo = self.bulk = self.bulk_tls = None
 
     def start(self, procs):
         """Start the servers; itself, with ``echo`` and ``bulk`` ports."""
         import subprocess
-        self.started = procs.start('servers', [sys.executable, '-m',
-                                               'benchmarks.servers'],
+        argv = [sys.executable, '-m', 'benchmarks.servers']
+        if self.certs is not None:
+            argv += ['--tls', self.certs.cert, self.certs.key]
+        self.started = procs.start('servers', argv,
                                    env=python_env(), cwd=ROOT,
                                    stdout=subprocess.PIPE)
         proc = self.started.proc
@@ -398,6 +541,7 @@ class Backends:
         sel.close()
         ports = json.loads(line.decode())
         self.echo, self.bulk = ports['echo'], ports['bulk']
+        self.bulk_tls = ports.get('bulk_tls')
         wait_until(lambda: _open(self.echo) and _open(self.bulk), 10,
                    'the backend servers')
         return self

@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import socket
+import ssl
 import struct
 import subprocess
 import threading
@@ -17,7 +18,8 @@ import time
 from benchmarks import procstat
 from benchmarks.processes import HOST, BenchError
 from benchmarks.servers import CHUNK, stream
-from benchmarks.subjects import SMALL_FILE, Vaurien
+from benchmarks.subjects import (SMALL_FILE, TLS_SUBJECTS, Vaurien,
+                                 certificates)
 from vaurien.stats import percentile
 
 __all__ = ['WORKLOADS', 'WORKLOAD_NAMES', 'Figure', 'Workload']
@@ -367,14 +369,14 @@ def parse_wrk(output):
     return result
 
 
-def run_wrk(ctx, port, close=False):
+def run_wrk(ctx, port, close=False, scheme='http'):
     """``wrk --latency`` against the small file on *port*; parsed output."""
     argv = ['wrk', '-t%d' % ctx.wrk_threads, '-c%d' % ctx.connections,
             '-d%ds' % max(1, round(ctx.duration)), '--latency',
             '--timeout', '5s']
     if close:
         argv += ['-H', 'Connection: close']
-    argv.append('http://%s:%d/%s' % (HOST, port, SMALL_FILE))
+    argv.append('%s://%s:%d/%s' % (scheme, HOST, port, SMALL_FILE))
     try:
         out = subprocess.run(argv, capture_output=True, text=True,
                              stdin=subprocess.DEVNULL,
@@ -387,10 +389,12 @@ def run_wrk(ctx, port, close=False):
     return parse_wrk(out.stdout)
 
 
-def http_get(port, timeout=10.0):
-    """One GET of the small file on a fresh connection; BenchError unless
-    the answer is a 200."""
+def http_get(port, timeout=10.0, context=None):
+    """One GET of the small file on a fresh connection (in TLS with
+    *context*); BenchError unless the answer is a 200."""
     with socket.create_connection((HOST, port), timeout=timeout) as sock:
+        if context is not None:
+            sock = context.wrap_socket(sock, server_hostname=HOST)
         sock.sendall(('GET /%s HTTP/1.1\r\nHost: bench\r\nConnection: '
                       'close\r\n\r\n' % SMALL_FILE).encode())
         data = b''
@@ -497,7 +501,116 @@ class Faults(KeepAlive):
         return FAULT_VARIANTS
 
 
-WORKLOADS = [Bulk(), Latency(), Idle(), KeepAlive(), Faults(), Churn()]
+# -- TLS on both sides -------------------------------------------------------
+
+def tls_bulk_transfer(port, count, ca, timeout=120.0):
+    """Send *count* bytes over one TLS connection to the TLS bulk server
+    on *port*, then read *count* bytes back (one way after the other); the
+    elapsed seconds. BenchError if a byte went missing."""
+    context = ssl.create_default_context(cafile=ca)
+    raw = socket.create_connection((HOST, port), timeout=timeout)
+    try:
+        raw.settimeout(timeout)
+        sock = context.wrap_socket(raw, server_hostname=HOST)
+        start = time.perf_counter()
+        sock.sendall(_HEADER.pack(count))
+        stream(sock, count)
+        buf = bytearray(CHUNK)
+        total, trailer = 0, b''
+        while total < count + _HEADER.size:
+            n = sock.recv_into(buf)
+            if not n:
+                break
+            if total + n > count:
+                trailer += bytes(buf[max(0, count - total):n])
+            total += n
+        elapsed = time.perf_counter() - start
+    except (OSError, ssl.SSLError) as exc:
+        raise BenchError('TLS bulk transfer: %s' % exc) from None
+    finally:
+        raw.close()
+    if total != count + _HEADER.size or len(trailer) != _HEADER.size:
+        raise BenchError('TLS bulk transfer: got %d of %d bytes back'
+                         % (min(total, count), count))
+    echoed = _HEADER.unpack(trailer)[0]
+    if echoed != count:
+        raise BenchError('TLS bulk transfer: the server got %d of %d bytes'
+                         % (echoed, count))
+    return elapsed
+
+
+def _tls_subjects(ctx):
+    names = {s.name for s in ctx.subjects}
+    return [s for s in TLS_SUBJECTS if s.name in names]
+
+
+class TLSBulk(Workload):
+    """One TLS connection (TLS on both sides of the proxy), N bytes up then
+    N bytes down."""
+    name = 'tls-bulk'
+    backend = 'bulk-tls'
+    binaries = ('openssl',)
+    figures = [
+        Figure('gbit_s', 'throughput, Gbit/s', 'higher'),
+        Figure('cpu_s_per_gb', 'proxy CPU s per GB relayed', direct=False),
+    ]
+
+    def describe(self, ctx):
+        return ('tls-bulk: one TLS connection, TLS on both sides, %s up '
+                'then %s down' % (_size(ctx.bulk_bytes),
+                                  _size(ctx.bulk_bytes)))
+
+    def subjects(self, ctx):
+        return _tls_subjects(ctx)
+
+    def run(self, ctx, running):
+        ca = certificates(ctx.procs).ca
+        tls_bulk_transfer(running.port, 1 << 20, ca)
+        cpu0 = _cpu(running)
+        elapsed = tls_bulk_transfer(running.port, ctx.bulk_bytes, ca)
+        cpu1 = _cpu(running)
+        moved = 2 * ctx.bulk_bytes
+        cpu = None if cpu0 is None else cpu1 - cpu0
+        return {'gbit_s': moved * 8 / elapsed / GIGA,
+                'cpu_s_per_gb': _per(cpu, moved / GIGA),
+                'seconds': elapsed, 'cpu_s': cpu, 'bytes': moved}
+
+
+class TLSKeepAlive(KeepAlive):
+    """wrk over HTTPS, N keep-alive connections, against nginx's small file
+    in HTTPS: TLS on both sides of the proxy."""
+    name = 'tls-keepalive'
+    backend = 'nginx-tls'
+    binaries = ('openssl',)
+
+    def describe(self, ctx):
+        return ('tls-keepalive: wrk -t%d -c%d over HTTPS, keep-alive, nginx '
+                'small file in HTTPS, %gs' % (ctx.wrk_threads,
+                                              ctx.connections, ctx.duration))
+
+    def subjects(self, ctx):
+        return _tls_subjects(ctx)
+
+    def run(self, ctx, running):
+        context = ssl.create_default_context(
+            cafile=certificates(ctx.procs).ca)
+        http_get(running.port, context=context)
+        cpu0 = _cpu(running)
+        result = run_wrk(ctx, running.port, scheme='https')
+        cpu1 = _cpu(running)
+        cpu = None if cpu0 is None else cpu1 - cpu0
+        units = result['requests'] + result['errors']['read']
+        return {'rps': result['rps'],
+                'p50_ms': _ms(result['p50_s']),
+                'p99_ms': _ms(result['p99_s']),
+                'cpu_us_per_req': _per(cpu, units, 1e6),
+                'requests': result['requests'], 'errors': result['errors'],
+                'non_2xx': result['non_2xx'], 'cpu_s': cpu}
+
+
+# churn last: it leaves tens of thousands of sockets in TIME_WAIT.
+WORKLOADS = [Bulk(), Latency(), Idle(), KeepAlive(), Faults(), TLSBulk(),
+             TLSKeepAlive(), Churn()]
 WORKLOAD_NAMES = [w.name for w in WORKLOADS]
 
 
@@ -506,7 +619,10 @@ def missing_tool(workload):
     binary = getattr(workload, 'binary', None)
     if binary and not shutil.which(binary):
         return binary
-    if workload.backend == 'nginx' and not (
+    for binary in getattr(workload, 'binaries', ()):
+        if not shutil.which(binary):
+            return binary
+    if workload.backend in ('nginx', 'nginx-tls') and not (
             shutil.which('nginx') or os.path.exists('/usr/sbin/nginx')):
         return 'nginx'
     return None

@@ -1,6 +1,8 @@
 """Fixtures: real backends and a real vaurien process, all on 127.0.0.1."""
 import os
+import subprocess
 import sys
+import types
 
 import pytest
 
@@ -11,6 +13,108 @@ for path in (ROOT, HERE):
         sys.path.insert(0, path)
 
 import support  # noqa: E402
+
+
+# -- the quick subset -------------------------------------------------------------
+#
+# ``python -m pytest -m quick``: every test that runs in this process, with
+# no child process and no server binary: the parsers, the settings, the
+# registry, the in-process proxy. A test is left out when it uses one of
+# SLOW_FIXTURES or when its code, or the code of a test helper it calls
+# (followed through the names it uses), names one of PROCESS_NAMES.
+
+SLOW_FIXTURES = frozenset([
+    'vaurien', 'vaurien_proxy', 'pytester', 'redis_backend',
+    'memcached_backend', 'mysql_backend', 'smtp_backend', 'smtp_tls_backend',
+    'module_vaurien',
+])
+PROCESS_NAMES = frozenset([
+    'subprocess', 'run_cli', 'VaurienProcess', 'start_proxy', 'ProxyProcess',
+])
+
+
+def _names(code):
+    """The global and attribute names *code* and its nested code use."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _names(const)
+    return names
+
+
+def _starts_a_process(function, seen=None):
+    """True when *function*, or a function of tests/ it names, names one of
+    PROCESS_NAMES."""
+    seen = set() if seen is None else seen
+    code = getattr(function, '__code__', None)
+    if code is None or code in seen:
+        return False
+    seen.add(code)
+    names = _names(code)
+    if names & PROCESS_NAMES:
+        return True
+    scope = function.__globals__
+    for name in names:
+        target = scope.get(name)
+        if isinstance(target, type):
+            target = getattr(target, '__init__', None)
+        if isinstance(target, types.FunctionType) and \
+                target.__code__.co_filename.startswith(HERE):
+            if _starts_a_process(target, seen):
+                return True
+        elif isinstance(target, types.ModuleType) and \
+                (getattr(target, '__file__', None) or '').startswith(HERE):
+            for attribute in names:
+                helper = getattr(target, attribute, None)
+                if isinstance(helper, type):
+                    helper = getattr(helper, '__init__', None)
+                if isinstance(helper, types.FunctionType) and \
+                        _starts_a_process(helper, seen):
+                    return True
+    return False
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark ``quick`` the tests that start no process (see above)."""
+    for item in items:
+        function = getattr(item, 'function', None)
+        if function is not None \
+                and SLOW_FIXTURES.isdisjoint(item.fixturenames) \
+                and not _starts_a_process(function):
+            item.add_marker(pytest.mark.quick)
+
+
+@pytest.fixture(autouse=True)
+def _quick_starts_no_process(request, monkeypatch):
+    """A ``quick`` test that starts a process fails: the rule above missed
+    it, and ``-m quick`` would not be quick any more."""
+    if request.node.get_closest_marker('quick') is None:
+        yield
+        return
+    started = []
+    original = subprocess.Popen.__init__
+
+    def record(self, args, *rest, **kwargs):
+        started.append(args)
+        return original(self, args, *rest, **kwargs)
+    monkeypatch.setattr(subprocess.Popen, '__init__', record)
+    yield
+    assert not started, (
+        'a quick test started %r: add the helper that does it to '
+        'PROCESS_NAMES in tests/conftest.py' % (started,))
+
+
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto`` (tox.ini): two workers per core; none (one process)
+    for ``-m quick``.
+
+    Most tests wait on sockets, timers and child processes rather than
+    compute, so two workers per core keep the cores busy. The quick subset
+    runs in one process in less time than the workers take to start.
+    """
+    if config.getoption('markexpr') == 'quick':
+        return 0    # in-process tests: done before workers would be up
+    return 2 * (os.cpu_count() or 1)
 
 
 @pytest.fixture

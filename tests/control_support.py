@@ -74,3 +74,44 @@ def assert_error(answer, status, name=None, contains=None, location=None):
         assert contains in error['description'], error
     assert '\n' not in error['description']
     return error
+
+
+def picks(port, handler, direction='upstream'):
+    """How many events of *direction* picked *handler* so far, from the
+    ``vaurien_handler_picks_total`` counter of ``GET /metrics``."""
+    prefix = ('vaurien_handler_picks_total{handler="%s",direction="%s"} '
+              % (handler, direction))
+    answer = api(port, 'GET', '/metrics')
+    assert answer.status == 200, answer
+    for line in answer.text.splitlines():
+        if line.startswith(prefix):
+            return int(float(line[len(prefix):]))
+    return 0
+
+
+def wait_picks(proxy, handler, count, direction='upstream'):
+    """Poll until *count* events of *direction* picked *handler*.
+
+    A pick is counted when the event is handed to the handler's greenlet,
+    which the proxy runs before it serves a control request made after.
+    """
+    support.wait_until(
+        lambda: picks(proxy.http_port, handler, direction) >= count,
+        what='%d %s pick(s) of %s' % (count, direction, handler))
+
+
+def set_back(proc, backend):
+    """Set a ``start_controlled`` proxy back to what a new one in front of
+    *backend* shows (enabled, ``dummy`` with no options), and check it: for
+    a proxy shared by the tests of a module."""
+    port = proc.http_port
+    assert api(port, 'POST', '/handler', 'dummy').text == 'ok'
+    assert api(port, 'PUT', '/proxy', {'enabled': True}).status == 200
+    assert api(port, 'PUT', '/backend',
+               {'backend': '%s:%d' % tuple(backend)}).status == 200
+    assert api(port, 'GET', '/behavior').json == {
+        'behavior': 'dummy', 'options': {'dummy': {}}}
+    state = api(port, 'GET', '/proxy').json
+    assert (state['enabled'], state['backend']) == (
+        True, '%s:%d' % tuple(backend)), state
+    return proc

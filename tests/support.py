@@ -1,8 +1,10 @@
 """Real servers and a real ``vaurien`` process, for the tests.
 
 Everything listens on 127.0.0.1 with ports chosen by the kernel and read
-back; readiness is awaited by polling, never by a fixed sleep.
+back (or held by ``reserved_port`` where a number must be given in
+advance); readiness is awaited by polling, never by a fixed sleep.
 """
+import contextlib
 import hashlib
 import http.server
 import os
@@ -31,11 +33,32 @@ def env_with_root(extra_paths=()):
     return env
 
 
-def free_port():
-    """A port free right now on 127.0.0.1 (prefer port 0 where possible)."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
+@contextlib.contextmanager
+def reserved_port(host=HOST, kind=socket.SOCK_STREAM):
+    """``with reserved_port() as port:`` a port on *host* that is ours.
+
+    For what must be given a port number in advance (``start_proxy``, a
+    server's ``--port``): a socket bound to port 0 with SO_REUSEADDR and
+    *not* listening holds the port for the whole block. Linux never hands a
+    held port to another port-0 bind, and connections to it are refused
+    until a server binds it (with SO_REUSEADDR, as vaurien, redis,
+    memcached, MariaDB and asyncio all do) and listens: only one socket
+    may listen on it. So there is no window in which the port is free, as
+    there is when a probed port is released before use.
+
+    With *kind* ``socket.SOCK_DGRAM``, a UDP port where datagrams are
+    refused (ICMP port unreachable): the holder is connected to itself, so
+    it accepts none from anyone else.
+    """
+    holder = socket.socket(socket.AF_INET, kind)
+    try:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.bind((host, 0))
+        if kind == socket.SOCK_DGRAM:
+            holder.connect(holder.getsockname())
+        yield holder.getsockname()[1]
+    finally:
+        holder.close()
 
 
 def wait_until(predicate, timeout=10.0, interval=0.01, what='condition'):
@@ -183,7 +206,7 @@ class HTTPServer:
 
 # -- the vaurien process ---------------------------------------------------------
 
-_LISTENING = re.compile(r'proxying \S+:(\d+) -> ')
+_LISTENING = re.compile(r'proxying (\S+) -> ')
 
 
 class VaurienProcess:
@@ -215,12 +238,18 @@ class VaurienProcess:
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.port = None
         try:
-            self.port = int(wait_until(self._listening, timeout=timeout,
-                                       what='vaurien to listen'))
+            listening = wait_until(self._listening, timeout=timeout,
+                                   what='vaurien to listen')
         except AssertionError:
             out = self.stop()
             raise AssertionError('vaurien did not start: %s' % out)
-        self.address = (HOST, self.port)
+        if listening.startswith('unix:'):
+            # A Unix socket: ``address`` is its path.
+            self.address = listening[len('unix:'):]
+        else:
+            host, _, port = listening.rpartition(':')
+            self.port = int(port)
+            self.address = ('::1' if host == '[::1]' else HOST, self.port)
 
     def _listening(self):
         if self.proc.poll() is not None:
@@ -242,6 +271,11 @@ class VaurienProcess:
         return (out + err).decode('utf-8', 'replace') + self.log()
 
     def connect(self, timeout=10.0):
+        if isinstance(self.address, str):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(timeout)
+            sock.connect(self.address)
+            return sock
         sock = socket.create_connection(self.address, timeout=timeout)
         return sock
 
@@ -305,6 +339,32 @@ def run_cli(*args, timeout=30.0, cwd=None, extra_paths=(), env=None,
 def fd_count(pid):
     """How many descriptors process *pid* has open right now (Linux /proc)."""
     return len(os.listdir('/proc/%d/fd' % pid))
+
+
+def tcp_connections(pid):
+    """How many TCP connections (sockets not listening) process *pid* has
+    open right now, from /proc/PID/fd and /proc/net/tcp{,6} (Linux)."""
+    inodes = set()
+    for fd in os.listdir('/proc/%d/fd' % pid):
+        try:
+            link = os.readlink('/proc/%d/fd/%s' % (pid, fd))
+        except OSError:      # closed meanwhile
+            continue
+        if link.startswith('socket:['):
+            inodes.add(link[len('socket:['):-1])
+    count = 0
+    for table in ('/proc/net/tcp', '/proc/net/tcp6'):
+        try:
+            with open(table) as fh:
+                lines = fh.readlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            # fields[3]: the state, 0A is LISTEN; fields[9]: the inode.
+            if fields[9] in inodes and fields[3] != '0A':
+                count += 1
+    return count
 
 
 def wait_fds(pid, baseline, timeout=10.0):

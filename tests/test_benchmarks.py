@@ -18,7 +18,10 @@ from benchmarks.subjects import SUBJECTS
 from benchmarks.workloads import WORKLOADS, parse_wrk, percentile
 
 PROXIES = ['vaurien', 'bare-relay', 'socat', 'haproxy']
-WORKLOADS_RUN = ['bulk', 'latency', 'idle', 'keepalive', 'faults', 'churn']
+WORKLOADS_RUN = ['bulk', 'latency', 'idle', 'keepalive', 'faults',
+                 'tls-bulk', 'tls-keepalive', 'churn']
+# TLS on both sides: the proxies that can (no bare relay).
+TLS_SUBJECTS = ['direct', 'vaurien', 'socat', 'haproxy']
 
 
 def _alive(pid):
@@ -51,10 +54,14 @@ def _suite(*args, timeout=200):
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(360)
 def test_quick_run_reports_every_subject_and_workload(tmp_path):
     path = tmp_path / 'report.json'
-    result = _suite('--quick', '--json', str(path), timeout=280)
+    # Smaller than --quick alone: the figures are not asserted, only that
+    # every subject and workload reports them.
+    result = _suite('--quick', '--duration', '0.3', '--bulk-mib', '8',
+                    '--idle-connections', '100', '--json', str(path),
+                    timeout=340)
     assert result.returncode == 0, result.stdout + result.stderr
     data = json.loads(path.read_text())
     assert data['order'] == WORKLOADS_RUN
@@ -69,6 +76,9 @@ def test_quick_run_reports_every_subject_and_workload(tmp_path):
                                 'vaurien 50:delay,20:error',
                                 'vaurien 20:error (corrupting)']
             assert set(rows) == set(subjects)
+        elif name.startswith('tls-'):
+            subjects = TLS_SUBJECTS
+            assert section['order'] == subjects
         else:
             subjects = ['direct'] + PROXIES
             assert set(subjects) <= set(rows)

@@ -366,14 +366,16 @@ def test_log_level_any_case(vaurien, level):
 @pytest.mark.timeout(30)
 def test_log_level_warning_hides_info(tmp_path, echo_server):
     log = tmp_path / 'out.log'
-    port = support.free_port()
-    proc = subprocess.Popen(
-        [sys.executable, '-m', 'vaurien', '--local', '127.0.0.1:%d' % port,
-         '--distant', '%s:%d' % echo_server.address, '--log-level', 'WaRnInG',
-         '--log-output', str(log)],
-        cwd=support.ROOT, env=support.env_with_root(),
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE)
+    # The log hides the line that names the port: the port is given.
+    with support.reserved_port() as port:
+        proc = subprocess.Popen(
+            [sys.executable, '-m', 'vaurien',
+             '--local', '127.0.0.1:%d' % port,
+             '--distant', '%s:%d' % echo_server.address,
+             '--log-level', 'WaRnInG', '--log-output', str(log)],
+            cwd=support.ROOT, env=support.env_with_root(),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE)
     try:
         support.wait_until(lambda: proc.poll() is not None
                            or support.port_open(port), what='the port')

@@ -8,14 +8,27 @@ import time
 import pytest
 
 import support
-from control_support import api, start_controlled
+from control_support import api, set_back, start_controlled
 
 pytestmark = pytest.mark.timeout(60)
 
 
+@pytest.fixture(scope='module')
+def module_vaurien():
+    """One vaurien --http and HTTP backend for the module (per worker)."""
+    server = support.HTTPServer()
+    proc = start_controlled(support.VaurienProcess, server.address)
+    proc.backend = server.address
+    yield proc
+    proc.stop()
+    server.close()
+
+
 @pytest.fixture
-def proxy(vaurien, http_server):
-    return start_controlled(vaurien, http_server.address)
+def proxy(module_vaurien):
+    """vaurien --http in front of a real HTTP backend, one process for the
+    module, set back before each test to what a new one shows."""
+    return set_back(module_vaurien, module_vaurien.backend)
 
 
 @pytest.fixture
@@ -130,14 +143,15 @@ def test_down(client, proxy):
     assert _get(proxy) == support.BODY
 
 
-def test_backend(client, proxy, http_server):
-    assert client.get_backend() == '127.0.0.1:%d' % http_server.port
-    dead = support.free_port()
-    client.set_backend('127.0.0.1', dead)
-    assert client.get_backend() == '127.0.0.1:%d' % dead
-    with pytest.raises((ConnectionError, http.client.HTTPException)):
-        _get(proxy)
-    client.set_backend('127.0.0.1:%d' % http_server.port)
+def test_backend(client, proxy):
+    backend_port = proxy.backend[1]
+    assert client.get_backend() == '127.0.0.1:%d' % backend_port
+    with support.reserved_port() as dead:
+        client.set_backend('127.0.0.1', dead)
+        assert client.get_backend() == '127.0.0.1:%d' % dead
+        with pytest.raises((ConnectionError, http.client.HTTPException)):
+            _get(proxy)
+    client.set_backend('127.0.0.1:%d' % backend_port)
     assert _get(proxy) == support.BODY
 
 
@@ -153,14 +167,14 @@ def test_url_form_and_repr(proxy):
 def test_unreachable():
     from vaurien import Client
     from vaurien.client import Unreachable
-    port = support.free_port()
-    client = Client(support.HOST, port, timeout=5)
-    with pytest.raises(Unreachable, match='cannot reach the vaurien control '
-                       'API at http://127.0.0.1:%d: connection refused'
-                       % port):
-        client.get_handler()
-    with pytest.raises(ConnectionError):
-        client.set_handler('delay')
+    with support.reserved_port() as port:
+        client = Client(support.HOST, port, timeout=5)
+        with pytest.raises(Unreachable, match='cannot reach the vaurien '
+                           'control API at http://127.0.0.1:%d: connection '
+                           'refused' % port):
+            client.get_handler()
+        with pytest.raises(ConnectionError):
+            client.set_handler('delay')
 
 
 def test_token(vaurien, http_server):
@@ -185,11 +199,14 @@ def test_original_vaurien_usage(http_server):
     requests = pytest.importorskip('requests')
     from vaurien import Client, start_proxy, stop_proxy
 
-    proxy_port, http_port = support.free_port(), support.free_port()
+    with support.reserved_port() as proxy_port, \
+            support.reserved_port() as http_port:
+        pid = start_proxy(proxy_port=proxy_port, backend_host='127.0.0.1',
+                          backend_port=http_server.port, http_port=http_port,
+                          log_output='/dev/null', log_level='error',
+                          warmup=30)   # a bound, not a sleep: the default
+                                       # 2 s is short on a loaded machine
     url = 'http://localhost:%d' % proxy_port
-    pid = start_proxy(proxy_port=proxy_port, backend_host='127.0.0.1',
-                      backend_port=http_server.port, http_port=http_port,
-                      log_output='/dev/null', log_level='error')
     try:
         client = Client(port=http_port)
         assert client.get_handler() == 'dummy'

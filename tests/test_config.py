@@ -308,4 +308,29 @@ def test_one_address_formatter():
     assert format_hostport(('::1', 80)) == '[::1]:80'
     assert format_hostport(('[::1]', '80')) == '[::1]:80'
     assert format_hostport(('fe80::1', 80, 0, 2)) == '[fe80::1]:80'
-    assert format_hostport('/tmp/unix.sock') == '/tmp/unix.sock'
+    # A Unix socket's path, as the settings write it (docs/endpoints.rst).
+    assert format_hostport('/tmp/unix.sock') == 'unix:/tmp/unix.sock'
+
+
+@pytest.mark.parametrize('text, expected', [
+    ('unix:/run/app.sock', '/run/app.sock'),
+    ('unix:relative.sock', 'relative.sock'),
+    ('[::1]:8000', ('::1', 8000)),
+    ('localhost:80', ('localhost', 80)),
+])
+def test_parse_endpoint(text, expected):
+    from vaurien.config import format_hostport, parse_endpoint
+    assert parse_endpoint(text) == expected
+    assert format_hostport(parse_endpoint(text)) == text
+
+
+@pytest.mark.parametrize('text, message', [
+    ('unix:', 'unix:PATH with a path'),
+    ('unix:/' + 'x' * 200, 'at most 107 bytes'),
+    ('nope', 'or unix:PATH'),
+])
+def test_parse_endpoint_refuses(text, message):
+    from vaurien.config import parse_endpoint
+    with pytest.raises(ValueError) as info:
+        parse_endpoint(text)
+    assert message in str(info.value)

@@ -128,8 +128,8 @@ def test_refusals(proxy, args, message):
 
 
 def test_unreachable():
-    port = support.free_port()
-    result = ctl('--host', 'http://127.0.0.1:%d' % port, 'get-handler')
+    with support.reserved_port() as port:
+        result = ctl('--host', 'http://127.0.0.1:%d' % port, 'get-handler')
     assert result.returncode == 1
     assert result.stderr == (
         'vaurienctl: error: cannot reach the vaurien control API at '

@@ -547,12 +547,13 @@ def test_descriptors_back_to_baseline(vaurien, echo_server, engine_handlers):
             sock.recv(10)
         except OSError:
             pass
-    time.sleep(0.2)
+    support.wait_until(lambda: support.tcp_connections(pid) == 0,
+                       what='the proxy to close the first connection')
     baseline = support.fd_count(pid)
     for i in range(60):
         sock = proxy.connect()
         try:
-            sock.settimeout(0.3)
+            sock.settimeout(0.1)    # hang and blackout never answer
             sock.sendall(b'boom' if i % 7 == 0 else b'data %d' % i)
             try:
                 sock.recv(100)

@@ -1,7 +1,9 @@
 """The chaos event log (``--event-log``), with a real proxy process."""
+import datetime
 import json
 import os
 import socket
+import time
 
 import pytest
 
@@ -41,6 +43,12 @@ def wait_for_close(path, count=1):
             '"event":"close"') >= count, what='the close line')
 
 
+def _stamp(text):
+    """Seconds since the epoch of an event's ``time`` field."""
+    return datetime.datetime.fromisoformat(
+        text.replace('Z', '+00:00')).timestamp()
+
+
 def seeded_run(vaurien, backend, path, seed, behavior):
     proc = vaurien('--event-log', str(path), '--seed', str(seed),
                    '--behavior', behavior, '--handlers.delay.sleep', '0',
@@ -55,8 +63,10 @@ def test_seeded_run_lists_the_expected_handler_per_event(vaurien,
                                                          echo_server,
                                                          tmp_path):
     behavior = '40:delay,20:error'
+    began = time.monotonic()
     sent, events = seeded_run(vaurien, echo_server.address,
                               tmp_path / 'events.log', 1234, behavior)
+    elapsed = time.monotonic() - began
     opens = [e for e in events if e['event'] == 'open']
     closes = [e for e in events if e['event'] == 'close']
     assert [e['conn'] for e in opens] == [1, 2, 3]
@@ -71,7 +81,13 @@ def test_seeded_run_lists_the_expected_handler_per_event(vaurien,
         assert event['bytes_up'] == per_conn
         assert event['bytes_down'] == per_conn
         assert event['closed_by'] == 'client'
-        assert event['duration'] >= 0
+    # Each duration is the span from its open line to its close line (both
+    # stamped to the millisecond), and the connections, one after the
+    # other, fit in the time the run took.
+    for opened, closed in zip(opens, closes):
+        span = _stamp(closed['time']) - _stamp(opened['time'])
+        assert abs(closed['duration'] - span) <= 0.01, (opened, closed)
+    assert sum(e['duration'] for e in closes) <= elapsed, (closes, elapsed)
     sequences = handler_sequences(events)
     assert len(sequences) == 6
     for (conn, direction), handlers in sequences.items():
@@ -160,11 +176,12 @@ def test_effects_of_faults(vaurien, echo_server, tmp_path, name, effect,
 @pytest.mark.timeout(60)
 def test_backend_failure_is_logged(vaurien, tmp_path):
     path = tmp_path / 'events.log'
-    proc = vaurien('--event-log', str(path),
-                   backend=(support.HOST, support.free_port()))
-    with proc.connect() as sock:
-        assert support.recv_all(sock) == b''
-    finish(proc)
+    with support.reserved_port() as closed:
+        proc = vaurien('--event-log', str(path),
+                       backend=(support.HOST, closed))
+        with proc.connect() as sock:
+            assert support.recv_all(sock) == b''
+        finish(proc)
     events = read_events(path)
     assert [e['event'] for e in events] == ['open', 'connect_failed',
                                             'close']

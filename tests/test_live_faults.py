@@ -6,9 +6,20 @@ import time
 import pytest
 
 import support
-from control_support import api, assert_error, start_controlled
+from control_support import api, assert_error, start_controlled, wait_picks
 
 pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(scope='module')
+def module_vaurien():
+    """One vaurien --http and echo backend for the module (per worker),
+    for the tests of refused values, which leave it as they found it."""
+    server = support.TCPServer(support.echo)
+    proc = start_controlled(support.VaurienProcess, server.address)
+    yield proc
+    proc.stop()
+    server.close()
 
 
 @pytest.mark.parametrize('name, options, contains', [
@@ -26,9 +37,10 @@ pytestmark = pytest.mark.timeout(60)
     ('transient', {'agitate': 1.5}, "'agitate'"),
     ('delay', {'direction': 'sideways'}, "'direction'"),
 ])
-def test_bad_fault_values_are_refused(vaurien, echo_server, name, options,
+def test_bad_fault_values_are_refused(module_vaurien, name, options,
                                       contains):
-    proxy = start_controlled(vaurien, echo_server.address)
+    proxy = module_vaurien
+    assert api(proxy.http_port, 'GET', '/handler').text.strip() == 'dummy'
     body = dict(options, name=name)
     assert_error(api(proxy.http_port, 'PUT', '/behavior', body), 400,
                  contains=contains)
@@ -49,7 +61,7 @@ def test_switching_away_ends_a_slow_close_wait(vaurien, echo_server):
         sock.sendall(b'abc')
         assert support.recv_exact(sock, 3) == b'abc'
         sock.shutdown(socket.SHUT_WR)     # the close slow_close holds back
-        time.sleep(0.3)                   # let it start waiting
+        wait_picks(proxy, 'slow_close', 2)    # the data, then the close
         start = time.monotonic()
         assert api(proxy.http_port, 'POST', '/handler', 'dummy').status == 200
         assert sock.recv(10) == b''       # the close arrives now, not in 30 s
@@ -62,7 +74,7 @@ def test_switching_away_ends_a_reset_peer_wait(vaurien, echo_server):
                              '--handlers.reset_peer.timeout', '30')
     with _connect(proxy) as sock:
         sock.sendall(b'abc')
-        time.sleep(0.3)
+        wait_picks(proxy, 'reset_peer', 1)
         start = time.monotonic()
         assert api(proxy.http_port, 'POST', '/handler', 'dummy').status == 200
         with pytest.raises(ConnectionResetError):
@@ -76,7 +88,7 @@ def test_switching_away_closes_a_timeout_connection(vaurien, echo_server):
                              '--handlers.timeout.timeout', '30')
     with _connect(proxy) as sock:
         sock.sendall(b'abc')
-        time.sleep(0.3)
+        wait_picks(proxy, 'timeout', 1)
         start = time.monotonic()
         assert api(proxy.http_port, 'POST', '/handler', 'dummy').status == 200
         try:
@@ -97,7 +109,7 @@ def test_switching_away_releases_bandwidth(vaurien, echo_server):
     payload = b'x' * 60000                # about a minute at 1 KB/s
     with _connect(proxy) as sock:
         sock.sendall(payload)
-        time.sleep(0.5)
+        wait_picks(proxy, 'bandwidth', 1)
         start = time.monotonic()
         assert api(proxy.http_port, 'POST', '/handler', 'dummy').status == 200
         assert support.recv_exact(sock, len(payload)) == payload

@@ -78,14 +78,14 @@ def test_render_counts_the_traffic_of_a_real_proxy(echo_server):
 @pytest.mark.timeout(60)
 def test_render_counts_failures_and_exceptions(echo_server):
     from vaurien.metrics import render
-    closed_port = support.free_port()
-    proxy = InProcessProxy((support.HOST, closed_port))
-    try:
-        with proxy.connect() as sock:
-            assert support.recv_all(sock) == b''
-        samples, _ = parse(proxy.call(render, proxy.proxy))
-    finally:
-        proxy.close()
+    with support.reserved_port() as closed_port:
+        proxy = InProcessProxy((support.HOST, closed_port))
+        try:
+            with proxy.connect() as sock:
+                assert support.recv_all(sock) == b''
+            samples, _ = parse(proxy.call(render, proxy.proxy))
+        finally:
+            proxy.close()
     assert value(samples, 'vaurien_backend_connect_failures_total',
                  reason='refused') == 1
     assert value(samples, 'vaurien_backend_connect_failures_total',
@@ -199,9 +199,10 @@ def test_vaurienctl_stats_once(vaurien, echo_server):
 
 
 def test_vaurienctl_stats_unreachable():
-    port = support.free_port()
-    result = support.run_cli('--host', 'http://%s:%d' % (support.HOST, port),
-                             'stats', '--once', module='vaurien.ctl')
+    with support.reserved_port() as port:
+        result = support.run_cli('--host',
+                                 'http://%s:%d' % (support.HOST, port),
+                                 'stats', '--once', module='vaurien.ctl')
     assert result.returncode == 1
     assert result.stderr.startswith('vaurienctl: error: ')
     assert len(result.stderr.strip().splitlines()) == 1

@@ -1,4 +1,6 @@
 """statsd counters, received by a real UDP listener."""
+import socket
+
 import pytest
 
 import support
@@ -54,12 +56,12 @@ def test_counters_reach_a_real_udp_listener(vaurien, echo_server, sink):
 
 @pytest.mark.timeout(60)
 def test_backend_failures_are_counted(vaurien, sink):
-    proc = vaurien(*statsd_args(sink),
-                   backend=(support.HOST, support.free_port()))
-    for _ in range(2):
-        with proc.connect() as sock:
-            assert support.recv_all(sock) == b''
-    finish(proc)
+    with support.reserved_port() as closed:
+        proc = vaurien(*statsd_args(sink), backend=(support.HOST, closed))
+        for _ in range(2):
+            with proc.connect() as sock:
+                assert support.recv_all(sock) == b''
+        finish(proc)
     totals = sink.totals()
     assert totals['vaurien.backend.failures.refused'] == 2
     assert totals['vaurien.connections.closed'] == 2
@@ -97,12 +99,13 @@ def test_statsd_from_the_ini_file(vaurien, echo_server, sink, tmp_path):
 def test_unreachable_statsd_does_not_matter(vaurien, echo_server):
     # Nothing listens on this UDP port: every push is refused by the
     # kernel (ICMP), and the traffic does not care.
-    port = support.free_port()
-    proc = vaurien('--statsd.enabled', 'yes', '--statsd.host', support.HOST,
-                   '--statsd.port', str(port), backend=echo_server.address)
-    for _ in range(3):
-        talk(proc.address, MESSAGES, connections=3)
-    log = finish(proc)
+    with support.reserved_port(kind=socket.SOCK_DGRAM) as port:
+        proc = vaurien('--statsd.enabled', 'yes', '--statsd.host',
+                       support.HOST, '--statsd.port', str(port),
+                       backend=echo_server.address)
+        for _ in range(3):
+            talk(proc.address, MESSAGES, connections=3)
+        log = finish(proc)
     assert 'Traceback' not in log
 
 

@@ -38,12 +38,13 @@ def stop_later():
 
 def test_start_and_stop(echo_server):
     from vaurien import Client, start_proxy, stop_proxy
-    port, http_port = support.free_port(), support.free_port()
-    pid = start_proxy(proxy_host=support.HOST, proxy_port=port,
-                      backend_host=support.HOST,
-                      backend_port=echo_server.port, http_host=support.HOST,
-                      http_port=http_port, warmup=WARMUP,
-                      log_output=os.devnull)
+    with support.reserved_port() as port, \
+            support.reserved_port() as http_port:
+        pid = start_proxy(proxy_host=support.HOST, proxy_port=port,
+                          backend_host=support.HOST,
+                          backend_port=echo_server.port,
+                          http_host=support.HOST, http_port=http_port,
+                          warmup=WARMUP, log_output=os.devnull)
     try:
         assert isinstance(pid, int) and _alive(pid)
         assert _exchange(port) == b'ping'
@@ -58,28 +59,30 @@ def test_start_and_stop(echo_server):
 
 def test_behavior_options_and_no_http(echo_server, stop_later):
     from vaurien import start_proxy
-    port = support.free_port()
-    pid = start_proxy(proxy_host=support.HOST, proxy_port=port,
-                      backend_host=support.HOST,
-                      backend_port=echo_server.port, http=False,
-                      warmup=WARMUP, behavior='100:delay',
-                      options={'delay': {'sleep': 0.01, 'before': True}},
-                      log_output=os.devnull)
+    with support.reserved_port() as port:
+        pid = start_proxy(proxy_host=support.HOST, proxy_port=port,
+                          backend_host=support.HOST,
+                          backend_port=echo_server.port, http=False,
+                          warmup=WARMUP, behavior='100:delay',
+                          options={'delay': {'sleep': 0.01, 'before': True}},
+                          log_output=os.devnull)
     stop_later(pid)
     assert _exchange(port) == b'ping'
 
 
 def test_options_as_a_list_of_arguments(echo_server, stop_later, tmp_path):
     from vaurien import Client, start_proxy
-    port, http_port = support.free_port(), support.free_port()
     log = tmp_path / 'vaurien.log'
-    pid = start_proxy(proxy_host=support.HOST, proxy_port=port,
-                      backend_host=support.HOST,
-                      backend_port=echo_server.port, http_host=support.HOST,
-                      http_port=http_port, warmup=WARMUP,
-                      options=['--behavior', '100:delay',
-                               '--handlers.delay.sleep', '0.01'],
-                      log_output=str(log), log_level='debug')
+    with support.reserved_port() as port, \
+            support.reserved_port() as http_port:
+        pid = start_proxy(proxy_host=support.HOST, proxy_port=port,
+                          backend_host=support.HOST,
+                          backend_port=echo_server.port,
+                          http_host=support.HOST, http_port=http_port,
+                          warmup=WARMUP,
+                          options=['--behavior', '100:delay',
+                                   '--handlers.delay.sleep', '0.01'],
+                          log_output=str(log), log_level='debug')
     stop_later(pid)
     assert Client(support.HOST, http_port).get_behavior_state() == {
         'behavior': 'delay', 'options': {'delay': {'sleep': 0.01}}}
@@ -199,10 +202,13 @@ def test_proxy_log_of_an_unknown_pid():
 def test_bad_option_fails_fast(echo_server):
     from vaurien import start_proxy
     from vaurien.testing import ProxyStartError
-    with pytest.raises(ProxyStartError, match="delay: option 'sleep' "
-                                              "expects a number"):
-        start_proxy(proxy_port=support.free_port(), warmup=WARMUP,
-                    http_port=support.free_port(), behavior='100:delay',
+    with support.reserved_port() as port, \
+            support.reserved_port() as http_port, \
+            pytest.raises(ProxyStartError, match="delay: option 'sleep' "
+                                                 "expects a number"):
+        start_proxy(proxy_host=support.HOST, proxy_port=port,
+                    http_host=support.HOST, http_port=http_port,
+                    warmup=WARMUP, behavior='100:delay',
                     options={'delay': {'sleep': 'abc'}})
 
 
@@ -210,17 +216,19 @@ def test_stale_proxy_on_the_http_port_is_not_mistaken(echo_server,
                                                       stop_later):
     from vaurien import start_proxy
     from vaurien.testing import ProxyStartError
-    http_port = support.free_port()
-    first = start_proxy(proxy_host=support.HOST,
-                        proxy_port=support.free_port(),
-                        backend_port=echo_server.port, http_host=support.HOST,
-                        http_port=http_port, warmup=WARMUP,
-                        log_output=os.devnull)
+    with support.reserved_port() as port, \
+            support.reserved_port() as http_port:
+        first = start_proxy(proxy_host=support.HOST, proxy_port=port,
+                            backend_port=echo_server.port,
+                            http_host=support.HOST, http_port=http_port,
+                            warmup=WARMUP, log_output=os.devnull)
     stop_later(first)
     # Same control port: the second one cannot start, and start_proxy says
     # so instead of trusting the first one's answers.
-    with pytest.raises(ProxyStartError, match='cannot serve the control API'):
-        start_proxy(proxy_host=support.HOST, proxy_port=support.free_port(),
+    with support.reserved_port() as port, \
+            pytest.raises(ProxyStartError,
+                          match='cannot serve the control API'):
+        start_proxy(proxy_host=support.HOST, proxy_port=port,
                     backend_port=echo_server.port, http_host=support.HOST,
                     http_port=http_port, warmup=WARMUP)
 

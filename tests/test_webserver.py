@@ -7,7 +7,8 @@ import time
 import pytest
 
 import support
-from control_support import api, assert_error, start_controlled
+from control_support import (api, assert_error, set_back, start_controlled,
+                             wait_picks)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -15,9 +16,28 @@ BUILTINS = ['blackout', 'delay', 'dummy', 'error', 'hang']
 
 
 @pytest.fixture
-def proxy(vaurien, http_server):
-    """vaurien --http in front of the real HTTP backend."""
+def own_proxy(vaurien, http_server):
+    """vaurien --http in front of the real HTTP backend, for this test
+    alone (connections held across changes, the service down and up)."""
     return start_controlled(vaurien, http_server.address)
+
+
+@pytest.fixture(scope='module')
+def module_vaurien():
+    """One vaurien --http and HTTP backend for the module (per worker)."""
+    server = support.HTTPServer()
+    proc = start_controlled(support.VaurienProcess, server.address)
+    proc.backend = server.address
+    yield proc
+    proc.stop()
+    server.close()
+
+
+@pytest.fixture
+def proxy(module_vaurien):
+    """vaurien --http in front of the real HTTP backend, one process for
+    the module, set back before each test to what a new one shows."""
+    return set_back(module_vaurien, module_vaurien.backend)
 
 
 def _get_through(proxy, path='/'):
@@ -123,7 +143,8 @@ def test_start_up_options_are_the_base_of_a_change(vaurien, http_server):
         'delay': {'sleep': 0.3, 'before': False}}
 
 
-def test_keep_alive_client_sees_a_change_at_once(proxy):
+def test_keep_alive_client_sees_a_change_at_once(own_proxy):
+    proxy = own_proxy
     conn = http.client.HTTPConnection(support.HOST, proxy.port, timeout=20)
     try:
         for _ in range(3):
@@ -138,7 +159,8 @@ def test_keep_alive_client_sees_a_change_at_once(proxy):
         conn.close()
 
 
-def test_keep_alive_client_sees_error_then_dummy(proxy):
+def test_keep_alive_client_sees_error_then_dummy(own_proxy):
+    proxy = own_proxy
     conn = http.client.HTTPConnection(support.HOST, proxy.port, timeout=20)
     try:
         conn.request('GET', '/')
@@ -179,7 +201,7 @@ def test_hung_connection_is_closed_when_switched_away(vaurien, echo_server):
         support.wait_until(
             lambda: api(proxy.http_port, 'GET', '/proxy').json['connections'],
             what='the connection to be open')
-        time.sleep(0.1)   # let the hang handler take the data
+        wait_picks(proxy, 'hang', 1)   # the hang handler has the data
         assert api(proxy.http_port, 'POST', '/handler', 'dummy').text == 'ok'
         try:
             assert sock.recv(10) == b''
@@ -241,7 +263,8 @@ def test_hung_connection_is_closed_when_switched_away(vaurien, echo_server):
     ('POST', '/handler', '{"name": "delay", "sleep": 1e400}', 400, 'sleep',
      'finite'),
 ])
-def test_refused_change(proxy, method, path, body, status, name, contains):
+def test_refused_change(proxy, method, path, body, status, name,
+                        contains):
     api(proxy.http_port, 'PUT', '/behavior', {'name': 'delay', 'sleep': 0.3})
     before = api(proxy.http_port, 'GET', '/behavior').json
     answer = api(proxy.http_port, method, path, body)
@@ -338,7 +361,8 @@ def test_get_and_put_backend(vaurien):
         second.close()
 
 
-def test_proxy_down_and_up(proxy):
+def test_proxy_down_and_up(own_proxy):
+    proxy = own_proxy
     state = api(proxy.http_port, 'GET', '/proxy').json
     assert state['enabled'] is True
     assert state['address'] == '127.0.0.1:%d' % proxy.port
@@ -370,7 +394,8 @@ def test_proxy_down_and_up(proxy):
                {'enabled': True}).status == 200
 
 
-def test_proxy_up_fails_when_the_port_was_taken(proxy):
+def test_proxy_up_fails_when_the_port_was_taken(own_proxy):
+    proxy = own_proxy
     api(proxy.http_port, 'PUT', '/proxy', {'enabled': False})
     thief = socket.socket()
     try:

@@ -11,7 +11,8 @@ is gevent's public API, so every such use is here and nowhere else:
   ``recv_into`` and ``sendall``, and the counters the engine reads;
 * :func:`raw`, :func:`read_watcher`, :func:`write_watcher`: the OS socket
   and the two watchers of a gevent socket, bound once per connection (never
-  looked up per event);
+  looked up per event); :func:`wait_read`, :func:`wait_write`: waiting on
+  those watchers (the TLS socket of :mod:`vaurien.endpoints` does);
 * :class:`LoopServer`: a StreamServer that hands accepted clients to a
   callback right in the loop, as :class:`Socket` objects;
 * :func:`new_worker` and :func:`parker`: a greenlet parented to the hub,
@@ -29,6 +30,7 @@ from gevent.socket import socket as GeventSocket
 from greenlet import greenlet
 
 __all__ = ['Socket', 'LoopServer', 'raw', 'read_watcher', 'write_watcher',
+           'wait_read', 'wait_write',
            'new_worker', 'parker', 'REQUIRED', 'missing']
 
 #: ``(owner, attribute, what it is for)`` for every private name used here.
@@ -64,6 +66,10 @@ class Socket(GeventSocket):
     when it is not ready.
     """
     __slots__ = ('conn', 'eof', 'reads', 'received')
+
+    # The TLS channel of a vaurien.endpoints.TLSSocket (a subclass); a
+    # plain socket has none.
+    tls = None
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -123,6 +129,17 @@ class Socket(GeventSocket):
             return True
 
 
+def wait_read(sock):
+    """Block this greenlet until *sock* is readable (or closed, which
+    raises in the waiter, as gevent does)."""
+    sock._wait(sock._read_event)
+
+
+def wait_write(sock):
+    """Block this greenlet until *sock* is writable (or closed)."""
+    sock._wait(sock._write_event)
+
+
 def raw(sock):
     """The OS-level socket under the gevent socket *sock* (non-blocking):
     bind its methods once, at connection setup."""
@@ -143,7 +160,14 @@ def write_watcher(sock):
 class LoopServer(StreamServer):
     """A StreamServer whose clients are :class:`Socket` objects, handed to
     ``handle(client, address)`` right in the loop (no greenlet is spawned:
-    the handle callback must not block)."""
+    the handle callback must not block).
+
+    *client_socket*, when given, makes the client's socket instead:
+    ``client_socket(family, type, fileno)`` (a TLS socket, say)."""
+
+    def __init__(self, listener, handle, client_socket=None):
+        super().__init__(listener, handle)
+        self.client_socket = client_socket
 
     def do_read(self):
         listener = self.socket
@@ -151,6 +175,9 @@ class LoopServer(StreamServer):
             fd, address = listener._accept()
         except BlockingIOError:
             return None
+        if self.client_socket is not None:
+            return self.client_socket(listener.family, listener.type,
+                                      fd), address
         return Socket(listener.family, listener.type, 0, fileno=fd), address
 
     def do_handle(self, *args):

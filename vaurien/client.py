@@ -196,7 +196,8 @@ class Client:
         return self.request('GET', '/backend')['backend']
 
     def set_backend(self, host, port=None):
-        """Send new connections to *host*:*port* (or ``'host:port'``)."""
+        """Send new connections to *host*:*port* (or one string, as on the
+        command line: ``'host:port'``, ``'[::1]:port'``, ``'unix:/path'``)."""
         backend = host if port is None else format_hostport((host, port))
         self.request('PUT', '/backend', {'backend': backend})
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Tuple
 
 __all__ = ['ConfigError', 'Setting', 'SETTINGS', 'SETTINGS_BY_NAME',
-           'parse_hostport', 'parse_bool', 'parse_behavior', 'convert', 'BadValue',
+           'parse_hostport', 'parse_endpoint', 'parse_listen_endpoint', 'parse_bool', 'parse_behavior', 'convert', 'BadValue',
            'read_ini', 'IniConfig', 'defaults', 'pick_mode']
 
 
@@ -202,6 +202,48 @@ def parse_listen_hostport(value):
     return parse_hostport(value, allow_zero=True)
 
 
+# The longest path of a Unix socket (sun_path is 108 bytes on Linux, with
+# the final NUL).
+UNIX_PATH_MAX = 107
+
+
+def parse_endpoint(value, allow_zero=False):
+    """An address: ``'host:port'``, ``'[::1]:port'`` -> ``(host, port)``,
+    or ``'unix:/path/to.sock'`` -> ``'/path/to.sock'``.
+
+    As with Python's sockets, a TCP address is a tuple and a Unix socket's
+    is a string (its path).
+    """
+    if isinstance(value, str) and value.strip().startswith('unix:'):
+        path = value.strip()[len('unix:'):]
+        if not path:
+            raise ValueError('unix:PATH with a path (like unix:/run/app.sock)')
+        if len(os.fsencode(path)) > UNIX_PATH_MAX:
+            raise ValueError('a Unix socket path of at most %d bytes'
+                             % UNIX_PATH_MAX)
+        return path
+    try:
+        return parse_hostport(value, allow_zero)
+    except ValueError as exc:
+        raise ValueError('%s or unix:PATH' % exc) from None
+
+
+def parse_listen_endpoint(value):
+    """Like :func:`parse_endpoint`, but port 0 (any free port) is allowed."""
+    return parse_endpoint(value, allow_zero=True)
+
+
+def parse_mode(value):
+    """File permissions in octal (``'0660'``), or None when empty."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = '%o' % value
+    if isinstance(value, str) and re.fullmatch(r'0?[0-7]{3}', value.strip()):
+        return int(value.strip(), 8)
+    raise ValueError('permissions in octal, like 0660')
+
+
 def parse_hostport(value, allow_zero=False):
     """``'host:port'`` or ``'[::1]:port'`` -> ``(host, port)``; port 1-65535.
 
@@ -222,13 +264,15 @@ def parse_hostport(value, allow_zero=False):
 
 def format_hostport(address):
     """``(host, port)`` -> ``'host:port'``, or ``'[::1]:port'`` for an IPv6
-    host (one already in brackets is kept as it is).
+    host (one already in brackets is kept as it is); a Unix socket's path
+    (a string) -> ``'unix:PATH'``, as it is written in the settings.
 
     The one formatter of addresses: settings, logs, the event log, the
     control API and the clients all use it. A longer socket address (IPv6's
-    ``(host, port, flow, scope)``) is shown by its first two items; anything
-    else (a Unix socket path) by ``str``.
+    ``(host, port, flow, scope)``) is shown by its first two items.
     """
+    if isinstance(address, str):
+        return 'unix:' + address
     if not (isinstance(address, (tuple, list)) and len(address) >= 2):
         return str(address)
     host, port = str(address[0]), int(address[1])
@@ -361,15 +405,52 @@ class Setting:
 
 
 SETTINGS = [
-    Setting('local', ('localhost', 8000), parse_listen_hostport,
-            'Address the proxy listens on (port 0: any free port, logged '
-            'at start-up).', 'HOST:PORT',
-            aliases=('proxy',), sample='localhost:8000'),
-    Setting('distant', ('localhost', 80), parse_hostport,
-            'Address of the backend every client is relayed to. Checked at '
-            'start-up: a warning if it cannot be reached (the proxy starts '
-            'anyway).', 'HOST:PORT',
+    Setting('local', ('localhost', 8000), parse_listen_endpoint,
+            'Address the proxy listens on: HOST:PORT, [IPV6]:PORT or '
+            'unix:PATH (port 0: any free port, logged at start-up).',
+            'ADDRESS', aliases=('proxy',), sample='localhost:8000'),
+    Setting('distant', ('localhost', 80), parse_endpoint,
+            'Address of the backend every client is relayed to: HOST:PORT, '
+            '[IPV6]:PORT or unix:PATH. Checked at start-up: a warning if it '
+            'cannot be reached (the proxy starts anyway).', 'ADDRESS',
             aliases=('backend',), sample='localhost:80'),
+    Setting('local_mode', None, parse_mode,
+            'Permissions of the Unix socket file of --local unix:PATH, in '
+            'octal (like 0660); default: from the umask.', 'MODE', sample=''),
+    Setting('local_tls_cert', None, optional_str,
+            'Terminate TLS: clients connect with TLS, using this PEM '
+            'certificate (chain); needs --local-tls-key.', 'FILE', sample=''),
+    Setting('local_tls_key', None, optional_str,
+            'PEM private key of --local-tls-cert (not encrypted).', 'FILE',
+            sample=''),
+    Setting('local_tls_ca', None, optional_str,
+            'Require client certificates (mTLS) signed by the CAs of this '
+            'PEM file.', 'FILE', sample=''),
+    Setting('local_tls_timeout', 10.0, positive_float,
+            'Seconds a client has to complete the TLS handshake.', 'SECONDS',
+            sample='10'),
+    Setting('distant_tls', False, parse_bool,
+            'Speak TLS to the backend, verifying its certificate against '
+            'the system\'s CAs and the distant host name (also sent as '
+            'SNI); "--distant-tls" alone means yes.', 'yes|no',
+            sample='false', const='true'),
+    Setting('distant_tls_ca', None, optional_str,
+            'Verify the backend against the CAs of this PEM file instead of '
+            'the system\'s.', 'FILE', sample=''),
+    Setting('distant_tls_name', None, optional_str,
+            'Name sent as SNI and checked in the backend\'s certificate '
+            '(default: the distant host; none for a unix: backend, whose '
+            'name is then not checked).', 'NAME', sample=''),
+    Setting('distant_tls_insecure', False, parse_bool,
+            'Do not verify the backend\'s certificate at all (a warning '
+            'says so at start-up); "--distant-tls-insecure" alone means '
+            'yes.', 'yes|no', sample='false', const='true'),
+    Setting('distant_tls_cert', None, optional_str,
+            'Client certificate (PEM) shown to the backend (mTLS); needs '
+            '--distant-tls-key.', 'FILE', sample=''),
+    Setting('distant_tls_key', None, optional_str,
+            'PEM private key of --distant-tls-cert (not encrypted).', 'FILE',
+            sample=''),
     Setting('behavior', [(100, 'dummy')], parse_behavior,
             'Weighted handlers, "PERCENT:NAME, ...": a built-in, a '
             '[handler:NAME] section or a dotted path. The remainder up to '

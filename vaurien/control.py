@@ -14,7 +14,7 @@ The operations:
 ``options()``       ``{name: {option: value}}`` set for the current behavior
 ``change(p, o)``    validate behavior pairs *p* and options *o*, then swap
 ``backend()``       ``"host:port"`` where new connections go
-``set_backend(v)``  relay new connections to *v* (``"host:port"``)
+``set_backend(v)``  relay new connections to *v* (``"host:port"``, ``unix:PATH``)
 ``set_enabled(b)``  take the service down (False) or up again (True)
 ``describe()``      ``{"enabled", "address", "backend", "behavior"}``
 ``snapshot()``      the counters, a :class:`vaurien.stats.Snapshot`
@@ -38,7 +38,7 @@ import os
 from gevent.lock import Semaphore
 
 from vaurien.behavior import PASS, Behavior
-from vaurien.config import ConfigError, format_hostport, parse_hostport
+from vaurien.config import ConfigError, format_hostport, parse_endpoint
 from vaurien.handlers import HandlerError
 from vaurien.handlers.dummy import Dummy
 from vaurien.stats import Snapshot, snapshot
@@ -144,7 +144,8 @@ class Control(abc.ABC):
 
     @abc.abstractmethod
     def set_backend(self, value):
-        """Relay new connections to *value* (``"host:port"``)."""
+        """Relay new connections to *value* (``"host:port"``,
+        ``"[v6]:port"`` or ``"unix:/path"``)."""
 
     @abc.abstractmethod
     def set_enabled(self, enabled):
@@ -304,7 +305,7 @@ class ProxyControl(Control):
 
     def set_backend(self, value):
         try:
-            distant = parse_hostport(value)
+            distant = parse_endpoint(value)
         except ValueError as exc:
             raise ControlError('bad_backend', '"backend" expects %s, got %s'
                                % (exc, json.dumps(value))) from None

@@ -21,7 +21,10 @@ When a pick is made (``--pick``):
 An end of stream is never a pick: the engine finds it itself (before it
 picks) and ends the direction, unless the direction's last pick was a
 handler that acts on an end of stream (``end_of_stream``, like
-``slow_close``): it is then handed to that handler.
+``slow_close``): it is then handed to that handler. A side that speaks TLS
+(:mod:`vaurien.endpoints`) does its handshake in a greenlet of its own
+first; then handlers and protocols see its plaintext, and its flow reads
+and writes through the TLS channel.
 
 What the engine guarantees around the handler contract:
 
@@ -41,6 +44,7 @@ import logging
 import os
 import random
 import socket as _socket
+import ssl
 from time import monotonic as _monotonic
 
 import gevent
@@ -53,10 +57,13 @@ from vaurien._gevent import LoopServer, Socket
 from vaurien.behavior import (PASS, Behavior, connection_random,
                               direction_random)
 from vaurien.config import ConfigError, format_hostport
+from vaurien.endpoints import (HandshakeTimeout, bind, bound_file,
+                               listen_address, lookup, resolve, tls_reason,
+                               unbind)
 from vaurien.events import observe_and_log, observe_call
 from vaurien.stats import NOT_FAULTS, Stats
 
-__all__ = ['Proxy', 'Connection', 'Socket', 'PICKS']
+__all__ = ['Proxy', 'Connection', 'Socket', 'bind', 'resolve', 'PICKS']
 
 #: When a handler is picked (``--pick``).
 PICKS = ('event', 'exchange', 'connection')
@@ -219,7 +226,7 @@ class Connection:
         self._addresses = addresses
         family, sockaddr = addresses[index]
         try:
-            sock = Socket(family, _socket.SOCK_STREAM)
+            sock = self.proxy.backend_socket(family)
         except OSError as exc:
             self._connect_failed(exc)
             return
@@ -276,16 +283,37 @@ class Connection:
         self.close('backend')
 
     def _connected(self, index):
-        proxy = self.proxy
         self._addresses = None
+        backend = self.backend
+        if backend.family != _socket.AF_UNIX:
+            _nodelay(backend)
+        if backend.tls is not None:
+            gevent.spawn_raw(self._tls_connect)
+            return
+        self._start()
+
+    def _tls_connect(self):
+        """In a greenlet: the TLS handshake with the backend, then relay."""
+        try:
+            self.backend.do_handshake(self.proxy.timeout)
+        except OSError as exc:
+            if not self._closed:
+                self._connect_failed(exc)
+            return
+        if not self._closed:
+            self._start()
+
+    def _start(self):
+        """Both sides are ready: start relaying."""
+        proxy = self.proxy
         client, backend = self.client, self.backend
-        _nodelay(client)
-        _nodelay(backend)
-        if proxy.pick_per_connection:
+        if client.family != _socket.AF_UNIX:
+            _nodelay(client)
+        if proxy.pick_per_connection and self.behavior is None:
             self._pick_connection(proxy.behavior)
         protocol = proxy.protocol
         if protocol is None:
-            self.flows = (_Flow(self, False), _Flow(self, True))
+            self.flows = (_flow(self, False), _flow(self, True))
             for flow in self.flows:
                 flow.arm_read()
             return
@@ -470,10 +498,16 @@ class Connection:
             self.close()
             return
         self._done += 1
+        dst = self.backend if to_backend else self.client
         if self._done >= 2:
+            if dst.tls is not None:
+                # A TLS peer gets its close_notify (a clean end) first.
+                try:
+                    dst.shutdown(_socket.SHUT_WR)
+                except OSError:
+                    pass
             self.close()
             return
-        dst = self.backend if to_backend else self.client
         try:
             dst.shutdown(_socket.SHUT_WR)
         except OSError:
@@ -576,8 +610,11 @@ class _Flow:
         self.src = src
         self.readable = _gevent.read_watcher(src)
         self.writable = _gevent.write_watcher(dst)
-        self.recv_into = _gevent.raw(src).recv_into
-        self.send = _gevent.raw(dst).send
+        tls = src.tls
+        self.recv_into = _gevent.raw(src).recv_into if tls is None \
+            else tls.read_into
+        tls = dst.tls
+        self.send = _gevent.raw(dst).send if tls is None else tls.write
         self.rng = None
         self.buf = self.view = None
         self.sent = 0
@@ -691,6 +728,8 @@ class _Flow:
         except OSError:
             conn.close(_SIDES[to_backend])
             return
+        # The same as self.passed(behavior, index, buf, count), inlined:
+        # this is the plaintext hot path.
         if not count:
             # The end of stream: not a pick.
             buffers.append(buf)
@@ -704,6 +743,47 @@ class _Flow:
         self.last = pair
         if proxy.events is not None:
             proxy.events.passed(conn, to_backend, name, count)
+        self.src.received += count
+        view = memoryview(buf)[:count]
+        try:
+            sent = self.send(view)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            conn.close(_SIDES[not to_backend])
+            return
+        if sent == count:
+            if len(buffers) < _POOL_MAX:
+                buffers.append(buf)
+            return
+        # The destination is full: hold the rest, stop reading until it
+        # has been sent.
+        self.buf, self.view, self.sent = buf, view, sent
+        self.reading = False
+        self.readable.stop()
+        self.writing = True
+        self.writable.start(self.on_writable)
+
+    def passed(self, behavior, index, buf, count):
+        """Relay the *count* bytes read into *buf*, a pass-through pick of
+        *index* in *behavior*; 0 bytes is the end of stream (not a pick:
+        *behavior* and *index* are not used)."""
+        conn = self.conn
+        proxy = conn.proxy
+        to_backend = self.to_backend
+        buffers = proxy._buffers
+        if not count:
+            buffers.append(buf)
+            self.src.eof = True
+            self.reading = False
+            self.readable.stop()
+            self.ended()
+            return
+        if conn.behavior is None:
+            behavior.picks[to_backend][index] += 1
+        pair = self.last = behavior.tables[to_backend][index]
+        if proxy.events is not None:
+            proxy.events.passed(conn, to_backend, pair[0], count)
         self.src.received += count
         view = memoryview(buf)[:count]
         try:
@@ -748,14 +828,15 @@ class _Flow:
         self.buf = self.view = None
         self.arm_read()
 
-    def run_handler(self, behavior, index):
+    def run_handler(self, behavior, index, has_data=False):
         """In a worker greenlet: one handler call, then read again.
 
-        A readable event may be the end of stream: a peek tells, before
-        the handler is called, so that an end of stream is never a pick.
+        A readable event may be the end of stream: unless the flow read
+        data already (*has_data*, TLS), a peek tells, before the handler
+        is called, so that an end of stream is never a pick.
         """
         conn = self.conn
-        if self.src.at_eof():
+        if not has_data and self.src.at_eof():
             conn.direction_ended(self.to_backend, self.at_end())
             return
         to_backend = self.to_backend
@@ -768,6 +849,82 @@ class _Flow:
                 self.arm_read()
         else:
             conn.direction_ended(to_backend, how)
+
+
+class _TLSFlow(_Flow):
+    """A direction whose source speaks TLS.
+
+    The socket's readability is not the plaintext's: a readable socket may
+    bring only part of a record, or a record without data (a session
+    ticket). So the flow reads first and picks only once plaintext (or the
+    end of the stream) is there; a handler picked gets it back through
+    its ``recv``. A read may leave decrypted data in the channel that no
+    socket event will announce: the flow comes back for it by a loop
+    callback, after giving the loop its turn.
+    """
+
+    __slots__ = ('tls', 'again')
+
+    def __init__(self, conn, to_backend):
+        super().__init__(conn, to_backend)
+        self.tls = self.src.tls
+        self.again = False
+
+    def arm_read(self):
+        _Flow.arm_read(self)
+        self.check_buffered()
+
+    def on_readable(self):
+        conn = self.conn
+        if conn._closed:
+            self.disarm()
+            return
+        proxy = conn.proxy
+        buffers = proxy._buffers
+        buf = buffers.pop() if buffers else bytearray(proxy.bufsize)
+        try:
+            count = self.recv_into(buf)
+        except (BlockingIOError, InterruptedError):
+            buffers.append(buf)
+            return
+        except OSError:
+            conn.close(_SIDES[self.to_backend])
+            return
+        if not count:
+            self.passed(None, None, buf, 0)     # the end of stream
+            return
+        behavior, index = self.draw()
+        handler = behavior.tables[self.to_backend][index][1]
+        if handler is not PASS:
+            self.tls.unread(bytes(buf[:count]))
+            buffers.append(buf)
+            self.reading = False
+            self.readable.stop()
+            proxy._workers.run(self.run_handler, behavior, index, True)
+            return
+        self.passed(behavior, index, buf, count)
+        tls = self.tls
+        if count == len(buf) or tls.ended or tls.ahead is not None \
+                or tls.error is not None:
+            # A read that did not stop for want of data.
+            self.check_buffered()
+
+    def check_buffered(self):
+        if self.reading and not self.again and self.tls.buffered():
+            self.again = True
+            self.conn.proxy.loop.run_callback(self.on_again)
+
+    def on_again(self):
+        self.again = False
+        if self.reading and not self.conn._closed:
+            self.on_readable()
+
+
+def _flow(conn, to_backend):
+    """The flow of one direction: a :class:`_TLSFlow` when its source
+    speaks TLS."""
+    src = conn.client if to_backend else conn.backend
+    return (_Flow if src.tls is None else _TLSFlow)(conn, to_backend)
 
 
 class _Workers:
@@ -831,45 +988,6 @@ def _strerror(err):
     return os.strerror(err)
 
 
-def bind(address, doing, backlog=None, reuse_port=False):
-    """A non-blocking socket bound to *address* ``(host, port)``.
-
-    It listens with *backlog* unless that is None; *reuse_port* sets
-    SO_REUSEPORT (``--workers``). Raises ConfigError("cannot DOING:
-    reason") when the address cannot be resolved or bound.
-    """
-    host, port = address
-    try:
-        family, sockaddr = resolve(host, port, passive=True)[0]
-    except _socket.gaierror as exc:
-        raise ConfigError('cannot %s: %s' % (doing, exc.strerror or exc)) \
-            from None
-    sock = _socket.socket(family, _socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
-        if reuse_port:
-            sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEPORT, 1)
-        sock.bind(sockaddr)
-        if backlog is not None:
-            sock.listen(backlog)
-    except OSError as exc:
-        sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            reason = 'address already in use'
-        else:
-            reason = (exc.strerror or str(exc)).lower()
-        raise ConfigError('cannot %s: %s' % (doing, reason)) from None
-    sock.setblocking(False)
-    return sock
-
-
-def resolve(host, port, passive=False):
-    """``[(family, sockaddr), ...]`` for *host*, IPv4 first."""
-    flags = _socket.AI_PASSIVE if passive else 0
-    infos = gevent.socket.getaddrinfo(host or None, port, 0,
-                                      _socket.SOCK_STREAM, 0, flags)
-    infos.sort(key=lambda info: info[0] != _socket.AF_INET)
-    return [(info[0], info[4]) for info in infos]
 
 
 class Proxy:
@@ -887,16 +1005,27 @@ class Proxy:
     every fault applied is logged at INFO (one line each).
     ``start()`` binds the listening socket (ConfigError when it cannot);
     ``serve_forever()`` serves until ``stop()``.
+
+    *local* and *distant* are ``(host, port)`` or a Unix socket's path;
+    *local_mode* is the permissions of that socket file. *local_tls* (a
+    :class:`vaurien.endpoints.ServerTLS`) makes clients connect with TLS;
+    *distant_tls* (a :class:`vaurien.endpoints.ClientTLS`) makes the proxy
+    speak TLS to the backend.
     """
 
     def __init__(self, local, distant, behavior, bufsize=65536, timeout=30.0,
                  seed=0, backlog=1024, pick='event', protocol=None,
                  reuse_port=False, worker=0, workers=1, events=None,
+                 local_mode=None, local_tls=None, distant_tls=None,
                  log_faults=False):
         if pick not in PICKS:
             raise ConfigError('--pick must be one of %s, got %r'
                               % (', '.join(PICKS), pick))
         self.local = local
+        self.local_mode = local_mode
+        self.local_tls = local_tls
+        self.distant_tls = distant_tls
+        self._bound = None         # the Unix socket file bound, to remove
         # --workers: every worker listens on the port (SO_REUSEPORT) and
         # numbers its connections worker+1, worker+1+workers, ... so that
         # connection numbers (and the picks derived from them) stay unique.
@@ -944,11 +1073,15 @@ class Proxy:
     def start(self):
         """Bind and start accepting; ConfigError if the address is unusable."""
         listener = bind(self.local, 'listen on %s' % format_hostport(self.local),
-                        self.backlog, self.reuse_port)
-        self.server = LoopServer(listener, self._on_client)
+                        self.backlog, self.reuse_port, self.local_mode)
+        self._bound = bound_file(self.local)
+        client_socket = None
+        if self.local_tls is not None:
+            client_socket = self.local_tls.socket_maker(self.bufsize)
+        self.server = LoopServer(listener, self._on_client, client_socket)
         self.server.start()
         self.loop = self.server.loop
-        self.address = listener.getsockname()[:2]
+        self.address = listen_address(listener, self.local)
         return self.address
 
     def serve_forever(self):
@@ -967,6 +1100,8 @@ class Proxy:
             conn.close()
         if self.server is not None:
             self.server.stop(timeout=timeout)
+        unbind(self.local, self._bound)
+        self._bound = None
 
     # -- connections ------------------------------------------------------------
 
@@ -978,6 +1113,12 @@ class Proxy:
         self.connections.add(conn)
         if self.events is not None:
             self.events.opened(conn)
+        if client.tls is not None:
+            gevent.spawn_raw(self._tls_accept, conn)
+            return
+        self._connect(conn)
+
+    def _connect(self, conn):
         addresses = self._resolved
         try:
             if addresses is None:
@@ -989,15 +1130,67 @@ class Proxy:
                       exc, exc_info=True)
             conn.close('error')
 
-    def _resolve_and_connect(self, conn):
-        host, port = self.distant
+    def _tls_accept(self, conn):
+        """In a greenlet: the client's TLS handshake (within
+        ``local_tls.timeout``), then the backend connection.
+
+        The handshake is an upstream event of its own: a handler picked for
+        it that has a ``tls_handshake(conn)`` method (``tls_error``) is
+        called instead of the handshake, and the connection is closed
+        after it. Any other pick does nothing here and is not counted.
+        """
+        client = conn.client
+        _nodelay(client)
+        behavior = self.behavior
+        if self.pick_per_connection:
+            conn._pick_connection(behavior)
+            index = conn.index
+        elif behavior.single_index is not None:
+            index = behavior.single_index
+        else:
+            # The connection's own generator: unused when picks are per
+            # event, so the per-direction picks stay those of plain TCP.
+            index = behavior.index(connection_random(self.seed, conn.seq))
+        name, handler = behavior.pair(index, True)
+        hook = getattr(handler, 'tls_handshake', None)
+        if hook is not None:
+            behavior.picks[True][index] += 1
+            try:
+                hook(conn)
+            except Exception as exc:
+                if not _quiet(exc):
+                    log.error('handler %r failed on connection %d (TLS '
+                              'handshake): %s: %s', name, conn.seq,
+                              type(exc).__name__, exc, exc_info=True)
+            conn.close('handler')
+            return
         try:
-            addresses = resolve(host, port)
+            client.do_handshake(self.local_tls.timeout)
+        except OSError as exc:
+            if not conn._closed:
+                log.info('TLS handshake with client %s failed: %s',
+                         format_hostport(conn.address), tls_reason(exc))
+                conn.close('client')
+            return
+        if not conn._closed:
+            self._connect(conn)
+
+    def backend_socket(self, family):
+        """A new socket to connect to the backend with (TLS or not)."""
+        tls = self.distant_tls
+        if tls is None:
+            return Socket(family, _socket.SOCK_STREAM)
+        return tls.socket(family, self.distant, self.bufsize)
+
+    def _resolve_and_connect(self, conn):
+        distant = self.distant
+        try:
+            addresses = lookup(distant)
         except (_socket.gaierror, UnicodeError) as exc:
             self._backend_failed(conn, exc)
             conn.close('backend')
             return
-        if self.distant == (host, port):
+        if self.distant == distant:
             # Not when the backend was switched (set_backend) meanwhile:
             # the cache must name the current one.
             self._resolved = addresses
@@ -1008,6 +1201,8 @@ class Proxy:
         if isinstance(exc, _socket.gaierror):
             reason = 'cannot resolve %r: %s' % (self.distant[0],
                                                 exc.strerror or exc)
+        elif isinstance(exc, (ssl.SSLError, HandshakeTimeout)):
+            reason = tls_reason(exc)
         elif isinstance(exc, _socket.timeout):
             reason = 'no answer within %gs (--timeout)' % self.timeout
         else:
@@ -1074,13 +1269,15 @@ class Proxy:
             return
         listener = bind(self.address, 'listen on %s again'
                         % format_hostport(self.address), self.backlog,
-                        self.reuse_port)
+                        self.reuse_port, self.local_mode)
+        self._bound = bound_file(self.address)
         self.server.socket = listener
         self.server.start_accepting()
         self.disabled = False
 
     def set_backend(self, distant):
-        """Relay new connections to *distant* ``(host, port)`` from now on;
+        """Relay new connections to *distant* (``(host, port)`` or a Unix
+        socket's path) from now on;
         open connections keep their backend."""
         self.distant = distant
         self._resolved = None

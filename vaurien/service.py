@@ -25,11 +25,13 @@ import errno
 import logging
 import os
 import signal
+import stat
 
 import gevent
 
 from vaurien.config import ConfigError, format_hostport, pick_mode
 from vaurien.control import ProxyControl, build_behavior
+from vaurien.endpoints import client_tls, server_tls
 from vaurien.events import open_event_log
 from vaurien.handlers import Registry
 from vaurien.probe import probe_backend
@@ -38,8 +40,8 @@ from vaurien.proxy import Proxy
 from vaurien.statsd_push import StatsdPusher, make_client
 from vaurien.webserver import ControlServer
 
-__all__ = ['Plan', 'load', 'build_proxy', 'check', 'check_writable',
-           'Service', 'serve', 'start_api']
+__all__ = ['Plan', 'load', 'build_proxy', 'build_tls', 'check',
+           'check_writable', 'Service', 'serve', 'start_api']
 
 log = logging.getLogger('vaurien')
 
@@ -105,6 +107,7 @@ def build_proxy(plan, seed, local=None, distant=None, events=None,
     or the protocol cannot be made.
     """
     options = plan.options
+    local_tls, distant_tls = build_tls(options)
     return Proxy(options.local if local is None else local,
                  options.distant if distant is None else distant,
                  plan.behavior, bufsize=options.bufsize,
@@ -113,7 +116,21 @@ def build_proxy(plan, seed, local=None, distant=None, events=None,
                  protocol=plan.protocol, reuse_port=worker is not None,
                  worker=worker.index if worker else 0,
                  workers=worker.count if worker else 1, events=events,
-                 log_faults=options.log_faults)
+                 local_mode=options.local_mode, local_tls=local_tls,
+                 distant_tls=distant_tls, log_faults=options.log_faults)
+
+
+def build_tls(options):
+    """``(local_tls, distant_tls)`` from the ``--local-tls-*`` and
+    ``--distant-tls*`` settings (None when off); ConfigError naming the
+    file when a certificate, key or CA file is unusable."""
+    local = server_tls(options.local_tls_cert, options.local_tls_key,
+                       options.local_tls_ca, options.local_tls_timeout)
+    distant = client_tls(options.distant_tls, options.distant_tls_ca,
+                         options.distant_tls_cert, options.distant_tls_key,
+                         options.distant_tls_insecure,
+                         options.distant_tls_name)
+    return local, distant
 
 
 def check_writable(path, what):
@@ -256,6 +273,17 @@ class Service:
 PROBE_TIMEOUT = 2.0
 
 
+def _unix_reason(path):
+    """Why the Unix socket at *path* cannot be reached, or None (it is a
+    socket: it is not connected to, so the backend sees no extra
+    client)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return (exc.strerror or str(exc)).lower()
+    return None if stat.S_ISSOCK(mode) else 'not a socket'
+
+
 def announce_backend(options, worker):
     """Once everything is started: say where the traffic goes when the
     user did not, and warn once (from a greenlet, not holding the start
@@ -269,9 +297,13 @@ def announce_backend(options, worker):
         return      # one warning for all the workers
 
     def probe():
-        host, port = options.distant
-        reason = probe_backend(host, port, min(options.timeout,
-                                                PROBE_TIMEOUT))
+        distant = options.distant
+        if isinstance(distant, str):        # unix:PATH
+            reason = _unix_reason(distant)
+        else:
+            host, port = distant
+            reason = probe_backend(host, port, min(options.timeout,
+                                                    PROBE_TIMEOUT))
         if reason is not None:
             log.warning('backend %s cannot be reached (%s): the proxy '
                         'starts anyway, and its clients are cut until the '

@@ -20,6 +20,7 @@ import collections
 import errno
 import math
 import socket as _socket
+import ssl
 import time
 
 from vaurien.config import format_hostport
@@ -93,7 +94,8 @@ def effect_shares(counts, noun, notes=None, total=None):
 
 
 #: The labels of backend connect failures.
-FAILURE_REASONS = ('refused', 'timeout', 'resolve', 'unreachable', 'other')
+FAILURE_REASONS = ('refused', 'timeout', 'resolve', 'unreachable', 'tls',
+                   'other')
 
 _UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN,
                 errno.ENETDOWN}
@@ -106,6 +108,8 @@ def failure_reason(exc):
         return 'resolve'
     if isinstance(exc, (_socket.timeout, TimeoutError)):
         return 'timeout'
+    if isinstance(exc, ssl.SSLError):
+        return 'tls'        # the TLS handshake failed (--distant-tls)
     err = getattr(exc, 'errno', None)
     if err == errno.ECONNREFUSED:
         return 'refused'

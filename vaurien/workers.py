@@ -213,6 +213,9 @@ def run_workers(options, seed):
     """Fork ``options.workers`` workers and supervise them; exit status."""
     count = options.workers
     # Every mistake is found here, before any fork.
+    if isinstance(options.local, str):
+        raise ConfigError('--workers needs a TCP --local: processes cannot '
+                          'share a Unix socket with SO_REUSEPORT')
     check(options)
     reserve = _reserve(options.local)
     address = reserve.getsockname()[:2]

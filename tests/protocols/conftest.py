@@ -1,7 +1,9 @@
 """Real servers for the protocol tests, started and stopped by fixtures.
 
-Each server listens on 127.0.0.1 (a kernel-chosen port where the server
-allows it, else a free port probed just before) and is awaited by polling.
+Each server listens on 127.0.0.1 on a kernel-chosen port held for it by
+``support.reserved_port`` until it listens, and is awaited by polling.
+Session-scoped: each starts once per pytest process (once per xdist
+worker that runs a test needing it), not once per test.
 A test skips only when a server binary or client library is really not
 installable here; under CI (``CI=true``, set by ``.ci/run``) every such
 skip in this directory is turned into a failure, so a CI run cannot pass
@@ -44,6 +46,27 @@ def pytest_runtest_makereport(item, call):
         report.outcome = 'failed'
         report.longrepr = ('protocol test skipped under CI (CI=true), which '
                            'is not allowed: %s' % reason)
+
+
+# Servers costly to start (MariaDB makes a fresh datadir): the tests using
+# them share one xdist group, so that one worker starts the server once.
+SERVER_GROUPS = {'mysql_backend': 'mariadb'}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Put each test using a server of SERVER_GROUPS in that server's
+    xdist group, unless it is in a group already (``fixed_ports``).
+
+    First, so that xdist's ``--dist loadgroup`` sees the mark.
+    """
+    for item in items:
+        if item.get_closest_marker('xdist_group') is not None:
+            continue
+        for fixture, group in SERVER_GROUPS.items():
+            if fixture in item.fixturenames:
+                item.add_marker(pytest.mark.xdist_group(group))
+                break
 
 
 def need_binary(*names):
@@ -98,20 +121,17 @@ class Process:
         os.unlink(self.log.name)
 
 
-def start_on_free_port(make_argv, what, ready, attempts=5, **kwargs):
-    """Start a server that needs an explicit port; retry if it was taken."""
-    last = None
-    for _ in range(attempts):
-        port = support.free_port()
+def start_on_reserved_port(make_argv, what, ready, **kwargs):
+    """Start a server that needs an explicit port on a reserved one."""
+    with support.reserved_port() as port:
         proc = Process(make_argv(port), what, **kwargs)
         try:
             support.wait_until(lambda: proc.alive() and ready(port),
                                timeout=60, what=what)
-            return proc, port
-        except AssertionError as exc:
-            last = exc
+        except AssertionError:
             proc.stop()
-    raise AssertionError('could not start %s: %s' % (what, last))
+            raise
+    return proc, port
 
 
 # -- HTTP -----------------------------------------------------------------------
@@ -215,11 +235,11 @@ def http_backend():
 
 @pytest.fixture(scope='session')
 def redis_backend(tmp_path_factory):
-    """A real ``redis-server`` (no persistence) on a free port."""
+    """A real ``redis-server`` (no persistence) on a reserved port."""
     binary = need_binary('redis-server')
     pytest.importorskip('redis')
     workdir = str(tmp_path_factory.mktemp('redis'))
-    proc, port = start_on_free_port(
+    proc, port = start_on_reserved_port(
         lambda port: [binary, '--port', str(port), '--bind', HOST,
                       '--save', '', '--appendonly', 'no', '--dir', workdir,
                       '--proto-max-bulk-len', '512mb'],
@@ -233,14 +253,15 @@ def redis_backend(tmp_path_factory):
 
 @pytest.fixture(scope='session')
 def memcached_backend():
-    """A real ``memcached`` (items up to 32 MB) on a free port."""
+    """A real ``memcached`` (items up to 32 MB) on a reserved port."""
     binary = need_binary('memcached')
     pytest.importorskip('pymemcache')
     argv = [binary, '-l', HOST, '-U', '0', '-m', '256', '-I', '32m']
     if os.geteuid() == 0:
         argv += ['-u', 'root']
-    proc, port = start_on_free_port(lambda port: argv + ['-p', str(port)],
-                                    'memcached', support.port_open)
+    proc, port = start_on_reserved_port(
+        lambda port: argv + ['-p', str(port)], 'memcached',
+        support.port_open)
     proc.address = (HOST, port)
     yield proc
     proc.stop()
@@ -270,7 +291,8 @@ MYSQL_USER, MYSQL_PASSWORD = 'vaurien', 'chaos-secret'
 def mysql_backend(tmp_path_factory, tls_cert):
     """A real MariaDB server: a fresh datadir, a user with a password.
 
-    ``.address`` is its TCP address; the tests log in as ``MYSQL_USER``.
+    ``.address`` is its TCP address, ``.socket`` its Unix socket; the tests
+    log in as ``MYSQL_USER``.
     """
     install = need_binary('mariadb-install-db', 'mysql_install_db')
     server = need_binary('mariadbd', 'mysqld')
@@ -286,7 +308,7 @@ def mysql_backend(tmp_path_factory, tls_cert):
         raise AssertionError('mariadb-install-db failed: %s'
                              % (done.stdout + done.stderr)[-2000:])
     sock = os.path.join(base, 'mysqld.sock')
-    proc, port = start_on_free_port(
+    proc, port = start_on_reserved_port(
         lambda port: [server, '--no-defaults', '--datadir=' + datadir,
                       '--socket=' + sock, '--port=%d' % port,
                       '--bind-address=' + HOST, '--skip-log-bin',
@@ -304,6 +326,7 @@ def mysql_backend(tmp_path_factory, tls_cert):
         cur.execute('CREATE DATABASE chaos')
     admin.close()
     proc.address = (HOST, port)
+    proc.socket = sock      # its Unix socket
     yield proc
     proc.stop()
 
@@ -323,21 +346,13 @@ class SMTPBackend:
                 outer.messages.append(envelope)
                 return '250 Message accepted for delivery'
 
-        last = None
-        for _ in range(5):
-            port = support.free_port()
+        with support.reserved_port() as port:
             self.controller = Controller(Handler(), hostname=HOST, port=port,
                                          data_size_limit=64 << 20,
                                          ready_timeout=30,
                                          tls_context=tls_context)
-            try:
-                self.controller.start()
-            except Exception as exc:    # the port was taken meanwhile
-                last = exc
-                continue
-            self.address = (HOST, port)
-            return
-        raise AssertionError('could not start aiosmtpd: %s' % last)
+            self.controller.start()
+        self.address = (HOST, port)
 
     def close(self):
         self.controller.stop()
@@ -345,7 +360,7 @@ class SMTPBackend:
 
 @pytest.fixture(scope='session')
 def smtp_backend():
-    """A real SMTP server (aiosmtpd) on a free port."""
+    """A real SMTP server (aiosmtpd) on a reserved port."""
     pytest.importorskip('aiosmtpd')
     server = SMTPBackend()
     yield server

@@ -127,13 +127,15 @@ def test_ci_turns_a_skipped_protocol_test_into_a_failure():
     argv = [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
             target]
     env['CI'] = 'false'
-    local = subprocess.run(argv, env=env, capture_output=True, text=True,
-                           timeout=100, cwd=support.ROOT)
+    local = subprocess.run(argv + ['-n', '0'], env=env, capture_output=True,
+                           text=True, timeout=100, cwd=support.ROOT)
     assert local.returncode == 0 and '1 skipped' in local.stdout, \
         local.stdout
     env['CI'] = 'true'
-    ci = subprocess.run(argv, env=env, capture_output=True, text=True,
-                        timeout=100, cwd=support.ROOT)
+    # In an xdist worker, as tox.ini runs the tests: the failure must reach
+    # the controller through xdist's report transport.
+    ci = subprocess.run(argv + ['-n', '1'], env=env, capture_output=True,
+                        text=True, timeout=100, cwd=support.ROOT)
     assert ci.returncode == 1, ci.stdout
     assert 'skipped under CI' in ci.stdout
 

@@ -1,0 +1,109 @@
+"""The ``tls_error`` handler: failed client handshakes, with real clients."""
+import socket
+import ssl
+import subprocess
+
+import pytest
+
+import support
+import tls_support
+
+
+@pytest.fixture(scope='module')
+def pki(tmp_path_factory):
+    return tls_support.make_pki(str(tmp_path_factory.mktemp('pki')))
+
+
+def start(vaurien, pki, backend, *args):
+    return vaurien('--local-tls-cert', pki.cert, '--local-tls-key', pki.key,
+                   *args, backend=backend)
+
+
+def handshake(pki, proxy):
+    """``None`` when the handshake and an echo work, else the error."""
+    raw = socket.create_connection(proxy.address, timeout=10)
+    try:
+        with tls_support.client_context(pki).wrap_socket(
+                raw, server_hostname='localhost') as sock:
+            sock.sendall(b'ping')
+            data = sock.recv(10)
+            return None if data == b'ping' else 'no echo: %r' % data
+    except (ssl.SSLError, OSError) as exc:
+        return exc
+    finally:
+        raw.close()
+
+
+def test_alert_fails_every_handshake(vaurien, recorder, pki):
+    proxy = start(vaurien, pki, recorder.address, '--behavior',
+                  '100:tls_error')
+    for _ in range(3):
+        error = handshake(pki, proxy)
+        assert isinstance(error, ssl.SSLError), error
+        assert 'alert handshake failure' in str(error)
+    done = subprocess.run(['curl', '-sS', '--cacert', pki.ca,
+                           'https://localhost:%d/' % proxy.port],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 35, done.stderr      # SSL connect error
+    assert 'handshake failure' in done.stderr
+    # The backend was never connected.
+    assert recorder.received == []
+
+
+def test_other_alert(vaurien, echo_server, pki):
+    proxy = start(vaurien, pki, echo_server.address, '--behavior',
+                  '100:tls_error', '--handlers.tls_error.alert',
+                  'internal_error')
+    error = handshake(pki, proxy)
+    assert 'alert internal error' in str(error), error
+
+
+def test_abort_leaves_the_client_mid_handshake(vaurien, echo_server, pki):
+    proxy = start(vaurien, pki, echo_server.address, '--behavior',
+                  '100:tls_error', '--handlers.tls_error.mode', 'abort')
+    for _ in range(3):
+        error = handshake(pki, proxy)
+        assert isinstance(error, (ssl.SSLEOFError, ConnectionResetError,
+                                  ssl.SSLError)), error
+        assert 'alert' not in str(error)
+
+
+def test_weights_and_seed(vaurien, echo_server, pki):
+    proxy = start(vaurien, pki, echo_server.address, '--behavior',
+                  '50:tls_error', '--seed', '3')
+    results = [handshake(pki, proxy) for _ in range(20)]
+    failed = [r for r in results if r is not None]
+    assert 0 < len(failed) < 20, results
+    assert all('handshake failure' in str(r) for r in failed)
+    # The same seed fails the same connections.
+    again = start(vaurien, pki, echo_server.address, '--behavior',
+                  '50:tls_error', '--seed', '3')
+    assert [handshake(pki, again) is None for _ in range(20)] == \
+        [r is None for r in results]
+
+
+def test_pick_per_connection_and_direction(vaurien, echo_server, pki):
+    proxy = start(vaurien, pki, echo_server.address, '--behavior',
+                  '100:tls_error', '--pick', 'connection')
+    assert handshake(pki, proxy) is not None
+    downstream = start(vaurien, pki, echo_server.address, '--behavior',
+                       '100:tls_error', '--handlers.tls_error.direction',
+                       'downstream')
+    assert handshake(pki, downstream) is None
+
+
+def test_without_tls_it_passes_data(vaurien, echo_server):
+    proxy = vaurien('--behavior', '100:tls_error', backend=echo_server.address)
+    assert 'does not terminate TLS' in proxy.log()
+    with proxy.connect() as sock:
+        sock.sendall(b'plain')
+        assert support.recv_exact(sock, 5) == b'plain'
+
+
+def test_bad_option_is_one_line():
+    done = support.run_cli('--behavior', '100:tls_error',
+                           '--handlers.tls_error.alert', 'nope')
+    assert done.returncode == 2
+    assert done.stderr.startswith("vaurien: error: ")
+    assert 'alert' in done.stderr and 'handshake_failure' in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
