@@ -39,7 +39,7 @@ from vaurien.handlers.base import WRONG_DIRECTION
 from vaurien.stats import NOT_FAULTS
 
 __all__ = ['EventLog', 'open_event_log', 'declared_effect', 'observe_call',
-           'observe_and_log', 'EFFECTS', 'EFFECT_OF_OUTCOME', 'effect_of']
+           'observe_and_log', 'log_fault', 'EFFECTS', 'EFFECT_OF_OUTCOME', 'effect_of']
 
 log = logging.getLogger('vaurien')
 
@@ -177,11 +177,16 @@ def observe_and_log(conn, to_backend, name, handler, at_end=False):
     result = observe_call(conn, to_backend, name, handler, at_end)
     effect = result[1]
     if effect not in NOT_FAULTS:
-        log.info('fault: proxy %s, connection %d, peer %s, %s, handler %s: '
-                 '%s (%.3f s)', format_hostport(conn.proxy.address),
-                 conn.seq, format_hostport(conn.address),
-                 _DIRECTION_NAMES[to_backend], name, effect, result[4])
+        log_fault(conn, to_backend, name, effect, result[4])
     return result
+
+
+def log_fault(conn, to_backend, name, effect, seconds):
+    """The INFO line of one fault (``--log-faults``)."""
+    log.info('fault: proxy %s, connection %d, peer %s, %s, handler %s: '
+             '%s (%.3f s)', format_hostport(conn.proxy.address),
+             conn.seq, format_hostport(conn.address),
+             _DIRECTION_NAMES[to_backend], name, effect, seconds)
 
 
 _DIRECTIONS = ('"downstream"', '"upstream"')   # indexed by to_backend

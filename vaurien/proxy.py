@@ -60,7 +60,7 @@ from vaurien.config import ConfigError, format_hostport
 from vaurien.endpoints import (HandshakeTimeout, bind, bound_file,
                                listen_address, lookup, resolve, tls_reason,
                                unbind)
-from vaurien.events import observe_and_log, observe_call
+from vaurien.events import log_fault, observe_and_log, observe_call
 from vaurien.stats import NOT_FAULTS, Stats
 
 __all__ = ['Proxy', 'Connection', 'Socket', 'bind', 'resolve', 'PICKS']
@@ -1043,6 +1043,7 @@ class Proxy:
         # How handler calls are observed (vaurien.events), chosen once:
         # with --log-faults off, logging costs nothing per call.
         self.observe = observe_and_log if log_faults else observe_call
+        self.log_faults = log_faults
         self.protocol = protocol
         self.connections = set()
         self.hung = set()
@@ -1154,7 +1155,9 @@ class Proxy:
         name, handler = behavior.pair(index, True)
         hook = getattr(handler, 'tls_handshake', None)
         if hook is not None:
-            behavior.picks[True][index] += 1
+            if not self.pick_per_connection:    # (counted when picked)
+                behavior.picks[True][index] += 1
+            effect = getattr(handler, 'handshake_effect', lambda: 'cut')()
             try:
                 hook(conn)
             except Exception as exc:
@@ -1162,6 +1165,12 @@ class Proxy:
                     log.error('handler %r failed on connection %d (TLS '
                               'handshake): %s: %s', name, conn.seq,
                               type(exc).__name__, exc, exc_info=True)
+            # What it did, counted and logged as a handler call's would be
+            # (the handshake is no data: no event-log line).
+            self.stats.handled(conn, True, name, effect, 0.0)
+            conn.suffered(effect)
+            if self.log_faults:
+                log_fault(conn, True, name, effect, 0.0)
             conn.close('handler')
             return
         try:
