@@ -5,7 +5,6 @@ requests. Real servers, real clients, seeded runs; the figures come from
 the clients and from the proxy's own counts (``GET /stats``)."""
 import http.client
 import json
-import socket
 import threading
 import time
 
