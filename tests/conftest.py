@@ -26,10 +26,11 @@ import support  # noqa: E402
 SLOW_FIXTURES = frozenset([
     'vaurien', 'vaurien_proxy', 'pytester', 'redis_backend',
     'memcached_backend', 'mysql_backend', 'smtp_backend', 'smtp_tls_backend',
-    'module_vaurien',
+    'module_vaurien', 'httpserver_app',
 ])
 PROCESS_NAMES = frozenset([
     'subprocess', 'run_cli', 'VaurienProcess', 'start_proxy', 'ProxyProcess',
+    'soak',
 ])
 
 

@@ -289,6 +289,12 @@ class VaurienProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
+                # Open connections get --grace seconds to finish: a second
+                # signal cuts them at once, as a user's second Ctrl-C does.
+                self.proc.wait(1)
+            except subprocess.TimeoutExpired:
+                self.proc.send_signal(signal.SIGTERM)
+            try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()

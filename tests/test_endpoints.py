@@ -587,3 +587,66 @@ def test_workers_need_a_tcp_local(tmp_path):
     assert _error('--workers', '2', '--local', 'unix:%s' % (tmp_path / 's')) \
         == ('vaurien: error: --workers needs a TCP --local: processes cannot '
             'share a Unix socket with SO_REUSEPORT')
+
+
+def test_abrupt_ends_are_quiet_and_leak_nothing(vaurien, echo_server, pki):
+    """Clients that vanish mid-handshake, mid-stream without close_notify,
+    or with a reset: no error in the log, and every socket is closed."""
+    backend = tls_support.TLSEchoServer(tls_support.server_context(pki))
+    try:
+        _abrupt_ends(vaurien, backend, pki)
+    finally:
+        backend.close()
+
+
+def _abrupt_ends(vaurien, backend, pki):
+    proxy = vaurien(*local_tls(pki), '--distant-tls', '--distant-tls-ca',
+                    pki.ca, '--local-tls-timeout', '2',
+                    backend=backend.address)
+    baseline = support.fd_count(proxy.proc.pid)
+    for _ in range(5):
+        # Half a hello, then gone.
+        with socket.create_connection(proxy.address) as sock:
+            sock.sendall(b'\x16\x03\x01\x00\xff\x01')
+        # Data, then a bare FIN (no close_notify).
+        raw = socket.create_connection(proxy.address, timeout=10)
+        sock = tls_support.client_context(pki).wrap_socket(
+            raw, server_hostname='localhost')
+        assert exchange(sock, b'x' * 70000) == b'x' * 70000
+        sock.sendall(b'more')
+        sock.shutdown(socket.SHUT_RDWR)     # (Python's: no close_notify)
+        sock.close()
+        # A reset in the middle of a stream.
+        raw = socket.create_connection(proxy.address, timeout=10)
+        sock = tls_support.client_context(pki).wrap_socket(
+            raw, server_hostname='localhost')
+        sock.sendall(b'y' * 200000)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                        b'\x01\x00\x00\x00\x00\x00\x00\x00')
+        sock.close()
+    support.wait_fds(proxy.proc.pid, baseline)
+    log = proxy.log()
+    assert '[ERROR]' not in log and 'Traceback' not in log, log
+
+
+def test_service_down_and_up_on_a_unix_socket(vaurien, echo_server, tmp_path):
+    """``PUT /proxy`` down: the socket file stays and clients are refused,
+    as by a real server that is down; up: served again on the same path."""
+    path = str(tmp_path / 'svc.sock')
+    proxy = start_controlled(vaurien, echo_server.address, '--local',
+                             'unix:' + path)
+    with proxy.connect() as sock:
+        assert exchange(sock, b'up') == b'up'
+    assert api(proxy.http_port, 'PUT', '/proxy',
+               {'enabled': False}).status == 200
+    assert os.path.exists(path)
+    with pytest.raises(ConnectionRefusedError):
+        proxy.connect()
+    assert api(proxy.http_port, 'PUT', '/proxy',
+               {'enabled': True}).status == 200
+    with proxy.connect() as sock:
+        assert exchange(sock, b'again') == b'again'
+    assert api(proxy.http_port, 'GET', '/proxy').json['address'] == \
+        'unix:' + path
+    proxy.stop()
+    assert not os.path.exists(path)

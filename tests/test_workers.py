@@ -3,6 +3,8 @@ import json
 import os
 import signal
 import socket
+import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -207,3 +209,77 @@ def test_metrics_add_up_every_worker(vaurien, echo_server):
     picks = sum(value for (name, labels), value in found.items()
                 if name == 'vaurien_handler_picks_total')
     assert picks >= 40     # each connection: its data, both ways
+
+
+def _wait_children(proxy, count, without=()):
+    return support.wait_until(
+        lambda: (lambda kids: kids if len(kids) == count and not
+                 set(kids) & set(without) else None)(
+            _children(proxy.proc.pid)), timeout=5,
+        what='%d workers, none of %s' % (count, without))
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize('victim', [0, 2])
+def test_a_dead_worker_is_replaced_within_a_second(vaurien, echo_server,
+                                                   victim):
+    proxy = vaurien('--workers', '3', backend=echo_server.address)
+    _workers_listening(proxy, 3)
+    children = _children(proxy.proc.pid)
+    dead = children[victim]
+    os.kill(dead, signal.SIGKILL)
+    start = time.monotonic()
+    # The port is served all along by the others.
+    for i in range(20):
+        assert _exchange(proxy.port, b'%03d' % i) == b'%03d' % i
+    fresh = _wait_children(proxy, 3, without=[dead])
+    assert time.monotonic() - start < 5
+    support.wait_until(lambda: proxy.log().count('proxying ') >= 4,
+                       what='the new worker to listen')
+    replaced = [line for line in proxy.log().splitlines()
+                if 'pid %d) was killed by signal 9' % dead in line]
+    assert len(replaced) == 1 and 'starting a new one' in replaced[0]
+    assert 'worker %d is pid' % (victim + 1) in proxy.log()
+    assert len(set(fresh) - set(children)) == 1
+    for i in range(20):
+        assert _exchange(proxy.port, b'%03d' % i) == b'%03d' % i
+
+
+@pytest.mark.timeout(60)
+def test_a_paused_worker_gets_a_503_and_the_change_is_rolled_back(
+        vaurien, echo_server):
+    proxy = vaurien('--workers', '2', '--http', '--http-port', '0',
+                    backend=echo_server.address)
+    _workers_listening(proxy, 2)
+    port = _control_port(proxy)
+    assert _api(port, 'PUT', '/behavior', {'name': 'delay'}) == \
+        {'status': 'ok'}
+    paused, awake = _children(proxy.proc.pid)
+    os.kill(paused, signal.SIGSTOP)
+    try:
+        request = urllib.request.Request(
+            'http://127.0.0.1:%d/behavior' % port, method='PUT',
+            data=json.dumps({'name': 'error'}).encode())
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(request, timeout=20)
+        assert info.value.code == 503
+        [error] = json.loads(info.value.read())['errors']
+        assert 'pid %d' % paused in error['name']
+        assert 'rolled back' in error['description']
+    finally:
+        os.kill(paused, signal.SIGCONT)
+    # The late worker applies the change, then its undo: both agree again.
+    def last_behavior(pid):
+        lines = [line for line in proxy.log().splitlines()
+                 if '[%d]' % pid in line and 'behavior is now' in line]
+        return lines[-1].rsplit(' ', 1)[1] if lines else None
+    support.wait_until(lambda: last_behavior(paused) == '100:delay' and
+                       proxy.log().count('[%d]' % paused) >= 4,
+                       what='the paused worker to catch up')
+    assert last_behavior(awake) == '100:delay'
+    # Later calls get their own answers, not the late ones.
+    for _ in range(5):
+        assert _api(port, 'GET', '/behavior')['behavior'] == 'delay'
+        with urllib.request.urlopen('http://127.0.0.1:%d/metrics' % port,
+                                    timeout=10) as response:
+            assert response.status == 200

@@ -23,6 +23,7 @@ is gevent's public API, so every such use is here and nowhere else:
 suite (``tests/test_gevent_internals.py``) fails naming the attribute when
 a gevent upgrade changes one.
 """
+import errno
 import socket as _socket
 
 from gevent.server import StreamServer
@@ -61,11 +62,21 @@ class Socket(GeventSocket):
 
     ``conn`` is the engine's connection it belongs to; ``eof`` becomes true
     when a read returned end of stream; ``reads`` counts the reads and
-    ``received`` the bytes read (by handlers and by the engine alike).
-    Reads and sends try the OS socket first, and wait through gevent only
-    when it is not ready.
+    ``received`` the bytes read (by handlers and by the engine alike);
+    ``sent`` the bytes given to :meth:`sendall`. Reads and sends try the OS
+    socket first, and wait through gevent only when it is not ready.
+
+    Fairness: a read that finds data at once does not wait for the loop, so
+    a loop of reads over a fast source would never let other connections
+    run. ``hot`` is true when the last read found its data without waiting;
+    the next read then waits for the socket's next readable event first,
+    which comes only after the loop has polled every socket (a plain
+    ``gevent.sleep(0)`` would not do: the loop runs such callbacks for up
+    to a switch interval before it polls again). So whoever reads (the
+    protocol relay, any handler) does at most one buffer's worth of work
+    per turn of the loop. :meth:`wait_readable` clears ``hot``.
     """
-    __slots__ = ('conn', 'eof', 'reads', 'received')
+    __slots__ = ('conn', 'eof', 'reads', 'received', 'sent', 'hot')
 
     # The TLS channel of a vaurien.endpoints.TLSSocket (a subclass); a
     # plain socket has none.
@@ -77,14 +88,21 @@ class Socket(GeventSocket):
         self.eof = False
         self.reads = 0
         self.received = 0
+        self.sent = 0
+        self.hot = False
 
     def recv(self, bufsize, flags=0):
+        if self.hot and not flags & _MSG_PEEK:
+            self._wait(self._read_event)
         try:
             # Most calls come right after a readable event: try the
             # non-blocking read first, wait (gevent's recv) only if needed.
             data = self._sock.recv(bufsize, flags)
+            if not flags & _MSG_PEEK:
+                self.hot = True
         except BlockingIOError:
             data = _recv(self, bufsize, flags)
+            self.hot = False
         self.reads += 1
         if data:
             if not flags & _MSG_PEEK:
@@ -96,6 +114,7 @@ class Socket(GeventSocket):
     def sendall(self, data, flags=0):
         """Send all of *data*: one plain send first, which is the whole of
         it nearly always; gevent's sendall (which waits) for any rest."""
+        self.sent += len(data)
         try:
             sent = self._sock.send(data, flags)
         except BlockingIOError:
@@ -105,7 +124,15 @@ class Socket(GeventSocket):
                 _sendall(self, view[sent:], flags)
 
     def recv_into(self, buffer, nbytes=0, flags=0):
-        count = _recv_into(self, buffer, nbytes, flags)
+        if self.hot and not flags & _MSG_PEEK:
+            self._wait(self._read_event)
+        try:
+            count = self._sock.recv_into(buffer, nbytes, flags)
+            if not flags & _MSG_PEEK:
+                self.hot = True
+        except BlockingIOError:
+            count = _recv_into(self, buffer, nbytes, flags)
+            self.hot = False
         self.reads += 1
         if count:
             if not flags & _MSG_PEEK:
@@ -117,6 +144,7 @@ class Socket(GeventSocket):
     def wait_readable(self):
         """Block this greenlet until the socket is readable (or closed)."""
         self._wait(self._read_event)
+        self.hot = False
 
     def at_eof(self):
         """Peek, without waiting or reading data: has the peer ended its
@@ -157,16 +185,24 @@ def write_watcher(sock):
     return sock._write_event
 
 
+# accept() failed for want of descriptors (or of kernel memory for them).
+EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS,
+                       errno.ENOMEM})
+
+
 class LoopServer(StreamServer):
     """A StreamServer whose clients are :class:`Socket` objects, handed to
     ``handle(client, address)`` right in the loop (no greenlet is spawned:
-    the handle callback must not block).
+    the handle callback must not block). When accepting fails for want of
+    descriptors, ``exhausted()`` is called instead of gevent's error
+    handling (which prints a traceback).
 
     *client_socket*, when given, makes the client's socket instead:
     ``client_socket(family, type, fileno)`` (a TLS socket, say)."""
 
-    def __init__(self, listener, handle, client_socket=None):
+    def __init__(self, listener, handle, exhausted, client_socket=None):
         super().__init__(listener, handle)
+        self.exhausted = exhausted
         self.client_socket = client_socket
 
     def do_read(self):
@@ -175,6 +211,11 @@ class LoopServer(StreamServer):
             fd, address = listener._accept()
         except BlockingIOError:
             return None
+        except OSError as exc:
+            if exc.errno in EXHAUSTED:
+                self.exhausted()
+                return None
+            raise
         if self.client_socket is not None:
             return self.client_socket(listener.family, listener.type,
                                       fd), address

@@ -160,6 +160,63 @@ def optional_int(value):
     return value
 
 
+_SIZE_UNITS = {'': 1, 'k': 1 << 10, 'kib': 1 << 10, 'm': 1 << 20,
+               'mib': 1 << 20, 'g': 1 << 30, 'gib': 1 << 30}
+
+
+def parse_size(value):
+    """A size in bytes above 0: ``65536``, ``64k``, ``1M``, ``1MiB``, ``2g``
+    (k, M, G are powers of 1024)."""
+    if isinstance(value, bool):
+        raise ValueError('a size in bytes like 65536, 64k or 1M')
+    if isinstance(value, int):
+        size = value
+    else:
+        match = re.fullmatch(r'\s*([0-9]+)\s*([a-zA-Z]*)\s*',
+                             value if isinstance(value, str) else '')
+        unit = match and _SIZE_UNITS.get(match.group(2).lower())
+        if not unit:
+            raise ValueError('a size in bytes like 65536, 64k or 1M')
+        size = int(match.group(1)) * unit
+    if size <= 0:
+        raise ValueError('a size in bytes above 0')
+    return size
+
+
+def optional_seconds(value):
+    """Seconds above 0, or None (off) for 0, "off", "none" or empty."""
+    if value is None or (isinstance(value, str) and value.strip().lower()
+                         in ('', '0', 'off', 'none', 'no')):
+        return None
+    try:
+        seconds = parse_float(value)
+    except ValueError:
+        raise ValueError('a number of seconds (0 or "off": no limit)') \
+            from None
+    if seconds < 0:
+        raise ValueError('a number of seconds (0 or "off": no limit)')
+    return seconds or None
+
+
+def seconds_or_zero(value):
+    """A number of seconds, 0 or above."""
+    seconds = parse_float(value)
+    if seconds < 0:
+        raise ValueError('a number of seconds, 0 or above')
+    return seconds
+
+
+def optional_count(value):
+    """A whole number above 0, or None ("auto", empty: derived)."""
+    if value is None or (isinstance(value, str) and value.strip().lower()
+                         in ('', 'auto')):
+        return None
+    try:
+        return positive_int(value)
+    except ValueError:
+        raise ValueError('a whole number above 0, or "auto"') from None
+
+
 def parse_port(value):
     """A TCP port to listen on, 0 (any free port) to 65535."""
     try:
@@ -482,6 +539,25 @@ SETTINGS = [
     Setting('seed', None, optional_int,
             'Seed of the random picks, to replay a run; a random one is drawn '
             'and logged when none is given.', 'N', sample=''),
+    Setting('max_message', 1 << 20, parse_size,
+            'With a protocol: largest message held whole, in bytes (k, M, '
+            'G allowed). A longer one is given to the handler as its head '
+            '(about that many bytes); the rest follows the handler\'s '
+            'decision as it arrives (delay delays its start, error replaces '
+            'it), so memory stays bounded.', 'BYTES', sample='1M'),
+    Setting('max_connections', None, optional_count,
+            'Most client connections open at once; beyond, new clients wait '
+            'in the listen backlog. "auto": derived from the descriptor '
+            'limit (ulimit -n), keeping a reserve for the control API, the '
+            'log and the backend side.', 'N|auto', sample='auto'),
+    Setting('idle_timeout', None, optional_seconds,
+            'Close a connection after this many seconds with no traffic '
+            'either way; 0 or "off": never.', 'SECONDS', sample='off'),
+    Setting('grace', 5.0, seconds_or_zero,
+            'On SIGTERM or SIGINT: stop accepting at once, let open '
+            'connections finish for this many seconds (a second signal '
+            'skips the wait), then reset (RST) those still open.',
+            'SECONDS', sample='5'),
     Setting('log_level', 'info', parse_log_level,
             'Log level: debug, info, warning, error or critical.', 'LEVEL',
             sample='info'),

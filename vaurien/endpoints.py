@@ -447,7 +447,7 @@ class TLSChannel:
         if buffer is None:
             data = self._read_one(obj.read, size)
             return data if data else b''
-        view = memoryview(buffer)
+        view = None
         count = 0
         filled = False
         incoming = self.incoming
@@ -457,10 +457,14 @@ class TLSChannel:
             self._fill()            # BlockingIOError: nothing to read
             filled = True
         while count < size:
-            if count and not incoming.pending and not obj.pending():
-                break               # all there was
+            if count:
+                if not incoming.pending and not obj.pending():
+                    break           # all there was
+                if view is None:
+                    view = memoryview(buffer)
             try:
-                got = obj.read(size - count, view[count:])
+                got = obj.read(size - count,
+                               view[count:] if count else buffer)
                 if not got:             # close_notify: the end
                     self.ended = True
                     break

@@ -43,8 +43,10 @@ import errno
 import logging
 import os
 import random
+import resource
 import socket as _socket
 import ssl
+import struct
 from time import monotonic as _monotonic
 
 import gevent
@@ -76,6 +78,25 @@ _IN_PROGRESS = {errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN,
                 errno.EALREADY}
 # Buffers kept for reuse; beyond this many idle ones, they are dropped.
 _POOL_MAX = 64
+# Seconds new clients wait in the backlog after descriptors ran out.
+_EXHAUSTED_PAUSE = 0.1
+# SO_LINGER on, 0 seconds: close() sends a reset (RST), not a FIN.
+_LINGER_RESET = struct.pack('ii', 1, 0)
+
+
+def descriptor_reserve(limit):
+    """Descriptors kept out of the connections' share of *limit* (the
+    control API, its clients, the log, the event log, resolvers...)."""
+    return max(64, limit // 10)
+
+
+def default_max_connections():
+    """``--max-connections auto``: what the descriptor limit allows, two
+    descriptors a connection, once :func:`descriptor_reserve` is kept."""
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if limit == resource.RLIM_INFINITY or limit > 1 << 24:
+        limit = 1 << 24
+    return max(1, (limit - descriptor_reserve(limit)) // 2)
 
 
 def _quiet(exc):
@@ -102,7 +123,8 @@ class Connection:
     __slots__ = ('proxy', 'seq', 'client', 'backend', 'address', 'hung',
                  'state', 'readers', 'behavior', 'index', 'flows', '_done',
                  '_closed', '_hrng', '_timer', '_addresses', 'closed_by',
-                 'started', 'exchanges', 'faults', 'told', '__weakref__')
+                 'started', 'seen', 'seen_at', 'exchanges', 'faults', 'told',
+                 '__weakref__')
 
     def __init__(self, proxy, seq, client, address):
         self.proxy = proxy
@@ -130,6 +152,8 @@ class Connection:
         self.exchanges = None
         self.faults = None      # the kinds of fault met (a set, once one is)
         self.told = None        # (effect, why) a handler call told, if any
+        self.seen = 0           # --idle-timeout: bytes read when last swept
+        self.seen_at = 0.0      # ... and when they last changed
         client.conn = self
 
     # -- what handlers use ----------------------------------------------------
@@ -228,6 +252,10 @@ class Connection:
         try:
             sock = self.proxy.backend_socket(family)
         except OSError as exc:
+            if exc.errno in _gevent.EXHAUSTED:
+                self.proxy.out_of_descriptors()
+                self.close('error')
+                return
             self._connect_failed(exc)
             return
         self.backend = sock
@@ -327,6 +355,18 @@ class Connection:
     def throw(self, *exc_info):
         """gevent's way of saying a socket we watch was closed: end."""
         self.close('handler')
+
+    def reset(self):
+        """Close both sockets with a reset (RST) instead of a FIN, so that
+        each peer can tell a cut from a complete answer (shutdown)."""
+        for sock in (self.client, self.backend):
+            if sock is not None:
+                try:
+                    sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_LINGER,
+                                    _LINGER_RESET)
+                except OSError:
+                    pass
+        self.close('proxy')
 
     # -- picking and calling handlers ---------------------------------------
 
@@ -432,12 +472,24 @@ class Connection:
                     if not count:
                         break
                     continue
-                if exchange is None:
-                    how = flow.call(name, handler)
-                else:
+                if exchange is not None:
                     exchange.busy = True
+                try:
+                    sent = dst.sent
                     how, effect = flow.observe(name, handler)[:2]
-                    exchange.busy = False
+                    if how is None and reader.streaming and \
+                            not self._closed:
+                        # A message longer than --max-message: the handler
+                        # had its head. The rest follows it at the pace dst
+                        # takes it, or is dropped if the handler sent
+                        # nothing on.
+                        reader.finish(dst.sendall if dst.sent != sent
+                                      else None)
+                finally:
+                    if exchange is not None:
+                        exchange.busy = False
+                if exchange is not None:
+                    # (After the rest of a long message: its info is known.)
                     self._exchange_done(exchange, effect, reader)
                 if how is not None:
                     break
@@ -529,6 +581,8 @@ class Connection:
         proxy.connections.discard(self)
         if self.hung:
             proxy.hung.discard(self)
+        if proxy.paused or proxy.draining is not None:
+            proxy.connection_gone()
         self._stop_timer()
         for flow in self.flows:
             flow.disarm()
@@ -1011,13 +1065,21 @@ class Proxy:
     :class:`vaurien.endpoints.ServerTLS`) makes clients connect with TLS;
     *distant_tls* (a :class:`vaurien.endpoints.ClientTLS`) makes the proxy
     speak TLS to the backend.
+
+    Limits: *max_message* bytes of one protocol message are held whole
+    (see :class:`vaurien.protocols.base.Reader`); at most *max_connections*
+    clients are served at once (None: :func:`default_max_connections`),
+    the next ones waiting in the listen backlog; with *idle_timeout*
+    seconds, a connection with no traffic either way for that long is
+    closed. :meth:`shutdown` stops the proxy gracefully.
     """
 
     def __init__(self, local, distant, behavior, bufsize=65536, timeout=30.0,
                  seed=0, backlog=1024, pick='event', protocol=None,
                  reuse_port=False, worker=0, workers=1, events=None,
                  local_mode=None, local_tls=None, distant_tls=None,
-                 log_faults=False):
+                 max_message=1 << 20, max_connections=None,
+                 idle_timeout=None, log_faults=False):
         if pick not in PICKS:
             raise ConfigError('--pick must be one of %s, got %r'
                               % (', '.join(PICKS), pick))
@@ -1026,6 +1088,18 @@ class Proxy:
         self.local_tls = local_tls
         self.distant_tls = distant_tls
         self._bound = None         # the Unix socket file bound, to remove
+        self.max_message = max_message
+        self.max_connections = max_connections or default_max_connections()
+        self.idle_timeout = idle_timeout
+        # Accepting is paused: --max-connections reached, or descriptors
+        # ran out (then _resume_timer runs).
+        self.paused = False
+        # shutdown(): an Event set when the last connection is gone.
+        self.draining = None
+        self._resume_timer = None
+        self._idle_timer = None
+        self._warned_at = -1.0
+        self._unwarned = 0
         # --workers: every worker listens on the port (SO_REUSEPORT) and
         # numbers its connections worker+1, worker+1+workers, ... so that
         # connection numbers (and the picks derived from them) stay unique.
@@ -1079,10 +1153,15 @@ class Proxy:
         client_socket = None
         if self.local_tls is not None:
             client_socket = self.local_tls.socket_maker(self.bufsize)
-        self.server = LoopServer(listener, self._on_client, client_socket)
+        self.server = LoopServer(listener, self._on_client,
+                                 self.out_of_descriptors, client_socket)
         self.server.start()
         self.loop = self.server.loop
         self.address = listen_address(listener, self.local)
+        if self.idle_timeout:
+            every = min(max(self.idle_timeout / 4, 0.05), 1.0)
+            self._idle_timer = self.loop.timer(every, every)
+            self._idle_timer.start(self._sweep_idle)
         return self.address
 
     def serve_forever(self):
@@ -1092,6 +1171,7 @@ class Proxy:
 
     def stop(self, timeout=1):
         """Stop listening, wake sleepers and close every open connection."""
+        self._stop_timers()
         if self.server is not None:
             self.server.close()
         self._wake()
@@ -1112,6 +1192,8 @@ class Proxy:
         self.opened += 1
         conn = Connection(self, self._seq, client, address)
         self.connections.add(conn)
+        if len(self.connections) >= self.max_connections:
+            self._pause()
         if self.events is not None:
             self.events.opened(conn)
         if client.tls is not None:
@@ -1222,6 +1304,113 @@ class Proxy:
         if self.events is not None:
             self.events.backend_failed(conn, label, reason)
 
+    # -- limits: connections, descriptors, idle time ---------------------------
+
+    def _pause(self):
+        """Stop accepting: new clients wait in the listen backlog."""
+        if not self.paused:
+            self.paused = True
+            self.server.stop_accepting()
+
+    def _resume(self):
+        if self.paused and self._resume_timer is None \
+                and self.draining is None and not self.disabled \
+                and len(self.connections) < self.max_connections:
+            self.paused = False
+            self.server.start_accepting()
+
+    def connection_gone(self):
+        """A connection closed while accepting was paused or while
+        draining (called by :meth:`Connection.close`)."""
+        draining = self.draining
+        if draining is not None:
+            if not self.connections:
+                draining.set()
+            return
+        self._resume()
+
+    def out_of_descriptors(self):
+        """Accepting or connecting failed for want of descriptors: new
+        clients wait in the backlog for a moment; one WARNING a second at
+        most says so."""
+        now = _monotonic()
+        if now - self._warned_at >= 1.0:
+            limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+            log.warning('out of file descriptors (limit %s): %d connections '
+                        'open, new clients wait%s; see --max-connections',
+                        limit, len(self.connections),
+                        ' (%d more times since the last warning)'
+                        % self._unwarned if self._unwarned else '')
+            self._warned_at = now
+            self._unwarned = 0
+        else:
+            self._unwarned += 1
+        if self._resume_timer is None and self.server is not None \
+                and self.draining is None:
+            self._pause()
+            timer = self._resume_timer = self.loop.timer(_EXHAUSTED_PAUSE)
+            timer.start(self._exhaustion_over)
+
+    def _exhaustion_over(self):
+        timer, self._resume_timer = self._resume_timer, None
+        if timer is not None:
+            timer.close()
+        self._resume()
+
+    def _sweep_idle(self):
+        """--idle-timeout: close connections with no bytes read either way
+        since ``idle_timeout`` seconds."""
+        now = _monotonic()
+        limit = self.idle_timeout
+        for conn in list(self.connections):
+            backend = conn.backend
+            seen = conn.client.received + (0 if backend is None
+                                           else backend.received)
+            if seen != conn.seen or not conn.seen_at:
+                conn.seen = seen
+                conn.seen_at = now
+            elif now - conn.seen_at >= limit:
+                conn.close('proxy')
+
+    def _stop_timers(self):
+        for name in ('_idle_timer', '_resume_timer'):
+            timer = getattr(self, name)
+            if timer is not None:
+                setattr(self, name, None)
+                timer.stop()
+                timer.close()
+
+    # -- stopping gracefully ----------------------------------------------------
+
+    def shutdown(self, grace, cut_now=None):
+        """Stop accepting at once, let open connections finish for *grace*
+        seconds (less if the :class:`~gevent.event.Event` *cut_now* is set
+        meanwhile), then reset (RST) those still open and stop.
+
+        Blocks the calling greenlet; returns ``(drained, cut)``, the
+        numbers of connections that ended by themselves and that were cut.
+        Handlers are not woken: a request held in a delay finishes if it
+        can within *grace*.
+        """
+        self.draining = Event()
+        self._stop_timers()
+        server = self.server
+        if server is not None and not self.disabled:
+            # Not server.close(): that would end serve_forever() at once.
+            server.stop_accepting()
+            server.socket.close()
+        before = len(self.connections)
+        if before and grace > 0:
+            waits = [self.draining]
+            if cut_now is not None:
+                waits.append(cut_now)
+            gevent.wait(waits, timeout=grace, count=1)
+        left = list(self.connections)
+        for conn in left:
+            conn.reset()
+        self.stop()
+        return before - len(left), len(left)
+
     # -- live changes -------------------------------------------------------------
 
     def set_behavior(self, behavior):
@@ -1261,6 +1450,7 @@ class Proxy:
         if self.disabled or server is None:
             return
         self.disabled = True
+        self.paused = False
         self._family = server.socket.family
         server.stop_accepting()
         server.socket.close()

@@ -28,6 +28,7 @@ import signal
 import stat
 
 import gevent
+from gevent.event import Event
 
 from vaurien.config import ConfigError, format_hostport, pick_mode
 from vaurien.control import ProxyControl, build_behavior
@@ -117,7 +118,10 @@ def build_proxy(plan, seed, local=None, distant=None, events=None,
                  worker=worker.index if worker else 0,
                  workers=worker.count if worker else 1, events=events,
                  local_mode=options.local_mode, local_tls=local_tls,
-                 distant_tls=distant_tls, log_faults=options.log_faults)
+                 distant_tls=distant_tls, max_message=options.max_message,
+                 max_connections=options.max_connections,
+                 idle_timeout=options.idle_timeout,
+                 log_faults=options.log_faults)
 
 
 def build_tls(options):
@@ -260,6 +264,20 @@ class Service:
             self.api.stop()
         self.proxy.stop()
 
+    def shutdown(self, grace, cut_now=None):
+        """Stop gracefully: no new connections, open ones get *grace*
+        seconds to finish (less if the Event *cut_now* is set), the rest
+        are reset; then the control API stops. Logs how many connections
+        were drained and cut; blocks the calling greenlet."""
+        log.info('stopping: no new connections; %d open, %gs to finish '
+                 '(--grace; a second signal cuts them at once)',
+                 len(self.proxy.connections), grace)
+        drained, cut = self.proxy.shutdown(grace, cut_now)
+        log.info('stopped: %d connections drained, %d cut (reset)',
+                 drained, cut)
+        if self.api is not None:
+            self.api.stop()
+
     def close(self):
         """Stop the observers, once the proxy has stopped: a last statsd
         push, the event log flushed and closed."""
@@ -321,10 +339,16 @@ def serve(options, seed, worker=None):
     service.start()
     announce_backend(options, worker)
     log.info('%s%s', service.describe(), worker.describe() if worker else '')
+    cut_now = Event()
+    stopping = []
 
     def stop():
-        log.info('stopping')
-        service.stop()
+        # The first signal drains for --grace seconds; the next one cuts.
+        if stopping:
+            cut_now.set()
+            return
+        stopping.append(gevent.spawn(service.shutdown, options.grace,
+                                     cut_now))
     gevent.signal_handler(signal.SIGTERM, stop)
     gevent.signal_handler(signal.SIGINT, stop)
     service.serve_forever()

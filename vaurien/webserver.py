@@ -1,7 +1,9 @@
 """The control API (``--http``): drive a running proxy over HTTP.
 
-Served by gevent in the proxy's own process, next to the proxy. This module
-only speaks HTTP: it parses requests, checks who asks (Host, Origin,
+Served in the proxy's own process, next to the proxy, by the bounded server
+of :mod:`vaurien.httpserver` (limits on heads and bodies, deadlines, a cap
+on connections, 4xx for every malformed request). This module only speaks
+HTTP: it parses requests, checks who asks (Host, Origin,
 token) and maps each route to an operation of :class:`vaurien.control.Control`
 (one proxy, or every ``--workers`` process). Routes:
 
@@ -41,12 +43,11 @@ import socket as _socket
 from collections import namedtuple
 from urllib.parse import urlsplit
 
-from gevent.pywsgi import LoggingLogAdapter, WSGIServer
-
 from vaurien.config import BadValue, format_hostport, parse_behavior
 from vaurien.control import ControlError, one_line
 from vaurien.dashboard import CONTENT_TYPE as CONTENT_TYPE_HTML
 from vaurien.dashboard import HEADERS, PAGE
+from vaurien.httpserver import ClientError, HTTPServer
 from vaurien.metrics import CONTENT_TYPE, render_snapshot
 from vaurien.proxy import bind
 
@@ -56,6 +57,10 @@ log = logging.getLogger('vaurien')
 
 # Largest request body read, in bytes: a change is a few hundred bytes.
 MAX_BODY = 64 * 1024
+# Connections the API holds at once (the slowest waiting one is closed to
+# make room for a new one), and seconds a request may take to arrive.
+MAX_CONNECTIONS = 32
+TIMEOUT = 5.0
 
 ErrorSpec = namedtuple('ErrorSpec', 'status location field')
 
@@ -79,13 +84,18 @@ ERRORS = {
     'method_not_allowed': ErrorSpec(405, 'method', 'method'),
     'listen_failed': ErrorSpec(409, 'body', 'enabled'),
     'body_too_large': ErrorSpec(413, 'body', 'body'),
+    'bad_request': ErrorSpec(400, 'request', 'request'),
+    'request_timeout': ErrorSpec(408, 'request', 'request'),
+    'headers_too_large': ErrorSpec(431, 'header', 'headers'),
     'internal_error': ErrorSpec(500, 'body', 'body'),
+    'workers_unavailable': ErrorSpec(503, 'server', 'workers'),
 }
 
 _REASONS = {200: 'OK', 400: 'Bad Request', 401: 'Unauthorized',
             403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
-            409: 'Conflict', 413: 'Payload Too Large',
-            500: 'Internal Server Error'}
+            408: 'Request Timeout', 409: 'Conflict',
+            413: 'Payload Too Large', 431: 'Request Header Fields Too Large',
+            500: 'Internal Server Error', 503: 'Service Unavailable'}
 
 
 class APIError(Exception):
@@ -294,6 +304,8 @@ class App:
             status, headers, body = self._error(exc)
         except ControlError as exc:
             status, headers, body = self._error(APIError.refused(exc))
+        except ClientError:
+            raise     # a malformed body: the server answers it (a 4xx)
         except Exception as exc:   # never let a request take the server down
             log.error('control API: %s %s failed: %s: %s',
                       environ.get('REQUEST_METHOD'), environ.get('PATH_INFO'),
@@ -308,6 +320,11 @@ class App:
         body = json.dumps(exc.body()).encode('utf-8') + b'\n'
         headers = [('Content-Type', 'application/json')] + exc.headers
         return exc.status, headers, body
+
+    def error_answer(self, error, description):
+        """``(status, headers, body)`` of the named error of :data:`ERRORS`
+        (for the server's own refusals of malformed requests)."""
+        return self._error(APIError(error, description))
 
     def handle(self, environ):
         """Check, route and run one request: ``(status, headers, body)``."""
@@ -358,7 +375,9 @@ class App:
             given = environ.get('HTTP_AUTHORIZATION', '')
             scheme, _, credentials = given.strip().partition(' ')
             if scheme.lower() != 'bearer' or not hmac.compare_digest(
-                    credentials.strip().encode('utf-8', 'replace'),
+                    # Header values are the bytes sent, decoded as latin-1
+                    # (WSGI): compare those bytes with the token's UTF-8.
+                    credentials.strip().encode('latin-1', 'replace'),
                     self.token):
                 raise APIError('unauthorized',
                                'missing or wrong token: send the header '
@@ -491,9 +510,10 @@ class ControlServer:
                                                           self.port)), 128)
         self.address = listener.getsockname()[:2]
         app = App(self.control, self.token, self.host, self.address[1])
-        self.server = WSGIServer(
-            listener, app, log=LoggingLogAdapter(log, logging.DEBUG),
-            error_log=LoggingLogAdapter(log, logging.ERROR))
+        self.server = HTTPServer(listener, app, app.error_answer,
+                                 max_body=MAX_BODY,
+                                 max_connections=MAX_CONNECTIONS,
+                                 timeout=TIMEOUT)
         self.server.start()
         if not self.token and not _is_loopback(self.address[0]):
             log.warning('*** the control API listens on %s WITHOUT A TOKEN: '
@@ -507,9 +527,9 @@ class ControlServer:
         return 'http://%s' % format_hostport((host, self.address[1]))
 
     def stop(self):
-        """Stop serving (open requests get a second to finish)."""
+        """Stop serving: the listener and every connection are closed."""
         if self.server is not None:
-            self.server.stop(timeout=1)
+            self.server.stop()
 
 
 def _is_loopback(host):

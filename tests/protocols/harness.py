@@ -46,6 +46,15 @@ def split(data, size):
     return [data[i:i + size] for i in range(0, len(data), size)] or [b'']
 
 
+def whole(reader):
+    """One message, joined from its head and the pieces of its rest when it
+    is longer than the reader's max_message."""
+    parts = [reader.read()]
+    while reader.streaming:
+        parts.append(reader.read())
+    return b''.join(parts)
+
+
 def messages(reader):
     """Every message until end of stream."""
     out = []

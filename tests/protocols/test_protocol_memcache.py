@@ -51,7 +51,8 @@ def test_dummy_is_transparent(vaurien, memcached_backend):
 def test_each_call_gets_one_whole_message(vaurien, memcached_backend,
                                           recorder):
     args, records = recorder
-    proxy = start(vaurien, memcached_backend, *args)
+    # Messages up to --max-message are whole; 1.4 MB is above the default.
+    proxy = start(vaurien, memcached_backend, *args, '--max-message', '4M')
     value = b'\r\nEND\r\n' * 200000               # tricky bytes, 1.4 MB
     with socket.create_connection(proxy.address, timeout=10) as sock:
         sock.sendall(b'set t 0 0 %d\r\n%s\r\nget t nothing t\r\n'

@@ -82,7 +82,7 @@ def test_resp3_and_inline(vaurien, redis_backend):
 
 def test_each_call_gets_one_whole_message(vaurien, redis_backend, recorder):
     args, records = recorder
-    proxy = start(vaurien, redis_backend, *args)
+    proxy = start(vaurien, redis_backend, *args, '--max-message', '8M')
     r = client(proxy)
     value = b'v' * (3 << 20)
     pipe = r.pipeline(transaction=False)

@@ -54,7 +54,7 @@ def test_dummy_is_transparent(vaurien, smtp_backend):
 
 def test_each_call_gets_one_whole_message(vaurien, smtp_backend, recorder):
     args, records = recorder
-    proxy = start(vaurien, smtp_backend, *args)
+    proxy = start(vaurien, smtp_backend, *args, '--max-message', '8M')
     with smtplib.SMTP(*proxy.address, timeout=30) as smtp:
         smtp.ehlo('tester')
         smtp.sendmail('a@example.com', ['b@example.com'],

@@ -11,7 +11,7 @@ import pytest
 
 import support
 import tls_support
-from conftest import need_binary, start_on_free_port
+from conftest import need_binary, start_on_reserved_port
 
 
 @pytest.fixture(scope='module')
@@ -25,7 +25,7 @@ def redis_tls(pki, tmp_path_factory):
     required)."""
     binary = need_binary('redis-server')
     workdir = str(tmp_path_factory.mktemp('redis-tls'))
-    proc, port = start_on_free_port(
+    proc, port = start_on_reserved_port(
         lambda port: [binary, '--port', '0', '--tls-port', str(port),
                       '--bind', support.HOST, '--tls-cert-file', pki.cert,
                       '--tls-key-file', pki.key, '--tls-ca-cert-file', pki.ca,

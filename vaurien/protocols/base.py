@@ -43,8 +43,10 @@ log = logging.getLogger('vaurien')
 # that the traffic is not its protocol; bodies and values are not bounded.
 MAX_LINE = 1 << 20
 
-# A message relayed untouched (a pass-through pick) is sent on in pieces
-# once this many bytes of it are buffered, so memory stays bounded.
+# The default of --max-message: a message is held whole up to this many
+# bytes. Beyond, a pass-through pick sends it on in pieces as it arrives,
+# and a handler is given its head, the rest following the handler's
+# decision (see Reader), so that memory stays bounded.
 STREAM_OVER = 1 << 20
 
 
@@ -74,14 +76,15 @@ class Stream:
     consumed so far; the message starts at 0.
     """
 
-    __slots__ = ('buf', 'pos', 'eof', 'want', 'sink', '_searched')
+    __slots__ = ('buf', 'pos', 'eof', 'want', 'sink', 'over', '_searched')
 
-    def __init__(self):
+    def __init__(self, over=STREAM_OVER):
         self.buf = bytearray()
         self.pos = 0
         self.eof = False
         self.want = 0          # bytes a skip is waiting for (bigger reads)
-        self.sink = None       # Reader.relay: where a long message streams
+        self.sink = None       # the Reader's: where a long message streams
+        self.over = over       # bytes held before the sink gets them
         self._searched = 0
 
     def line(self, limit=MAX_LINE):
@@ -99,7 +102,7 @@ class Stream:
             if len(buf) - start > limit:
                 raise Malformed('no end of line within %d bytes' % limit)
             self._searched = len(buf)
-            if self.sink is not None and start >= STREAM_OVER:
+            if self.sink is not None and start >= self.over:
                 # Send on what the message consumed before this line.
                 self._spill(start)
                 self._searched -= start
@@ -131,7 +134,7 @@ class Stream:
             available = len(buf) - self.pos
             if available >= remaining:
                 break
-            if self.sink is not None and len(buf) >= STREAM_OVER:
+            if self.sink is not None and len(buf) >= self.over:
                 self.sink(buf)
                 buf.clear()
                 self.pos = 0
@@ -154,7 +157,7 @@ class Stream:
             if limit is not None and len(buf) - self.pos > limit:
                 raise Malformed('no %r within %d bytes' % (marker, limit))
             searched = max(self.pos, len(buf) - len(marker) + 1)
-            if self.sink is not None and searched >= STREAM_OVER:
+            if self.sink is not None and searched >= self.over:
                 # No marker starts before *searched*: send that much on.
                 self._spill(searched)
                 searched = 0
@@ -163,7 +166,7 @@ class Stream:
     def to_eof(self):
         """Consume everything until the source ends (close-delimited)."""
         while not self.eof:
-            if self.sink is not None and len(self.buf) >= STREAM_OVER:
+            if self.sink is not None and len(self.buf) >= self.over:
                 self.sink(self.buf)
                 self.buf.clear()
             self.pos = len(self.buf)
@@ -202,27 +205,41 @@ class Reader:
     Bytes are received through ``sock.recv``, so the engine's end-of-stream
     tracking sees them. After end of stream, an incomplete message is
     returned as it is, so that no byte is ever lost.
+
+    Memory is bounded by *max_message* (``--max-message``): a message
+    longer than that is not held whole. :meth:`read` then returns its
+    *head* (the first *max_message* bytes or so) and :attr:`streaming`
+    becomes true: the rest of the message has not been read yet. A handler
+    that reads again gets the next piece of the rest; whatever rest is left
+    when the handler returns is finished by the engine with :meth:`finish`
+    (sent on, at the pace the destination takes it, or dropped), and
+    :meth:`error_reply` reads it to its end, dropping it, so that an error
+    replaces the whole message.
     """
 
     __slots__ = ('protocol', 'conn', 'to_backend', 'sock', 'stream',
-                 'pending', 'last', '_gen', '_ready', '_session', 'bufsize',
-                 '_fast', 'taken')
+                 'pending', 'last', 'streaming', '_gen', '_ready', '_session',
+                 'bufsize', '_fast', '_head', 'taken')
 
-    def __init__(self, protocol, conn, to_backend, sock):
+    def __init__(self, protocol, conn, to_backend, sock, max_message=None):
         self.protocol = protocol
         self.conn = conn
         self.to_backend = to_backend
         self.sock = sock
-        self.stream = Stream()
+        proxy = getattr(conn, 'proxy', None)
+        if max_message is None:
+            max_message = getattr(proxy, 'max_message', None) or STREAM_OVER
+        self.stream = Stream(max_message)
         self.pending = False
         self.last = None         # info of the last message returned
-        self.taken = 0           # bytes of the messages read so far
+        self.streaming = False   # the last message returned was a head
+        self.taken = 0           # bytes read() handed out so far
         self._gen = None
         self._ready = None       # (end, info) of a complete buffered message
         self._session = None
+        self._head = None        # a head taken while parsing (see read)
         self._fast = (protocol.fast_request if to_backend
                       else protocol.fast_response)
-        proxy = getattr(conn, 'proxy', None)
         self.bufsize = getattr(proxy, 'bufsize', 65536)
 
     @property
@@ -246,44 +263,24 @@ class Reader:
     def read(self, size=None):
         """One whole message from the source (``b''`` at end of stream).
 
-        *size* is ignored: a message is returned whole, whatever its size.
+        *size* is ignored: a message is returned whole, whatever its size,
+        up to *max_message* bytes; a longer one is returned as its head
+        (:attr:`streaming` then becomes true), and the next reads return
+        the pieces of its rest.
         """
-        if self._ready is not None:
-            end, info = self._ready
-            self._ready = None
-            return self._take(end, info)
-        stream = self.stream
-        session = self.session
-        while True:
-            if session.raw:
-                return self._raw()
-            gen = self._gen
-            if gen is None:
-                fast = self._fast
-                if fast is not None and stream.buf:
-                    try:
-                        found = fast(stream.buf, session)
-                    except Exception as exc:
-                        self._malformed(exc)
-                        return self._raw()
-                    if found is not None:
-                        return self._take(*found)
-                gen = self._gen = self._parser(session)
-            try:
-                next(gen)
-            except StopIteration as stop:
-                return self._take(stream.pos, stop.value)
-            except Exception as exc:    # Malformed, or a parser's own slip
-                self._malformed(exc)
-                return self._raw()
-            if stream.eof:
-                # The parser needs more but the source has ended.
-                return self._flush()
-            data = self.sock.recv(max(self.bufsize, min(stream.want, 1 << 20)))
-            if data:
-                stream.buf += data
-            else:
-                stream.eof = True
+        data = None
+        if self.streaming:
+            tail = self._pump(self._take_head)
+            head = self._head
+            if head is not None:
+                self._head = None
+                data = head
+            elif tail or (self.stream.eof and not self.stream.buf):
+                data = tail
+        if data is None:
+            data = self._read(self._take_head)
+        self.taken += len(data)
+        return data
 
     def fill(self):
         """Wait for the next message to begin: True once a byte of it is
@@ -296,52 +293,161 @@ class Reader:
         stream = self.stream
         if stream.buf:
             return True
-        if stream.eof:
-            return False
-        data = self.sock.recv(self.bufsize)
-        if data:
-            stream.buf += data
-            return True
-        stream.eof = True
-        return False
+        if not stream.eof:
+            self._receive()
+        return bool(stream.buf)
 
     def relay(self, dst):
         """Forward one whole message to *dst* untouched.
 
         Returns the number of bytes forwarded: 0 at the end of the stream.
         The engine's pass-through: the same as ``dst.sendall(self.read())``,
-        except that a message longer than :data:`STREAM_OVER` (a big body
-        or value) goes on in pieces as it arrives instead of being held
-        whole in memory.
+        except that a message longer than *max_message* (a big body or
+        value) goes on in pieces as it arrives instead of being held whole
+        in memory.
         """
-        stream = self.stream
         streamed = [0]
         sendall = dst.sendall
 
         def sink(data):
             sendall(data)
             streamed[0] += len(data)
-        stream.sink = sink
-        try:
-            data = self.read()
-        finally:
-            stream.sink = None
+        data = self._read(sink)
         if data:
             sendall(data)
             return streamed[0] + len(data)
-        return 0
+        return streamed[0]
+
+    def finish(self, send):
+        """The engine, after a handler returned: the rest of a message
+        whose head the handler had goes to ``send`` (``dst.sendall``), or
+        is read and dropped when *send* is None. Returns at the message's
+        end (or the source's)."""
+        sink = send if send is not None else _drop
+        while self.streaming:
+            tail = self._pump(sink)
+            if tail:
+                sink(tail)
 
     def error_reply(self, rng):
         """The protocol's error answering the last message, or None.
 
         Returns ``(bytes, close)``; *close* means the connection must end
-        after the error is sent (the stream could not go on in step).
+        after the error is sent (the stream could not go on in step). When
+        the last message was a head, its rest is read and dropped first,
+        so that the error replaces the whole message.
         """
+        if self.streaming:
+            self.finish(None)
         if self.session.raw:
             return None
         return self.protocol.error(self.last, self.session, rng)
 
     # -- internals ------------------------------------------------------------
+
+    def _take_head(self, piece):
+        """The sink while a handler reads: keep the piece as the head."""
+        if self._head is None:
+            self._head = bytes(piece)
+        else:                           # not expected: one spill per yield
+            self._head += piece
+
+    def _read(self, sink):
+        """One whole message; a long one goes to *sink* as it is parsed.
+
+        With the handler's sink (:meth:`_take_head`), the first piece stops
+        the read: the head is returned and the reader is streaming.
+        """
+        if self._ready is not None:
+            end, info = self._ready
+            self._ready = None
+            return self._take(end, info)
+        stream = self.stream
+        session = self.session
+        stream.sink = sink
+        try:
+            while True:
+                if session.raw:
+                    return self._raw()
+                gen = self._gen
+                if gen is None:
+                    fast = self._fast
+                    if fast is not None and stream.buf:
+                        try:
+                            found = fast(stream.buf, session)
+                        except Exception as exc:
+                            self._malformed(exc)
+                            return self._raw()
+                        if found is not None:
+                            return self._take(*found)
+                    gen = self._gen = self._parser(session)
+                try:
+                    next(gen)
+                except StopIteration as stop:
+                    message = self._take(stream.pos, stop.value)
+                    head = self._head
+                    if head is not None:   # not expected (see _take_head)
+                        self._head = None
+                        message = head + message
+                    return message
+                except Exception as exc:    # Malformed, or a parser's slip
+                    self._malformed(exc)
+                    return self._raw()
+                head = self._head
+                if head is not None:
+                    self._head = None
+                    self.streaming = True
+                    self.last = None
+                    return head
+                if stream.eof:
+                    # The parser needs more but the source has ended.
+                    return self._flush()
+                self._receive()
+        finally:
+            stream.sink = None
+
+    def _receive(self):
+        stream = self.stream
+        # One buffer (--bufsize) at a time, whatever the parser waits for:
+        # a turn of the loop does no more work than that (fairness).
+        data = self.sock.recv(self.bufsize)
+        if data:
+            stream.buf += data
+        else:
+            stream.eof = True
+
+    def _pump(self, sink):
+        """Streaming: parse the rest of the message on, its pieces going to
+        *sink*, until the message ends (or, with :meth:`_take_head` as the
+        sink, until one piece is taken).
+
+        Returns the message's last bytes (not given to *sink*) when it has
+        ended (``streaming`` is then false), else ``b''``.
+        """
+        stream = self.stream
+        stream.sink = sink
+        try:
+            while True:
+                if self.session.raw:
+                    self.streaming = False
+                    return self._raw()
+                try:
+                    next(self._gen)
+                except StopIteration as stop:
+                    self.streaming = False
+                    return self._take(stream.pos, stop.value)
+                except Exception as exc:    # Malformed, or a parser's slip
+                    self.streaming = False
+                    self._malformed(exc)
+                    return self._raw()
+                if self._head is not None:
+                    return b''
+                if stream.eof:
+                    self.streaming = False
+                    return self._flush()
+                self._receive()
+        finally:
+            stream.sink = None
 
     def _parser(self, session):
         if self.to_backend:
@@ -364,7 +470,6 @@ class Reader:
         stream.pos = 0
         stream.want = 0
         self.pending = False
-        self.taken += len(message)
         if buf:
             self._preparse()
         elif stream.eof:
@@ -414,14 +519,12 @@ class Reader:
             data = bytes(stream.buf)
             stream.buf.clear()
             stream.pos = 0
-            self.taken += len(data)
             return data
         if stream.eof:
             return b''
         data = self.sock.recv(self.bufsize)
         if not data:
             stream.eof = True
-        self.taken += len(data)
         return data
 
     def _flush(self):
@@ -442,6 +545,10 @@ class Reader:
                         self.protocol.name, seq,
                         'client->backend' if self.to_backend
                         else 'backend->client', exc)
+
+
+def _drop(data):
+    """A sink that drops what it is given."""
 
 
 class BaseProtocol:
