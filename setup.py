@@ -29,6 +29,7 @@ TESTS_REQUIRE = [
     'urllib3>=2',
     'prometheus_client',   # its parser of the metrics text format
     'statsd',              # the [statsd] extra, tested with a UDP listener
+    'toxiproxy-python',    # a real Toxiproxy client, driving vaurien-toxiproxy
 ]
 
 setup(
@@ -52,6 +53,7 @@ setup(
         'console_scripts': [
             'vaurien = vaurien.run:main',
             'vaurienctl = vaurien.ctl:main',
+            'vaurien-toxiproxy = vaurien.toxiproxy_server:main',
         ],
         'pytest11': [
             'vaurien = vaurien.pytest_plugin',

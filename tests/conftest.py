@@ -13,6 +13,7 @@ for path in (ROOT, HERE):
         sys.path.insert(0, path)
 
 import support  # noqa: E402
+import toxiproxy_support  # noqa: E402
 
 
 # -- the quick subset -------------------------------------------------------------
@@ -26,11 +27,13 @@ import support  # noqa: E402
 SLOW_FIXTURES = frozenset([
     'vaurien', 'vaurien_proxy', 'pytester', 'redis_backend',
     'memcached_backend', 'mysql_backend', 'smtp_backend', 'smtp_tls_backend',
-    'module_vaurien', 'httpserver_app',
+    'module_vaurien', 'httpserver_app', 'toxiproxy', 'toxiproxy_python',
+    'named_vaurien',
 ])
 PROCESS_NAMES = frozenset([
     'subprocess', 'run_cli', 'VaurienProcess', 'start_proxy', 'ProxyProcess',
-    'soak',
+    'soak', 'ToxiproxyServer', 'NamedVaurien',
+    'Browser',     # tests/browser_support.py: a headless Chromium
 ])
 
 
@@ -168,3 +171,12 @@ def recorder():
     server = Recorder()
     yield server
     server.close()
+
+
+@pytest.fixture
+def toxiproxy():
+    """A running ``vaurien-toxiproxy`` (seed 1) on a free port, stopped
+    afterwards (:class:`toxiproxy_support.ToxiproxyServer`)."""
+    server = toxiproxy_support.ToxiproxyServer()
+    yield server
+    server.stop()

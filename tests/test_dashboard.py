@@ -82,10 +82,13 @@ def test_live_counts_and_a_click_changes_the_behavior(vaurien, http_server,
         "Array.from(document.querySelectorAll('#effects tr'))"
         ".some(r => r.textContent.startsWith('delaydelayed'))",
         what='delay counted as delayed')
-    # The chart draws a line per series once two readings are in.
+    # The charts draw a line per series once two readings are in: picks,
+    # and faults per effect (delay's at least).
     assert browser.wait_js(
-        "document.querySelectorAll('#chart polyline').length >= 2",
-        what='the chart')
+        "document.querySelectorAll('#picks-chart polyline').length == 1 && "
+        "document.querySelectorAll('#faults-chart polyline').length >= 1",
+        what='the charts')
+    assert 'delayed/s' in browser.text('faults-legend')
 
     # A click sends all the traffic to blackout.
     browser.js("document.getElementById('handler').value = 'blackout';"
@@ -225,8 +228,9 @@ def test_the_docs_command_serves_the_page(vaurien, http_server):
         '20:delay,10:error,5:blackout'
 
 
-def make_picture(vaurien, http_server, browser, path):
-    """A dashboard with some history, saved as a PNG at *path*."""
+def make_picture(vaurien, http_server, browser, path, seconds=12):
+    """A dashboard with about *seconds* of history, saved as a PNG at
+    *path*; the errors the page reported."""
     proxy = start_controlled(vaurien, http_server.address, '--behavior',
                              '20:delay,10:error,5:blackout',
                              '--handlers.delay.sleep', '0.1', '--seed', '3')
@@ -241,11 +245,11 @@ def make_picture(vaurien, http_server, browser, path):
     for worker in workers:
         worker.start()
     try:
-        browser.wait_js("document.querySelectorAll('#chart polyline')"
-                        ".length >= 4 && document.querySelectorAll("
-                        "'#chart polyline')[0].getAttribute('points')"
-                        ".split(' ').length >= 12", timeout=60,
-                        what='a dozen seconds of history')
+        browser.wait_js("document.querySelectorAll('#faults-chart "
+                        "polyline').length >= 3 && document.querySelector("
+                        "'#picks-chart polyline').getAttribute('points')"
+                        ".split(' ').length >= %d" % seconds,
+                        timeout=seconds * 3 + 30, what='the history')
     finally:
         stop.set()
         for worker in workers:
@@ -272,7 +276,7 @@ if __name__ == '__main__':
     server = support.HTTPServer()
     shot = Browser(width=1280, height=900)
     try:
-        errors = make_picture(factory, server, shot, PICTURE)
+        errors = make_picture(factory, server, shot, PICTURE, seconds=45)
         print('wrote %s%s' % (PICTURE, ' (errors: %s)' % errors
                               if errors else ''))
     finally:

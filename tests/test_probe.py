@@ -126,7 +126,7 @@ def test_listening_reads_the_system_table():
         assert listening(socket.AF_INET, support.HOST, port) is False
         server.listen(1)
         assert listening(socket.AF_INET, support.HOST, port) is True
-        assert probe_backend(support.HOST, port, 1) is None
+        assert probe_backend((support.HOST, port), 1) is None
     finally:
         server.close()
     # A wildcard IPv6 listener takes IPv4 clients too (dual stack).
@@ -140,7 +140,7 @@ def test_listening_reads_the_system_table():
         six.listen(1)
         port = six.getsockname()[1]
         assert listening(socket.AF_INET, support.HOST, port) is True
-        assert probe_backend('::1', port, 1) is None
+        assert probe_backend(('::1', port), 1) is None
     finally:
         six.close()
 
@@ -166,10 +166,10 @@ def test_other_backends_get_one_connection():
     server.bind((address, 0))
     port = server.getsockname()[1]
     try:
-        reason = probe_backend(address, port, 1)
+        reason = probe_backend((address, port), 1)
         assert reason == 'connection refused'
         server.listen(1)
-        assert probe_backend(address, port, 1) is None
+        assert probe_backend((address, port), 1) is None
         server.settimeout(5)
         conn, _ = server.accept()       # the probe's, already closed
         conn.settimeout(5)
@@ -177,3 +177,28 @@ def test_other_backends_get_one_connection():
         conn.close()
     finally:
         server.close()
+
+
+def test_unix_socket_backends(vaurien, tmp_path):
+    path = str(tmp_path / 'backend.sock')
+    assert probe_backend(path, 1) == 'no such file or directory'
+    plain = tmp_path / 'plain'
+    plain.write_text('')
+    assert probe_backend(str(plain), 1) == 'not a socket'
+    server = socket.socket(socket.AF_UNIX)
+    try:
+        server.bind(path)
+        assert probe_backend(path, 1) == 'nothing listens there'
+        server.listen(1)
+        assert probe_backend(path, 1) is None
+        # Checked without a connection: nothing waits to be accepted.
+        server.settimeout(0.2)
+        with pytest.raises(socket.timeout):
+            server.accept()
+    finally:
+        server.close()
+    proxy = vaurien('--distant', 'unix:' + str(tmp_path / 'gone.sock'))
+    line = support.wait_until(lambda: (warnings(proxy.log()) or [None])[0],
+                              what='the start-up warning')
+    assert ('backend unix:%s cannot be reached (no such file or directory)'
+            % (tmp_path / 'gone.sock')) in line

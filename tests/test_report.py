@@ -246,3 +246,41 @@ def test_the_docs_commands_run(tmp_path):
     (proxy,) = _doc_commands('vaurien --protocol')
     assert proxy[1:] == list(report_support.ARGS) + [
         '--event-log', 'events.jsonl']
+
+
+@pytest.mark.timeout(90)
+def test_the_page_opens_in_a_browser_without_errors_or_requests():
+    # In a real (headless) Chromium: no error, and nothing fetched besides
+    # the file itself; the charts are drawn.
+    from browser_support import Browser
+    browser = Browser()
+    try:
+        browser.open('file://' + os.path.join(DOCS, 'report.html'))
+        assert browser.js("document.querySelectorAll('svg').length") == 2
+        assert browser.js("document.querySelectorAll('svg circle, svg rect')"
+                          ".length") > 10
+        assert browser.js("performance.getEntriesByType('resource')"
+                          ".length") == 0
+        assert browser.errors == []
+    finally:
+        browser.close()
+
+
+def test_standard_input_and_the_help():
+    with open(DOC_LOG, encoding='utf-8') as fh:
+        text = fh.read()
+    import subprocess
+    import sys
+    result = subprocess.run([sys.executable, '-m', 'vaurien', 'report', '-',
+                             '--limit', '1'], input=text, text=True,
+                            capture_output=True, timeout=30,
+                            env=support.env_with_root())
+    assert result.returncode == 0, result.stderr
+    assert re.match(r'Event log standard input: %d lines, 12 connections'
+                    % len(text.splitlines()), result.stdout), result.stdout
+    # "vaurien --help" points to it; "vaurien report --help" explains it.
+    assert 'vaurien report EVENTS.jsonl' in support.run_cli('--help').stdout
+    usage = support.run_cli('report', '--help')
+    assert usage.returncode == 0
+    for word in ('--html', '--limit', '--connection', 'EVENTS.jsonl'):
+        assert word in usage.stdout

@@ -211,6 +211,29 @@ def test_metrics_add_up_every_worker(vaurien, echo_server):
     assert picks >= 40     # each connection: its data, both ways
 
 
+@pytest.mark.timeout(60)
+def test_stats_add_up_every_worker(vaurien, echo_server):
+    # GET /stats (the dashboard's figures): effects summed, the last
+    # faults of every worker in time order.
+    proxy = vaurien('--workers', '2', '--http', '--http-port', '0',
+                    '--behavior', '100:blackout', backend=echo_server.address)
+    _workers_listening(proxy, 2)
+    port = _control_port(proxy)
+    for _ in range(12):
+        with socket.create_connection(proxy.address, timeout=10) as sock:
+            sock.sendall(b'x')
+            assert support.ends_soon(sock)
+    stats = support.wait_until(
+        lambda: (lambda s: s if s['closed'] == 12 else None)(
+            _api(port, 'GET', '/stats')), what='12 closed connections')
+    assert stats['effects'] == [['blackout', 'cut', 12]]
+    # (worker k numbers its connections k+1, k+3, ...: unique, with gaps)
+    conns = [fault['conn'] for fault in stats['recent']]
+    assert len(set(conns)) == 12
+    times = [fault['time'] for fault in stats['recent']]
+    assert times == sorted(times)
+
+
 def _wait_children(proxy, count, without=()):
     return support.wait_until(
         lambda: (lambda kids: kids if len(kids) == count and not

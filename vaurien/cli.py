@@ -5,6 +5,8 @@ Nothing here starts anything: :mod:`vaurien.service` does that with the
 :class:`Options`, and :mod:`vaurien.run` is the command itself.
 """
 import argparse
+import logging
+import sys
 
 from vaurien import __version__
 from vaurien.behavior import DIRECTIONS
@@ -15,7 +17,7 @@ from vaurien.protocols import Registry as ProtocolRegistry
 from vaurien.protocols import builtin_names as protocol_names
 
 __all__ = ['Options', 'make_parser', 'parse_args', 'split_handler_options',
-           'HANDLER_PREFIX', 'PROTOCOL_PREFIX']
+           'HANDLER_PREFIX', 'PROTOCOL_PREFIX', 'setup_logging']
 
 
 HANDLER_PREFIX = '--handlers.'
@@ -86,7 +88,9 @@ def make_parser():
                % ('|'.join(DIRECTIONS), DIRECTION_OPTION[0][0].lower()
                   + DIRECTION_OPTION[0][1:], DIRECTION_OPTION[2]) +
                'Built-in protocols: %s. ' % ', '.join(protocol_names()) +
-               'Protocol options: --protocols.NAME.OPTION VALUE.')
+               'Protocol options: --protocols.NAME.OPTION VALUE. '
+               '"vaurien report EVENTS.jsonl" summarises an event log '
+               '(vaurien report --help).')
     parser.add_argument('--version', action='version',
                         version='vaurien %s' % __version__)
     parser.add_argument('--config', metavar='FILE',
@@ -152,6 +156,24 @@ class Options:
         self.handler_options = handler_options   # {name: {opt: raw}}
         self.ini = ini
         self.protocol_options = protocol_options or {}  # CLI {name: {opt: raw}}
+        self.given = frozenset(given)       # dests set by the INI file or argv
+
+    def for_proxy(self, spec):
+        """The Options of one ``[proxy:NAME]`` section
+        (:class:`vaurien.proxyconf.ProxySpec`): these, with the section's
+        settings and handler/protocol options over them."""
+        settings = dict(self.settings)
+        settings.update(spec.settings)
+        handler_options = {name: dict(values)
+                           for name, values in self.handler_options.items()}
+        for name, values in spec.handler_options.items():
+            handler_options.setdefault(name, {}).update(values)
+        protocol_options = {name: dict(values) for name, values
+                            in self.protocol_options.items()}
+        for name, values in spec.protocol_options.items():
+            protocol_options.setdefault(name, {}).update(values)
+        return Options(settings, handler_options, self.ini, protocol_options,
+                       self.given | set(spec.settings))
 
     def __getattr__(self, name):
         try:
@@ -186,3 +208,26 @@ def parse_args(argv):
         handler_options.setdefault(name, {}).update(values)
     return (Options(settings, handler_options, ini, cli_protocol_options,
                     frozenset(given)), args)
+
+
+def setup_logging(level, output):
+    """Configure the ``vaurien`` logger (of ``vaurien`` and
+    ``vaurien-toxiproxy``); ConfigError if *output* is unusable."""
+    logger = logging.getLogger('vaurien')
+    for old in list(logger.handlers):
+        logger.removeHandler(old)
+    if output in ('-', '', None):
+        handler = logging.StreamHandler(sys.stderr)
+    else:
+        try:
+            handler = logging.FileHandler(output, encoding='utf-8')
+        except OSError as exc:
+            raise ConfigError('cannot write the log to %s: %s'
+                              % (output, (exc.strerror or str(exc)).lower())) \
+                from None
+    handler.setFormatter(logging.Formatter(
+        '%(asctime)s [%(process)d] [%(levelname)s] %(message)s'))
+    logger.addHandler(handler)
+    logger.setLevel(level.upper())
+    logger.propagate = False
+    return logger

@@ -17,7 +17,7 @@ import http.client
 import json
 import re
 from contextlib import contextmanager
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from vaurien.config import format_hostport
 
@@ -37,11 +37,13 @@ class Client:
     *host* may also be a whole URL (``http://localhost:8080``), which then
     gives the scheme and the port. *token* is sent as
     ``Authorization: Bearer TOKEN`` (``--http-token`` of the proxy).
-    *timeout* is in seconds, per request.
+    *timeout* is in seconds, per request. *proxy* names one of the proxies
+    of a process that has several (``[proxy:NAME]`` sections): the requests
+    then go to its routes, ``/proxies/NAME/...``.
     """
 
     def __init__(self, host='localhost', port=8080, scheme='http', token=None,
-                 timeout=10.0):
+                 timeout=10.0, proxy=None):
         if '://' in host:
             parts = urlsplit(host)
             scheme = parts.scheme or scheme
@@ -54,6 +56,8 @@ class Client:
         self.scheme = scheme
         self.token = token
         self.timeout = timeout
+        self.proxy = proxy
+        self.prefix = '/proxies/%s' % quote(proxy, safe='') if proxy else ''
 
     @property
     def url(self):
@@ -62,6 +66,8 @@ class Client:
                                                           self.port)))
 
     def __repr__(self):
+        if self.proxy:
+            return '<Client %s proxy %s>' % (self.url, self.proxy)
         return '<Client %s>' % self.url
 
     # -- the wire ----------------------------------------------------------------
@@ -88,7 +94,8 @@ class Client:
                else http.client.HTTPConnection)
         conn = cls(self.host, self.port, timeout=self.timeout)
         try:
-            conn.request(method, path, body=body, headers=headers)
+            conn.request(method, self.prefix + path, body=body,
+                         headers=headers)
             response = conn.getresponse()
             payload = response.read()
             status = response.status

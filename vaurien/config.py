@@ -651,13 +651,16 @@ class IniConfig:
 
     ``settings``: ``{dest: value}`` for proxy settings; ``handlers``:
     ``{NAME: {key: value}}`` from ``[handler:NAME]`` sections, ``callable``
-    included; ``protocols``: the same for ``[protocol:NAME]``; ``warnings``:
-    messages for the log once it is set up.
+    included; ``protocols``: the same for ``[protocol:NAME]``; ``proxies``:
+    ``{NAME: [(key, value), ...]}`` of ``[proxy:NAME]`` sections, in file
+    order (checked by :mod:`vaurien.proxyconf`); ``warnings``: messages for
+    the log once it is set up.
     """
     path: str
     settings: dict = field(default_factory=dict)
     handlers: dict = field(default_factory=dict)
     protocols: dict = field(default_factory=dict)
+    proxies: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
 
 
@@ -712,6 +715,11 @@ def read_ini(path):
                                       % (path, key, section, ', '.join(known)))
                 value = setting.convert(_expand(raw, where), where)
                 result.settings[setting.dest] = value
+        elif section.startswith('proxy:'):
+            name = section.partition(':')[2].strip()
+            result.proxies[name] = [
+                (key, _expand(raw, '%s [%s] %s' % (path, section, key)))
+                for key, raw in items]
         elif section.startswith(('handler:', 'protocol:')):
             kind, _, name = section.partition(':')
             name = name.strip()
@@ -725,7 +733,7 @@ def read_ini(path):
         else:
             raise ConfigError(
                 '%s: unknown section [%s] (expected [vaurien], '
-                '[handler:NAME], [protocol:NAME]%s)'
+                '[handler:NAME], [protocol:NAME], [proxy:NAME]%s)'
                 % (path, section, ''.join(', [%s]' % s for s in
                                           sorted(plain_sections - {'vaurien'}))))
     return result

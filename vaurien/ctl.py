@@ -50,6 +50,10 @@ def make_parser():
                         help='Token of the control API (--http-token of the '
                              'proxy); default: the environment variable %s'
                              % TOKEN_ENV)
+    parser.add_argument('--proxy', default=None, metavar='NAME',
+                        help='The proxy to drive, when the process has '
+                             'several ([proxy:NAME] sections); default: '
+                             '"default", or the only one')
     parser.add_argument('--timeout', type=float, default=10.0,
                         metavar='SECONDS',
                         help='Seconds to wait for an answer (default: 10)')
@@ -147,7 +151,8 @@ def run(argv):
         args.host = 'http://' + args.host
     token = args.token if args.token is not None else os.environ.get(TOKEN_ENV)
     try:
-        client = Client(args.host, token=token, timeout=args.timeout)
+        client = Client(args.host, token=token, timeout=args.timeout,
+                        proxy=args.proxy)
     except ValueError as exc:
         raise _Usage('--host: %s' % exc) from None
     if args.command == 'list-handlers':
@@ -162,7 +167,8 @@ def run(argv):
             raise _Usage('--interval expects a number of seconds above 0')
         return watch(lambda: client.request('GET', '/metrics'),
                      once=args.once, interval=args.interval,
-                     source=client.url)
+                     source=client.url if not args.proxy else
+                     '%s, proxy %s' % (client.url, args.proxy))
     else:
         set_handler(client, args.name, args.option)
         print('ok')

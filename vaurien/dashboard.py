@@ -65,7 +65,9 @@ button.plain{background:#fff;color:var(--accent)}
 button.danger{border-color:var(--down);background:var(--down)}
 .row{display:flex;gap:8px;align-items:center;flex-wrap:wrap;margin:6px 0}
 .msg{min-height:1.4em;color:var(--muted)}.msg.error{color:var(--down)}
-.legend span{margin-right:12px;white-space:nowrap}
+.legend{margin:2px 0;color:var(--muted)}
+.legend span{margin-right:12px;white-space:nowrap;color:var(--fg)}
+h3{font-size:13px;margin:12px 0 0;font-weight:600}
 .sw{display:inline-block;width:10px;height:10px;border-radius:2px;
  margin-right:4px}
 svg{display:block;width:100%;height:auto}
@@ -102,9 +104,14 @@ _BODY = """
    <div class="card"><span>faults in all</span><b id="faults">-</b></div>
    <div class="card"><span>hung</span><b id="hung">-</b></div>
   </div>
-  <p class="legend" id="legend"></p>
-  <svg id="chart" viewBox="0 0 900 200" role="img"
-   aria-label="picks and faults per second, the last minute"></svg>
+  <h3>Picks per second</h3>
+  <p class="legend" id="picks-legend"></p>
+  <svg id="picks-chart" viewBox="0 0 900 120" role="img"
+   aria-label="picks per second, the last minute"></svg>
+  <h3>Faults per second, by effect</h3>
+  <p class="legend" id="faults-legend"></p>
+  <svg id="faults-chart" viewBox="0 0 900 160" role="img"
+   aria-label="faults per second by effect, the last minute"></svg>
  </section>
  <section>
   <h2>Proxy</h2>
@@ -283,7 +290,7 @@ function showStats(stats) {
   fill($("recent"), stats.recent.slice().reverse().map(f => [
     new Date(f.time * 1000).toLocaleTimeString(), String(f.conn), f.client,
     f.direction, f.handler, f.effect, f.seconds.toFixed(3)]));
-  drawChart();
+  drawCharts();
 }
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -306,23 +313,30 @@ function niceCeiling(value) {
   return 10 * power;
 }
 
-function drawChart() {
-  const chart = $("chart");
-  const W = 900, H = 200, left = 44, right = 8, top = 8, bottom = 22;
-  const series = {"picks/s": s => s.picks};
+function drawCharts() {
   const seen = new Set();
   for (const s of samples) {
     for (const effect of Object.keys(s.effects)) {
       if (!NOT_FAULTS.has(effect)) seen.add(effect);
     }
   }
+  const faults = {};
   for (const effect of [...seen].sort()) {
-    series[effect + "/s"] = s => s.effects[effect] || 0;
+    faults[effect + "/s"] = [s => s.effects[effect] || 0,
+                             COLOURS[effect] || "#999999"];
   }
+  drawChart($("picks-chart"), $("picks-legend"),
+            {"picks/s": [s => s.picks, "#8c96a0"]}, 120);
+  drawChart($("faults-chart"), $("faults-legend"), faults, 160);
+}
+
+function drawChart(chart, legendNode, series, H) {
+  // One moving chart: a line per series (the rate of a counter).
+  const W = 900, left = 44, right = 8, top = 8, bottom = 22;
   const end = samples.length ? samples[samples.length - 1].t : 0;
   const lines = {};
   let most = 1;
-  for (const [label, get] of Object.entries(series)) {
+  for (const [label, [get]] of Object.entries(series)) {
     const points = [];
     for (let i = 1; i < samples.length; i++) {
       const value = rate(samples[i], samples[i - 1], get);
@@ -343,23 +357,23 @@ function drawChart() {
                    String(Math.round(v * 100) / 100)));
   }
   for (let s = 0; s <= WINDOW; s += 10) {
-    nodes.push(svg("text", {x: x(end - s), y: H - 6, "text-anchor": "middle"},
+    nodes.push(svg("text", {x: x(end - s), y: H - 6,
+                            "text-anchor": s ? "middle" : "end"},
                    s ? "-" + s + " s" : "now"));
   }
   const legend = [];
   for (const [label, points] of Object.entries(lines)) {
-    const effect = label.slice(0, -2);
-    const colour = label === "picks/s" ? "#8c96a0" : COLOURS[effect] || "#999";
+    const colour = series[label][1];
     legend.push([label, colour]);
-    if (points.length < 1) continue;
     const visible = points.filter(([t]) => end - t <= WINDOW);
+    if (!visible.length) continue;
     nodes.push(svg("polyline", {
       fill: "none", stroke: colour, "stroke-width": 2,
       points: visible.map(([t, v]) => x(t).toFixed(1) + "," +
                           y(v).toFixed(1)).join(" ")}));
   }
   chart.replaceChildren(...nodes);
-  $("legend").replaceChildren(...legend.map(([label, colour]) => {
+  legendNode.replaceChildren(...legend.map(([label, colour]) => {
     const span = document.createElement("span");
     const swatch = document.createElement("i");
     swatch.className = "sw";
@@ -367,6 +381,7 @@ function drawChart() {
     span.append(swatch, label);
     return span;
   }));
+  if (!legend.length) legendNode.textContent = "no fault yet";
 }
 
 async function loadHandlers() {

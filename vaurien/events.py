@@ -299,6 +299,10 @@ class EventLog:
         if head is None:
             head = self._heads[conn] = '"conn":%d,"client":%s' % (
                 conn.seq, json.dumps(format_hostport(conn.address)))
+            if conn.proxy.name is not None:
+                # several proxies in one log: which one
+                head = self._heads[conn] = '"proxy":%s,%s' % (
+                    json.dumps(conn.proxy.name), head)
         return head
 
     # -- what the proxy tells ------------------------------------------------

@@ -5,19 +5,25 @@ serves whatever the answer -- backends come and go -- but a user who
 forgot ``--distant``, or whose backend is down, learns it from one warning
 at start-up instead of from every connection failing.
 
-A loopback backend is checked without connecting to it where the system
-lists its listening sockets (Linux: ``/proc/net/tcp`` and ``tcp6``), so
-that the backend never sees a connection no client made. Any other
-backend gets one connection, closed at once.
+A loopback backend, or a Unix socket (``unix:PATH``), is checked without
+connecting to it where the system lists its listening sockets (Linux:
+``/proc/net/tcp``, ``tcp6`` and ``unix``), so that the backend never sees
+a connection no client made. Any other backend gets one connection,
+closed at once.
 """
 import ipaddress
+import os
 import socket
+import stat
 import struct
 
 __all__ = ['probe_backend', 'listening']
 
 _PROC = {socket.AF_INET: '/proc/net/tcp', socket.AF_INET6: '/proc/net/tcp6'}
+_PROC_UNIX = '/proc/net/unix'
 _LISTEN = '0A'
+# The flag of a listening Unix socket in /proc/net/unix (__SO_ACCEPTCON).
+_ACCEPTING = 0x10000
 
 
 def _decode(family, text):
@@ -56,6 +62,35 @@ def listening(family, host, port):
     return False if found else None
 
 
+def listening_unix(path):
+    """True when a Unix socket listens at *path*, False when none does,
+    None when the system does not say."""
+    try:
+        with open(_PROC_UNIX, encoding='utf-8', errors='replace') as fh:
+            lines = fh.readlines()[1:]
+    except OSError:
+        return None
+    target = os.path.abspath(path)
+    for line in lines:
+        fields = line.split(None, 7)
+        if len(fields) == 8 and int(fields[3], 16) & _ACCEPTING and \
+                os.path.abspath(fields[7].rstrip('\n')) == target:
+            return True
+    return False
+
+
+def _probe_unix(path):
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return (exc.strerror or str(exc)).lower()
+    if not stat.S_ISSOCK(mode):
+        return 'not a socket'
+    if listening_unix(path) is False:
+        return 'nothing listens there'
+    return None
+
+
 def _connect(family, sockaddr, timeout):
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.settimeout(timeout)
@@ -70,10 +105,14 @@ def _connect(family, sockaddr, timeout):
         sock.close()
 
 
-def probe_backend(host, port, timeout):
-    """None when the backend *host*:*port* can be reached, else why not
-    (a phrase). Waits at most about *timeout* seconds per address tried.
+def probe_backend(distant, timeout):
+    """None when the backend *distant* (``(host, port)``, or a Unix
+    socket's path) can be reached, else why not (a phrase). Waits at most
+    about *timeout* seconds per address tried.
     """
+    if isinstance(distant, str):
+        return _probe_unix(distant)
+    host, port = distant[:2]
     try:
         infos = socket.getaddrinfo(host or None, port, 0, socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:

@@ -64,6 +64,8 @@ from vaurien.endpoints import (HandshakeTimeout, bind, bound_file,
                                unbind)
 from vaurien.events import log_fault, observe_and_log, observe_call
 from vaurien.stats import NOT_FAULTS, Stats
+from vaurien.toxics import ToxicSet
+from vaurien.toxics.link import Link
 
 __all__ = ['Proxy', 'Connection', 'Socket', 'bind', 'resolve', 'PICKS']
 
@@ -340,8 +342,10 @@ class Connection:
         if proxy.pick_per_connection and self.behavior is None:
             self._pick_connection(proxy.behavior)
         protocol = proxy.protocol
+        self.flows = (_flow(self, False), _flow(self, True))
+        if proxy.toxics:
+            self.use_toxics()
         if protocol is None:
-            self.flows = (_flow(self, False), _flow(self, True))
             for flow in self.flows:
                 flow.arm_read()
             return
@@ -351,6 +355,15 @@ class Connection:
             self.exchanges = collections.deque()
         gevent.spawn_raw(self._relay, False)
         gevent.spawn_raw(self._relay, True)
+
+    def use_toxics(self):
+        """Send each direction whose stream has toxics through them (from
+        the next read on); a direction already through them stays so."""
+        toxics = self.proxy.toxics
+        for flow in self.flows:
+            if (flow.link is None and not flow.src.eof
+                    and toxics.chain(flow.to_backend)):
+                flow.start_link()
 
     def throw(self, *exc_info):
         """gevent's way of saying a socket we watch was closed: end."""
@@ -431,11 +444,24 @@ class Connection:
         dst = backend if to_backend else client
         proxy = self.proxy
         reader = self.readers[to_backend]
-        flow = _Flow(self, to_backend)     # for its picks; never armed
+        flow = self.flows[to_backend]      # for its picks; never armed
         exchanges = self.exchanges
         how = 'eof'
         try:
             while True:
+                link = flow.link
+                if link is not None:
+                    # Through the toxics: whole messages to the link.
+                    message = reader.read()
+                    if not message:
+                        link.feed_eof()
+                        return
+                    flow.feed_link(message)
+                    if reader.streaming:
+                        # Longer than --max-message: its rest follows,
+                        # read at the pace the link takes it.
+                        reader.finish(flow.feed_link)
+                    continue
                 # The end of stream is found here, before any pick (one
                 # receive into the reader's buffer, which the next message
                 # needs anyway): it is never a pick.
@@ -652,7 +678,7 @@ class _Flow:
 
     __slots__ = ('conn', 'to_backend', 'src', 'readable', 'writable',
                  'recv_into', 'send', 'rng', 'buf', 'view', 'sent',
-                 'reading', 'writing', 'last')
+                 'reading', 'writing', 'last', 'link', 'room')
 
     def __init__(self, conn, to_backend):
         self.conn = conn
@@ -674,12 +700,89 @@ class _Flow:
         self.sent = 0
         self.reading = self.writing = False
         self.last = None        # the (name, handler) of the last pick
+        # Through the toxics (vaurien.toxics.link.Link), or None.
+        self.link = None
+        self.room = None        # protocol mode: set when the link has room
 
     def arm_read(self):
         self.reading = True
-        self.readable.start(self.on_readable)
+        if self.link is None:
+            self.readable.start(self.on_readable)
+        else:
+            self.readable.start(self.on_link_readable)
+
+    def start_link(self):
+        """From now on, this direction goes through the proxy's toxics."""
+        conn = self.conn
+        proxy = conn.proxy
+        self.link = Link(conn, self.to_backend, proxy.toxics, self,
+                         self.send, self.pick, seed=proxy.seed,
+                         bufsize=proxy.bufsize)
+        self.room = Event()
+        self.link.start()
+        if self.reading:
+            # Idle between two reads: switch callbacks now. A flow that is
+            # writing or running a handler switches at its next arm_read.
+            self.readable.stop()
+            self.arm_read()
+
+    def feed_link(self, data):
+        """Protocol mode: *data* to the link, waiting (in the relay's
+        greenlet) while it is full."""
+        if not self.link.feed(data):
+            self.room.wait()
+            self.room.clear()
+
+    def resume(self):
+        """The link has room again: read on."""
+        if self.conn._closed:
+            return
+        if self.conn.readers is not None:
+            self.room.set()
+        elif not self.reading and not self.src.eof:
+            self.arm_read()
+
+    def on_link_readable(self):
+        """A read for the link (tcp mode): the data goes to the toxics."""
+        conn = self.conn
+        if conn._closed:
+            self.disarm()
+            return
+        src = self.src
+        buffers = conn.proxy._buffers
+        buf = buffers.pop() if buffers else bytearray(conn.proxy.bufsize)
+        try:
+            count = self.recv_into(buf)    # TLS-aware, as on_readable's
+        except (BlockingIOError, InterruptedError):
+            buffers.append(buf)
+            return
+        except OSError:
+            conn.close(_SIDES[self.to_backend])
+            return
+        data = bytes(memoryview(buf)[:count])
+        if len(buffers) < _POOL_MAX:
+            buffers.append(buf)
+        src.reads += 1
+        src.received += count
+        if not count:
+            src.eof = True
+            self.reading = False
+            self.readable.stop()
+            self.link.feed_eof()
+            return
+        if not self.link.feed(data):
+            self.reading = False
+            self.readable.stop()
+        else:
+            self.read_on()
+
+    def read_on(self):
+        """After a read for the link: a TLS flow comes back for plaintext
+        already decrypted (no socket event will say so)."""
 
     def disarm(self):
+        if self.link is not None:
+            self.link.stop()
         if self.reading:
             self.reading = False
             self.readable.stop()
@@ -712,6 +815,15 @@ class _Flow:
                     conn.proxy.seed, conn.seq, self.to_backend)
             index = behavior.index(rng)
         return behavior, index
+
+    def pick(self):
+        """The ``(name, handler)`` of one pick, counted: for a chunk of
+        data the toxics' link takes (never an end of stream)."""
+        behavior, index = self.draw()
+        if self.conn.behavior is None:
+            behavior.picks[self.to_backend][index] += 1
+        pair = self.last = behavior.tables[self.to_backend][index]
+        return pair
 
     def observe(self, name, handler, at_end=False):
         """Call *handler* through the event log when it is on, else
@@ -971,7 +1083,13 @@ class _TLSFlow(_Flow):
     def on_again(self):
         self.again = False
         if self.reading and not self.conn._closed:
-            self.on_readable()
+            if self.link is None:
+                self.on_readable()
+            else:
+                self.on_link_readable()
+
+    def read_on(self):
+        self.check_buffered()
 
 
 def _flow(conn, to_backend):
@@ -1057,6 +1175,10 @@ class Proxy:
     ``event``, ``exchange`` (protocol mode only) or ``connection``: when a
     handler is picked (see the module's docstring). With *log_faults*,
     every fault applied is logged at INFO (one line each).
+    chaos event log (:class:`vaurien.events.EventLog`) or None. ``toxics``
+    is the proxy's :class:`~vaurien.toxics.ToxicSet`, empty at first;
+    *handlers* (the handler registry) makes handlers usable as toxics.
+    *name* is its name among several proxies (``[proxy:NAME]``), or None.
     ``start()`` binds the listening socket (ConfigError when it cannot);
     ``serve_forever()`` serves until ``stop()``.
 
@@ -1079,7 +1201,8 @@ class Proxy:
                  reuse_port=False, worker=0, workers=1, events=None,
                  local_mode=None, local_tls=None, distant_tls=None,
                  max_message=1 << 20, max_connections=None,
-                 idle_timeout=None, log_faults=False):
+                 idle_timeout=None, handlers=None, name=None,
+                 log_faults=False):
         if pick not in PICKS:
             raise ConfigError('--pick must be one of %s, got %r'
                               % (', '.join(PICKS), pick))
@@ -1100,6 +1223,13 @@ class Proxy:
         self._idle_timer = None
         self._warned_at = -1.0
         self._unwarned = 0
+        # Its name among the proxies of the process ([proxy:NAME]); None
+        # for the one proxy of a plain run (the event log then says none).
+        self.name = name
+        # The toxics (vaurien.toxics.ToxicSet; *handlers*, the handler
+        # registry, makes handlers usable as toxics). While it is empty a
+        # connection never looks at it after its start.
+        self.toxics = ToxicSet(self, handlers, self.toxics_changed)
         # --workers: every worker listens on the port (SO_REUSEPORT) and
         # numbers its connections worker+1, worker+1+workers, ... so that
         # connection numbers (and the picks derived from them) stay unique.
@@ -1145,11 +1275,16 @@ class Proxy:
 
     # -- listening ------------------------------------------------------------
 
-    def start(self):
-        """Bind and start accepting; ConfigError if the address is unusable."""
-        listener = bind(self.local, 'listen on %s' % format_hostport(self.local),
-                        self.backlog, self.reuse_port, self.local_mode)
-        self._bound = bound_file(self.local)
+    def start(self, listener=None):
+        """Bind and start accepting; ConfigError if the address is unusable.
+
+        *listener*: a socket already bound and listening, used instead.
+        """
+        if listener is None:
+            listener = bind(self.local, 'listen on %s'
+                            % format_hostport(self.local), self.backlog,
+                            self.reuse_port, self.local_mode)
+            self._bound = bound_file(self.local)
         client_socket = None
         if self.local_tls is not None:
             client_socket = self.local_tls.socket_maker(self.bufsize)
@@ -1428,6 +1563,14 @@ class Proxy:
         for conn in list(self.hung):
             conn.close()
 
+    def toxics_changed(self):
+        """The toxics changed: open connections whose directions did not go
+        through them yet do from their next read on."""
+        if self.toxics:
+            for conn in list(self.connections):
+                if conn.flows:
+                    conn.use_toxics()
+
     def wait_change(self, seconds):
         """Sleep *seconds*, or until the behavior changes or the proxy stops."""
         self._changed.wait(seconds)
@@ -1458,19 +1601,22 @@ class Proxy:
         for conn in list(self.connections) + list(self.hung):
             conn.close()
 
-    def enable(self):
+    def enable(self, listener=None):
         """Listen again on the address used before :meth:`disable`.
 
         Raises ConfigError when the address cannot be bound any more (taken
-        by another process meanwhile); the proxy then stays down.
+        by another process meanwhile); the proxy then stays down. With
+        *listener* (bound and listening), listen on it instead.
         """
         if not self.disabled:
             return
-        listener = bind(self.address, 'listen on %s again'
-                        % format_hostport(self.address), self.backlog,
-                        self.reuse_port, self.local_mode)
-        self._bound = bound_file(self.address)
+        if listener is None:
+            listener = bind(self.address, 'listen on %s again'
+                            % format_hostport(self.address), self.backlog,
+                            self.reuse_port, self.local_mode)
+            self._bound = bound_file(self.address)
         self.server.socket = listener
+        self.address = listen_address(listener, self.address)
         self.server.start_accepting()
         self.disabled = False
 

@@ -14,7 +14,7 @@ older logs only have ``outcome``, translated by
 pick that met the end of stream and did nothing). Lines that are not JSON objects are counted and skipped:
 a log cut short by a crash still reads.
 
-Standard library only, and no gevent: it runs anywhere the log was copied.
+It needs no running proxy: it runs wherever the log was copied.
 """
 import argparse
 import html
@@ -301,7 +301,9 @@ def read_report(path, name=None):
 
     Raises ConfigError (one line) when the file cannot be read.
     """
-    report = Report(path if name is None else name)
+    if name is None:
+        name = 'standard input' if path == '-' else path
+    report = Report(name)
     if path == '-':
         for line in sys.stdin:
             report.add(line)

@@ -13,40 +13,17 @@ from gevent import monkey
 if not monkey.is_module_patched('socket'):
     monkey.patch_all()
 
-import logging  # noqa: E402  (after the patching, on purpose)
 import random  # noqa: E402
 import sys  # noqa: E402
 
-from vaurien.cli import parse_args  # noqa: E402
+from vaurien.cli import parse_args, setup_logging  # noqa: E402
 from vaurien.config import ConfigError  # noqa: E402
 from vaurien.demo import run_demo  # noqa: E402
-from vaurien.report import main as report  # noqa: E402
+from vaurien.report import main as report_main  # noqa: E402
 from vaurien.service import check, serve  # noqa: E402
 from vaurien.workers import run_workers  # noqa: E402
 
 __all__ = ['main', 'run', 'setup_logging']
-
-
-def setup_logging(level, output):
-    """Configure the ``vaurien`` logger; ConfigError if *output* is unusable."""
-    logger = logging.getLogger('vaurien')
-    for old in list(logger.handlers):
-        logger.removeHandler(old)
-    if output in ('-', '', None):
-        handler = logging.StreamHandler(sys.stderr)
-    else:
-        try:
-            handler = logging.FileHandler(output, encoding='utf-8')
-        except OSError as exc:
-            raise ConfigError('cannot write the log to %s: %s'
-                              % (output, (exc.strerror or str(exc)).lower())) \
-                from None
-    handler.setFormatter(logging.Formatter(
-        '%(asctime)s [%(process)d] [%(levelname)s] %(message)s'))
-    logger.addHandler(handler)
-    logger.setLevel(level.upper())
-    logger.propagate = False
-    return logger
 
 
 def run(argv):
@@ -83,7 +60,7 @@ def main(argv=None):
     if argv is None:
         argv = sys.argv[1:]
     if argv[:1] == ['report']:
-        return report(argv[1:])
+        return report_main(argv[1:])
     try:
         return run(argv)
     except ConfigError as exc:

@@ -22,10 +22,10 @@ start ``python -m vaurien``.
 INI file read, or None).
 """
 import errno
+import json
 import logging
 import os
 import signal
-import stat
 
 import gevent
 from gevent.event import Event
@@ -37,12 +37,18 @@ from vaurien.events import open_event_log
 from vaurien.handlers import Registry
 from vaurien.probe import probe_backend
 from vaurien.protocols import build_protocol
+from vaurien.proxies import ListenError, NamedProxy, ProxyGroup
 from vaurien.proxy import Proxy
-from vaurien.statsd_push import StatsdPusher, make_client
-from vaurien.webserver import ControlServer
+from vaurien.proxyconf import DEFAULT_NAME, ProxySpec, parse_proxy_section
+from vaurien.statsd_push import StatsdPusher, make_client, metric_name
+from vaurien.toxics import ToxicError
+from vaurien.toxiproxy_api import MAX_BODY as TOXIPROXY_MAX_BODY
+from vaurien.toxiproxy_api import CombinedApp, ToxiproxyApp
+from vaurien.webserver import App, ControlServer
 
 __all__ = ['Plan', 'load', 'build_proxy', 'build_tls', 'check',
-           'check_writable', 'Service', 'serve', 'start_api']
+           'check_writable', 'Service', 'GroupService', 'proxy_specs',
+           'serve', 'start_api', 'announce_backend']
 
 log = logging.getLogger('vaurien')
 
@@ -99,13 +105,14 @@ def load(options):
 
 
 def build_proxy(plan, seed, local=None, distant=None, events=None,
-                worker=None):
+                worker=None, name=None):
     """The :class:`~vaurien.proxy.Proxy` of *plan*, complete, not started.
 
     *local* and *distant* default to the settings'; *events* is the event
     log or None; *worker* (``--workers``) is the worker this process is,
-    with ``index`` and ``count``. ConfigError (HandlerError) when a handler
-    or the protocol cannot be made.
+    with ``index`` and ``count``; *name* its name among several proxies.
+    ConfigError (HandlerError) when a handler or the protocol cannot be
+    made. Its handlers are usable as toxics.
     """
     options = plan.options
     local_tls, distant_tls = build_tls(options)
@@ -120,8 +127,8 @@ def build_proxy(plan, seed, local=None, distant=None, events=None,
                  local_mode=options.local_mode, local_tls=local_tls,
                  distant_tls=distant_tls, max_message=options.max_message,
                  max_connections=options.max_connections,
-                 idle_timeout=options.idle_timeout,
-                 log_faults=options.log_faults)
+                 idle_timeout=options.idle_timeout, handlers=plan.registry,
+                 name=name, log_faults=options.log_faults)
 
 
 def build_tls(options):
@@ -168,6 +175,8 @@ def check(options):
     check_writable(options.log_output, 'the log')
     check_writable(options.event_log, 'the event log')
     build_proxy(plan, 0)
+    for spec, spec_options in proxy_specs(options):
+        build_proxy(load(spec_options), 0)
     return plan
 
 
@@ -291,19 +300,8 @@ class Service:
 PROBE_TIMEOUT = 2.0
 
 
-def _unix_reason(path):
-    """Why the Unix socket at *path* cannot be reached, or None (it is a
-    socket: it is not connected to, so the backend sees no extra
-    client)."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError as exc:
-        return (exc.strerror or str(exc)).lower()
-    return None if stat.S_ISSOCK(mode) else 'not a socket'
-
-
-def announce_backend(options, worker):
-    """Once everything is started: say where the traffic goes when the
+def announce_backend(options, worker=None):
+    """Once the service is started: say where the traffic goes when the
     user did not, and warn once (from a greenlet, not holding the start
     up) when the backend cannot be reached: the proxy serves anyway,
     backends come and go."""
@@ -315,12 +313,7 @@ def announce_backend(options, worker):
         return      # one warning for all the workers
 
     def probe():
-        distant = options.distant
-        if isinstance(distant, str):        # unix:PATH
-            reason = _unix_reason(distant)
-        else:
-            host, port = distant
-            reason = probe_backend(host, port, min(options.timeout,
+        reason = probe_backend(options.distant, min(options.timeout,
                                                     PROBE_TIMEOUT))
         if reason is not None:
             log.warning('backend %s cannot be reached (%s): the proxy '
@@ -329,12 +322,299 @@ def announce_backend(options, worker):
     gevent.spawn(probe)
 
 
-def serve(options, seed, worker=None):
-    """Run one service until SIGTERM or SIGINT; the exit status.
+def proxy_specs(options, default=True):
+    """The named proxies *options* ask for: ``[(spec, its options)]``.
 
-    *worker* is None for a single process, or the
-    :class:`vaurien.workers.Worker` this process is (``--workers``).
+    The ``[proxy:NAME]`` sections of the INI file, and the proxy named
+    ``default`` of ``--local``/``--distant`` (or of ``[vaurien]``'s
+    ``local``/``distant``), which is there too when no section is (unless
+    *default* is false). ConfigError on a mistake in a section.
     """
+    ini = options.ini
+    sections = ini.proxies if ini is not None else {}
+    specs = [parse_proxy_section(name, items, ini.path)
+             for name, items in sections.items()]
+    if default and (not specs or {'local', 'distant'} & options.given):
+        if DEFAULT_NAME in sections:
+            raise ConfigError('%s: [proxy:%s] and --local/--distant both '
+                              'name the proxy %r' % (ini.path, DEFAULT_NAME,
+                                                     DEFAULT_NAME))
+        specs.insert(0, ProxySpec(DEFAULT_NAME))
+    return [(spec, options.for_proxy(spec)) for spec in specs]
+
+
+class GroupService:
+    """The named proxies of the settings, their observers and one control
+    API with Vaurien's routes and Toxiproxy's (:mod:`vaurien.proxies`,
+    :mod:`vaurien.toxiproxy_api`).
+
+    The proxies are the ``[proxy:NAME]`` sections and ``default`` (see
+    :func:`proxy_specs`); more can be made at run time through Toxiproxy's
+    routes (a proxy made so has the process's settings: behavior, protocol,
+    options). They share the event log (each line names its proxy when
+    there are sections) and the statsd daemon (under
+    ``PREFIX.NAME`` for a named proxy). With *http* (``--http``, or
+    always for ``vaurien-toxiproxy``) the API is served on *api_address*
+    (default: the settings'). Made complete, not started; ConfigError.
+    """
+
+    def __init__(self, options, seed, http=None, api_address=None,
+                 default=True):
+        self.options = options
+        self.seed = seed
+        # vaurien-toxiproxy (default=False) has no default proxy, ever:
+        # its /metrics and unknown paths stay Toxiproxy's.
+        self.only_is_default = default
+        self.http = options.http if http is None else http
+        self.api_address = api_address or (options.http_host,
+                                           options.http_port)
+        self.statsd = None
+        if options.statsd_enabled:
+            self.statsd = make_client(options.statsd_host,
+                                      options.statsd_port,
+                                      options.statsd_prefix)
+        self.events = None
+        if options.event_log:
+            self.events = open_event_log(options.event_log,
+                                         options.event_log_flush)
+        self.plans = {}        # proxy -> the Plan it was built from
+        self.controls = {}     # proxy -> its ProxyControl, made when asked
+        self.pushers = []
+        self.api = None
+        self.base = None       # the Plan of proxies made at run time
+        self.group = ProxyGroup(self.make)
+        try:
+            specs = proxy_specs(options, default)
+            self.named = not (len(specs) == 1
+                              and specs[0][0].name == DEFAULT_NAME)
+            self.enabled = {}
+            for spec, spec_options in specs:
+                self._add(spec, spec_options)
+        except BaseException:
+            self.close()
+            raise
+
+    def _add(self, spec, spec_options):
+        plan = load(spec_options)
+        name = spec.name if self.named else None
+        proxy = build_proxy(plan, self.seed, events=self.events, name=name)
+        self.plans[proxy] = plan
+        where = ('[proxy:%s] in %s' % (spec.name, self.options.ini.path)
+                 if spec.settings else '--local/--distant')
+        for toxic in spec.toxics:
+            try:
+                proxy.toxics.add(toxic)
+            except ToxicError as exc:
+                raise ConfigError('%s: toxics: %s' % (where, exc)) from None
+        named = NamedProxy(spec.name, proxy,
+                           format_hostport(spec_options.local),
+                           format_hostport(spec_options.distant),
+                           engine_binds=True)
+        self.group.add(named, start=False)
+        self.enabled[spec.name] = spec.enabled
+        if self.statsd is not None:
+            client = self.statsd
+            if name is not None:
+                client = make_client(
+                    self.options.statsd_host, self.options.statsd_port,
+                    '%s.%s' % (self.options.statsd_prefix,
+                               metric_name(spec.name)))
+            self.pushers.append(StatsdPusher(
+                proxy, client, self.options.statsd_sample_rate))
+
+    def make(self, name, distant):
+        """A proxy made at run time (Toxiproxy's POST /proxies): the
+        process's settings, relaying to *distant*."""
+        if self.base is None:
+            self.base = load(self.options)
+        proxy = build_proxy(self.base, self.seed, distant=distant,
+                            events=self.events, name=name)
+        self.plans[proxy] = self.base
+        return proxy
+
+    # -- the API ----------------------------------------------------------------
+
+    def control(self, name):
+        """The ProxyControl of proxy *name*, or None."""
+        if name not in self.group:
+            return None
+        proxy = self.group.get(name).proxy
+        control = self.controls.get(proxy)
+        if control is None:
+            plan = self.plans[proxy]
+            control = self.controls[proxy] = ProxyControl(
+                proxy, plan.registry, plan.options.behavior,
+                plan.options.handler_options)
+        return control
+
+    def default_name(self):
+        """The proxy Vaurien's top-level routes act on: ``default``, or
+        the only proxy (not for ``vaurien-toxiproxy``); None."""
+        if DEFAULT_NAME in self.group:
+            return DEFAULT_NAME
+        names = [proxy.name for proxy in self.group]
+        if len(names) == 1 and self.only_is_default:
+            return names[0]
+        return None
+
+    def make_app(self, port):
+        """``(WSGI app, render_error, max_body)`` of the API, served on
+        *port* (for :class:`~vaurien.webserver.ControlServer`): both APIs,
+        the server's own refusals in Vaurien's words, bodies up to
+        Toxiproxy's bound (each API bounds its own routes)."""
+        options = self.options
+        host = self.api_address[0]
+        toxiproxy = ToxiproxyApp(self.group, options.http_token, host, port)
+        apps = {}
+
+        def vaurien_app(name):
+            control = self.control(name)
+            if control is None:
+                return None
+            app = apps.get(control)
+            if app is None:
+                app = apps[control] = App(control, options.http_token,
+                                          host, port)
+            return app
+        plain = App(None, options.http_token, host, port)
+        app = CombinedApp(toxiproxy, vaurien_app, self.default_name,
+                          plain.routes)
+        return app, plain.error_answer, TOXIPROXY_MAX_BODY
+
+    # -- running --------------------------------------------------------------
+
+    def start(self):
+        """Start the observers, listen (the enabled proxies), serve the
+        API; ConfigError (everything stopped again) when an address
+        cannot be bound."""
+        if self.events is not None:
+            self.events.start()
+        for pusher in self.pushers:
+            pusher.start()
+        try:
+            for named in self.group:
+                if self.enabled[named.name]:
+                    try:
+                        named.start()
+                    except ListenError as exc:
+                        # the engine's own words (cannot listen on ...)
+                        head = 'proxy %s: ' % named.name if self.named else ''
+                        raise ConfigError('%s%s' % (head, exc)) from None
+            if self.http:
+                self.api = ControlServer(None, self.api_address[0],
+                                         self.api_address[1],
+                                         self.options.http_token,
+                                         make_app=self.make_app)
+                self.api.start()
+        except BaseException:
+            self.stop()
+            self.close()
+            raise
+
+    def populate(self, body):
+        """Toxiproxy's populate of *body* (JSON bytes): ``(status, answer)``
+        (``vaurien-toxiproxy -config``)."""
+        app = ToxiproxyApp(self.group, self.options.http_token,
+                           self.api_address[0], self.api_address[1])
+        status, _, answer = app.populate(body)
+        return status, json.loads(answer)
+
+    def describe(self, named):
+        """The start-up log line of one proxy."""
+        proxy = named.proxy
+        plan = self.plans[proxy]
+        options = plan.options
+        head = '' if not self.named else 'proxy %s: ' % named.name
+        if not named.enabled:
+            return '%sdisabled (%s -> %s)' % (head, named.listen,
+                                               named.upstream)
+        return ('%sproxying %s -> %s, behavior %s, pick per %s, protocol %s, '
+                'seed %d (replay with --seed %d)'
+                % (head, format_hostport(proxy.address),
+                   format_hostport(proxy.distant), proxy.behavior.text,
+                   proxy.pick, options.protocol, self.seed, self.seed))
+
+    def serve_forever(self, stopped):
+        """Serve until *stopped* (an Event) is set; then stop and close."""
+        try:
+            stopped.wait()
+        finally:
+            self.stop()
+            self.close()
+
+    def stop(self):
+        """Stop the API and every proxy (their connections closed)."""
+        if self.api is not None:
+            self.api.stop()
+            self.api = None
+        self.group.close()
+
+    def shutdown(self, grace, cut_now=None):
+        """Stop gracefully, every proxy at once: no new connections, open
+        ones get *grace* seconds to finish (less if the Event *cut_now* is
+        set), the rest are reset; then the API stops. Logs how many
+        connections were drained and cut; blocks the calling greenlet."""
+        proxies = [named.proxy for named in self.group if named.enabled]
+        log.info('stopping: no new connections; %d open, %gs to finish '
+                 '(--grace; a second signal cuts them at once)',
+                 sum(len(proxy.connections) for proxy in proxies), grace)
+        jobs = [gevent.spawn(proxy.shutdown, grace, cut_now)
+                for proxy in proxies]
+        gevent.joinall(jobs)
+        drained = sum(job.value[0] for job in jobs if job.value)
+        cut = sum(job.value[1] for job in jobs if job.value)
+        log.info('stopped: %d connections drained, %d cut (reset)',
+                 drained, cut)
+        self.stop()
+
+    def close(self):
+        """Stop the observers: a last statsd push, the event log closed."""
+        for pusher in self.pushers:
+            pusher.stop()
+        self.pushers = []
+        if self.events is not None:
+            self.events.close()
+            self.events = None
+
+
+def serve(options, seed, worker=None):
+    """Run the service until SIGTERM or SIGINT; the exit status.
+
+    *worker* is None for a single process (every named proxy, Vaurien's
+    API and Toxiproxy's: :class:`GroupService`), or the
+    :class:`vaurien.workers.Worker` this process is (``--workers``: one
+    proxy, :class:`Service`).
+    """
+    if worker is None:
+        service = GroupService(options, seed)
+        service.start()
+        if service.api is not None:
+            # Before the proxies' lines, which tell a reader that all is up.
+            log.info('control API on %s', service.api.url())
+        if DEFAULT_NAME in service.group:
+            announce_backend(options)
+        for named in service.group:
+            log.info('%s', service.describe(named))
+        stopped = Event()
+        group_cut = Event()
+        group_stopping = []
+
+        def drain():
+            try:
+                service.shutdown(options.grace, group_cut)
+            finally:
+                stopped.set()
+
+        def stop_group():
+            # The first signal drains for --grace seconds; the next one cuts.
+            if group_stopping:
+                group_cut.set()
+                return
+            group_stopping.append(gevent.spawn(drain))
+        gevent.signal_handler(signal.SIGTERM, stop_group)
+        gevent.signal_handler(signal.SIGINT, stop_group)
+        service.serve_forever(stopped)
+        return 0
     service = Service(load(options), seed, worker)
     service.start()
     announce_backend(options, worker)

@@ -494,11 +494,15 @@ class ControlServer:
     ``stop()`` closes it.
     """
 
-    def __init__(self, control, host='localhost', port=8080, token=None):
+    def __init__(self, control, host='localhost', port=8080, token=None,
+                 make_app=None):
         self.control = control
         self.host = host
         self.port = port
         self.token = token
+        # make_app(port) -> (WSGI app, render_error, max_body) served
+        # instead of control's App (Vaurien's and Toxiproxy's APIs)
+        self.make_app = make_app
         self.server = None
         self.address = None
 
@@ -509,9 +513,13 @@ class ControlServer:
                         '--http-port)' % format_hostport((self.host,
                                                           self.port)), 128)
         self.address = listener.getsockname()[:2]
-        app = App(self.control, self.token, self.host, self.address[1])
-        self.server = HTTPServer(listener, app, app.error_answer,
-                                 max_body=MAX_BODY,
+        if self.make_app is not None:
+            app, render_error, max_body = self.make_app(self.address[1])
+        else:
+            app = App(self.control, self.token, self.host, self.address[1])
+            render_error, max_body = app.error_answer, MAX_BODY
+        self.server = HTTPServer(listener, app, render_error,
+                                 max_body=max_body,
                                  max_connections=MAX_CONNECTIONS,
                                  timeout=TIMEOUT)
         self.server.start()

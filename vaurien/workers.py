@@ -426,6 +426,10 @@ def _kill(pid, sig):
 def run_workers(options, seed):
     """Fork ``options.workers`` workers and supervise them; exit status."""
     count = options.workers
+    if options.ini is not None and options.ini.proxies:
+        raise ConfigError('--workers %d: the [proxy:NAME] sections of %s '
+                          'need one process (--workers 1)'
+                          % (count, options.ini.path))
     # Every mistake is found here, before any fork.
     if isinstance(options.local, str):
         raise ConfigError('--workers needs a TCP --local: processes cannot '

@@ -1,0 +1,84 @@
+"""``vaurien --config FILE --http`` with ``[proxy:NAME]`` sections, as a
+user runs it: every proxy and the API on free ports, read from the log."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+
+import requests
+
+import support
+
+_PROXY = re.compile(r'proxy (\S+): proxying \S+:(\d+) -> ')
+_DEFAULT = re.compile(r'\] proxying \S+:(\d+) -> ')
+_API = re.compile(r'control API on (http://\S+:\d+)')
+
+
+class NamedVaurien:
+    """``python -m vaurien --config INI --http ... ARGS``; ``ports`` maps
+    each proxy's name to its port, ``url`` is the API's."""
+
+    def __init__(self, ini_text, *args, names=(), timeout=15.0, cwd=None):
+        handle, self.ini = tempfile.mkstemp(prefix='vaurien-', suffix='.ini')
+        with os.fdopen(handle, 'w') as fh:
+            fh.write(ini_text)
+        handle, self.logfile = tempfile.mkstemp(prefix='vaurien-',
+                                                suffix='.log')
+        os.close(handle)
+        self.argv = [sys.executable, '-m', 'vaurien', '--config', self.ini,
+                     '--http', '--http-host', support.HOST, '--http-port',
+                     '0', '--log-output', self.logfile] + list(args)
+        self.proc = subprocess.Popen(
+            self.argv, env=support.env_with_root(), cwd=cwd or support.ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.names = set(names)
+        try:
+            support.wait_until(self._ready, timeout=timeout,
+                               what='vaurien to start')
+        except AssertionError:
+            raise AssertionError('vaurien did not start: %s' % self.stop())
+        self.session = requests.Session()
+
+    def log(self):
+        with open(self.logfile, encoding='utf-8', errors='replace') as fh:
+            return fh.read()
+
+    def _ready(self):
+        if self.proc.poll() is not None:
+            raise AssertionError('vaurien exited: %s' % self.stop())
+        log = self.log()
+        self.ports = {name: int(port) for name, port in _PROXY.findall(log)}
+        default = _DEFAULT.search(log)
+        if default:
+            self.ports['default'] = int(default.group(1))
+        api = _API.search(log)
+        self.url = api.group(1) if api else None
+        return self.url and self.names <= set(self.ports)
+
+    def address(self, name):
+        return (support.HOST, self.ports[name])
+
+    def request(self, method, path, body=None, **kwargs):
+        data = None if body is None else json.dumps(body)
+        return self.session.request(method, self.url + path, data=data,
+                                    timeout=10, **kwargs)
+
+    def stop(self, timeout=10.0):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        out, err = self.proc.communicate(timeout=5)
+        text = (out + err).decode('utf-8', 'replace') + self.log()
+        for path in (self.ini, self.logfile):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        return text

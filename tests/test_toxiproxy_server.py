@@ -1,0 +1,110 @@
+"""The ``vaurien-toxiproxy`` command (vaurien/toxiproxy_server.py):
+toxiproxy-server's flags, the config file, the graceful stop."""
+import json
+import os
+import subprocess
+import sys
+
+import requests
+
+import support
+from toxiproxy_support import (ToxiproxyServer, address, connect,
+                               exchange)
+
+
+def run(*args):
+    return subprocess.run([sys.executable, '-m', 'vaurien.toxiproxy_server']
+                          + list(args), capture_output=True, text=True,
+                          timeout=30, env=support.env_with_root())
+
+
+def test_version_flag_with_one_or_two_dashes():
+    for flag in ('-version', '--version'):
+        done = run(flag)
+        assert done.returncode == 0
+        assert done.stdout.startswith('toxiproxy-server version 2.12.0')
+
+
+def test_mistakes_are_one_line_and_status_2(tmp_path):
+    bad = tmp_path / 'bad.json'
+    bad.write_text('[{"name": "x"}]')
+    for args, words in [(['-port', 'abc'], '-port expects an integer'),
+                        (['-seed', 'x'], '-seed expects an integer'),
+                        (['-nope'], 'unrecognized arguments'),
+                        (['-port', '0', '-config', str(tmp_path / 'none')],
+                         'cannot read'),
+                        (['-port', '0', '-config', str(bad)],
+                         'missing required field: upstream at proxy 1')]:
+        done = run(*args)
+        assert done.returncode == 2, (args, done.stderr)
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(
+            'vaurien-toxiproxy: error: '), done.stderr
+        assert words in lines[0]
+
+
+def test_config_file_with_toxics(tmp_path):
+    echo = support.TCPServer(support.echo)
+    config = tmp_path / 'toxiproxy.json'
+    config.write_text(json.dumps([
+        {'name': 'slow', 'listen': '127.0.0.1:0',
+         'upstream': '%s:%d' % echo.address,
+         'toxics': [{'type': 'latency', 'attributes': {'latency': 300}}]},
+        {'name': 'off', 'listen': '127.0.0.1:0',
+         'upstream': '%s:%d' % echo.address, 'enabled': False}]))
+    server = ToxiproxyServer('-config', config)
+    try:
+        proxies = server.request('GET', '/proxies').json()
+        assert proxies['off']['enabled'] is False
+        with connect(address(proxies['slow']['listen'])) as sock:
+            got, took = exchange(sock, b'x')
+        assert got == b'x' and took >= 0.3
+    finally:
+        server.stop()
+        echo.close()
+
+
+def test_sigterm_stops_gracefully():
+    echo = support.TCPServer(support.echo)
+    server = ToxiproxyServer()
+    try:
+        addr = server.create('e', echo.address)
+        sock = connect(addr)
+        assert exchange(sock, b'x')[0] == b'x'
+        assert server.stop() == 0
+        sock.settimeout(5)
+        try:
+            assert sock.recv(10) == b''
+        except ConnectionResetError:
+            pass
+        sock.close()
+        assert not support.port_open(addr[1])
+        assert 'stopped' in server.output()
+    finally:
+        server.stop()
+        echo.close()
+
+
+def test_console_script_is_declared():
+    with open(os.path.join(support.ROOT, 'setup.py')) as fh:
+        assert "'vaurien-toxiproxy = vaurien.toxiproxy_server:main'" \
+            in fh.read()
+
+
+def test_log_level_from_the_environment_as_toxiproxy_reads_it():
+    """LOG_LEVEL=debug shows the API's access log; the default (info) not."""
+    for level, shown in (('debug', True), ('', False)):
+        env = support.env_with_root()
+        env['LOG_LEVEL'] = level
+        proc = subprocess.Popen(
+            [sys.executable, '-m', 'vaurien.toxiproxy_server', '-host',
+             '127.0.0.1', '-port', '0'], stderr=subprocess.PIPE, env=env,
+            text=True)
+        try:
+            first = proc.stderr.readline()
+            url = first.split(' on ', 1)[1].split(',')[0]
+            assert requests.get(url + '/version', timeout=10).ok
+        finally:
+            proc.terminate()
+            rest = proc.communicate(timeout=10)[1]
+        assert ('[DEBUG]' in rest and 'GET /version' in rest) is shown, rest
