@@ -1,7 +1,9 @@
 """Fixtures: real backends and a real vaurien process, all on 127.0.0.1."""
 import os
+import socket
 import subprocess
 import sys
+import threading
 import types
 
 import pytest
@@ -82,9 +84,12 @@ def pytest_collection_modifyitems(config, items):
     """Mark ``quick`` the tests that start no process (see above)."""
     for item in items:
         function = getattr(item, 'function', None)
+        # a unittest suite starts its processes in setUp
+        set_up = getattr(getattr(item, 'cls', None), 'setUp', None)
         if function is not None \
                 and SLOW_FIXTURES.isdisjoint(item.fixturenames) \
-                and not _starts_a_process(function):
+                and not _starts_a_process(function) \
+                and not (set_up is not None and _starts_a_process(set_up)):
             item.add_marker(pytest.mark.quick)
 
 
@@ -171,6 +176,61 @@ def recorder():
     server = Recorder()
     yield server
     server.close()
+
+
+@pytest.fixture(autouse=True)
+def _simplehttpserver_for_the_original_suites(request, monkeypatch, tmp_path):
+    """The original suites start ``python -m SimpleHTTPServer 8888``
+    (Python 2's module) and send their first request half a second later:
+    tests/SimpleHTTPServer.py is found by their child processes, and it
+    serves a socket this fixture already listens with on port 8888 (handed
+    over a Unix socket), so that the first request waits in the queue
+    rather than being refused when the machine is too loaded for a Python
+    process to start in half a second."""
+    if not request.module.__name__.startswith('test_original_'):
+        yield
+        return
+    paths = [HERE] + [p for p in os.environ.get('PYTHONPATH', '').split(
+        os.pathsep) if p]
+    monkeypatch.setenv('PYTHONPATH', os.pathsep.join(paths))
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(('', 8888))
+    listener.listen(128)
+    path = str(tmp_path / 'listener.sock')
+    handover = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    handover.bind(path)
+    handover.listen(8)
+    handover.settimeout(0.2)
+    done = threading.Event()
+
+    def hand_over():
+        while not done.is_set():
+            try:
+                conn, _ = handover.accept()
+            except OSError:
+                continue
+            with conn:
+                socket.send_fds(conn, [b'L'], [listener.fileno()])
+    thread = threading.Thread(target=hand_over, daemon=True)
+    thread.start()
+    monkeypatch.setenv('VAURIEN_TEST_LISTENER', path)
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join(5)
+        handover.close()
+        listener.close()
+
+
+def pytest_configure(config):
+    # Known to pytest-xdist (--dist loadgroup); declared here too so that a
+    # run without xdist (-p no:xdist) does not warn about it.
+    config.addinivalue_line(
+        'markers', 'xdist_group(name): tests run by one xdist worker, in '
+                   'turn (fixed_ports: the tests on the original default '
+                   'ports 8000, 8080 and 8888)')
 
 
 @pytest.fixture

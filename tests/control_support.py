@@ -8,11 +8,12 @@ import support
 _CONTROL = re.compile(r'control API on http://\S+:(\d+)')
 
 
-def start_controlled(vaurien, backend, *args):
+def start_controlled(vaurien, backend, *args, **kwargs):
     """Start ``vaurien --http`` (API on 127.0.0.1, free port) via the
-    ``vaurien`` fixture; the process gets ``.http_port``."""
+    ``vaurien`` fixture (*kwargs* go to it: ``cwd``...); the process gets
+    ``.http_port``."""
     proc = vaurien('--http', '--http-host', support.HOST, '--http-port', '0',
-                   *args, backend=backend)
+                   *args, backend=backend, **kwargs)
     match = _CONTROL.search(proc.log())
     assert match, proc.log()
     proc.http_port = int(match.group(1))
@@ -109,9 +110,8 @@ def set_back(proc, backend):
     assert api(port, 'PUT', '/proxy', {'enabled': True}).status == 200
     assert api(port, 'PUT', '/backend',
                {'backend': '%s:%d' % tuple(backend)}).status == 200
-    assert api(port, 'GET', '/behavior').json == {
-        'behavior': 'dummy', 'options': {'dummy': {}}}
+    assert api(port, 'GET', '/behavior').json == {'behavior': 'dummy'}
     state = api(port, 'GET', '/proxy').json
-    assert (state['enabled'], state['backend']) == (
-        True, '%s:%d' % tuple(backend)), state
+    assert (state['enabled'], state['backend'], state['options']) == (
+        True, '%s:%d' % tuple(backend), {'dummy': {}}), state
     return proc

@@ -50,6 +50,9 @@ def test_a_mistake_is_the_usual_error(args, words, tmp_path):
             def __init__(self, settings=None, proxy=None):
                 super().__init__(settings, proxy)
                 raise ValueError('will not be built')
+
+            def __call__(self, client_sock, backend_sock, to_backend):
+                return True
     '''))
     result = support.run_cli('--check', *args, extra_paths=[str(tmp_path)])
     assert_check_error(result, *words)

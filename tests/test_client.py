@@ -64,7 +64,7 @@ def test_handlers(client, proxy):
         client.list_handlers())
     client.set_handler('delay', sleep=0.2, before=False)
     assert client.get_handler() == 'delay'
-    assert api(proxy.http_port, 'GET', '/behavior').json['options'] == {
+    assert api(proxy.http_port, 'GET', '/proxy').json['options'] == {
         'delay': {'sleep': 0.2, 'before': False}}
     client.set_handler('20:delay,10:error')
     assert client.get_handler() == '20:delay,10:error'
@@ -72,7 +72,10 @@ def test_handlers(client, proxy):
 
 def test_behaviors(client):
     assert client.get_behavior() == 'dummy'
-    assert client.list_behaviors() == client.list_handlers()
+    # Vaurien 1.9's behaviors (and the user's); every handler can be set
+    assert client.list_behaviors() == ['blackout', 'delay', 'dummy', 'error',
+                                       'hang', 'transient']
+    assert set(client.list_behaviors()) < set(client.list_handlers())
     client.set_behavior('delay', sleep=0.1)
     assert client.get_behavior() == 'delay'
     client.set_behavior('20:delay,10:error', delay={'sleep': 0.3},

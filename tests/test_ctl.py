@@ -26,23 +26,26 @@ def url(proxy):
 def test_list_get_set(proxy):
     result = ctl('--host', url(proxy), 'list-handlers')
     assert result.returncode == 0, result.stderr
+    # the seed era's output: the names on one line, comma-separated
+    assert result.stdout.endswith('\n')
     assert {'blackout', 'delay', 'dummy', 'error', 'hang'} <= set(
-        result.stdout.split('\n'))
+        result.stdout[:-1].split(', '))
     result = ctl('--host', url(proxy), 'get-handler')
     assert (result.returncode, result.stdout) == (0, 'dummy\n')
 
     result = ctl('--host', url(proxy), 'set-handler', 'delay',
                  '--option', 'sleep=0.5', '-o', 'before=no')
-    assert (result.returncode, result.stdout, result.stderr) == (0, 'ok\n',
-                                                                 '')
-    assert ctl('--host', url(proxy), 'get-handler').stdout == (
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0, 'Handler changed to "delay"\n', '')
+    assert ctl('--host', url(proxy), 'get-handler').stdout == 'delay\n'
+    assert ctl('--host', url(proxy), 'get-handler', '--options').stdout == (
         'delay\ndelay.before=false\ndelay.sleep=0.5\n')
-    assert api(proxy.http_port, 'GET', '/behavior').json['options'] == {
+    assert api(proxy.http_port, 'GET', '/proxy').json['options'] == {
         'delay': {'sleep': 0.5, 'before': False}}
     # Its own name before the option is the same.
     assert ctl('--host', url(proxy), 'set-handler', 'delay', '-o',
                'delay.sleep=0.25').returncode == 0
-    assert api(proxy.http_port, 'GET', '/behavior').json['options'] == {
+    assert api(proxy.http_port, 'GET', '/proxy').json['options'] == {
         'delay': {'sleep': 0.25}}
 
     # host:port without the scheme works too; a mix is a handler spec.
@@ -55,13 +58,13 @@ def test_options_of_a_mix(proxy):
     result = ctl('--host', url(proxy), 'set-handler', '20:delay,10:error',
                  '-o', 'delay.sleep=0.2', '-o', 'error.warmup=3',
                  '--option', 'delay.before=no')
-    assert (result.returncode, result.stdout, result.stderr) == (0, 'ok\n',
-                                                                 '')
-    assert api(proxy.http_port, 'GET', '/behavior').json == {
-        'behavior': '20:delay,10:error',
-        'options': {'delay': {'sleep': 0.2, 'before': False},
-                    'error': {'warmup': 3}}}
-    result = ctl('--host', url(proxy), 'get-handler')
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0, 'Handler changed to "20:delay,10:error"\n', '')
+    state = api(proxy.http_port, 'GET', '/proxy').json
+    assert (state['behavior'], state['options']) == (
+        '20:delay,10:error', {'delay': {'sleep': 0.2, 'before': False},
+                              'error': {'warmup': 3}})
+    result = ctl('--host', url(proxy), 'get-handler', '--options')
     assert result.stdout == ('20:delay,10:error\ndelay.before=false\n'
                              'delay.sleep=0.2\nerror.warmup=3\n')
     # What get-handler prints, set-handler takes back.
@@ -70,7 +73,8 @@ def test_options_of_a_mix(proxy):
     args = [arg for line in lines[1:] for arg in ('-o', line)]
     assert ctl('--host', url(proxy), 'set-handler', lines[0],
                *args).returncode == 0
-    assert ctl('--host', url(proxy), 'get-handler').stdout == result.stdout
+    assert ctl('--host', url(proxy), 'get-handler', '--options').stdout \
+        == result.stdout
 
 
 @pytest.mark.parametrize('args, status, message', [
@@ -91,7 +95,7 @@ def test_options_of_a_mix_refused(proxy, args, status, message):
         result.stderr
     assert len(result.stderr.splitlines()) == 1
     # Nothing changed.
-    assert ctl('--host', url(proxy), 'get-handler').stdout == (
+    assert ctl('--host', url(proxy), 'get-handler', '--options').stdout == (
         '20:delay\ndelay.sleep=3.0\n')
 
 
@@ -111,12 +115,14 @@ def test_blackout_then_back(proxy):
 
 
 @pytest.mark.parametrize('args,message', [
-    (['set-handler', 'nope'], "vaurienctl: error: unknown handler 'nope' "
-                              "(known: "),
     (['set-handler', 'delay', '-o', 'sleep=abc'],
      "vaurienctl: error: delay: option 'sleep' expects a number"),
     (['set-handler', 'delay', '-o', 'slep=1'],
      "vaurienctl: error: delay: unknown option 'slep'"),
+    (['set-handler', 'delay', '--slep', '1'],
+     "vaurienctl: error: delay: unknown option 'slep'"),
+    (['set-behavior', 'delay', '--sleep', 'abc'],
+     "vaurienctl: error: delay: option 'sleep' expects a number"),
 ])
 def test_refusals(proxy, args, message):
     result = ctl('--host', url(proxy), *args)
@@ -125,6 +131,46 @@ def test_refusals(proxy, args, message):
     assert len(result.stderr.splitlines()) == 1
     assert result.stdout == ''
     assert ctl('--host', url(proxy), 'get-handler').stdout == 'dummy\n'
+
+
+@pytest.mark.parametrize('command, listing', [('set-handler', 'list-handlers'),
+                                              ('set-behavior',
+                                               'list-behaviors')])
+def test_unknown_name_prints_the_original_line(proxy, command, listing):
+    # what the original printed, then the reason on stderr; unlike the
+    # original (exit 0), the exit status says the change was refused
+    result = ctl('--host', url(proxy), command, 'nope')
+    names = ctl('--host', url(proxy), listing).stdout.strip()
+    assert result.returncode == 1
+    assert result.stdout == 'The request failed. Please use one of %s\n' \
+        % names
+    assert result.stderr.startswith("vaurienctl: error: unknown handler "
+                                    "'nope' (known: ")
+    assert ctl('--host', url(proxy), 'get-handler').stdout == 'dummy\n'
+
+
+def test_1x_behavior_commands(proxy):
+    result = ctl('--host', url(proxy), 'get-behavior')
+    assert (result.returncode, result.stdout) == (0, 'dummy\n')
+    result = ctl('--host', url(proxy), 'set-behavior', 'delay', '--sleep',
+                 '0.25', '--before')
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0, 'Behavior changed to "delay"\n', '')
+    assert ctl('--host', url(proxy), 'get-behavior').stdout == 'delay\n'
+    assert api(proxy.http_port, 'GET', '/proxy').json['options'] == {
+        'delay': {'sleep': 0.25, 'before': True}}
+    # options given as --KEY VALUE to set-handler too; --timeout after the
+    # command is the handler's option, not vaurienctl's
+    result = ctl('--host', url(proxy), 'set-handler', 'timeout',
+                 '--timeout', '3')
+    assert (result.returncode, result.stdout) == (
+        0, 'Handler changed to "timeout"\n')
+    assert api(proxy.http_port, 'GET', '/proxy').json['options'] == {
+        'timeout': {'timeout': 3.0}}
+    result = ctl('--host', url(proxy), 'list-behaviors')
+    assert result.returncode == 0
+    assert {'blackout', 'delay', 'dummy', 'error', 'hang', 'transient'} <= \
+        set(result.stdout.strip().split(', '))
 
 
 def test_unreachable():
@@ -144,6 +190,8 @@ def test_unreachable():
     (['set-handler', 'delay', '-o', 'sleep'],
      "--option expects KEY=VALUE, got 'sleep'"),
     (['--host', 'ftp://x:1', 'get-handler'], '--host: scheme must be http'),
+    (['get-handler', '--sleep', '1'], 'unrecognized arguments: --sleep 1'),
+    (['set-behavior', 'delay', 'x'], "unrecognized argument 'x'"),
 ])
 def test_usage_mistakes(args, message):
     result = ctl(*args)
@@ -157,7 +205,8 @@ def test_help():
     result = ctl('--help')
     assert result.returncode == 0
     for word in ('list-handlers', 'get-handler', 'set-handler', '--host',
-                 '--token'):
+                 '--token', 'list-behaviors', 'get-behavior',
+                 'set-behavior'):
         assert word in result.stdout
 
 
@@ -172,7 +221,8 @@ def test_token(vaurien, http_server):
     assert (result.returncode, result.stdout) == (0, 'dummy\n')
     env = dict(os.environ, VAURIEN_HTTP_TOKEN='tok')
     result = ctl('--host', url(proxy), 'set-handler', 'hang', env=env)
-    assert (result.returncode, result.stdout) == (0, 'ok\n')
+    assert (result.returncode, result.stdout) == (
+        0, 'Handler changed to "hang"\n')
 
 
 def test_console_script_is_declared():

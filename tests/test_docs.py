@@ -91,7 +91,7 @@ def test_writing_handlers_api_example(vaurien, echo_server, tmp_path):
         assert first + rest == b'ijklmnop'
     lines = support.wait_until(
         lambda: [line for line in log.read_text().splitlines()
-                 if '"handler":"stutter.Stutter"' in line
+                 if '"handler":"stutter"' in line
                  and '"direction":"downstream"' in line
                  and '"bytes":8' in line], what='the event log')
     assert all('"effect":"delayed"' in line for line in lines)

@@ -49,17 +49,20 @@ def tls_client(pki, address, cert=False, timeout=10):
         raw, server_hostname='localhost')
 
 
-def exchange(sock, data):
-    """Send *data*, read back as many bytes (an echo), concurrently."""
-    sender = threading.Thread(target=sock.sendall, args=(data,))
-    sender.start()
+def exchange(sock, data, chunk=65536):
+    """Send *data* and read as many bytes back (an echo), one chunk at a
+    time: one thread only ever uses a TLS socket (OpenSSL's objects are not
+    for two threads at once)."""
     got = bytearray()
-    while len(got) < len(data):
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        got += chunk
-    sender.join(10)
+    for start in range(0, len(data), chunk):
+        part = data[start:start + chunk]
+        sock.sendall(part)
+        want = len(got) + len(part)
+        while len(got) < want:
+            more = sock.recv(65536)
+            if not more:
+                return bytes(got)
+            got += more
     return bytes(got)
 
 

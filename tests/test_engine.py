@@ -446,7 +446,8 @@ def test_handler_exception_ends_only_its_connection(vaurien, echo_server,
     log = proxy.log()
     failed = [l for l in log.splitlines() if 'failed' in l]
     assert failed, log
-    assert "'enginehandlers.Boom'" in failed[0]
+    # logged under its class's name (the seed's rule)
+    assert "handler 'boom' failed" in failed[0]
     assert 'RuntimeError: kaboom on purpose' in failed[0]
     assert 'ERROR' in failed[0]
     assert proxy.proc.poll() is None

@@ -146,7 +146,7 @@ def _old_ini(tmp_path):
     return str(ini)
 
 
-OLD_KEY = "key 'stay_connected' is from an older Vaurien and is ignored"
+OLD_KEY = "key 'stay_connected' is from an older Vaurien and has no effect"
 
 
 def test_a_failed_start_says_the_error_once_with_the_log_tail(tmp_path):
@@ -254,7 +254,7 @@ def test_signature_is_compatible_with_the_original():
     from vaurien import start_proxy
     params = list(inspect.signature(start_proxy).parameters.values())
     original = [('proxy_host', 'localhost'), ('proxy_port', 8000),
-                ('backend_host', 'localhost'), ('backend_port', 80),
+                ('backend_host', 'localhost'), ('backend_port', 8888),
                 ('protocol', 'tcp'), ('http', True), ('warmup', 2),
                 ('http_host', 'localhost'), ('http_port', 8080),
                 ('options', None), ('log_level', 'info'),
@@ -272,3 +272,18 @@ def test_the_documented_unittest_example_passes():
         timeout=80)
     assert result.returncode == 0, result.stdout + result.stderr
     assert 'Ran 2 tests' in result.stderr
+
+
+def test_seed_era_host_and_port_name_the_backend(echo_server):
+    # start_proxy(host, port) of the 2012 releases gave the backend
+    from vaurien.util import start_proxy, stop_proxy
+    with support.reserved_port() as port, \
+            support.reserved_port() as http_port:
+        pid = start_proxy(host=support.HOST, port=echo_server.port,
+                          proxy_host=support.HOST, proxy_port=port,
+                          http_host=support.HOST, http_port=http_port,
+                          warmup=WARMUP, log_output=os.devnull)
+    try:
+        assert _exchange(port) == b'ping'
+    finally:
+        stop_proxy(pid)

@@ -10,6 +10,7 @@ import sys
 
 from vaurien import __version__
 from vaurien.behavior import DIRECTIONS
+from vaurien.compat import translate_argv
 from vaurien.config import (SETTINGS, ConfigError, defaults, format_behavior,
                             format_hostport, read_ini, type_name)
 from vaurien.handlers import BUILTINS, DIRECTION_OPTION, Registry
@@ -90,7 +91,11 @@ def make_parser():
                'Built-in protocols: %s. ' % ', '.join(protocol_names()) +
                'Protocol options: --protocols.NAME.OPTION VALUE. '
                '"vaurien report EVENTS.jsonl" summarises an event log '
-               '(vaurien report --help).')
+               '(vaurien report --help). '
+               'The flags of Vaurien 1.x (--proxy, --backend, '
+               '--behavior-NAME-OPTION, --protocol-NAME-OPTION, '
+               '--stay-connected...) are accepted too; docs/compat.rst '
+               'says what each does here.')
     parser.add_argument('--version', action='version',
                         version='vaurien %s' % __version__)
     parser.add_argument('--config', metavar='FILE',
@@ -150,12 +155,15 @@ class Options:
     """Everything ``vaurien`` was asked to do, converted and checked."""
 
     def __init__(self, settings, handler_options, ini, protocol_options=None,
-                 given=frozenset()):
+                 given=frozenset(), notes=()):
         self.settings = settings            # {dest: typed value}
         self.given = given          # dests set by the INI file or the CLI
         self.handler_options = handler_options   # {name: {opt: raw}}
         self.ini = ini
         self.protocol_options = protocol_options or {}  # CLI {name: {opt: raw}}
+        # [(logging level, message)] to log once logging is set up: the INI
+        # file's warnings, the notes on flags of earlier releases
+        self.notes = list(notes)
         self.given = frozenset(given)       # dests set by the INI file or argv
 
     def for_proxy(self, spec):
@@ -184,7 +192,8 @@ class Options:
 
 def parse_args(argv):
     """Parse *argv* into ``(Options, flags namespace)``; ConfigError if bad."""
-    argv, cli_handler_options = split_handler_options(list(argv))
+    argv, notes = translate_argv(list(argv))    # 1.x's flags
+    argv, cli_handler_options = split_handler_options(argv)
     argv, cli_protocol_options = split_handler_options(argv, PROTOCOL_PREFIX)
     parser = make_parser()
     args = parser.parse_args(argv)
@@ -206,8 +215,10 @@ def parse_args(argv):
             given.add(setting.dest)
     for name, values in cli_handler_options.items():
         handler_options.setdefault(name, {}).update(values)
+    if ini is not None:
+        notes = [(logging.WARNING, w) for w in ini.warnings] + notes
     return (Options(settings, handler_options, ini, cli_protocol_options,
-                    frozenset(given)), args)
+                    frozenset(given), notes), args)
 
 
 def setup_logging(level, output):

@@ -10,8 +10,9 @@ pulling anything in::
         ...                                # every request fails here
     # back to the previous handler, with its options
 
-A refusal by the server raises ValueError with the server's own message; an
-unreachable server raises :class:`Unreachable` (a ConnectionError).
+A refusal by the server raises :class:`Refused`, a ValueError with the
+server's own message; an unreachable server raises :class:`Unreachable`
+(a ConnectionError).
 """
 import http.client
 import json
@@ -21,7 +22,7 @@ from urllib.parse import quote, urlsplit
 
 from vaurien.config import format_hostport
 
-__all__ = ['Client', 'Unreachable', 'MIX']
+__all__ = ['Client', 'Unreachable', 'Refused', 'MIX']
 
 #: How a behavior string (a mix, ``20:delay,10:error``) starts.
 MIX = re.compile(r'\s*[0-9]+\s*:')
@@ -29,6 +30,17 @@ MIX = re.compile(r'\s*[0-9]+\s*:')
 
 class Unreachable(ConnectionError):
     """The control API could not be reached (nothing listens, timeout...)."""
+
+
+class Refused(ValueError):
+    """The control API refused a request: its message, and ``status`` and
+    ``errors`` (the entries ``{"location", "name", "description"}`` of the
+    answer, empty when it had none)."""
+
+    def __init__(self, message, status, errors):
+        super().__init__(message)
+        self.status = status
+        self.errors = errors
 
 
 class Client:
@@ -76,7 +88,8 @@ class Client:
         """Send one request; the answer's body (text, or decoded JSON).
 
         *data* is sent as JSON unless it is a str (sent as it is). Raises
-        ValueError with the server's message on an error answer, and
+        :class:`Refused` (a ValueError) with the server's message on an
+        error answer, and
         :class:`Unreachable` when the server cannot be reached.
         """
         headers = {}
@@ -116,7 +129,9 @@ class Client:
         else:
             answer = text
         if status != 200:
-            raise ValueError(_message(status, answer))
+            errors = answer.get('errors') if isinstance(answer, dict) else None
+            raise Refused(_message(status, answer), status,
+                          [e for e in errors or () if isinstance(e, dict)])
         return answer
 
     # -- the original API -----------------------------------------------------------
@@ -171,8 +186,12 @@ class Client:
         return self.request('GET', '/behavior')['behavior']
 
     def get_behavior_state(self):
-        """``{"behavior": ..., "options": {name: {option: value}}}``."""
-        return self.request('GET', '/behavior')
+        """``{"behavior": ..., "options": {name: {option: value}}}``: the
+        current behavior and the options set for its handlers (from
+        ``GET /proxy``), a ``PUT /behavior`` body that restores them."""
+        state = self.request('GET', '/proxy')
+        return {'behavior': state['behavior'],
+                'options': state.get('options') or {}}
 
     def list_behaviors(self):
         """Every handler name the proxy knows."""

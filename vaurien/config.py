@@ -621,10 +621,39 @@ def defaults():
     return {s.dest: s.default for s in SETTINGS}
 
 
-# Keys that older Vaurien releases read and that have no meaning here. A file
-# that sets them still starts; the key is named in a warning.
-LEGACY_KEYS = {'stay_connected', 'pool_max_size', 'pool_timeout',
-               'async_mode', 'handler', 'reuse_socket'}
+# Keys that older Vaurien releases read and that have no meaning here, with
+# why. A file that sets them still starts; a warning names the key and says
+# why it has no effect. ``vaurien.compat`` gives the same answer for the
+# command-line flags of Vaurien 1.x.
+LEGACY_KEYS = {
+    'stay_connected': 'a connection always stays open here until the client '
+                      'or the backend closes it, which is what it asked for',
+    'pool_max_size': 'each client connection gets its own new backend '
+                     'connection, closed with it: there is no pool of '
+                     'backend connections',
+    'pool_timeout': 'each client connection gets its own new backend '
+                    'connection, closed with it: there is no pool of '
+                    'backend connections',
+    'sync': 'sockets are always served by gevent without blocking; there '
+            'is no synchronous mode',
+    'async_mode': 'sockets are always served by gevent without blocking; '
+                  'there is no synchronous mode',
+    'backlog': 'the proxy listens with a backlog of 1024 (capped by the '
+               'system\'s somaxconn)',
+    'handler': 'the handlers are chosen with behavior = PERCENT:NAME, ...',
+    'reuse_socket': 'each client connection gets its own new backend '
+                    'connection, closed with it',
+}
+
+# Options that every protocol of Vaurien 1.x had (``[protocol:NAME]`` keys,
+# ``--protocol-NAME-OPTION`` flags), and why they have no effect here.
+LEGACY_PROTOCOL_OPTIONS = {
+    'keep_alive': 'a connection always stays open here until the client or '
+                  'the backend closes it, which is what it asked for',
+    'reuse_socket': LEGACY_KEYS['reuse_socket'],
+    'buffer': 'the size of a read is --bufsize (bufsize in [vaurien]); '
+              'with a protocol, whole messages are read',
+}
 
 
 # -- the INI file ------------------------------------------------------------------
@@ -706,8 +735,9 @@ def read_ini(path):
                 if setting is None:
                     if section == 'vaurien' and lookup[1] in LEGACY_KEYS:
                         result.warnings.append(
-                            '%s: key %r is from an older Vaurien and is '
-                            'ignored' % (where.rsplit(' ', 1)[0], key))
+                            '%s: key %r is from an older Vaurien and has no '
+                            'effect: %s' % (where.rsplit(' ', 1)[0], key,
+                                            LEGACY_KEYS[lookup[1]]))
                         continue
                     known = sorted(s.name for s in SETTINGS
                                    if s.section == section)
@@ -720,20 +750,51 @@ def read_ini(path):
             result.proxies[name] = [
                 (key, _expand(raw, '%s [%s] %s' % (path, section, key)))
                 for key, raw in items]
-        elif section.startswith(('handler:', 'protocol:')):
+        elif section.startswith(('handler:', 'protocol:', 'behavior:')):
             kind, _, name = section.partition(':')
             name = name.strip()
             if not name:
                 raise ConfigError('%s: section [%s] needs a name, like '
                                   '[%s:NAME]' % (path, section, kind))
-            target = result.handlers if kind == 'handler' else result.protocols
-            target[name] = {
-                key: _expand(raw, '%s [%s] %s' % (path, section, key))
-                for key, raw in items}
+            values = {key: _expand(raw, '%s [%s] %s' % (path, section, key))
+                      for key, raw in items}
+            if kind == 'protocol':
+                _legacy_protocol_keys(result, section, name, values)
+                result.protocols[name] = values
+                continue
+            # [behavior:NAME] is how Vaurien 1.x spelled [handler:NAME].
+            if name in result.handlers:
+                raise ConfigError('%s: [%s] and [%s:%s] both configure the '
+                                  'handler %r: keep one'
+                                  % (path, section, 'handler' if kind ==
+                                     'behavior' else 'behavior', name, name))
+            result.handlers[name] = values
         else:
             raise ConfigError(
                 '%s: unknown section [%s] (expected [vaurien], '
-                '[handler:NAME], [protocol:NAME], [proxy:NAME]%s)'
+                '[handler:NAME], [protocol:NAME], [behavior:NAME], '
+                '[proxy:NAME]%s)'
                 % (path, section, ''.join(', [%s]' % s for s in
                                           sorted(plain_sections - {'vaurien'}))))
     return result
+
+
+def _legacy_protocol_keys(result, section, name, values):
+    """Take Vaurien 1.x's protocol options out of *values*, with warnings.
+
+    ``buffer`` of ``[protocol:tcp]`` (the raw mode) is the read size, so it
+    becomes ``bufsize`` unless ``[vaurien]`` sets that too.
+    """
+    for key in sorted(set(values) & set(LEGACY_PROTOCOL_OPTIONS)):
+        raw = values.pop(key)
+        where = '%s [%s] %s' % (result.path, section, key)
+        if key == 'buffer' and name == 'tcp':
+            if 'bufsize' not in result.settings:
+                result.settings['bufsize'] = SETTINGS_BY_NAME[
+                    'bufsize'].convert(raw, where)
+            result.warnings.append('%s: read as bufsize = %s (the read size '
+                                   'of the raw tcp mode)' % (where, raw))
+            continue
+        result.warnings.append('%s: an option of Vaurien 1.x protocols; it '
+                               'has no effect: %s'
+                               % (where, LEGACY_PROTOCOL_OPTIONS[key]))

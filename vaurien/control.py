@@ -38,8 +38,9 @@ import os
 from gevent.lock import Semaphore
 
 from vaurien.behavior import PASS, Behavior
+from vaurien.compat import V1_BEHAVIORS
 from vaurien.config import ConfigError, format_hostport, parse_endpoint
-from vaurien.handlers import HandlerError
+from vaurien.handlers import HandlerError, get_handlers
 from vaurien.handlers.dummy import Dummy
 from vaurien.stats import Snapshot, snapshot
 
@@ -159,10 +160,21 @@ class Control(abc.ABC):
     def snapshot(self):
         """The counters (:class:`vaurien.stats.Snapshot`)."""
 
+    def behavior_names(self):
+        """What ``GET /behaviors`` lists, for Vaurien 1.x's clients: the
+        behaviors of 1.9 and the handlers added by the user (sections,
+        dotted paths, installed packages); :meth:`names` has them all."""
+        builtins = set(get_handlers())
+        return [name for name in self.names()
+                if name in V1_BEHAVIORS or name not in builtins]
+
     def proxy_state(self):
-        """What ``GET /proxy`` answers: :meth:`describe`, the open
-        connections and the pid of this process."""
+        """What ``GET /proxy`` answers: :meth:`describe`, the options of
+        the behavior (with ``behavior``, a ``PUT /behavior`` body that
+        restores the current state), the open connections and the pid of
+        this process."""
         state = dict(self.describe())
+        state['options'] = self.options()
         state['connections'] = self.snapshot().open
         state['pid'] = os.getpid()
         return state

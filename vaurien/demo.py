@@ -108,6 +108,7 @@ def run_demo(options, seed, out=None, requests=REQUESTS):
     delay_options = options.handler_options.setdefault('delay', {})
     delay_options.setdefault('sleep', DEMO_DELAY)
     plan = load(options)
+    plan.log_warnings()
     backend = StreamServer(('127.0.0.1', 0), _backend, spawn=Pool(200))
     backend.start()
     try:

@@ -746,7 +746,19 @@ class TLSSocket(_gevent.Socket):
     def wait_readable(self):
         """Wait until there is something to read (at once when the channel
         holds input already)."""
+        self.hot = False
         if not self.tls.buffered():
+            _gevent.wait_read(self)
+
+    def _turn(self):
+        """Fairness, as a plain socket's (see ``_gevent.Socket.hot``): after
+        a read that found its data at once, let the loop run first: until
+        the socket's next readable event, or, when the channel holds input
+        already (no event will announce it), for one turn."""
+        self.hot = False
+        if self.tls.buffered():
+            gevent.sleep(0)
+        else:
             _gevent.wait_read(self)
 
     def buffered(self):
@@ -757,12 +769,17 @@ class TLSSocket(_gevent.Socket):
 
     def recv(self, bufsize, flags=0):
         tls = self.tls
+        if self.hot:
+            self._turn()
+        hot = True
         while True:
             try:
                 data = tls.read(bufsize)
                 break
             except (BlockingIOError, InterruptedError):
                 _gevent.wait_read(self)
+                hot = False
+        self.hot = hot
         self.reads += 1
         if data:
             self.received += len(data)
@@ -772,12 +789,17 @@ class TLSSocket(_gevent.Socket):
 
     def recv_into(self, buffer, nbytes=0, flags=0):
         tls = self.tls
+        if self.hot:
+            self._turn()
+        hot = True
         while True:
             try:
                 count = tls.read_into(buffer, nbytes)
                 break
             except (BlockingIOError, InterruptedError):
                 _gevent.wait_read(self)
+                hot = False
+        self.hot = hot
         self.reads += 1
         if count:
             self.received += count
@@ -799,6 +821,7 @@ class TLSSocket(_gevent.Socket):
         socket (so a close right after loses nothing)."""
         tls = self.tls
         view = memoryview(data).cast('B')
+        self.sent += len(view)
         sent = 0
         while sent < len(view):
             sent += self.send(view[sent:sent + tls.bufsize])

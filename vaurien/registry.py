@@ -123,7 +123,7 @@ class Entry:
     """
 
     def __init__(self, registry, name, source, target=None, path=None,
-                 defaults=None, raw=False, description=None):
+                 defaults=None, raw=False, description=None, settings=None):
         self.registry = registry
         self.name = name
         self.source = source     # for messages: "built-in ...", "[handler:x] in f.ini"
@@ -132,6 +132,9 @@ class Entry:
         self.defaults = dict(defaults or {})
         self.raw = raw
         self.description = description
+        # settings handed to the plugin as they are, besides its checked
+        # options (an INI section's keys the plugin does not declare)
+        self.settings = dict(settings or {})
 
     @property
     def label(self):
@@ -143,6 +146,8 @@ class Entry:
         if self.target is None and not self.raw:
             registry = self.registry
             target = load_dotted(self.path, registry.kind, registry.error)
+            if registry.on_load is not None:
+                target = registry.on_load(target, self.path)
             if registry.base_required and not (
                     isinstance(target, type)
                     and issubclass(target, registry.base)):
@@ -236,8 +241,10 @@ class Entry:
         The options the registry adds (a handler's ``direction``) are not
         passed on: the engine applies them. A raw entry builds None.
         """
-        options = {k: v for k, v in options.items()
-                   if k not in self.registry.extra_options}
+        settings = dict(self.settings)
+        settings.update((k, v) for k, v in options.items()
+                        if k not in self.registry.extra_options)
+        options = settings
         target = self.load()
         if not isinstance(target, type):
             return target
@@ -265,14 +272,17 @@ class Registry:
     *extra_options* are options every plugin of the kind takes without
     declaring them (``{name: (description, converter, default)}``).
     *base_required*: a plugin must subclass *base* (else plain callables
-    are accepted too). *raw*: ``{name: description}`` of names that stand
+    are accepted too). *on_load*, when given, is called as ``on_load(target,
+    path)`` with every plugin loaded from a dotted path and returns what to
+    use instead (an adapted class), or raises *error* (a class found wrong
+    before anything starts). *raw*: ``{name: description}`` of names that stand
     for "no plugin" (the protocol ``tcp``). With *entry_points* false the
     installed packages are not looked at.
     """
 
     def __init__(self, kind, group, package, base, error=RegistryError,
                  label='%s', extra_options=None, base_required=False,
-                 raw=None, entry_points=True):
+                 raw=None, entry_points=True, on_load=None):
         self.kind = kind
         self.group = group
         self.package = package
@@ -281,6 +291,7 @@ class Registry:
         self.label = label
         self.extra_options = dict(extra_options or {})
         self.base_required = base_required
+        self.on_load = on_load
         self._entries = {}
         for name, description in (raw or {}).items():
             self._entries[name] = Entry(self, name, 'built-in %s' % name,
@@ -335,6 +346,31 @@ class Registry:
                                  'a known %s (known: %s)'
                                  % (ini_path, self.kind, name, name,
                                     self.kind, ', '.join(self.names())))
+
+    def rename(self, old, new):
+        """The plugin registered as *old* is known as *new* instead (what
+        was registered as *new* is forgotten); the new Entry."""
+        entry = self._entries.pop(old)
+        renamed = self._entries[new] = Entry(
+            self, new, entry.source, target=entry.load(), path=entry.path,
+            defaults=entry.defaults, settings=entry.settings)
+        return renamed
+
+    def pass_settings(self, name, settings):
+        """Hand *settings* (``{key: raw value}``) to the plugin *name* as
+        they are, besides its checked options; the new Entry."""
+        entry = self.get(name)
+        merged = dict(entry.settings)
+        merged.update(settings)
+        renamed = self._entries[name] = Entry(
+            self, name, entry.source, target=entry.load(), path=entry.path,
+            defaults=entry.defaults, settings=merged)
+        return renamed
+
+    def source_of(self, name):
+        """Where the plugin *name* comes from (for messages), or None."""
+        entry = self._entries.get(name)
+        return entry.source if entry is not None else None
 
     def __contains__(self, name):
         return name in self._entries

@@ -33,9 +33,8 @@ def run(argv):
     # standard error, and check() sees whether --log-output is writable.
     log = setup_logging(options.log_level,
                         '-' if args.check else options.log_output)
-    if options.ini is not None:
-        for warning in options.ini.warnings:
-            log.warning(warning)
+    for level, note in options.notes:
+        log.log(level, note)
     if args.check:
         check(options)
         sys.stdout.write('vaurien: configuration OK\n')

@@ -34,7 +34,8 @@ from vaurien.config import ConfigError, format_hostport, pick_mode
 from vaurien.control import ProxyControl, build_behavior
 from vaurien.endpoints import client_tls, server_tls
 from vaurien.events import open_event_log
-from vaurien.handlers import Registry
+from vaurien.handlers import HandlerError, Registry
+from vaurien.handlers.naming import resolve_names
 from vaurien.probe import probe_backend
 from vaurien.protocols import build_protocol
 from vaurien.proxies import ListenError, NamedProxy, ProxyGroup
@@ -57,15 +58,35 @@ class Plan:
     """What the settings name, loaded and checked; nothing is started.
 
     ``options``; ``registry``, the handlers usable by name (built-ins,
-    ``[handler:NAME]`` sections, entry points, dotted paths); ``checked``,
+    ``[handler:NAME]`` sections, entry points, dotted paths); ``pairs``,
+    the behavior ``[(percent, name), ...]`` with every handler under its
+    name (:mod:`vaurien.handlers.naming`); ``handler_options``, the raw
+    options ``{name: {option: value}}`` by those names; ``checked``,
     ``{name: converted options}`` for every handler given options;
-    ``protocol(proxy)`` makes the protocol object (None for tcp).
+    ``warnings``, what loading found worth a WARNING (:meth:`log_warnings`
+    logs them, once per run); ``protocol(proxy)`` makes the protocol
+    object (None for tcp).
     """
 
-    def __init__(self, options, registry, checked):
+    def __init__(self, options, registry, checked, pairs, handler_options,
+                 warnings=()):
         self.options = options
         self.registry = registry
         self.checked = checked
+        self.pairs = pairs
+        self.handler_options = handler_options
+        self.warnings = list(warnings)
+
+    def log_warnings(self, logged=None):
+        """Log :attr:`warnings`, but those already in the set *logged*
+        (which gets them). The caller makes it once per run: with
+        ``--workers``, the parent's :func:`check` does, not the workers;
+        with named proxies, once for all of them."""
+        logged = set() if logged is None else logged
+        for warning in self.warnings:
+            if warning not in logged:
+                logged.add(warning)
+                log.warning('%s', warning)
 
     def protocol(self, proxy=None):
         """The protocol object for *proxy* (None for tcp); ConfigError."""
@@ -74,8 +95,7 @@ class Plan:
     def behavior(self, proxy):
         """The behavior of the settings, its handlers made for *proxy*."""
         checked = {name: dict(values) for name, values in self.checked.items()}
-        return build_behavior(self.registry, self.options.behavior, checked,
-                              proxy)[0]
+        return build_behavior(self.registry, self.pairs, checked, proxy)[0]
 
 
 def _protocol(options, proxy):
@@ -96,12 +116,49 @@ def load(options):
     ini = options.ini
     if ini is not None:
         registry.add_sections(ini.handlers, ini.path)
+    pairs, handler_options = resolve_names(
+        registry, options.behavior, options.handler_options, HandlerError,
+        ini.handlers if ini is not None else None)
+    warnings = []
+    if ini is not None:
+        warnings = _pass_undeclared(registry, ini, handler_options)
     checked = {}
-    for name, values in options.handler_options.items():
+    for name, values in handler_options.items():
         checked[name] = registry.get(name).check_options(values)
-    for _, name in options.behavior:
+    for _, name in pairs:
         registry.get(name)
-    return Plan(options, registry, checked)
+    return Plan(options, registry, checked, pairs, handler_options, warnings)
+
+
+def _pass_undeclared(registry, ini, handler_options):
+    """The keys of ``[handler:NAME]`` sections that the handler does not
+    declare go to it in its ``settings`` as they are (the seed's
+    ``[handler:foobar]`` example has ``foo=bar``), with one WARNING per
+    section; they are taken out of *handler_options* (unless the command
+    line gave them too: there an unknown option stays an error). Returns
+    the warnings."""
+    warnings = []
+    for name, values in ini.handlers.items():
+        if name not in handler_options:
+            continue     # a section of a handler known by another name
+        entry = registry.get(name)
+        declared = set(entry.options) | set(registry.extra_options)
+        extra = {key: value for key, value in values.items()
+                 if key != 'callable' and key not in declared
+                 and handler_options[name].get(key) == value}
+        if not extra:
+            continue
+        for key in extra:
+            del handler_options[name][key]
+        registry.pass_settings(name, extra)
+        warnings.append(
+            '[handler:%s] in %s: %s %s not declared by the handler %s (its '
+            'options: %s); passed to it in its settings as %s'
+            % (name, ini.path, ', '.join(map(repr, sorted(extra))),
+               'is' if len(extra) == 1 else 'are', entry.name,
+               ', '.join(sorted(declared)),
+               'it is' if len(extra) == 1 else 'they are'))
+    return warnings
 
 
 def build_proxy(plan, seed, local=None, distant=None, events=None,
@@ -169,6 +226,7 @@ def check(options):
     writing anything (the log and event log files are only checked to be
     writable); the :class:`Plan`, or ConfigError."""
     plan = load(options)
+    plan.log_warnings()
     if options.statsd_enabled:
         make_client(options.statsd_host, options.statsd_port,
                     options.statsd_prefix)
@@ -227,8 +285,8 @@ class Service:
         if statsd is not None:
             self.pusher = StatsdPusher(self.proxy, statsd,
                                        options.statsd_sample_rate)
-        self.control = ProxyControl(self.proxy, plan.registry,
-                                    options.behavior, options.handler_options)
+        self.control = ProxyControl(self.proxy, plan.registry, plan.pairs,
+                                    plan.handler_options)
         self.api = None
 
     def start(self):
@@ -390,6 +448,9 @@ class GroupService:
             self.enabled = {}
             for spec, spec_options in specs:
                 self._add(spec, spec_options)
+            logged = set()
+            for plan in self.plans.values():
+                plan.log_warnings(logged)
         except BaseException:
             self.close()
             raise
@@ -443,8 +504,7 @@ class GroupService:
         if control is None:
             plan = self.plans[proxy]
             control = self.controls[proxy] = ProxyControl(
-                proxy, plan.registry, plan.options.behavior,
-                plan.options.handler_options)
+                proxy, plan.registry, plan.pairs, plan.handler_options)
         return control
 
     def default_name(self):

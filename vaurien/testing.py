@@ -44,6 +44,9 @@ _TAIL_LINES = 20
 # Stopped proxies whose log proxy_log() can still read.
 _KEPT_STOPPED = 16
 _POLL = 0.02   # seconds between readiness checks
+#: Seconds a proxy still starting after ``warmup`` is given before
+#: ``start_proxy`` gives up.
+STARTING_GRACE = 30.0
 
 
 class ProxyStartError(ValueError):
@@ -191,7 +194,7 @@ def _stop_all():
 
 
 def proxy_args(proxy_host='localhost', proxy_port=8000,
-               backend_host='localhost', backend_port=80, protocol='tcp',
+               backend_host='localhost', backend_port=8888, protocol='tcp',
                http=True, http_host='localhost', http_port=8080, options=None,
                log_level='info', log_output='-', behavior=None,
                http_token=None):
@@ -255,24 +258,35 @@ def _port_open(host, port):
 
 
 def start_proxy(proxy_host='localhost', proxy_port=8000,
-                backend_host='localhost', backend_port=80, protocol='tcp',
+                backend_host='localhost', backend_port=8888, protocol='tcp',
                 http=True, warmup=2, http_host='localhost', http_port=8080,
                 options=None, log_level='info', log_output='-',
-                behavior=None, http_token=None):
+                behavior=None, http_token=None, host=None, port=None):
     """Start ``vaurien`` in a subprocess; its pid, once it is ready.
+
+    *host* and *port* are the 2012 releases' names of the backend's address
+    (``start_proxy(host='localhost', port=8888)`` then); when given, they
+    are *backend_host* and *backend_port*.
 
     Ready means: with *http*, the control API answers and reports this
     process's pid (so a stale proxy on the same ports is not mistaken for
     it, and the proxy port is already listening then); without it, the
     proxy logged that it listens (log on stderr, level info or debug) or,
     when its log goes elsewhere, the proxy port accepts a connection.
-    *warmup* bounds the wait, in seconds.
+    *warmup* is how long it should take, in seconds: a proxy still
+    starting (alive, not ready yet) when it has elapsed, on a loaded
+    machine, gets up to :data:`STARTING_GRACE` more seconds. (The original
+    slept *warmup* seconds and went on as long as the process was alive.)
     Raises :class:`ProxyStartError` when it exits or is not ready in
     time: its message has the proxy's error once, with the last lines of
     its log. The log (*log_output* ``'-'``) is captured, not copied to this
     process's standard error: read it with :func:`proxy_log`, or give
     *log_output* a file path. Stop the proxy with :func:`stop_proxy`.
     """
+    if host is not None:
+        backend_host = host
+    if port is not None:
+        backend_port = port
     args = proxy_args(proxy_host, proxy_port, backend_host, backend_port,
                       protocol, http, http_host, http_port, options,
                       log_level, log_output, behavior, http_token)
@@ -305,7 +319,7 @@ def start_proxy(proxy_host='localhost', proxy_port=8000,
         def ready():
             return _port_open(proxy_host, proxy_port)
     try:
-        process.wait_ready(ready, warmup)
+        process.wait_ready(ready, warmup + STARTING_GRACE)
     except ProxyStartError:
         process.stop()
         raise

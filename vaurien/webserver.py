@@ -13,9 +13,9 @@ method   path          what it does
 GET      /handler      the handler's name as text (a mix: its behavior string)
 POST     /handler      set it: a bare name, or ``{"name": N, OPTION: VALUE}``
 GET      /handlers     ``{"handlers": [every name usable]}``
-GET      /behavior     ``{"behavior": N, "options": {N: {...}}}``
+GET      /behavior     ``{"behavior": N}`` (as Vaurien 1.x answered)
 PUT      /behavior     like POST /handler, or ``{"behavior": "20:delay"}``
-GET      /behaviors    ``{"behaviors": [...]}``, the same list as /handlers
+GET      /behaviors    ``{"behaviors": [...]}``: 1.9's and the user's
 GET/PUT  /backend      ``{"backend": "host:port"}`` for new connections
 GET/PUT  /proxy        ``{"enabled": true|false}``: take the service down/up
 GET      /metrics      Prometheus metrics, text format (:mod:`vaurien.metrics`)
@@ -432,9 +432,9 @@ class App:
         return {'handlers': self.control.names()}
 
     def get_behavior(self, body):
-        """The behavior and its options; a valid ``PUT /behavior`` body."""
-        return {'behavior': self.control.handler_text(),
-                'options': self.control.options()}
+        """``{"behavior": N}``, as Vaurien 1.x answered; the options are in
+        ``GET /proxy``."""
+        return {'behavior': self.control.handler_text()}
 
     def put_behavior(self, body):
         """Set a handler (``name`` + options) or a mix (``behavior``)."""
@@ -442,8 +442,9 @@ class App:
         return {'status': 'ok'}
 
     def get_behaviors(self, body):
-        """``{"behaviors": [...]}``, the same list as ``/handlers``."""
-        return {'behaviors': self.control.names()}
+        """``{"behaviors": [...]}``: the behaviors a Vaurien 1.x client
+        knows (:meth:`Control.behavior_names`)."""
+        return {'behaviors': self.control.behavior_names()}
 
     def get_backend(self, body):
         """``{"backend": "host:port"}``: where new connections go."""

@@ -434,14 +434,15 @@ def run_workers(options, seed):
     if isinstance(options.local, str):
         raise ConfigError('--workers needs a TCP --local: processes cannot '
                           'share a Unix socket with SO_REUSEPORT')
-    check(options)
+    plan = check(options)
     reserve = _reserve(options.local)
     address = reserve.getsockname()[:2]
     options.settings['local'] = (options.local[0], address[1])
     broadcast = None
     if options.http:
         broadcast = Broadcast({
-            'change': [[list(pair) for pair in options.behavior], {}],
+            # the behavior by the names the handlers are known by
+            'change': [[list(pair) for pair in plan.pairs], {}],
             'set_backend': [format_hostport(options.distant)],
             'set_enabled': [True]})
     supervisor = Supervisor(options, seed, reserve, broadcast)

@@ -19,6 +19,8 @@ from vaurien import registry as _registry
 from vaurien.behavior import DIRECTIONS
 from vaurien.config import parse_choice
 from vaurien.handlers.base import BaseHandler
+from vaurien.handlers.checks import class_problem
+from vaurien.handlers.legacy import adapt
 from vaurien.registry import Entry, RegistryError
 
 __all__ = ['BaseHandler', 'Registry', 'Entry', 'BUILTINS', 'load_dotted',
@@ -53,7 +55,17 @@ class Registry(_registry.Registry):
         super().__init__(
             'handler', ENTRY_POINT_GROUP, sys.modules[__name__], BaseHandler,
             error=HandlerError, extra_options={'direction': DIRECTION_OPTION},
-            entry_points=entry_points)
+            entry_points=entry_points, on_load=_on_load)
+
+
+def _on_load(target, path):
+    """A handler loaded from *path*: a Vaurien 1.x behavior class runs as a
+    handler; a class that breaks the handler contract stops the start."""
+    target = adapt(target)
+    problem = class_problem(target, path)
+    if problem is not None:
+        raise HandlerError(problem)
+    return target
 
 
 def get_handlers():
@@ -67,4 +79,8 @@ def __getattr__(name):
     if name == 'BUILTINS':
         return {name: '%s:%s' % (cls.__module__, cls.__qualname__)
                 for name, cls in get_handlers().items()}
+    # The 2012 releases defined their handlers here: Delay, Error...
+    for cls in get_handlers().values():
+        if cls.__name__ == name:
+            return cls
     raise AttributeError('module %r has no attribute %r' % (__name__, name))

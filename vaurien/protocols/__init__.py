@@ -25,11 +25,13 @@ import sys
 
 from vaurien import registry as _registry
 from vaurien.protocols.base import BaseProtocol, Malformed, Session, Stream
+from vaurien.protocols.legacy import Protocol, is_legacy_protocol, refusal
 from vaurien.registry import RegistryError
 
 __all__ = ['BaseProtocol', 'Stream', 'Session', 'Malformed', 'BUILTINS',
            'ProtocolError', 'Registry', 'get_protocol_class', 'build_protocol',
-           'RAW', 'RAW_DOC', 'ENTRY_POINT_GROUP', 'builtin_names']
+           'RAW', 'RAW_DOC', 'ENTRY_POINT_GROUP', 'builtin_names',
+           'Protocol']
 
 ENTRY_POINT_GROUP = 'vaurien.protocols'
 
@@ -53,9 +55,16 @@ class Registry(_registry.Registry):
             'protocol', ENTRY_POINT_GROUP, sys.modules[__name__], BaseProtocol,
             error=ProtocolError, label='protocol %s', base_required=True,
             raw={RAW: RAW_DOC},
-            entry_points=entry_points)
+            entry_points=entry_points, on_load=_refuse_legacy)
         if sections:
             self.add_sections(sections, ini_path)
+
+
+def _refuse_legacy(target, path):
+    """A Vaurien 1.x protocol class is refused, saying what to write."""
+    if is_legacy_protocol(target, BaseProtocol):
+        raise ProtocolError(refusal('protocol', path))
+    return target
 
 
 def builtin_names():
