@@ -21,7 +21,7 @@ class Stutter(BaseHandler):
         'pause': ("Seconds between the two pieces", Number(min=0), 0.1),
         'spare': ("Answers per connection passed whole first", int, 0),
     }
-    outcome = 'delayed'           # what the event log says it did
+    effect = 'delayed'            # what the stats and the event log say
 
     def __call__(self, client_sock, backend_sock, to_backend):
         data = self.read(client_sock, backend_sock, to_backend)

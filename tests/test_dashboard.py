@@ -104,11 +104,12 @@ def test_live_counts_and_a_click_changes_the_behavior(vaurien, http_server,
                "document.getElementById('mix-options').value = "
                "'delay.sleep=0.2\\nerror.warmup=3';"
                "document.getElementById('apply').click()")
-    support.wait_until(lambda: api(proxy.http_port, 'GET', '/behavior').json
-                       == {'behavior': '20:delay,5:error',
-                           'options': {'delay': {'sleep': 0.2},
-                                       'error': {'warmup': 3}}},
-                       what='the mix set from the page')
+    support.wait_until(lambda: (lambda state: (
+        state['behavior'], state['options']))(
+            api(proxy.http_port, 'GET', '/proxy').json)
+        == ('20:delay,5:error', {'delay': {'sleep': 0.2},
+                                 'error': {'warmup': 3}}),
+        what='the mix set from the page')
     browser.wait_js("document.getElementById('msg').textContent === "
                     "'Behavior set to 20:delay,5:error.'", what='the answer')
     # A refusal is shown on the page, and changes nothing.

@@ -94,7 +94,7 @@ def test_writing_handlers_api_example(vaurien, echo_server, tmp_path):
                  if '"handler":"stutter"' in line
                  and '"direction":"downstream"' in line
                  and '"bytes":8' in line], what='the event log')
-    assert all('"outcome":"delayed"' in line for line in lines)
+    assert all('"effect":"delayed"' in line for line in lines)
 
 
 def test_writing_handlers_example_ini(vaurien, echo_server):

@@ -92,8 +92,8 @@ def test_seeded_run_lists_the_expected_handler_per_event(vaurien_inproc,
     sequences = handler_sequences(events)
     assert len(sequences) == 6
     for (conn, direction), handlers in sequences.items():
-        # One event per message, and one for the end of stream.
-        assert len(handlers) == len(MESSAGES) + 1
+        # One pick per message; the end of stream is not a pick.
+        assert len(handlers) == len(MESSAGES)
         assert handlers == expected_handlers(
             1234, behavior, conn, direction == 'upstream', len(handlers))
     assert {'delay', 'error', 'dummy'} <= {
@@ -103,14 +103,14 @@ def test_seeded_run_lists_the_expected_handler_per_event(vaurien_inproc,
             continue
         assert event['client'] == opens[event['conn'] - 1]['client']
         upstream = event['direction'] == 'upstream'
-        if event['bytes'] == 0:
-            assert event['outcome'] in ('eof', 'delayed', 'passed',
-                                        'errored')
-            continue
+        assert event['bytes'] > 0, event
         expected = {'dummy': 'passed',
-                    'delay': 'delayed' if upstream else 'passed',
-                    'error': 'passed' if upstream else 'errored'}
-        assert event['outcome'] == expected[event['handler']], event
+                    'delay': 'delayed' if upstream else 'none',
+                    'error': 'none' if upstream else 'errored'}
+        assert event['effect'] == expected[event['handler']], event
+        # A pick with no effect says why.
+        assert event.get('why') == ('wrong direction'
+                                    if event['effect'] == 'none' else None)
         assert ('seconds' in event) == (event['handler'] != 'dummy')
 
 
@@ -150,13 +150,12 @@ def test_pick_per_connection_is_logged(vaurien_inproc, echo_server, tmp_path):
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize('name, outcome, closed_by', [
-    ('blackout', 'closed', 'handler'),
+@pytest.mark.parametrize('name, effect, closed_by', [
+    ('blackout', 'cut', 'handler'),
     ('hang', 'hung', 'client'),
 ])
-def test_outcomes_of_faults(vaurien_inproc, echo_server, tmp_path, name,
-                            outcome,
-                            closed_by):
+def test_effects_of_faults(vaurien_inproc, echo_server, tmp_path, name,
+                           effect, closed_by):
     path = tmp_path / 'events.log'
     proc = vaurien_inproc('--event-log', str(path), '--event-log-flush',
                           '--behavior', '100:' + name,
@@ -172,7 +171,7 @@ def test_outcomes_of_faults(vaurien_inproc, echo_server, tmp_path, name,
     events = read_events(path)
     data = [e for e in events if e['event'] == 'data']
     assert data[0]['handler'] == name
-    assert data[0]['outcome'] == outcome
+    assert data[0]['effect'] == effect
     close = [e for e in events if e['event'] == 'close']
     assert len(close) == 1
     assert close[0]['closed_by'] == closed_by
@@ -216,7 +215,7 @@ def test_handler_exception_is_logged_as_failed(vaurien, echo_server,
     events = read_events(path)
     data = [e for e in events if e['event'] == 'data']
     assert data[0]['handler'] == 'boomer.boom'
-    assert data[0]['outcome'] == 'failed'
+    assert data[0]['effect'] == 'failed'
     assert [e for e in events if e['event'] == 'close'][0]['closed_by'] == \
         'error'
 
@@ -359,5 +358,32 @@ def test_close_is_the_last_line_of_its_connection(vaurien, http_server,
     finish(proc)
     events = read_events(path)
     assert_close_last(events)
-    outcomes = {e['outcome'] for e in events if e['event'] == 'data'}
-    assert 'closed' in outcomes
+    effects = {e['effect'] for e in events if e['event'] == 'data'}
+    assert 'cut' in effects
+
+
+@pytest.mark.timeout(60)
+def test_an_end_of_stream_is_not_a_pick(vaurien, recorder, tmp_path):
+    # delay holds each message the client sends; the client's close is no
+    # message: it is passed on at once, not held (nor logged as a pick).
+    from fault_support import read_exactly, wait_for
+    import time
+    path = tmp_path / 'events.log'
+    proc = vaurien('--behavior', '100:delay', '--handlers.delay.sleep', '2',
+                   '--event-log', str(path), '--event-log-flush',
+                   backend=recorder.address)
+    with proc.connect() as sock:
+        sock.sendall(b'hi')
+        assert read_exactly(sock, 2) == b'hi'
+        sock.shutdown(socket.SHUT_WR)
+        closed = time.monotonic()
+        wait_for(lambda: recorder.times and recorder.times[0]
+                 and recorder.times[0][-1][1] == 'eof', timeout=20,
+                 what='the backend to see the close')
+        assert recorder.times[0][-1][0] - closed < 1.5
+        assert support.recv_all(sock) == b''
+    wait_for_close(path)
+    finish(proc)
+    data = [e for e in read_events(path) if e['event'] == 'data']
+    assert [(e['direction'], e['effect'], e['bytes']) for e in data] == [
+        ('upstream', 'delayed', 2), ('downstream', 'none', 2)]

@@ -88,8 +88,9 @@ def _shape(event):
 
 
 def _shapes(events):
-    """``{(event kind, has seconds): shape}``."""
-    return {(e['event'], 'seconds' in e): _shape(e) for e in events}
+    """``{(event kind, has seconds, has why): shape}``."""
+    return {(e['event'], 'seconds' in e, 'why' in e): _shape(e)
+            for e in events}
 
 
 @pytest.mark.timeout(90)
@@ -204,19 +205,28 @@ def _blocks(language):
     return blocks
 
 
-def test_outcome_example_handlers():
-    from vaurien.events import outcome_of
+def test_effect_example_handlers():
+    from vaurien.events import declared_effect
     (code,) = _blocks('python')
     namespace = {}
     exec(compile(code, DOC, 'exec'), namespace)
     throttle = namespace['Throttle']()
     scramble = namespace['Scramble']()
-    assert outcome_of(throttle, 'throttle', True) == 'delayed'
-    assert outcome_of(scramble, 'scramble', True) == 'passed'
-    assert outcome_of(scramble, 'scramble', False) == 'errored'
+    assert declared_effect(throttle, 'throttle', True) == ('throttled', None)
+    assert declared_effect(scramble, 'scramble', True) == \
+        ('none', 'wrong direction')
+    assert declared_effect(scramble, 'scramble', False) == ('errored', None)
     # Without a description: by name for the built-ins, else "handled".
-    assert outcome_of(object(), 'hang', True) == 'hung'
-    assert outcome_of(object(), 'mine', True) == 'handled'
+    assert declared_effect(object(), 'hang', True) == ('hung', None)
+    assert declared_effect(object(), 'mine', True) == ('handled', None)
+
+
+def test_log_faults_example_has_the_format_of_the_log():
+    from test_log_faults import LINE
+    text = _doc()
+    line = text.split('writes one\nINFO line')[1].split('::\n\n')[1] \
+        .splitlines()[0].strip()
+    assert LINE.search(line), line
 
 
 def test_ini_example_is_read(tmp_path):
@@ -238,7 +248,7 @@ def test_stats_example_is_what_vaurienctl_prints():
     shown = '\n'.join(line[4:] for line in shown.split('\n\n\n')[0]
                       .splitlines()) + '\n'
 
-    def reading(opened, up, down, picks, when):
+    def reading(opened, up, down, picks, when, effects=None):
         lines = ['vaurien_connections_total %d' % opened,
                  'vaurien_connections_closed_total %d' % (opened - 2),
                  'vaurien_connections_open 2',
@@ -248,11 +258,21 @@ def test_stats_example_is_what_vaurienctl_prints():
             for direction, count in (('upstream', u), ('downstream', d)):
                 lines.append('vaurien_handler_picks_total{handler="%s",'
                              'direction="%s"} %d' % (name, direction, count))
+        for (name, effect), count in (effects or {}).items():
+            if name is None:
+                lines.append('vaurien_connection_effects_total{effect="%s"} '
+                             '%d' % (effect, count))
+            else:
+                lines.append('vaurien_handler_effects_total{handler="%s",'
+                             'effect="%s"} %d' % (name, effect, count))
         return Reading('\n'.join(lines), when=when)
     before = reading(114, 1455000, 11650000, {
         'delay': (135, 132), 'dummy': (548, 553), 'error': (42, 38)}, 0)
     now = reading(118, 1467600, 11748300, {
-        'delay': (142, 139), 'dummy': (566, 571), 'error': (45, 41)}, 1)
+        'delay': (142, 139), 'dummy': (566, 571), 'error': (45, 41)}, 1, {
+        ('delay', 'delayed'): 142, ('delay', 'none'): 139,
+        ('error', 'errored'): 41, ('error', 'none'): 45,
+        (None, 'delayed'): 71, (None, 'errored'): 33, (None, 'passed'): 40})
     assert table(now, before, 'http://localhost:8081') == shown
 
 

@@ -53,10 +53,10 @@ def test_every_handler_module_is_a_builtin_and_documented():
         page = fh.read()
     for name in declared:
         assert '\n%s\n%s\n' % (name, '-' * len(name)) in page
-        # The class's own facts: options and outcome live on it.
+        # The class's own facts: options and effect live on it.
         cls = registry.get(name).load()
         assert cls.__module__ == 'vaurien.handlers.%s' % declared[name]
-        assert cls.outcome is not BaseHandler.outcome, \
+        assert cls.effect is not BaseHandler.effect, \
             '%s does not say what its events do' % name
     help_text = support.run_cli('--help').stdout
     assert 'Built-in handlers: %s.' % ', '.join(sorted(declared)) in \

@@ -66,8 +66,8 @@ def check_self_contained(page):
 
 
 def faults_of(events):
-    return [e for e in events if e['event'] == 'data' and e['outcome'] not in
-            ('passed', 'eof')]
+    return [e for e in events if e['event'] == 'data' and e['effect'] not in
+            ('passed', 'none')]
 
 
 @pytest.mark.timeout(90)
@@ -81,13 +81,13 @@ def test_report_of_a_real_seeded_run(vaurien, tmp_path):
     data = [e for e in events if e['event'] == 'data']
     assert ('%d connections, %d picks'
             % (report_support.CONNECTIONS, len(data))) in text
-    assert 'seed %d, pick per event' % report_support.SEED in text
+    assert 'seed %d, pick per exchange' % report_support.SEED in text
     assert 'behavior %s' % report_support.BEHAVIOR in text
     for name in {e['handler'] for e in data}:
         picks = [e for e in data if e['handler'] == name]
         assert '\n  %s: %d pick' % (name, len(picks)) in text
     # The cut connections are those blackout closed, each named once.
-    cut = sorted({e['conn'] for e in data if e['outcome'] == 'closed'})
+    cut = sorted({e['conn'] for e in data if e['effect'] == 'cut'})
     assert cut, 'the seed gives blackout picks'
     assert 'Connections cut: %d of %d' % (
         len(cut), report_support.CONNECTIONS) in text
@@ -127,10 +127,15 @@ def test_the_docs_example_is_a_real_seeded_run():
         if event['event'] == 'data':
             seen.setdefault((event['conn'], event['direction']),
                             []).append(event['handler'])
+    assert {e['pick'] for e in opens} == {'exchange'}
     for (conn, direction), handlers in seen.items():
-        assert handlers == expected_handlers(
-            report_support.SEED, report_support.BEHAVIOR, conn,
-            direction == 'upstream', len(handlers))
+        # One pick per request (--pick exchange, the default with
+        # --protocol): its answer gets the handler of its request.
+        requests = seen[(conn, 'upstream')]
+        assert requests == expected_handlers(
+            report_support.SEED, report_support.BEHAVIOR, conn, True,
+            len(requests))
+        assert handlers == requests[:len(handlers)]
 
 
 @pytest.mark.timeout(90)

@@ -1,7 +1,7 @@
-"""What the proxy counts (vaurien/stats.py): the one percentile definition
-(nearest rank); the effects of handler calls and the last faults, on a
-real proxy, and the same figures across ``--workers``
-(``Snapshot.merged``)."""
+"""What the proxy counts (vaurien/stats.py): the effects of handler calls
+and the last faults, on a real proxy, and the same figures across
+``--workers`` (``Snapshot.merged``); the one percentile definition
+(nearest rank)."""
 import json
 import socket
 
@@ -11,29 +11,13 @@ import support
 from control_support import api
 from observe_support import (HTTP_ARGS, InProcessProxy, finish, http_port,
                              read_events)
+from vaurien.stats import RECENT, Snapshot, percentile, snapshot
 from support import exchange
-from vaurien.events import effect_of
-from vaurien.stats import percentile
 
 pytestmark = pytest.mark.timeout(60)
 
 
-def test_percentile_is_nearest_rank():
-    values = list(range(1, 101))           # 1..100
-    assert percentile(values, 0.5) == 50
-    assert percentile(values, 0.9) == 90
-    assert percentile(values, 0.99) == 99
-    assert percentile(values, 1.0) == 100
-    assert percentile(values, 0.0) == 1
-    # Unsorted input, odd count: the true median; never interpolated.
-    assert percentile([5, 1, 3], 0.5) == 3
-    assert percentile([1, 2, 3, 4], 0.5) == 2
-    assert percentile([0.25], 0.99) == 0.25
-    assert percentile([], 0.5) is None
-
-
 def snap(proxy):
-    from vaurien.stats import snapshot
     return proxy.call(snapshot, proxy.proxy)
 
 
@@ -50,9 +34,12 @@ def test_effects_and_recent_faults(echo_server):
                            what='the close')
         data = snap(proxy)
         effects = data.effects
-        # (the end of stream of the client was delayed too)
-        assert effects[('delay', 'delayed')] >= 2
-        assert effects[('delay', 'none')] >= 2
+        # Each message a pick: the requests delayed, the answers untouched
+        # (wrong direction); the ends of stream are no picks.
+        assert effects == {('delay', 'delayed'): 2, ('delay', 'none'): 2}
+        # The connection met one kind of fault.
+        assert data.connections == {'delayed': 1}
+        assert data.requests == {}      # tcp mode: no requests
         assert data.recent, data.recent
         assert len(data.recent) == effects[('delay', 'delayed')]
         fault = data.recent[0]
@@ -66,7 +53,6 @@ def test_effects_and_recent_faults(echo_server):
 
 
 def test_recent_faults_are_bounded(echo_server):
-    from vaurien.stats import RECENT
     proxy = InProcessProxy(echo_server.address, behavior='100:blackout')
     try:
         for _ in range(RECENT + 5):
@@ -86,13 +72,13 @@ def test_recent_faults_are_bounded(echo_server):
 
 
 def test_merged_adds_effects_and_keeps_the_last_faults():
-    from vaurien.stats import RECENT, Snapshot
 
     def part(effects, times):
         return {'opened': 1, 'closed': 1, 'open': 0, 'hung': 0,
                 'bytes_up': 1, 'bytes_down': 1, 'picks': [],
                 'failures': {}, 'exceptions': {}, 'behavior': '20:delay',
-                'effects': effects,
+                'effects': effects, 'requests': effects,
+                'connections': {'delayed': 1, 'passed': 2},
                 'recent': [{'time': t, 'conn': 1, 'client': 'c',
                             'direction': 'upstream', 'handler': 'delay',
                             'effect': 'delayed', 'seconds': 0.0}
@@ -102,6 +88,8 @@ def test_merged_adds_effects_and_keeps_the_last_faults():
              range(0, 2 * RECENT, 2)),
         part([['delay', 'delayed', 2]], range(1, 2 * RECENT, 2))])
     assert merged.effects == {('delay', 'delayed'): 5, ('delay', 'none'): 1}
+    assert merged.requests == merged.effects
+    assert merged.connections == {'delayed': 2, 'passed': 4}
     assert [f['time'] for f in merged.recent] == list(
         range(RECENT, 2 * RECENT))
 
@@ -127,7 +115,20 @@ def test_effects_agree_with_the_event_log(vaurien, http_server, tmp_path):
     logged = {}
     for event in read_events(path):
         if event['event'] == 'data' and 'seconds' in event:
-            key = (event['handler'], effect_of(event['handler'],
-                                               event['outcome']))
+            key = (event['handler'], event['effect'])
             logged[key] = logged.get(key, 0) + 1
     assert {(n, e): c for n, e, c in stats['effects']} == logged
+
+
+def test_percentile_is_nearest_rank():
+    values = list(range(1, 101))           # 1..100
+    assert percentile(values, 0.5) == 50
+    assert percentile(values, 0.9) == 90
+    assert percentile(values, 0.99) == 99
+    assert percentile(values, 1.0) == 100
+    assert percentile(values, 0.0) == 1
+    # Unsorted input, odd count: the true median; never interpolated.
+    assert percentile([5, 1, 3], 0.5) == 3
+    assert percentile([1, 2, 3, 4], 0.5) == 2
+    assert percentile([0.25], 0.99) == 0.25
+    assert percentile([], 0.5) is None

@@ -40,7 +40,11 @@ def test_counters_reach_a_real_udp_listener(vaurien_inproc, echo_server, sink):
     assert totals['chaos.bytes.down'] == sent
     picks = totals.get('chaos.handler.delay', 0) + \
         totals.get('chaos.handler.dummy', 0)
-    assert picks == 3 * 2 * (len(MESSAGES) + 1)
+    assert picks == 3 * 2 * len(MESSAGES)     # the ends of stream: none
+    # Each connection met delay's fault, or none.
+    assert totals.get('chaos.connections.effect.delayed', 0) + \
+        totals.get('chaos.connections.effect.passed', 0) == 3
+    assert totals.get('chaos.connections.effect.delayed', 0) > 0
     assert all(line.startswith('chaos.') for line in sink.lines())
     assert 'chaos.connections.open:0|g' in sink.lines()
     # Counters are sent as increments: nothing is counted twice.

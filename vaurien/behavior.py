@@ -74,7 +74,8 @@ class Behavior:
         # Indexed by to_backend (False: down, True: up), like picks.
         self.tables = (tuple(down), tuple(up))
         # How many times each entry was picked, per direction: the engine
-        # adds 1 at each event (vaurien.stats adds them up).
+        # adds 1 at each pick (an exchange or a connection counts
+        # upstream; vaurien.stats adds them up).
         self.picks = ([0] * len(up), [0] * len(up))
         # With one entry (100:NAME), no draw is needed.
         self.single_index = 0 if len(thresholds) == 1 else None

@@ -169,6 +169,7 @@ class Options:
     def __init__(self, settings, handler_options, ini, protocol_options=None,
                  given=frozenset(), notes=()):
         self.settings = settings            # {dest: typed value}
+        self.given = given          # dests set by the INI file or the CLI
         self.handler_options = handler_options   # {name: {opt: raw}}
         self.ini = ini
         self.protocol_options = protocol_options or {}  # CLI {name: {opt: raw}}

@@ -18,7 +18,7 @@ from typing import Any, Callable, Optional, Tuple
 
 __all__ = ['ConfigError', 'Setting', 'SETTINGS', 'SETTINGS_BY_NAME',
            'parse_hostport', 'parse_endpoint', 'parse_listen_endpoint', 'parse_bool', 'parse_behavior', 'convert', 'BadValue',
-           'read_ini', 'IniConfig', 'defaults']
+           'read_ini', 'IniConfig', 'defaults', 'pick_mode']
 
 
 class ConfigError(Exception):
@@ -400,6 +400,14 @@ def parse_choice(*choices):
     return parse
 
 
+def pick_mode(pick, protocol):
+    """The ``--pick`` mode in force: *pick* as set, ``auto`` resolved by
+    *protocol* (``tcp``: ``event``, any protocol: ``exchange``)."""
+    if pick == 'auto':
+        return 'event' if protocol == 'tcp' else 'exchange'
+    return pick
+
+
 def parse_protocol(value):
     """A protocol name (tcp or a registered protocol) or a dotted path;
     checked against the protocol registry when the proxy is built."""
@@ -504,10 +512,15 @@ SETTINGS = [
             'Weighted handlers, "PERCENT:NAME, ...": a built-in, a '
             '[handler:NAME] section or a dotted path. The remainder up to '
             '100 goes to dummy.', 'BEHAVIOR', sample='100:dummy'),
-    Setting('pick', 'event', parse_choice('event', 'connection'),
-            'When a handler is picked: at each readable event (event), or '
-            'once when a connection opens, kept for its life (connection).',
-            'event|connection', sample='event'),
+    Setting('pick', 'auto',
+            parse_choice('auto', 'exchange', 'event', 'connection'),
+            'When a handler is picked: once per request, for the request '
+            'and its response (exchange, needs --protocol); at each '
+            'readable event, each message in protocol mode, each direction '
+            'on its own (event); or once when a connection opens, kept for '
+            'its life (connection). auto: exchange with --protocol, event '
+            'without. An end of stream is never a pick.',
+            'auto|exchange|event|connection', sample='auto'),
     Setting('protocol', 'tcp', parse_protocol,
             'What the traffic is: tcp (raw bytes), a built-in protocol '
             '(listed at the end of --help), a [protocol:NAME] section or a '
@@ -567,13 +580,18 @@ SETTINGS = [
             '"Authorization: Bearer TOKEN".', 'TOKEN', sample=''),
     Setting('event_log', None, optional_str,
             'Write the chaos event log there: one JSON line per connection '
-            'opened or closed and per event (handler picked, bytes, '
-            'outcome); "-" for standard output. Off when empty.', 'FILE',
+            'opened or closed and per pick (handler picked, bytes, '
+            'effect); "-" for standard output. Off when empty.', 'FILE',
             sample=''),
     Setting('event_log_flush', False, parse_bool,
             'Flush the event log after every line (slower) instead of about '
             'once a second; "--event-log-flush" alone means yes.', 'yes|no',
             sample='false', const='true'),
+    Setting('log_faults', False, parse_bool,
+            'Log one INFO line per fault applied (proxy, connection, peer, '
+            'direction, handler, effect); "--log-faults" alone means yes. '
+            'Costs nothing when off.', 'yes|no', sample='false',
+            const='true'),
     # The [statsd] section: keep these last, so that the generated sample
     # has one [vaurien] section and one [statsd] section.
     Setting('enabled', False, parse_bool,

@@ -101,8 +101,9 @@ def make_parser():
     setter.add_argument('--option', '-o', action='append', default=[],
                         metavar='KEY=VALUE', help=argparse.SUPPRESS)
     stats = commands.add_parser(
-        'stats', help='A live table of connections, throughput and picks '
-                      'per handler (from GET /metrics), refreshed like top.')
+        'stats', help='A live table of connections, throughput, picks '
+                      'per handler and what the faults did (from GET '
+                      '/metrics), refreshed like top.')
     stats.add_argument('--once', action='store_true',
                        help='Print the table once (totals only) and exit.')
     stats.add_argument('--interval', type=float, default=1.0,

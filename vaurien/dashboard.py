@@ -3,8 +3,8 @@
 The page is static -- it holds no data, only HTML, CSS and a script, all
 inline (nothing is fetched from another site) -- and it reads and drives
 the proxy through the control API itself, with the same checks as every
-other client: ``GET /proxy``, ``/behavior``, ``/handlers`` and ``/stats``
-once a second, ``PUT /behavior`` and ``PUT /proxy`` for its buttons.
+other client: ``GET /proxy`` (behavior, options, state), ``/handlers``
+and ``/stats`` once a second, ``PUT /behavior`` and ``PUT /proxy`` for its buttons.
 
 With ``--http-token``, the page asks for the token and sends it as
 ``Authorization: Bearer TOKEN`` on each of its requests; it keeps it in
@@ -398,10 +398,10 @@ async function loadHandlers() {
 async function refresh() {
   try {
     if (!handlersLoaded) await loadHandlers();
-    const [proxy, behavior, stats] = await Promise.all([
-      api("GET", "/proxy"), api("GET", "/behavior"), api("GET", "/stats")]);
+    const [proxy, stats] = await Promise.all([
+      api("GET", "/proxy"), api("GET", "/stats")]);
     showProxy(proxy);
-    showBehavior(behavior);
+    showBehavior(proxy);
     showStats(stats);
     $("token-bar").classList.add("hidden");
     $("read-msg").textContent = "";

@@ -4,11 +4,14 @@ One JSON object per line, in the order things happened:
 
 * ``"event": "open"`` when a client connects: its connection number, its
   address, the backend, the seed and the pick mode in force, the behavior;
-* ``"event": "data"`` at each readable event (each pick): the direction,
-  the handler picked, the bytes read from the source and the outcome
-  (``passed``, ``delayed``, ``errored``, ``reset``, ``closed``, ``hung``,
-  ``failed``, or ``eof`` when the source had ended); handler events also
-  give ``seconds``, how long the handler held the data;
+* ``"event": "data"`` at each handler pick on a direction (each readable
+  event with ``--pick event``, each message in protocol mode; with
+  ``--pick exchange`` a request and its response share one pick): the
+  direction, the handler picked, the bytes read from the source and the
+  ``effect`` (see :data:`EFFECTS`), with ``why`` when it is ``none``;
+  handler calls also give ``seconds``, how long the handler held the
+  data. The end of stream is not a pick: it makes no line, unless it is
+  handed to a handler that acts on it (``slow_close``);
 * ``"event": "connect_failed"`` when the backend cannot be reached;
 * ``"event": "close"`` when it ends: bytes each way, duration, and who
   ended it (``client``, ``backend``, ``handler``, ``error`` or ``proxy``);
@@ -20,10 +23,10 @@ Writes are buffered and flushed about once a second (or at every line with
 waits for the event log. When the log is off, the engine's only cost is
 one ``is None`` check per event.
 
-A handler says what its events do with an ``outcome`` class attribute
-(a string) or method (``outcome(self, to_backend) -> str``), declared in
-its own module (see :class:`~vaurien.handlers.BaseHandler`); an object
-without one gets ``handled``.
+A handler says what its calls do with an ``effect`` class attribute (a
+string) or method (``effect(self, to_backend)``), declared in its own
+module (see :class:`~vaurien.handlers.BaseHandler`); an object without
+one gets ``handled``.
 """
 import json
 import logging
@@ -32,9 +35,11 @@ import time
 
 from vaurien.config import ConfigError, format_hostport
 from vaurien.handlers import get_handlers
+from vaurien.handlers.base import WRONG_DIRECTION
+from vaurien.stats import NOT_FAULTS
 
-__all__ = ['EventLog', 'open_event_log', 'outcome_of', 'observe_call',
-           'EFFECT_OF_OUTCOME', 'effect_of']
+__all__ = ['EventLog', 'open_event_log', 'declared_effect', 'observe_call',
+           'observe_and_log', 'log_fault', 'EFFECTS', 'EFFECT_OF_OUTCOME', 'effect_of']
 
 log = logging.getLogger('vaurien')
 
@@ -44,33 +49,15 @@ FLUSH_INTERVAL = 1.0
 BUFFER_SIZE = 1 << 16
 
 
-def outcome_of(handler, name, to_backend):
-    """What an event handled by *handler* did, as the handler describes it.
+#: The effects, in the words of the stats, the event log, the report and
+#: the dashboard: what a fault did. ``passed`` is untouched (``dummy``);
+#: ``none`` is a pick of a fault that did nothing, with why.
+EFFECTS = ('delayed', 'throttled', 'errored', 'corrupted', 'cut', 'reset',
+           'hung', 'failed', 'handled', 'passed', 'none')
 
-    The handler's ``outcome`` (a string, or a method called with
-    *to_backend*; see :class:`~vaurien.handlers.BaseHandler`) wins; an
-    object without one (a plain callable) named like a built-in handler
-    gets that built-in's string outcome; else ``'handled'``.
-    """
-    described = getattr(handler, 'outcome', None)
-    if described is None:
-        builtin = get_handlers().get(name)
-        described = getattr(builtin, 'outcome', None)
-        if not isinstance(described, str):
-            return 'handled'
-    if isinstance(described, str):
-        return described
-    if callable(described):
-        try:
-            return str(described(to_backend))
-        except Exception:   # a handler's bug must not break the log
-            return 'handled'
-    return 'handled'
-
-
-#: What an outcome means as an effect (what the fault did, in the words of
-#: the report and the dashboard): ``closed`` is a cut connection, ``eof``
-#: a pick that met the end of stream and did nothing (``none``).
+#: What an outcome (the older word, still read from event logs and from
+#: handlers that declare ``outcome``) means as an effect: ``closed`` is a
+#: cut connection, ``eof`` a pick that met the end of stream.
 EFFECT_OF_OUTCOME = {
     'passed': 'passed',
     'eof': 'none',
@@ -83,45 +70,127 @@ EFFECT_OF_OUTCOME = {
     'handled': 'handled',
 }
 
+#: Why a call had no effect when nothing but the end of stream went
+#: through it (see also :data:`vaurien.handlers.base.WRONG_DIRECTION`).
+END_OF_STREAM = 'end of stream'
+
 
 def effect_of(name, outcome):
-    """The effect of a pick of handler *name* whose outcome was
-    *outcome*: ``passed`` by another handler than ``dummy`` did nothing
-    (``none``)."""
+    """The effect of an *outcome* (the older word) of handler *name*:
+    ``passed`` by another handler than ``dummy`` did nothing (``none``)."""
     if outcome == 'passed' and name != 'dummy':
         return 'none'
     return EFFECT_OF_OUTCOME.get(outcome, outcome)
 
 
-def observe_call(conn, to_backend, name, handler):
+def _told(described, name, to_backend):
+    if callable(described):
+        try:
+            described = described(to_backend)
+        except Exception:   # a handler's bug must not break the counts
+            return 'handled', None
+    if isinstance(described, tuple):
+        return str(described[0]), described[1]
+    return str(described), None
+
+
+def declared_effect(handler, name, to_backend):
+    """``(effect, why)``: what a call of *handler* does, as it declares.
+
+    The handler's ``effect`` (a string, or a method called with
+    *to_backend* returning a string or ``(effect, why)``; see
+    :class:`~vaurien.handlers.BaseHandler`) wins; then an ``outcome`` (the
+    older word, translated); an object with neither (a plain callable)
+    named like a built-in handler gets that built-in's effect when it is a
+    string; else ``handled``.
+    """
+    described = getattr(handler, 'effect', None)
+    if described is not None:
+        return _told(described, name, to_backend)
+    outcome = getattr(handler, 'outcome', None)
+    if outcome is not None:
+        effect, why = _told(outcome, name, to_backend)
+        return effect_of(name, effect), why
+    builtin = getattr(get_handlers().get(name), 'effect', None)
+    if isinstance(builtin, str):
+        return builtin, None
+    return 'handled', None
+
+
+def observe_call(conn, to_backend, name, handler, at_end=False):
     """Call *handler* through ``conn.call`` and tell what it did:
-    ``(how, outcome, bytes read, seconds)``; the effect is counted in the
-    proxy's stats (:meth:`vaurien.stats.Stats.handled`)."""
-    src = conn.client if to_backend else conn.backend
-    before = src.received
+    ``(how, effect, why, bytes read, seconds)``.
+
+    *at_end*: the call hands the end of stream to the handler of the
+    direction's last pick (it declared ``end_of_stream``, the effect of
+    such a call); not a pick. The engine overrides what the handler
+    declares when it knows better: ``failed`` when it raised, ``reset``
+    when a peer went away, ``hung``, ``cut`` when it closed a socket
+    and declares no other fault,
+    ``none`` (end of stream) when nothing but the end of stream went
+    through. The effect is counted in the proxy's stats
+    (:meth:`vaurien.stats.Stats.handled`) and, when it is a fault, among
+    the connection's faults.
+    """
+    before = conn.read_count(to_backend)
+    stats = conn.proxy.stats
     start = time.monotonic()
     how = conn.call(to_backend, name, handler)
     seconds = time.monotonic() - start
-    count = src.received - before
+    count = conn.read_count(to_backend) - before
+    why = None
     if how == 'failed':
-        outcome = 'failed'
+        effect = 'failed'
     elif how == 'error':
-        outcome = 'reset'
+        effect, why = 'reset', 'a peer went away'
     else:
-        outcome = outcome_of(handler, name, to_backend)
-        if conn.hung and outcome == 'handled':
-            outcome = 'hung'
-        elif how == 'closed' and outcome not in ('reset', 'hung'):
-            outcome = 'closed'
-        elif how == 'eof' and not count and outcome != 'delayed':
+        told = conn.told
+        if told is not None:
+            effect, why = told
+        elif at_end:
+            effect = getattr(handler, 'end_of_stream', None) or 'none'
+        else:
+            effect, why = declared_effect(handler, name, to_backend)
+        if conn.hung and effect == 'handled':
+            effect = 'hung'
+        elif how == 'closed' and (effect in NOT_FAULTS or
+                                  effect == 'handled'):
+            # It closed the connection; a fault it did before (error
+            # closing after its error answer) is what it did.
+            effect, why = 'cut', None
+        elif how == 'eof' and not count and effect not in ('delayed',
+                                                           'hung'):
             # Nothing but the end of stream went through the handler.
-            outcome = 'eof'
-    conn.proxy.stats.handled(conn, to_backend, name,
-                             effect_of(name, outcome), seconds)
-    return how, outcome, count, seconds
+            effect, why = 'none', END_OF_STREAM
+    if effect == 'none' and why is None:
+        why = WRONG_DIRECTION
+    stats.handled(conn, to_backend, name, effect, seconds)
+    if effect not in NOT_FAULTS:
+        conn.suffered(effect)
+    return how, effect, why, count, seconds
+
+
+def observe_and_log(conn, to_backend, name, handler, at_end=False):
+    """:func:`observe_call`, and one INFO line for a fault
+    (``--log-faults``): the proxy chooses one or the other when it is
+    made, so that the log costs nothing when it is off."""
+    result = observe_call(conn, to_backend, name, handler, at_end)
+    effect = result[1]
+    if effect not in NOT_FAULTS:
+        log_fault(conn, to_backend, name, effect, result[4])
+    return result
+
+
+def log_fault(conn, to_backend, name, effect, seconds):
+    """The INFO line of one fault (``--log-faults``)."""
+    log.info('fault: proxy %s, connection %d, peer %s, %s, handler %s: '
+             '%s (%.3f s)', format_hostport(conn.proxy.address),
+             conn.seq, format_hostport(conn.address),
+             _DIRECTION_NAMES[to_backend], name, effect, seconds)
 
 
 _DIRECTIONS = ('"downstream"', '"upstream"')   # indexed by to_backend
+_DIRECTION_NAMES = ('downstream', 'upstream')
 _now = time.time
 
 
@@ -141,6 +210,7 @@ class EventLog:
         self.failed = False
         self._shut = False
         self._names = {}      # handler name -> its JSON string
+        self._passes = {}     # handler name -> its pass-through fields
         self._heads = {}      # connection -> '"conn":N,"client":"..."'
         # Handler calls under way per connection, and the close lines held
         # until they end: a connection's close line is always its last.
@@ -244,46 +314,60 @@ class EventLog:
                    '"pick":"%s","behavior":%s}\n'
                    % (self._time(), self._head(conn),
                       json.dumps(format_hostport(proxy.distant)), proxy.seed,
-                      'connection' if proxy.pick_per_connection else 'event',
+                      proxy.pick,
                       json.dumps(proxy.behavior.text
                                  if proxy.behavior is not None else '')))
 
     def passed(self, conn, to_backend, name, count):
-        """A pass-through event: *count* bytes relayed (0: end of stream).
+        """A pass-through pick: *count* bytes relayed untouched by the
+        engine (``dummy``: ``passed``; a handler aimed at the other
+        direction: ``none``).
 
         The most frequent line: the lookups of :meth:`_time`, :meth:`_head`
-        and :meth:`_name` are done inline.
+        and :meth:`_pass` are done inline.
         """
         now = _now()
         second = int(now)
         if second != self._second:
             self._time()
         head = self._heads.get(conn) or self._head(conn)
-        quoted = self._names.get(name) or self._name(name)
+        quoted, effect = self._passes.get(name) or self._pass(name)
         self.write('{"time":"%s.%03dZ","event":"data",%s,"direction":%s,'
-                   '"handler":%s,"bytes":%d,"outcome":"%s"}\n'
+                   '"handler":%s,"bytes":%d,%s}\n'
                    % (self._stamp, (now - second) * 1000, head,
-                      _DIRECTIONS[to_backend], quoted, count,
-                      'passed' if count else 'eof'))
+                      _DIRECTIONS[to_backend], quoted, count, effect))
 
-    def call(self, conn, to_backend, name, handler):
-        """Call a handler (:func:`observe_call`) and log what it did."""
+    def _pass(self, name):
+        """``(quoted name, '"effect":...')`` of a pass-through pick of
+        *name*: ``dummy`` passed, any other was aimed elsewhere."""
+        if name == 'dummy':
+            effect = '"effect":"passed"'
+        else:
+            effect = '"effect":"none","why":"%s"' % WRONG_DIRECTION
+        pair = self._passes[name] = (self._name(name), effect)
+        return pair
+
+    def call(self, conn, to_backend, name, handler, at_end=False):
+        """Call a handler (the proxy's ``observe``: :func:`observe_call`)
+        and log what it did; returns what ``observe`` does."""
         calls = self._calls
         calls[conn] = calls.get(conn, 0) + 1
         try:
-            how, outcome, count, seconds = observe_call(conn, to_backend,
-                                                        name, handler)
+            result = conn.proxy.observe(conn, to_backend, name, handler,
+                                        at_end)
         finally:
             left = calls.pop(conn) - 1
             if left:
                 calls[conn] = left
+        _, effect, why, count, seconds = result
         self.write('{"time":%s,"event":"data",%s,"direction":%s,'
-                   '"handler":%s,"bytes":%d,"outcome":%s,"seconds":%.3f}\n'
+                   '"handler":%s,"bytes":%d,"effect":"%s"%s,"seconds":%.3f}\n'
                    % (self._time(), self._head(conn), _DIRECTIONS[to_backend],
-                      self._name(name), count, json.dumps(outcome), seconds))
+                      self._name(name), count, effect,
+                      ',"why":%s' % json.dumps(why) if why else '', seconds))
         if not left and conn in self._held:
             self._write_close(conn)
-        return how
+        return result
 
     def backend_failed(self, conn, reason, message):
         """The backend could not be reached for *conn*."""

@@ -13,6 +13,11 @@ name                                           type     labels
 ``vaurien_bytes_total``                        counter  ``direction``
 ``vaurien_handler_picks_total``                counter  ``handler``,
                                                         ``direction``
+``vaurien_handler_effects_total``              counter  ``handler``,
+                                                        ``effect``
+``vaurien_request_effects_total``              counter  ``handler``,
+                                                        ``effect``
+``vaurien_connection_effects_total``           counter  ``effect``
 ``vaurien_backend_connect_failures_total``     counter  ``reason``
 ``vaurien_handler_exceptions_total``           counter  ``handler``
 =============================================  =======  ======================
@@ -21,7 +26,12 @@ name                                           type     labels
 or ``downstream`` (backend to client: bytes read from backends). ``reason``
 is one of ``refused``, ``timeout``, ``resolve``, ``unreachable``,
 ``other``. Every handler of the current behavior has its picks listed, at 0
-when not picked yet.
+when not picked yet. ``effect`` is what a fault did (``delayed``,
+``throttled``, ``errored``, ``corrupted``, ``cut``, ``reset``, ``hung``,
+``failed``), or ``passed`` (untouched) or ``none`` (picked, did nothing):
+per handler call, per request (protocol mode: the effect of the pick of
+the exchange), and per closed connection (once for each kind of fault it
+met, ``passed`` when it met none).
 """
 from vaurien.stats import FAILURE_REASONS, snapshot
 
@@ -44,8 +54,17 @@ METRICS = {
         ('counter', 'Bytes read from clients (direction="upstream") and '
                     'from backends (direction="downstream").'),
     'vaurien_handler_picks_total':
-        ('counter', 'Readable events given to each handler, per direction '
-                    '(dummy: passed through untouched).'),
+        ('counter', 'Picks of each handler, per direction (dummy: passed '
+                    'through untouched); with --pick exchange, one per '
+                    'request, counted upstream.'),
+    'vaurien_handler_effects_total':
+        ('counter', 'Handler calls, by what they did.'),
+    'vaurien_request_effects_total':
+        ('counter', 'Requests (protocol mode), by what the pick of their '
+                    'exchange did to them or to their response.'),
+    'vaurien_connection_effects_total':
+        ('counter', 'Closed connections, once for each kind of fault they '
+                    'met (passed: none).'),
     'vaurien_backend_connect_failures_total':
         ('counter', 'Backend connections that failed, by reason.'),
     'vaurien_handler_exceptions_total':
@@ -91,6 +110,15 @@ def render_snapshot(snap):
             for (name, to_backend), count in sorted(
                 snap.picks.items(), key=lambda item: (item[0][0],
                                                       not item[0][1]))],
+        'vaurien_handler_effects_total': [
+            ((('handler', name), ('effect', effect)), count)
+            for (name, effect), count in sorted(snap.effects.items())],
+        'vaurien_request_effects_total': [
+            ((('handler', name), ('effect', effect)), count)
+            for (name, effect), count in sorted(snap.requests.items())],
+        'vaurien_connection_effects_total': [
+            ((('effect', effect),), count)
+            for effect, count in sorted(snap.connections.items())],
         'vaurien_backend_connect_failures_total': [
             ((('reason', reason),), snap.failures.get(reason, 0))
             for reason in FAILURE_REASONS],

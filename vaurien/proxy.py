@@ -3,14 +3,28 @@
 Each accepted client gets its own fresh backend connection. The two
 directions of a connection are serviced independently (a :class:`_Flow`
 each): a handler sleeping on a request does not hold back a response
-already on its way. At each readable event on a direction's source, a
-handler is picked from the current :class:`~vaurien.behavior.Behavior` and
-called as ``handler(client_sock, backend_sock, to_backend)`` in a worker
-greenlet; ``dummy`` picks are relayed by the engine itself, right in the
-event loop. In protocol mode each direction is a greenlet reading whole
-messages. A side that speaks TLS (:mod:`vaurien.endpoints`) does its
-handshake in a greenlet of its own first; then handlers and protocols see
-its plaintext, and its flow reads and writes through the TLS channel.
+already on its way. A handler is picked from the current
+:class:`~vaurien.behavior.Behavior` and called as
+``handler(client_sock, backend_sock, to_backend)`` in a worker greenlet;
+``dummy`` picks are relayed by the engine itself, right in the event loop.
+When a pick is made (``--pick``):
+
+* ``event`` (tcp's default): at each readable event of a direction (each
+  message in protocol mode), each direction on its own;
+* ``exchange`` (protocol mode's default): once per request; its response
+  (the next unanswered one, in order) gets the same handler, so
+  ``20:delay`` delays 20% of the requests and ``5:blackout`` cuts 5% of
+  the exchanges. A message no request asked for (a greeting, a push) is a
+  pick of its own;
+* ``connection``: once when the connection opens, for its whole life.
+
+An end of stream is never a pick: the engine finds it itself (before it
+picks) and ends the direction, unless the direction's last pick was a
+handler that acts on an end of stream (``end_of_stream``, like
+``slow_close``): it is then handed to that handler. A side that speaks TLS
+(:mod:`vaurien.endpoints`) does its handshake in a greenlet of its own
+first; then handlers and protocols see its plaintext, and its flow reads
+and writes through the TLS channel.
 
 What the engine guarantees around the handler contract:
 
@@ -24,6 +38,7 @@ What the engine guarantees around the handler contract:
   handler's name; the proxy keeps serving;
 * both sockets are always closed in the end.
 """
+import collections
 import errno
 import fcntl
 import logging
@@ -44,16 +59,19 @@ from vaurien._gevent import LoopServer, Socket
 
 from vaurien.behavior import (PASS, Behavior, connection_random,
                               direction_random)
-from vaurien.config import format_hostport
+from vaurien.config import ConfigError, format_hostport
 from vaurien.endpoints import (HandshakeTimeout, bind, bound_file,
                                listen_address, lookup, resolve, tls_reason,
                                unbind)
-from vaurien.events import observe_call
-from vaurien.stats import Stats
+from vaurien.events import log_fault, observe_and_log, observe_call
+from vaurien.stats import NOT_FAULTS, Stats
 from vaurien.toxics import ToxicSet
 from vaurien.toxics.link import Link
 
-__all__ = ['Proxy', 'Connection', 'Socket', 'bind', 'resolve']
+__all__ = ['Proxy', 'Connection', 'Socket', 'bind', 'resolve', 'PICKS']
+
+#: When a handler is picked (``--pick``).
+PICKS = ('event', 'exchange', 'connection')
 
 log = logging.getLogger('vaurien')
 
@@ -117,7 +135,8 @@ class Connection:
     __slots__ = ('proxy', 'seq', 'client', 'backend', 'address', 'hung',
                  'state', 'readers', 'behavior', 'index', 'flows', '_done',
                  '_closed', '_hrng', '_timer', '_addresses', 'closed_by',
-                 'started', 'seen', 'seen_at', '__weakref__')
+                 'started', 'seen', 'seen_at', 'exchanges', 'faults', 'told',
+                 '__weakref__')
 
     def __init__(self, proxy, seq, client, address):
         self.proxy = proxy
@@ -140,6 +159,11 @@ class Connection:
         # 'error' or 'proxy' (for the event log).
         self.closed_by = None
         self.started = _monotonic()     # for the duration in the event log
+        # Protocol mode, unless --pick event: the exchanges whose response
+        # has not been relayed yet, oldest first (a deque of _Exchange).
+        self.exchanges = None
+        self.faults = None      # the kinds of fault met (a set, once one is)
+        self.told = None        # (effect, why) a handler call told, if any
         self.seen = 0           # --idle-timeout: bytes read when last swept
         self.seen_at = 0.0      # ... and when they last changed
         client.conn = self
@@ -156,6 +180,15 @@ class Connection:
             return readers[to_backend].read(size)
         sock = self.client if to_backend else self.backend
         return sock.recv(size or self.proxy.bufsize)
+
+    def read_count(self, to_backend):
+        """Bytes read so far from the source of a direction, by handlers
+        and the engine: in protocol mode, the bytes of the messages handed
+        out (a message may be buffered before a handler reads it)."""
+        readers = self.readers
+        if readers is not None:
+            return readers[to_backend].taken
+        return (self.client if to_backend else self.backend).received
 
     @property
     def closed(self):
@@ -196,6 +229,24 @@ class Connection:
             rng = self._hrng = random.Random(
                 (self.proxy.seed << 64) | (self.seq << 2) | 2)
         return rng
+
+    def tell(self, effect, why=None):
+        """What the handler call under way did, when it differs from what
+        the handler declares (see ``BaseHandler.tell_effect``)."""
+        self.told = (effect, why)
+
+    def suffered(self, effect):
+        """Note a fault (an effect) met by this connection; each kind is
+        counted once per connection when it closes (or at once, when the
+        handler call that did it returned after the close)."""
+        faults = self.faults
+        if faults is None:
+            faults = self.faults = set()
+        elif effect in faults:
+            return
+        faults.add(effect)
+        if self._closed:
+            self.proxy.stats.late_fault(effect, len(faults) == 1)
 
     def hang(self):
         """Mark the connection hung: it is closed as soon as a side ends,
@@ -318,6 +369,8 @@ class Connection:
             return
         self.readers = (protocol.reader(self, False, backend),
                         protocol.reader(self, True, client))
+        if not proxy.pick_per_event:
+            self.exchanges = collections.deque()
         gevent.spawn_raw(self._relay, False)
         gevent.spawn_raw(self._relay, True)
 
@@ -349,9 +402,11 @@ class Connection:
     # -- picking and calling handlers ---------------------------------------
 
     def _pick_connection(self, behavior):
+        """--pick connection: the one pick (counted once, upstream)."""
         self.behavior = behavior
         self.index = behavior.index(
             connection_random(self.proxy.seed, self.seq))
+        behavior.picks[True][self.index] += 1
 
     def call(self, to_backend, name, handler):
         """Call *handler* for one event; None to go on, else how it ended:
@@ -360,6 +415,7 @@ class Connection:
         away while it ran)."""
         client, backend = self.client, self.backend
         src = client if to_backend else backend
+        self.told = None
         try:
             reads = src.reads
             result = handler(client, backend, to_backend)
@@ -394,12 +450,20 @@ class Connection:
         return 'error'
 
     def _relay(self, to_backend):
-        """Protocol mode: one direction as a greenlet, message by message."""
+        """Protocol mode: one direction as a greenlet, message by message.
+
+        With ``--pick exchange`` (or ``connection``) a request opens an
+        exchange (its pick) and the response answering it uses that pick
+        (the oldest unanswered exchange: requests and responses pair up in
+        order); a message no request asked for is a pick of its own, as is
+        every message with ``--pick event``.
+        """
         client, backend = self.client, self.backend
-        src, dst = (client, backend) if to_backend else (backend, client)
+        dst = backend if to_backend else client
         proxy = self.proxy
         reader = self.readers[to_backend]
         flow = self.flows[to_backend]      # for its picks; never armed
+        exchanges = self.exchanges
         how = 'eof'
         # Pass-through messages that were already whole in the buffer
         # (pipelined requests, a burst of answers) are gathered here, up to
@@ -410,11 +474,6 @@ class Connection:
         bufsize = proxy.bufsize
         try:
             while True:
-                if not reader.pending:
-                    if batch:
-                        dst.sendall(batch)
-                        batch.clear()
-                    src.wait_readable()
                 link = flow.link
                 if link is not None:
                     if batch:       # what passed before goes first
@@ -431,7 +490,33 @@ class Connection:
                         # read at the pace the link takes it.
                         reader.finish(flow.feed_link)
                     continue
-                name, handler = flow.pick()
+                # The end of stream is found here, before any pick (one
+                # receive into the reader's buffer, which the next message
+                # needs anyway): it is never a pick.
+                if batch and not reader.pending:
+                    # What passed goes before any wait for more bytes.
+                    dst.sendall(batch)
+                    batch.clear()
+                if not reader.fill():
+                    how = flow.at_end()
+                    break
+                exchange = None
+                if to_backend and exchanges is not None:
+                    # A request: an exchange, one pick.
+                    behavior, index = flow.draw()
+                    exchange = self._open_exchange(behavior, index)
+                elif exchanges:
+                    # Its response: the pick of the request.
+                    exchange = exchanges[0]
+                    behavior, index = exchange.behavior, exchange.index
+                else:
+                    # --pick event, or a message no request asked for (a
+                    # greeting, a push): a pick of its own.
+                    behavior, index = flow.draw()
+                    if self.behavior is None:
+                        behavior.picks[to_backend][index] += 1
+                pair = flow.last = behavior.tables[to_backend][index]
+                name, handler = pair
                 if handler is PASS:
                     if reader.pending and len(batch) < bufsize:
                         data = reader.read()
@@ -452,21 +537,37 @@ class Connection:
                     events = proxy.events
                     if events is not None:
                         events.passed(self, to_backend, name, count)
+                    if exchange is not None:
+                        self._exchange_done(exchange, 'passed'
+                                            if name == 'dummy' else 'none',
+                                            reader)
                     if not count:
                         break
                     continue
                 if batch:
                     dst.sendall(batch)
                     batch.clear()
-                sent = dst.sent
-                how = flow.call(name, handler)
+                if exchange is not None:
+                    exchange.busy = True
+                try:
+                    sent = dst.sent
+                    how, effect = flow.observe(name, handler)[:2]
+                    if how is None and reader.streaming and \
+                            not self._closed:
+                        # A message longer than --max-message: the handler
+                        # had its head. The rest follows it at the pace dst
+                        # takes it, or is dropped if the handler sent
+                        # nothing on.
+                        reader.finish(dst.sendall if dst.sent != sent
+                                      else None)
+                finally:
+                    if exchange is not None:
+                        exchange.busy = False
+                if exchange is not None:
+                    # (After the rest of a long message: its info is known.)
+                    self._exchange_done(exchange, effect, reader)
                 if how is not None:
                     break
-                if reader.streaming and not self._closed:
-                    # A message longer than --max-message: the handler had
-                    # its head. The rest follows it at the pace dst takes
-                    # it, or is dropped if the handler sent nothing on.
-                    reader.finish(dst.sendall if dst.sent != sent else None)
             if batch:
                 dst.sendall(batch)
         except OSError:
@@ -479,6 +580,39 @@ class Connection:
                       self.seq, _direction(to_backend), type(exc).__name__,
                       exc, exc_info=True)
         self.direction_ended(to_backend, how or 'eof')
+
+    def _open_exchange(self, behavior, index):
+        """A request picked *index* of *behavior*: a new exchange, counted
+        as a pick (with --pick connection, the connection's pick was)."""
+        exchanges = self.exchanges
+        if len(exchanges) >= _MAX_EXCHANGES:
+            # Requests no response answers (memcache's noreply): the
+            # oldest one is over.
+            exchanges.popleft().note(self.proxy.stats, None, True)
+        if self.behavior is None:
+            behavior.picks[True][index] += 1
+        exchange = _Exchange(behavior, index)
+        exchanges.append(exchange)
+        return exchange
+
+    def _exchange_done(self, exchange, effect, reader):
+        """One side of *exchange* is through, with *effect* (*reader*:
+        the side's, whose ``last`` is the message's info). The response
+        ends the exchange and takes it off the queue (its last response:
+        an HTTP 1xx is followed by another), as does a request that gets
+        no response (memcache's noreply), or a closed connection."""
+        protocol = reader.protocol
+        if reader.to_backend:
+            over = not protocol.expects_response(reader.last)
+        else:
+            over = protocol.final_response(reader.last)
+        exchange.note(self.proxy.stats, effect, over or self._closed)
+        if over:
+            exchanges = self.exchanges
+            if exchanges and exchanges[0] is exchange:
+                exchanges.popleft()
+            elif exchange in exchanges:
+                exchanges.remove(exchange)
 
     # -- ending -------------------------------------------------------------------
 
@@ -536,21 +670,61 @@ class Connection:
                 except OSError:
                     pass
         # Counted and logged once the sockets are closed: whatever happens
-        # here, no descriptor outlives its connection.
+        # here, no descriptor outlives its connection. An exchange whose
+        # handler call is under way is counted when that call returns.
+        exchanges = self.exchanges
+        if exchanges:
+            for exchange in exchanges:
+                if not exchange.busy:
+                    exchange.note(proxy.stats, None, True)
         proxy.stats.connection_closed(self)
         if proxy.events is not None:
             proxy.events.closed(self)
 
 
+class _Exchange:
+    """A request and its response, in protocol mode (``--pick exchange``
+    or ``connection``): one pick, and one effect counted per request
+    (:meth:`vaurien.stats.Stats.request_done`)."""
+
+    __slots__ = ('behavior', 'index', 'effect', 'settled', 'busy')
+
+    def __init__(self, behavior, index):
+        self.behavior = behavior
+        self.index = index
+        self.effect = None      # what was done so far: None, passed, none
+        self.settled = False    # counted
+        self.busy = False       # a handler call on it is under way
+
+    def note(self, stats, effect, final):
+        """One side did *effect* (None: nothing more will be done). The
+        exchange is counted once: at its first fault, or when it is over
+        (*final*): ``passed`` when both sides were relayed untouched by
+        ``dummy``, else ``none``."""
+        if self.settled:
+            return
+        if effect is not None and effect not in NOT_FAULTS:
+            final = True
+        elif effect is None or self.effect == 'none':
+            effect = self.effect or 'none'
+        if final:
+            self.settled = True
+            stats.request_done(self.behavior.names[self.index], effect)
+        else:
+            self.effect = effect
+
+
 class _Flow:
     """One direction of a tcp-mode connection, driven by loop callbacks.
 
-    At each readable event of the source a handler is picked. A
-    pass-through is done right here, in the loop: one ``recv_into`` into a
-    borrowed buffer and one ``send``; only when the destination cannot take
-    it all does the flow stop reading and wait for the destination to be
-    writable (back-pressure). Any other handler runs in a greenlet of its
-    own, with this flow's reading stopped until it returns.
+    At each readable event of the source a handler is picked (unless the
+    event is the end of stream). A pass-through is done right here, in the
+    loop: one ``recv_into`` into a borrowed buffer and one ``send``; only
+    when the destination cannot take it all does the flow stop reading and
+    wait for the destination to be writable (back-pressure). Any other
+    handler runs in a greenlet of its own, with this flow's reading
+    stopped until it returns. In protocol mode a flow only draws the
+    picks of a relay greenlet (:meth:`Connection._relay`).
 
     Once a pass-through read fills a whole buffer (bulk data), the flow
     gets a pipe of its own and its later pass-throughs are two splice(2)
@@ -564,7 +738,8 @@ class _Flow:
 
     __slots__ = ('conn', 'to_backend', 'src', 'readable', 'writable',
                  'recv_into', 'send', 'rng', 'buf', 'view', 'sent',
-                 'reading', 'writing', 'pipe', 'held', 'link', 'room')
+                 'reading', 'writing', 'pipe', 'held', 'last', 'link',
+                 'room')
 
     def __init__(self, conn, to_backend):
         self.conn = conn
@@ -593,6 +768,7 @@ class _Flow:
         # socket's).
         self.held = 0 if (_splice is not None and src.tls is None
                           and dst.tls is None) else None
+        self.last = None        # the (name, handler) of the last pick
         # Through the toxics (vaurien.toxics.link.Link), or None.
         self.link = None
         self.room = None        # protocol mode: set when the link has room
@@ -693,36 +869,79 @@ class _Flow:
         """gevent's way of saying a socket we watch was closed: end."""
         self.conn.close('handler')
 
-    def pick(self):
-        """The ``(name, handler)`` picked for this event, counted among the
-        behavior's picks: one per connection (``--pick connection``) or one
-        per event from this direction's generator."""
+    def draw(self):
+        """``(behavior, index)`` of this pick: the connection's (``--pick
+        connection``), or one drawn from this direction's generator. The
+        caller counts it (``behavior.picks``) once it is a pick: not at an
+        end of stream, and with ``--pick connection`` never (the
+        connection's pick was counted once)."""
         conn = self.conn
         behavior = conn.proxy.behavior
-        to_backend = self.to_backend
         if conn.behavior is not None:
             if behavior is not conn.behavior:
                 conn._pick_connection(behavior)
-            index = conn.index
-        else:
-            index = behavior.single_index
-            if index is None:
-                rng = self.rng
-                if rng is None:
-                    rng = self.rng = direction_random(
-                        conn.proxy.seed, conn.seq, to_backend)
-                index = behavior.index(rng)
-        behavior.picks[to_backend][index] += 1
-        return behavior.tables[to_backend][index]
+            return behavior, conn.index
+        index = behavior.single_index
+        if index is None:
+            rng = self.rng
+            if rng is None:
+                rng = self.rng = direction_random(
+                    conn.proxy.seed, conn.seq, self.to_backend)
+            index = behavior.index(rng)
+        return behavior, index
 
-    def call(self, name, handler):
-        """Call *handler* for this event (through the event log when on);
-        None to go on, else how the direction ended."""
+    def pick(self):
+        """The ``(name, handler)`` of one pick, counted: for a chunk of
+        data the toxics' link takes (never an end of stream)."""
+        behavior, index = self.draw()
+        if self.conn.behavior is None:
+            behavior.picks[self.to_backend][index] += 1
+        pair = self.last = behavior.tables[self.to_backend][index]
+        return pair
+
+    def observe(self, name, handler, at_end=False):
+        """Call *handler* through the event log when it is on, else
+        through the proxy's ``observe``; ``(how, effect, why, bytes,
+        seconds)`` (see :func:`vaurien.events.observe_call`)."""
         conn = self.conn
-        events = conn.proxy.events
+        proxy = conn.proxy
+        events = proxy.events
         if events is None:
-            return observe_call(conn, self.to_backend, name, handler)[0]
-        return events.call(conn, self.to_backend, name, handler)
+            return proxy.observe(conn, self.to_backend, name, handler, at_end)
+        return events.call(conn, self.to_backend, name, handler, at_end)
+
+    def call(self, name, handler, at_end=False):
+        """Call *handler* for this event; None to go on, else how the
+        direction ended."""
+        return self.observe(name, handler, at_end)[0]
+
+    def end_handler(self):
+        """The ``(name, handler)`` of the last pick when that handler acts
+        on an end of stream (``end_of_stream``), else None."""
+        last = self.last
+        if last is not None and last[1] is not PASS and \
+                getattr(last[1], 'end_of_stream', None):
+            return last
+        return None
+
+    def at_end(self):
+        """In a greenlet: the source has ended. Not a pick: handed to the
+        last pick's handler if it acts on it; how the direction ended."""
+        last = self.end_handler()
+        if last is None:
+            return 'eof'
+        return self.call(last[0], last[1], True) or 'eof'
+
+    def ended(self):
+        """In the loop: the source has ended (see :meth:`at_end`)."""
+        if self.end_handler() is None:
+            self.conn.direction_ended(self.to_backend, 'eof')
+        else:
+            self.conn.proxy._workers.run(self.run_end)
+
+    def run_end(self):
+        """In a worker greenlet: :meth:`at_end`, then end the direction."""
+        self.conn.direction_ended(self.to_backend, self.at_end())
 
     def on_readable(self):
         conn = self.conn
@@ -731,14 +950,16 @@ class _Flow:
             return
         proxy = conn.proxy
         to_backend = self.to_backend
-        name, handler = self.pick()
+        behavior, index = self.draw()
+        pair = behavior.tables[to_backend][index]
+        name, handler = pair
         if handler is not PASS:
             self.reading = False
             self.readable.stop()
-            proxy._workers.run(self.run_handler, name, handler)
+            proxy._workers.run(self.run_handler, behavior, index)
             return
         if self.pipe is not None:
-            self.splice(name)
+            self.splice(behavior, index, pair)
             return
         buffers = proxy._buffers
         buf = buffers.pop() if buffers else bytearray(proxy.bufsize)
@@ -750,17 +971,21 @@ class _Flow:
         except OSError:
             conn.close(_SIDES[to_backend])
             return
-        # The same as self.passed(name, buf, count), inlined: this is the
-        # plaintext hot path.
-        if proxy.events is not None:
-            proxy.events.passed(conn, to_backend, name, count)
+        # The same as self.passed(behavior, index, buf, count), inlined:
+        # this is the plaintext hot path.
         if not count:
+            # The end of stream: not a pick.
             buffers.append(buf)
             self.src.eof = True
             self.reading = False
             self.readable.stop()
-            conn.direction_ended(to_backend, 'eof')
+            self.ended()
             return
+        if conn.behavior is None:
+            behavior.picks[to_backend][index] += 1
+        self.last = pair
+        if proxy.events is not None:
+            proxy.events.passed(conn, to_backend, name, count)
         self.src.received += count
         view = memoryview(buf)[:count]
         try:
@@ -785,21 +1010,26 @@ class _Flow:
         self.writing = True
         self.writable.start(self.on_writable)
 
-    def passed(self, name, buf, count):
-        """Relay the *count* bytes read into *buf* (a pass-through)."""
+    def passed(self, behavior, index, buf, count):
+        """Relay the *count* bytes read into *buf*, a pass-through pick of
+        *index* in *behavior*; 0 bytes is the end of stream (not a pick:
+        *behavior* and *index* are not used)."""
         conn = self.conn
         proxy = conn.proxy
         to_backend = self.to_backend
         buffers = proxy._buffers
-        if proxy.events is not None:
-            proxy.events.passed(conn, to_backend, name, count)
         if not count:
             buffers.append(buf)
             self.src.eof = True
             self.reading = False
             self.readable.stop()
-            conn.direction_ended(to_backend, 'eof')
+            self.ended()
             return
+        if conn.behavior is None:
+            behavior.picks[to_backend][index] += 1
+        pair = self.last = behavior.tables[to_backend][index]
+        if proxy.events is not None:
+            proxy.events.passed(conn, to_backend, pair[0], count)
         self.src.received += count
         view = memoryview(buf)[:count]
         try:
@@ -838,10 +1068,12 @@ class _Flow:
                 pass
         self.pipe = pipe + (src.fileno(), dst.fileno())
 
-    def splice(self, name):
-        """A pass-through event on the splice path: at most ``--bufsize``
-        bytes from the source into the (empty) pipe, then as much of them
-        as the destination takes; the rest waits in the pipe."""
+    def splice(self, behavior, index, pair):
+        """A pass-through event on the splice path (the pick *index* of
+        *behavior*, whose ``(name, handler)`` is *pair*): at most
+        ``--bufsize`` bytes from the source into the (empty) pipe, then as
+        much of them as the destination takes; the rest waits in the pipe.
+        As on the copying path, the end of stream is not a pick."""
         conn = self.conn
         proxy = conn.proxy
         to_backend = self.to_backend
@@ -854,14 +1086,17 @@ class _Flow:
         except OSError:
             conn.close(_SIDES[to_backend])
             return
-        if proxy.events is not None:
-            proxy.events.passed(conn, to_backend, name, count)
         if not count:
             self.src.eof = True
             self.reading = False
             self.readable.stop()
-            conn.direction_ended(to_backend, 'eof')
+            self.ended()
             return
+        if conn.behavior is None:
+            behavior.picks[to_backend][index] += 1
+        self.last = pair
+        if proxy.events is not None:
+            proxy.events.passed(conn, to_backend, pair[0], count)
         self.src.received += count
         self.held = count
         self.flush()
@@ -916,15 +1151,27 @@ class _Flow:
         self.buf = self.view = None
         self.arm_read()
 
-    def run_handler(self, name, handler):
-        """In a worker greenlet: one handler call, then read again."""
+    def run_handler(self, behavior, index, has_data=False):
+        """In a worker greenlet: one handler call, then read again.
+
+        A readable event may be the end of stream: unless the flow read
+        data already (*has_data*, TLS), a peek tells, before the handler
+        is called, so that an end of stream is never a pick.
+        """
         conn = self.conn
+        if not has_data and self.src.at_eof():
+            conn.direction_ended(self.to_backend, self.at_end())
+            return
+        to_backend = self.to_backend
+        if conn.behavior is None:
+            behavior.picks[to_backend][index] += 1
+        name, handler = self.last = behavior.tables[to_backend][index]
         how = self.call(name, handler)
         if how is None:
             if not conn._closed:
                 self.arm_read()
         else:
-            conn.direction_ended(self.to_backend, how)
+            conn.direction_ended(to_backend, how)
 
 
 class _TLSFlow(_Flow):
@@ -966,15 +1213,19 @@ class _TLSFlow(_Flow):
         except OSError:
             conn.close(_SIDES[self.to_backend])
             return
-        name, handler = self.pick()
+        if not count:
+            self.passed(None, None, buf, 0)     # the end of stream
+            return
+        behavior, index = self.draw()
+        handler = behavior.tables[self.to_backend][index][1]
         if handler is not PASS:
             self.tls.unread(bytes(buf[:count]))
             buffers.append(buf)
             self.reading = False
             self.readable.stop()
-            proxy._workers.run(self.run_handler, name, handler)
+            proxy._workers.run(self.run_handler, behavior, index, True)
             return
-        self.passed(name, buf, count)
+        self.passed(behavior, index, buf, count)
         tls = self.tls
         if count == len(buf) or tls.ended or tls.ahead is not None \
                 or tls.error is not None:
@@ -1056,6 +1307,8 @@ def _direction(to_backend):
 
 # The side a direction reads from, indexed by to_backend.
 _SIDES = ('backend', 'client')
+# Exchanges waiting for their response on one connection, at most.
+_MAX_EXCHANGES = 1024
 # Who ended a connection, by how a direction ended (see Connection.call).
 _ENDED_BY = {'closed': 'handler', 'error': 'error', 'failed': 'error'}
 
@@ -1075,7 +1328,10 @@ class Proxy:
     proxy when they are made, so either may also be a function that takes
     the proxy and returns it: it is called last, on the otherwise complete
     proxy (this is how :mod:`vaurien.service` builds one). *events* is the
-    chaos event log (:class:`vaurien.events.EventLog`) or None. ``toxics``
+    chaos event log (:class:`vaurien.events.EventLog`) or None. *pick* is
+    ``event``, ``exchange`` (protocol mode only) or ``connection``: when a
+    handler is picked (see the module's docstring). With *log_faults*,
+    every fault applied is logged at INFO (one line each). ``toxics``
     is the proxy's :class:`~vaurien.toxics.ToxicSet`, empty at first;
     *handlers* (the handler registry) makes handlers usable as toxics.
     *name* is its name among several proxies (``[proxy:NAME]``), or None.
@@ -1101,7 +1357,11 @@ class Proxy:
                  reuse_port=False, worker=0, workers=1, events=None,
                  local_mode=None, local_tls=None, distant_tls=None,
                  max_message=1 << 20, max_connections=None,
-                 idle_timeout=None, handlers=None, name=None):
+                 idle_timeout=None, handlers=None, name=None,
+                 log_faults=False):
+        if pick not in PICKS:
+            raise ConfigError('--pick must be one of %s, got %r'
+                              % (', '.join(PICKS), pick))
         self.local = local
         self.local_mode = local_mode
         self.local_tls = local_tls
@@ -1137,7 +1397,13 @@ class Proxy:
         self.timeout = timeout
         self.seed = seed
         self.backlog = backlog
+        self.pick = pick
         self.pick_per_connection = pick == 'connection'
+        self.pick_per_event = pick == 'event'
+        # How handler calls are observed (vaurien.events), chosen once:
+        # with --log-faults off, logging costs nothing per call.
+        self.observe = observe_and_log if log_faults else observe_call
+        self.log_faults = log_faults
         self.protocol = protocol
         self.connections = set()
         self.hung = set()
@@ -1156,6 +1422,10 @@ class Proxy:
         self.address = None
         if callable(protocol):
             self.protocol = protocol(self)
+        if pick == 'exchange' and self.protocol is None:
+            raise ConfigError('--pick exchange needs a --protocol (in tcp '
+                              'mode there are no requests, only readable '
+                              'events: --pick event)')
         if behavior is not None and not isinstance(behavior, Behavior):
             self.behavior = behavior(self)
 
@@ -1258,7 +1528,9 @@ class Proxy:
         name, handler = behavior.pair(index, True)
         hook = getattr(handler, 'tls_handshake', None)
         if hook is not None:
-            behavior.picks[True][index] += 1
+            if not self.pick_per_connection:    # (counted when picked)
+                behavior.picks[True][index] += 1
+            effect = getattr(handler, 'handshake_effect', lambda: 'cut')()
             try:
                 hook(conn)
             except Exception as exc:
@@ -1266,6 +1538,12 @@ class Proxy:
                     log.error('handler %r failed on connection %d (TLS '
                               'handshake): %s: %s', name, conn.seq,
                               type(exc).__name__, exc, exc_info=True)
+            # What it did, counted and logged as a handler call's would be
+            # (the handshake is no data: no event-log line).
+            self.stats.handled(conn, True, name, effect, 0.0)
+            conn.suffered(effect)
+            if self.log_faults:
+                log_fault(conn, True, name, effect, 0.0)
             conn.close('handler')
             return
         try:

@@ -33,7 +33,7 @@ import signal
 import gevent
 from gevent.event import Event
 
-from vaurien.config import ConfigError, format_hostport
+from vaurien.config import ConfigError, format_hostport, pick_mode
 from vaurien.control import ProxyControl, build_behavior
 from vaurien.endpoints import client_tls, server_tls
 from vaurien.events import open_event_log
@@ -179,7 +179,8 @@ def build_proxy(plan, seed, local=None, distant=None, events=None,
     return Proxy(options.local if local is None else local,
                  options.distant if distant is None else distant,
                  plan.behavior, bufsize=options.bufsize,
-                 timeout=options.timeout, seed=seed, pick=options.pick,
+                 timeout=options.timeout, seed=seed,
+                 pick=pick_mode(options.pick, options.protocol),
                  protocol=plan.protocol, reuse_port=worker is not None,
                  worker=worker.index if worker else 0,
                  workers=worker.count if worker else 1, events=events,
@@ -187,7 +188,7 @@ def build_proxy(plan, seed, local=None, distant=None, events=None,
                  distant_tls=distant_tls, max_message=options.max_message,
                  max_connections=options.max_connections,
                  idle_timeout=options.idle_timeout, handlers=plan.registry,
-                 name=name)
+                 name=name, log_faults=options.log_faults)
 
 
 def build_tls(options):
@@ -318,7 +319,7 @@ class Service:
                 'seed %d (replay with --seed %d)'
                 % (format_hostport(proxy.address),
                    format_hostport(proxy.distant), proxy.behavior.text,
-                   options.pick, options.protocol, self.seed, self.seed))
+                   proxy.pick, options.protocol, self.seed, self.seed))
 
     def serve_forever(self):
         """Serve until :meth:`stop`; the observers are stopped after."""
@@ -594,7 +595,7 @@ class GroupService:
                 'seed %d (replay with --seed %d)'
                 % (head, format_hostport(proxy.address),
                    format_hostport(proxy.distant), proxy.behavior.text,
-                   options.pick, options.protocol, self.seed, self.seed))
+                   proxy.pick, options.protocol, self.seed, self.seed))
 
     def serve_forever(self, stopped):
         """Serve until *stopped* (an Event) is set; then stop and close."""

@@ -23,8 +23,11 @@ import socket as _socket
 import ssl
 import time
 
+from vaurien.config import format_hostport
+
 __all__ = ['Stats', 'Snapshot', 'snapshot', 'failure_reason',
-           'FAILURE_REASONS', 'percentile', 'RECENT', 'NOT_FAULTS']
+           'FAILURE_REASONS', 'percentile', 'RECENT', 'NOT_FAULTS',
+           'effect_shares']
 
 #: The last faults kept, for the dashboard.
 RECENT = 20
@@ -48,6 +51,47 @@ def percentile(values, fraction):
     ordered = sorted(values)
     rank = math.ceil(fraction * len(ordered))
     return ordered[min(len(ordered), max(1, rank)) - 1]
+
+# What a connection that met no fault counts as.
+_UNTOUCHED = ('passed',)
+
+# How the effects that are not faults read in a summary.
+_EFFECT_WORDS = {'passed': 'passed untouched',
+                 'none': 'picked with no effect'}
+
+
+def effect_shares(counts, noun, notes=None, total=None):
+    """*counts* (``{effect: count}``) for a person: ``"20.1% of 2000
+    requests delayed (by 1.0 s), 4.9% cut, 75.0% passed untouched"``.
+
+    Faults first, most frequent first, then ``passed`` and ``none``;
+    *noun* is what is counted (plural); *notes* (``{effect: text}``) adds
+    a word to an effect (``{'delayed': 'by 1.0 s'}``); *total*, what the
+    shares are of, defaults to the sum of *counts* (give it when one thing
+    can be counted under several effects: a connection). None when nothing
+    was counted.
+    """
+    if total is None:
+        total = sum(counts.values())
+    if not total:
+        return None
+    notes = notes or {}
+    order = sorted((e for e in counts if e not in NOT_FAULTS),
+                   key=lambda e: (-counts[e], e))
+    order += [e for e in ('passed', 'none') if counts.get(e)]
+    parts = []
+    for effect in order:
+        if not counts[effect]:
+            continue
+        text = '%.1f%%' % (100.0 * counts[effect] / total)
+        if not parts:
+            text += ' of %d %s' % (total, noun)
+        text += ' ' + _EFFECT_WORDS.get(effect, effect)
+        if effect in notes:
+            text += ' (%s)' % notes[effect]
+        parts.append(text)
+    return ', '.join(parts)
+
 
 #: The labels of backend connect failures.
 FAILURE_REASONS = ('refused', 'timeout', 'resolve', 'unreachable', 'tls',
@@ -86,13 +130,18 @@ class Stats:
     handlers (not counting "the peer went away" errors); ``picks``:
     ``{(handler name, to_backend): count}`` of behaviors no longer in use;
     ``effects``: ``{(handler name, effect): count}`` of handler calls;
+    ``requests``: ``{(handler name, effect): count}``, one per request
+    (protocol mode, ``--pick exchange`` or ``connection``): what the pick
+    of the exchange did to the request or its response; ``connections``:
+    ``{effect: count}`` of closed connections, each counted once for every
+    kind of fault it met, or as ``passed`` when it met none;
     ``recent``: the last :data:`RECENT` faults, ``(time, connection
     number, client address, to_backend, handler name, effect, seconds)``.
     """
 
     __slots__ = ('closed', 'bytes_up', 'bytes_down', 'failures',
                  'exceptions', 'exception_count', 'picks', 'behavior',
-                 'effects', 'recent')
+                 'effects', 'requests', 'connections', 'recent')
 
     def __init__(self):
         self.closed = 0
@@ -104,15 +153,35 @@ class Stats:
         self.picks = {}
         self.behavior = None   # the behavior whose counts are not folded yet
         self.effects = {}
+        self.requests = {}
+        self.connections = {}
         self.recent = collections.deque(maxlen=RECENT)
 
     def connection_closed(self, conn):
-        """Fold a closing connection's byte counts into the totals."""
+        """Fold a closing connection's byte counts and the faults it met
+        (``conn.faults``) into the totals."""
         self.closed += 1
         self.bytes_up += conn.client.received
         backend = conn.backend
         if backend is not None:
             self.bytes_down += backend.received
+        counts = self.connections
+        for effect in conn.faults or _UNTOUCHED:
+            counts[effect] = counts.get(effect, 0) + 1
+
+    def late_fault(self, effect, first):
+        """A closed connection met *effect* (a handler call on it ended
+        after the close); *first*: it was counted as ``passed``."""
+        counts = self.connections
+        counts[effect] = counts.get(effect, 0) + 1
+        if first:
+            counts['passed'] -= 1
+
+    def request_done(self, name, effect):
+        """Count what the pick of one exchange (handler *name*) did to
+        its request and response: *effect*."""
+        key = (name, effect)
+        self.requests[key] = self.requests.get(key, 0) + 1
 
     def backend_failed(self, exc):
         """Count one backend connect failure; returns its reason label."""
@@ -165,14 +234,21 @@ class Snapshot:
     ``bytes_down``, ``picks`` (``{(name, to_backend): count}``, every name of
     the current behavior present), ``failures`` (``{reason: count}``),
     ``exceptions`` (``{name: count}``), ``behavior`` (its text),
-    ``effects`` (``{(name, effect): count}``) and ``recent`` (the last
+    ``effects`` (``{(name, effect): count}``, one per handler call),
+    ``requests`` (``{(name, effect): count}``, one per request, protocol
+    mode), ``connections`` (``{effect: count}``, closed connections by the
+    faults they met, ``passed`` for none) and ``recent`` (the last
     faults, oldest first: dicts with ``time``, ``conn``, ``client``,
     ``direction``, ``handler``, ``effect``, ``seconds``).
     """
 
     __slots__ = ('opened', 'closed', 'open', 'hung', 'bytes_up',
                  'bytes_down', 'picks', 'failures', 'exceptions', 'behavior',
-                 'effects', 'recent')
+                 'effects', 'requests', 'connections', 'recent')
+
+    def __init__(self):
+        self.effects, self.requests, self.connections = {}, {}, {}
+        self.recent = []
 
     def to_json(self):
         """The snapshot as JSON-able data (for ``--workers`` and
@@ -180,8 +256,9 @@ class Snapshot:
         data = {name: getattr(self, name) for name in self.__slots__}
         data['picks'] = [[name, to_backend, count] for (name, to_backend),
                          count in sorted(self.picks.items())]
-        data['effects'] = [[name, effect, count] for (name, effect), count
-                           in sorted(self.effects.items())]
+        for field in ('effects', 'requests'):
+            data[field] = [[name, effect, count] for (name, effect), count
+                           in sorted(getattr(self, field).items())]
         return data
 
     @classmethod
@@ -200,17 +277,29 @@ class Snapshot:
                 total = getattr(snap, field)
                 for key, count in part[field].items():
                     total[key] = total.get(key, 0) + count
-        snap.effects = {}
+        snap.effects, snap.requests, snap.connections = {}, {}, {}
         recent = []
         for part in parts:
-            for name, effect, count in part['effects']:
-                key = (name, effect)
-                snap.effects[key] = snap.effects.get(key, 0) + count
+            for field in ('effects', 'requests'):
+                total = getattr(snap, field)
+                for name, effect, count in part[field]:
+                    key = (name, effect)
+                    total[key] = total.get(key, 0) + count
+            for effect, count in part['connections'].items():
+                snap.connections[effect] = \
+                    snap.connections.get(effect, 0) + count
             recent.extend(part['recent'])
         recent.sort(key=lambda fault: fault['time'])
         snap.recent = recent[-RECENT:]
         snap.behavior = parts[0]['behavior'] if parts else ''
         return snap
+
+    def requests_by_effect(self):
+        """``{effect: requests}``, every handler together."""
+        result = {}
+        for (_, effect), count in self.requests.items():
+            result[effect] = result.get(effect, 0) + count
+        return result
 
     def picks_by_name(self):
         """``{name: picks in both directions}``."""
@@ -254,6 +343,8 @@ def snapshot(proxy):
     snap.exceptions = dict(stats.exceptions)
     snap.behavior = behavior.text if behavior is not None else ''
     snap.effects = dict(stats.effects)
+    snap.requests = dict(stats.requests)
+    snap.connections = dict(stats.connections)
     snap.recent = [{'time': round(when, 3), 'conn': seq,
                     'client': _peer(address),
                     'direction': 'upstream' if to_backend else 'downstream',
@@ -266,7 +357,5 @@ def snapshot(proxy):
 
 def _peer(address):
     if isinstance(address, tuple) and len(address) >= 2:
-        host = str(address[0])
-        return '[%s]:%s' % (host, address[1]) if ':' in host else \
-            '%s:%s' % (host, address[1])
+        return format_hostport(address[:2])
     return str(address)

@@ -15,7 +15,9 @@ name                                type     what
 ``connections.opened``              counter  clients accepted
 ``connections.closed``              counter  connections ended
 ``connections.open``                gauge    connections open now
-``handler.NAME``                    counter  events picked for handler NAME
+``handler.NAME``                    counter  picks of handler NAME
+``requests.EFFECT``                 counter  requests (protocol mode) by effect
+``connections.effect.EFFECT``       counter  closed connections by effect
 ``backend.failures.REASON``         counter  backend connects that failed
 ``handler_exceptions.NAME``         counter  exceptions raised by handler NAME
 ``bytes.up``                        counter  bytes read from clients
@@ -96,6 +98,10 @@ class StatsdPusher:
         for name, count in snap.exceptions.items():
             key = 'handler_exceptions.%s' % metric_name(name)
             totals[key] = totals.get(key, 0) + count
+        for effect, count in snap.requests_by_effect().items():
+            totals['requests.%s' % effect] = count
+        for effect, count in snap.connections.items():
+            totals['connections.effect.%s' % effect] = count
         return totals, snap
 
     def push(self):

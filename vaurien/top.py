@@ -9,6 +9,8 @@ import re
 import sys
 import time
 
+from vaurien.stats import effect_shares
+
 __all__ = ['parse_metrics', 'Reading', 'table', 'watch']
 
 _SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)')
@@ -53,6 +55,9 @@ class Reading:
         self.bytes_up = self.bytes_down = 0
         self.failures = self.exceptions = 0
         self.picks = {}      # name -> [upstream, downstream]
+        self.requests = {}   # effect -> requests (protocol mode)
+        self.connections = {}    # effect -> closed connections
+        self.effects = {}    # name -> {effect: handler calls}
         for name, labels, value in parse_metrics(text):
             value = int(value)
             if name == 'vaurien_connections_total':
@@ -72,6 +77,15 @@ class Reading:
                 pair = self.picks.setdefault(labels.get('handler', '?'),
                                              [0, 0])
                 pair[labels.get('direction') != 'upstream'] += value
+            elif name == 'vaurien_request_effects_total':
+                effect = labels.get('effect', '?')
+                self.requests[effect] = self.requests.get(effect, 0) + value
+            elif name == 'vaurien_connection_effects_total':
+                self.connections[labels.get('effect', '?')] = value
+            elif name == 'vaurien_handler_effects_total':
+                calls = self.effects.setdefault(labels.get('handler', '?'),
+                                                {})
+                calls[labels.get('effect', '?')] = value
             elif name == 'vaurien_backend_connect_failures_total':
                 self.failures += value
             elif name == 'vaurien_handler_exceptions_total':
@@ -129,6 +143,19 @@ def table(now, before=None, source=''):
         lines.append('%-24s %10d %10d %10d %7s %9s'
                      % (name[:24], up, down, up + down, share,
                         rate(up + down, previous)))
+    effects = [('requests', effect_shares(now.requests, 'requests')),
+               ('connections', effect_shares(now.connections,
+                                             'closed connections',
+                                             total=now.closed))]
+    effects += [('calls of %s' % name,
+                 effect_shares(now.effects[name], 'calls'))
+                for name in sorted(now.effects)]
+    effects = [(what, text) for what, text in effects if text]
+    if effects:
+        lines.append('')
+        lines.append('what the faults did')
+        for what, text in effects:
+            lines.append('  %-22s %s' % (what, text))
     return '\n'.join(lines) + '\n'
 
 

@@ -1,4 +1,6 @@
 """The ``tls_error`` handler: failed client handshakes, with real clients."""
+import http.client
+import json
 import socket
 import ssl
 import subprocess
@@ -7,6 +9,7 @@ import pytest
 
 import support
 import tls_support
+from observe_support import HTTP_ARGS, finish, http_port
 
 
 @pytest.fixture(scope='module')
@@ -110,3 +113,29 @@ def test_bad_option_is_one_line():
     assert done.stderr.startswith("vaurien: error: ")
     assert 'alert' in done.stderr and 'handshake_failure' in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_failed_handshakes_are_counted_and_logged(vaurien, echo_server, pki):
+    # What tls_error did is one fault per connection: "errored" (an alert)
+    # in the stats and, with --log-faults, in the log.
+    proxy = start(vaurien, pki, echo_server.address, '--behavior',
+                  '100:tls_error', '--log-faults', *HTTP_ARGS)
+    for _ in range(2):
+        assert isinstance(handshake(pki, proxy), ssl.SSLError)
+
+    def stats():
+        conn = http.client.HTTPConnection(support.HOST, http_port(proxy),
+                                          timeout=10)
+        try:
+            conn.request('GET', '/stats')
+            return json.loads(conn.getresponse().read())
+        finally:
+            conn.close()
+    data = support.wait_until(
+        lambda: (lambda d: d if d['closed'] == 2 else None)(stats()),
+        what='the two connections closed')
+    assert [e for e in data['effects'] if e[0] == 'tls_error'] == \
+        [['tls_error', 'errored', 2]]
+    assert data['connections'] == {'errored': 2}
+    log = finish(proxy)
+    assert log.count('handler tls_error: errored') == 2

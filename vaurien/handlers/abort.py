@@ -37,7 +37,7 @@ class Abort(BaseHandler):
     stream); ``reset_peer`` can wait before resetting.
     """
     name = 'abort'
-    outcome = 'reset'
+    effect = 'reset'
     options = {}
 
     def __call__(self, client_sock, backend_sock, to_backend):

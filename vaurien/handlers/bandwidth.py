@@ -27,7 +27,7 @@ class Bandwidth(BaseHandler):
     read at once.
     """
     name = 'bandwidth'
-    outcome = 'delayed'
+    effect = 'throttled'
     options = {
         'rate': ("Largest rate of each direction, in KB per second "
                  "(1 KB = 1024 bytes)", Number(min=0, min_exclusive=True),

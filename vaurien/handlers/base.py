@@ -1,7 +1,8 @@
 """The handler contract: :class:`BaseHandler`.
 
-A handler is called each time data is readable on one side of a proxied
-connection::
+A handler is called each time it is picked for data readable on one side
+of a proxied connection (an end of stream is not a pick, see
+``end_of_stream``)::
 
     handler(client_sock, backend_sock, to_backend)
 
@@ -25,7 +26,11 @@ import gevent
 
 from vaurien.config import convert
 
-__all__ = ['BaseHandler']
+__all__ = ['BaseHandler', 'WRONG_DIRECTION']
+
+#: Why a call of a handler aimed at one direction did nothing on the other
+#: (the ``why`` of its ``'none'`` effect).
+WRONG_DIRECTION = 'wrong direction'
 
 
 class _Options(dict):
@@ -55,12 +60,22 @@ class BaseHandler:
         ``{option name: (description, type, default)}``. Every option is
         optional and has a default. ``type`` is ``bool``, ``int``, ``float``,
         ``str`` or a converter from :mod:`vaurien.handlers.types`.
-    ``outcome``
-        what the handler's events do, for the event log (``--event-log``):
-        a string (``'passed'``, ``'delayed'``, ``'errored'``, ``'reset'``,
-        ``'closed'``, ``'hung'``), or a method ``outcome(self, to_backend)``
-        returning one when it depends on the direction. Default:
-        ``'handled'``.
+    ``effect``
+        what a call of the handler does, for the stats, the event log and
+        ``--log-faults``: a string (``'delayed'``, ``'throttled'``,
+        ``'errored'``, ``'corrupted'``, ``'cut'``, ``'reset'``, ``'hung'``,
+        ``'passed'``), or ``('none', why)`` for a call that changes
+        nothing, or a method ``effect(self, to_backend)`` returning one of
+        those when it depends on the direction. Default (None):
+        ``'handled'``. A call that knows better at run time says so with
+        :meth:`tell_effect`.
+    ``end_of_stream``
+        None (the default): the handler is never given an end of stream
+        (the engine ends the direction itself; an end of stream is not a
+        pick). A string, the effect it then has (``slow_close``:
+        ``'delayed'``): the end of stream of a direction whose last pick
+        was this handler is handed to it, as a call whose read returns
+        ``b''``.
 
     An instance is built with ``settings`` (this handler's option values,
     already converted to their declared types) and ``proxy`` (the running
@@ -74,7 +89,8 @@ class BaseHandler:
 
     name = 'base'
     options = {}
-    outcome = 'handled'
+    effect = None
+    end_of_stream = None
 
     def __init__(self, settings=None, proxy=None):
         declared = type(self).options
@@ -192,6 +208,14 @@ class BaseHandler:
         Prefer :meth:`state`, :meth:`random` and :meth:`read`, which use it.
         """
         return getattr(sock, 'conn', None)
+
+    def tell_effect(self, sock, effect, why=None):
+        """Say what this call did, when it differs from :attr:`effect`
+        (``error`` during its warm-up: ``'none', 'warm-up'``); *sock* is
+        one of the call's sockets. Nothing outside a proxy."""
+        conn = getattr(sock, 'conn', None)
+        if conn is not None:
+            conn.tell(effect, why)
 
     def state(self, sock):
         """A dict private to this handler and the connection of *sock*.

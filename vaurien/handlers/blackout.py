@@ -10,7 +10,7 @@ class Blackout(BaseHandler):
     crashes.
     """
     name = 'blackout'
-    outcome = 'closed'
+    effect = 'cut'
     options = {}
 
     def __call__(self, client_sock, backend_sock, to_backend):

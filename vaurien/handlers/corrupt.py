@@ -21,7 +21,7 @@ class Corrupt(BaseHandler):
     the same corruption.
     """
     name = 'corrupt'
-    outcome = 'errored'
+    effect = 'corrupted'
     options = {
         'rate': ("Share of the bytes corrupted, from 0 (none) to 1 (all)",
                  Number(min=0, max=1), 0.01),

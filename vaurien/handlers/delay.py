@@ -1,5 +1,5 @@
 """The ``delay`` handler."""
-from vaurien.handlers.base import BaseHandler
+from vaurien.handlers.base import WRONG_DIRECTION, BaseHandler
 from vaurien.handlers.types import Number
 
 
@@ -36,10 +36,12 @@ class Delay(BaseHandler):
         self.before = self.option('before')
         self.jitter = float(self.option('jitter'))
 
-    def outcome(self, to_backend):
+    def effect(self, to_backend):
         """Client data is held with ``before``, backend data otherwise; the
         other direction passes untouched."""
-        return 'delayed' if to_backend == bool(self.before) else 'passed'
+        if to_backend == bool(self.before):
+            return 'delayed'
+        return 'none', WRONG_DIRECTION
 
     def _delay(self, client_sock):
         """The length of one delay, in seconds."""

@@ -10,5 +10,5 @@ class Dummy(BaseHandler):
     relays a ``dummy`` event itself, with the same result and less work.
     """
     name = 'dummy'
-    outcome = 'passed'
+    effect = 'passed'
     options = {}

@@ -1,7 +1,7 @@
 """The ``error`` handler."""
 import socket as _socket
 
-from vaurien.handlers.base import BaseHandler
+from vaurien.handlers.base import WRONG_DIRECTION, BaseHandler
 from vaurien.handlers.types import Integer
 
 
@@ -37,10 +37,12 @@ class Error(BaseHandler):
         self.warmup = self.option('warmup')
         self.calls = 0   # shared by all connections: see the docstring
 
-    def outcome(self, to_backend):
+    def effect(self, to_backend):
         """A request goes to the backend untouched; what the backend
-        answers is spoiled."""
-        return 'passed' if to_backend else 'errored'
+        answers is spoiled (a call of the warm-up says so itself)."""
+        if to_backend:
+            return 'none', WRONG_DIRECTION
+        return 'errored'
 
     def __call__(self, client_sock, backend_sock, to_backend):
         if self.calls >= self.warmup:
@@ -55,6 +57,7 @@ class Error(BaseHandler):
             return False
         if self.calls < self.warmup:
             self.calls += 1
+            self.tell_effect(client_sock, 'none', 'warm-up')
         elif not to_backend:
             data = self.corrupt(data, self.random(client_sock))
         self.forward(client_sock, backend_sock, to_backend, data)

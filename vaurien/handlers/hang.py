@@ -12,7 +12,7 @@ class Hang(BaseHandler):
     through the control API closes hung connections at once.
     """
     name = 'hang'
-    outcome = 'hung'
+    effect = 'hung'
     options = {}
 
     def __call__(self, client_sock, backend_sock, to_backend):

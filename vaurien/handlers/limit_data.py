@@ -20,7 +20,9 @@ class LimitData(BaseHandler):
     from a real server that closes on it.
     """
     name = 'limit_data'
-    outcome = 'passed'
+    # Until the limit the data passes untouched; the cut is seen by the
+    # engine (a closed socket).
+    effect = ('none', 'under the limit')
     options = {
         'bytes': ("Bytes let through on a connection (both directions "
                   "together) before it is closed", Integer(min=0), 1024),

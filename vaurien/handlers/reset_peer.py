@@ -18,7 +18,7 @@ class ResetPeer(BaseHandler):
     ends the wait early, and the reset happens at once.
     """
     name = 'reset_peer'
-    outcome = 'reset'
+    effect = 'reset'
     options = {
         'timeout': ("Seconds to wait before the reset (0: at once)",
                     Number(min=0), 0.0),

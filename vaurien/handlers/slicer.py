@@ -16,7 +16,7 @@ class Slicer(BaseHandler):
     ``--seed`` replays them.
     """
     name = 'slicer'
-    outcome = 'delayed'
+    effect = 'delayed'
     options = {
         'average_size': ("Average size of a slice, in bytes",
                          Integer(min=1), 64),

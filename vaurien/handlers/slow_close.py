@@ -6,9 +6,11 @@ from vaurien.handlers.types import Number
 class SlowClose(BaseHandler):
     """Delays closes: when one side closes, the other learns it late.
 
-    Data passes untouched. When the side that woke it up has closed its
-    connection (end of stream), the handler waits ``delay`` seconds before
-    the engine passes the close on to the other side, so a client waits at
+    Data passes untouched. An end of stream is not a pick: when a side
+    closes its connection and ``slow_close`` was the last pick of that
+    direction, the close is handed to it, and it waits ``delay`` seconds
+    before the engine passes the close on to the other side (with
+    ``100:slow_close``, every close), so a client waits at
     least ``delay`` seconds between the last byte of an answer and the end of
     stream, and a backend waits as long to see its client leave. This is
     what a peer that lingers on close, or a proxy slow to tear connections
@@ -18,7 +20,10 @@ class SlowClose(BaseHandler):
     change through the control API ends it at once.
     """
     name = 'slow_close'
-    outcome = 'passed'
+    effect = ('none', 'data passes; only a close is delayed')
+    # The end of stream of a direction whose last pick was slow_close is
+    # handed to it (not a pick): that close is delayed.
+    end_of_stream = 'delayed'
     options = {
         'delay': ("Seconds to wait, once one side has closed, before the "
                   "close is passed on to the other side", Number(min=0), 1.0),

@@ -22,7 +22,7 @@ class Timeout(BaseHandler):
     holds at once.
     """
     name = 'timeout'
-    outcome = 'hung'
+    effect = 'hung'
     options = {
         'timeout': ("Seconds before the connection is closed, counted from "
                     "the first event the handler takes on it; 0: never "

@@ -37,8 +37,9 @@ class TLSError(BaseHandler):
         'alert': ("The alert sent with mode alert: %s" % ', '.join(ALERTS),
                   parse_choice(*ALERTS), 'handshake_failure'),
     }
-    # For the event log: on data events it passes everything through.
-    outcome = 'passed'
+    # On data events it passes everything through; on a handshake, see
+    # handshake_effect.
+    effect = ('none', 'only a TLS handshake is failed')
 
     def __init__(self, settings=None, proxy=None):
         super().__init__(settings, proxy)
@@ -48,6 +49,11 @@ class TLSError(BaseHandler):
             log.warning('tls_error acts on TLS handshakes with clients, and '
                         'this proxy does not terminate TLS (no '
                         '--local-tls-cert): it will pass data untouched')
+
+    def handshake_effect(self):
+        """What failing a handshake does: an alert is an error the
+        client's library reports, an abort a reset."""
+        return 'errored' if self.mode == 'alert' else 'reset'
 
     def tls_handshake(self, conn):
         """Called by the engine instead of the client's handshake."""

@@ -43,6 +43,8 @@ class Transient(Error):
 
     def __call__(self, client_sock, backend_sock, to_backend):
         if to_backend or self.failed >= self.agitate:
+            if not to_backend:
+                self.tell_effect(client_sock, 'none', 'recovered')
             return BaseHandler.__call__(self, client_sock, backend_sock,
                                         to_backend)
         self.failed += 1

@@ -219,7 +219,7 @@ class Reader:
 
     __slots__ = ('protocol', 'conn', 'to_backend', 'sock', 'stream',
                  'pending', 'last', 'streaming', '_gen', '_ready', '_session',
-                 'bufsize', '_fast', '_head')
+                 'bufsize', '_fast', '_head', 'taken')
 
     def __init__(self, protocol, conn, to_backend, sock, max_message=None):
         self.protocol = protocol
@@ -233,6 +233,7 @@ class Reader:
         self.pending = False
         self.last = None         # info of the last message returned
         self.streaming = False   # the last message returned was a head
+        self.taken = 0           # bytes read() handed out so far
         self._gen = None
         self._ready = None       # (end, info) of a complete buffered message
         self._session = None
@@ -267,15 +268,34 @@ class Reader:
         (:attr:`streaming` then becomes true), and the next reads return
         the pieces of its rest.
         """
+        data = None
         if self.streaming:
             tail = self._pump(self._take_head)
             head = self._head
             if head is not None:
                 self._head = None
-                return head
-            if tail or (self.stream.eof and not self.stream.buf):
-                return tail
-        return self._read(self._take_head)
+                data = head
+            elif tail or (self.stream.eof and not self.stream.buf):
+                data = tail
+        if data is None:
+            data = self._read(self._take_head)
+        self.taken += len(data)
+        return data
+
+    def fill(self):
+        """Wait for the next message to begin: True once a byte of it is
+        buffered, False at the end of stream with nothing left.
+
+        One receive into the buffer the message is parsed from (it needs
+        those bytes anyway): this is how the engine finds an end of stream
+        before it picks a handler, since an end of stream is never a pick.
+        """
+        stream = self.stream
+        if stream.buf:
+            return True
+        if not stream.eof:
+            self._receive()
+        return bool(stream.buf)
 
     def relay(self, dst):
         """Forward one whole message to *dst* untouched.
@@ -610,6 +630,21 @@ class BaseProtocol:
     def response(self, stream, session):
         """Generator: consume one backend message from *stream*."""
         raise NotImplementedError
+
+    def expects_response(self, info):
+        """Does the request that :meth:`request` returned *info* for get
+        a response? (``--pick exchange`` pairs each request with the next
+        response in order; a request without one, like memcache's
+        ``noreply``, must not take the response of the next.) Yes by
+        default."""
+        return True
+
+    def final_response(self, info):
+        """Is the response that :meth:`response` returned *info* for the
+        last one to its request? (An HTTP ``1xx`` is not: the request's
+        pick also applies to the response that follows.) Yes by
+        default."""
+        return True
 
     def error(self, info, session, rng):
         """``(bytes, close)``: an error to send instead of the last response.

@@ -222,6 +222,15 @@ class HTTP(BaseProtocol):
         return {'status': status, 'method': method, 'close': close,
                 'interim': False, 'version': version}
 
+    def expects_response(self, info):
+        """The body sent after a ``100 Continue`` (a message of its own,
+        *info* None) gets no response of its own: its head's does."""
+        return info is not None
+
+    def final_response(self, info):
+        """An interim ``1xx`` is not the last response to its request."""
+        return not (info and info.get('interim'))
+
     # -- errors -------------------------------------------------------------
 
     def error(self, info, session, rng):

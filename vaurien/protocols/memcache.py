@@ -60,6 +60,20 @@ def _scan_block(buf, pos, word):
     return end + 2
 
 
+# The info of a request that gets no reply.
+_NO_REPLY = b'noreply'
+_META = frozenset((b'mg', b'ms', b'md', b'ma'))
+
+
+def _quiet(command, words):
+    """A command that gets no reply: ``noreply``, or a meta command with
+    the quiet flag ``q``."""
+    if command in _META:
+        # mg/md/ma KEY FLAGS..., ms KEY LENGTH FLAGS...
+        return b'q' in words[3 if command == b'ms' else 2:]
+    return len(words) > 1 and words[-1] == b'noreply'
+
+
 class Memcache(BaseProtocol):
     """Memcached's text protocol (classic and meta commands).
 
@@ -86,7 +100,7 @@ class Memcache(BaseProtocol):
             if len(words) < 3:
                 raise Malformed('meta set without a length: %r' % line[:80])
             yield from _data_block(stream, _size(words[2]))
-        return command
+        return _NO_REPLY if _quiet(command, words) else command
 
     def fast_request(self, buf, session):
         """A whole buffered command, without a generator (or None)."""
@@ -102,7 +116,15 @@ class Memcache(BaseProtocol):
             pos = _scan_block(buf, pos, words[4]) if len(words) >= 5 else None
         elif command == b'ms':
             pos = _scan_block(buf, pos, words[2]) if len(words) >= 3 else None
-        return None if pos is None else (pos, command)
+        if pos is None:
+            return None
+        return pos, _NO_REPLY if _quiet(command, words) else command
+
+    def expects_response(self, info):
+        """``noreply`` commands and quiet meta commands (flag ``q``) get
+        no reply (a quiet one that fails does: it then passes untouched,
+        paired with no request)."""
+        return info is not _NO_REPLY
 
     def fast_response(self, buf, session):
         """A whole buffered reply, without a generator (or None)."""
