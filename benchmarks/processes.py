@@ -10,7 +10,9 @@ import signal
 import socket
 import subprocess
 import sys
-import time
+
+from vaurien import poll
+from vaurien.poll import wait_for
 
 HOST = '127.0.0.1'
 
@@ -31,25 +33,13 @@ def free_port():
 
 def wait_until(predicate, timeout, what, interval=0.02):
     """Poll *predicate* until truthy and return its value; BenchError on
-    timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise BenchError('timed out after %gs waiting for %s'
-                             % (timeout, what))
-        time.sleep(interval)
+    timeout (:func:`vaurien.poll.wait_for`)."""
+    return wait_for(predicate, timeout, what, interval, BenchError)
 
 
 def port_open(port, host=HOST):
     """True if something accepts TCP connections on *host*:*port*."""
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
+    return poll.port_open(host, port)
 
 
 class Started:

@@ -20,6 +20,7 @@ from benchmarks.processes import HOST, BenchError
 from benchmarks.servers import CHUNK, stream
 from benchmarks.subjects import (SMALL_FILE, TLS_SUBJECTS, Vaurien,
                                  certificates)
+from vaurien.poll import wait_for
 from vaurien.stats import percentile
 
 __all__ = ['WORKLOADS', 'WORKLOAD_NAMES', 'Figure', 'Workload']
@@ -80,10 +81,11 @@ def _cpu(running, settle=True):
     if not running.pid:
         return None
     if settle and running.subject.forks:
-        deadline = time.monotonic() + 5.0
-        while procstat.children(running.pid) and \
-                time.monotonic() < deadline:
-            time.sleep(0.01)
+        try:
+            wait_for(lambda: not procstat.children(running.pid), 5.0,
+                     'its finished children to be reaped', 0.01)
+        except TimeoutError:
+            pass
     return procstat.cpu_seconds(running.pid)
 
 

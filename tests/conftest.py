@@ -14,6 +14,7 @@ for path in (ROOT, HERE):
     if path not in sys.path:
         sys.path.insert(0, path)
 
+import inproc  # noqa: E402
 import support  # noqa: E402
 import toxiproxy_support  # noqa: E402
 
@@ -25,12 +26,14 @@ import toxiproxy_support  # noqa: E402
 # registry, the in-process proxy. A test is left out when it uses one of
 # SLOW_FIXTURES or when its code, or the code of a test helper it calls
 # (followed through the names it uses), names one of PROCESS_NAMES.
+# ``vaurien_inproc`` starts no process, but the handler tests that use it
+# wait out their faults (seconds each): they are not for the edit-test loop.
 
 SLOW_FIXTURES = frozenset([
     'vaurien', 'vaurien_proxy', 'pytester', 'redis_backend',
     'memcached_backend', 'mysql_backend', 'smtp_backend', 'smtp_tls_backend',
-    'module_vaurien', 'httpserver_app', 'toxiproxy', 'toxiproxy_python',
-    'named_vaurien',
+    'module_vaurien', 'vaurien_inproc', 'httpserver_app', 'toxiproxy',
+    'toxiproxy_python', 'named_vaurien',
 ])
 PROCESS_NAMES = frozenset([
     'subprocess', 'run_cli', 'VaurienProcess', 'start_proxy', 'ProxyProcess',
@@ -166,6 +169,24 @@ def vaurien():
     yield start
     for proc in started:
         proc.stop()
+
+
+@pytest.fixture
+def vaurien_inproc():
+    """Factory: ``vaurien_inproc(*args, backend=(host, port))`` runs the
+    command's proxy in a thread of this process (``inproc.py``): for the
+    tests about a handler, not about the command. Every proxy started is
+    stopped at the end of the test."""
+    started = []
+
+    def start(*args, **kwargs):
+        proxy = inproc.InProcessVaurien(*args, **kwargs)
+        started.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in started:
+        proxy.stop()
 
 
 @pytest.fixture

@@ -6,7 +6,10 @@ import tempfile
 import threading
 import time
 
+from vaurien.config import ConfigError
+
 import support
+from inproc import InProcessVaurien
 
 HOST = support.HOST
 
@@ -96,9 +99,13 @@ def read_exactly(sock, count, timeout=15.0):
 
 
 def start_error(*args, ini=None):
-    """Run ``vaurien ARGS`` (with an INI file holding *ini* if given) and
-    return its stderr, asserting it failed at start-up with one line and
-    exit status 2."""
+    """Start ``vaurien ARGS`` (with an INI file holding *ini* if given) in
+    this process (:class:`inproc.InProcessVaurien`, the command's path)
+    and return the line the command prints for its failure, asserting it
+    failed at start-up with a ConfigError of one line: the command turns
+    exactly that, and nothing else, into ``vaurien: error: ...`` and exit
+    status 2 (``tests/test_cli.py``); any other exception, a traceback
+    for the command, fails here too."""
     path = None
     argv = ['--local', '%s:0' % HOST, '--distant', '%s:1' % HOST]
     if ini is not None:
@@ -107,16 +114,17 @@ def start_error(*args, ini=None):
             fh.write(ini)
         argv += ['--config', path]
     try:
-        result = support.run_cli(*(argv + list(args)))
+        proxy = InProcessVaurien(*(argv + list(args)))
+    except ConfigError as exc:
+        error = exc
+    else:
+        raise AssertionError('vaurien started: %s' % proxy.stop())
     finally:
         if path:
             os.unlink(path)
-    assert result.returncode == 2, (result.returncode, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith('vaurien: error: '), result.stderr
-    assert 'Traceback' not in result.stderr
-    return lines[0]
+    line = 'vaurien: error: %s' % error
+    assert len(line.splitlines()) == 1, line
+    return line
 
 
 def ini_for(behavior, handler, **options):

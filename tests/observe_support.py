@@ -6,6 +6,7 @@ import socket
 import threading
 
 import support
+from inproc import InProcessVaurien
 
 _CONTROL = re.compile(r'control API on http://\S+:(\d+)')
 
@@ -178,8 +179,13 @@ HTTP_ARGS = ('--http', '--http-host', support.HOST, '--http-port', '0')
 def finish(proc, timeout=10.0):
     """End a VaurienProcess with SIGTERM (as a user's Ctrl-C) and wait, so
     that its event log is flushed; its log stays readable (the fixture
-    cleans up)."""
+    cleans up). An :class:`inproc.InProcessVaurien` is stopped as the
+    command's service ends: ``GroupService.stop``, then the observers
+    closed (no --grace drain)."""
     import signal
+    if isinstance(proc, InProcessVaurien):
+        proc.stop(timeout)
+        return proc.log()
     if proc.proc.poll() is None:
         proc.proc.send_signal(signal.SIGTERM)
         proc.proc.wait(timeout)

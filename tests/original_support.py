@@ -7,10 +7,10 @@ makes importable) on *port*, as 1.x did, and returns its process. Unlike
 10 s), so a loaded machine does not make the suites' first request race
 the server's start-up.
 """
-import socket
 import subprocess
 import sys
-import time
+
+from vaurien.poll import port_open, wait_for
 
 __all__ = ['start_simplehttp_server']
 
@@ -19,11 +19,10 @@ def start_simplehttp_server(port=8888):
     cmd = [sys.executable, '-m', 'SimpleHTTPServer', str(port)]
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while server.poll() is None and time.monotonic() < deadline:
-        try:
-            socket.create_connection(('localhost', port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.02)
+    try:
+        wait_for(lambda: server.poll() is not None
+                 or port_open('localhost', port), 10,
+                 'SimpleHTTPServer on port %d' % port)
+    except TimeoutError:
+        pass    # as 1.x: the suite's own requests say what went wrong
     return server

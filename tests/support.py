@@ -18,6 +18,9 @@ import tempfile
 import threading
 import time
 
+from vaurien import poll
+from vaurien.poll import wait_for
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOST = '127.0.0.1'
 
@@ -62,24 +65,13 @@ def reserved_port(host=HOST, kind=socket.SOCK_STREAM):
 
 
 def wait_until(predicate, timeout=10.0, interval=0.01, what='condition'):
-    """Poll *predicate* until it is truthy; its value, or AssertionError."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError('timed out after %ss waiting for %s'
-                                 % (timeout, what))
-        time.sleep(interval)
+    """Poll *predicate* until it is truthy; its value, or AssertionError
+    (:func:`vaurien.poll.wait_for`)."""
+    return wait_for(predicate, timeout, what, interval, AssertionError)
 
 
 def port_open(port, host=HOST):
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
+    return poll.port_open(host, port)
 
 
 def sha256(data):
@@ -250,6 +242,10 @@ class VaurienProcess:
             host, _, port = listening.rpartition(':')
             self.port = int(port)
             self.address = ('::1' if host == '[::1]' else HOST, self.port)
+
+    def running(self):
+        """True while the process has not exited."""
+        return self.proc.poll() is None
 
     def _listening(self):
         if self.proc.poll() is not None:

@@ -110,11 +110,11 @@ def test_command_line_direction_wins_over_ini(vaurien, recorder, user_dir):
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize('direction', ['upstream', 'downstream'])
-def test_builtin_handler_aimed(vaurien, recorder, direction):
-    proxy = vaurien('--behavior', '100:corrupt',
-                    '--handlers.corrupt.rate', '1',
-                    '--handlers.corrupt.direction', direction,
-                    backend=recorder.address)
+def test_builtin_handler_aimed(vaurien_inproc, recorder, direction):
+    proxy = vaurien_inproc('--behavior', '100:corrupt',
+                           '--handlers.corrupt.rate', '1',
+                           '--handlers.corrupt.direction', direction,
+                           backend=recorder.address)
     payload = os.urandom(1000)
     backend_got, client_got = exchange(proxy, recorder, payload)
     if direction == 'upstream':
@@ -124,10 +124,10 @@ def test_builtin_handler_aimed(vaurien, recorder, direction):
 
 
 @pytest.mark.timeout(60)
-def test_builtin_handler_aimed_in_ini(vaurien, recorder, tmp_path):
+def test_builtin_handler_aimed_in_ini(vaurien_inproc, recorder, tmp_path):
     ini = write_ini(tmp_path, '100:reset_peer', 'reset_peer',
                     direction='downstream')
-    proxy = vaurien('--config', ini, backend=recorder.address)
+    proxy = vaurien_inproc('--config', ini, backend=recorder.address)
     with proxy.connect() as sock:
         sock.sendall(b'hello')
         assert read_to_end(sock)[:2] == (b'', 'reset')
@@ -197,10 +197,10 @@ def test_pick_per_event_mixes_within_a_connection(vaurien, echo_server,
 
 
 @pytest.mark.timeout(90)
-def test_share_of_connections_reset(vaurien, echo_server):
+def test_share_of_connections_reset(vaurien_inproc, echo_server):
     """"20% of connections fail": per connection, not per event."""
-    proxy = vaurien('--behavior', '20:abort', '--pick', 'connection',
-                    '--seed', '1', backend=echo_server.address)
+    proxy = vaurien_inproc('--behavior', '20:abort', '--pick', 'connection',
+                           '--seed', '1', backend=echo_server.address)
     failed = 0
     total = 40
     for _ in range(total):
@@ -224,12 +224,12 @@ def test_share_of_connections_reset(vaurien, echo_server):
 
 
 @pytest.mark.timeout(90)
-def test_pick_connection_with_builtin_aimed(vaurien, recorder):
+def test_pick_connection_with_builtin_aimed(vaurien_inproc, recorder):
     """A per-connection pick still honours the handler's direction."""
-    proxy = vaurien('--behavior', '100:corrupt', '--pick', 'connection',
-                    '--handlers.corrupt.rate', '1',
-                    '--handlers.corrupt.direction', 'downstream',
-                    backend=recorder.address)
+    proxy = vaurien_inproc('--behavior', '100:corrupt', '--pick', 'connection',
+                           '--handlers.corrupt.rate', '1',
+                           '--handlers.corrupt.direction', 'downstream',
+                           backend=recorder.address)
     payload = os.urandom(100)
     backend_got, client_got = exchange(proxy, recorder, payload)
     assert backend_got == payload and client_got != payload

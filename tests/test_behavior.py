@@ -118,8 +118,9 @@ def _lockstep(sock, count, size=64, tag=b''):
 
 
 @pytest.mark.timeout(60)
-def test_weights_end_to_end(vaurien, echo_server):
-    proxy = vaurien('--behavior', '30:error', backend=echo_server.address)
+def test_weights_end_to_end(vaurien_inproc, echo_server):
+    proxy = vaurien_inproc('--behavior', '30:error',
+                           backend=echo_server.address)
     n = 500
     with proxy.connect() as sock:
         corrupted = sum(_lockstep(sock, n))
@@ -127,11 +128,11 @@ def test_weights_end_to_end(vaurien, echo_server):
     assert low <= corrupted <= high
 
 
-def _seeded_run(vaurien, backend, seed, order):
+def _seeded_run(vaurien_inproc, backend, seed, order):
     """Open 3 connections in order, then talk on them in *order*; returns
     {connection number: [answers]}."""
-    proxy = vaurien('--behavior', '50:error', '--seed', str(seed),
-                    backend=backend)
+    proxy = vaurien_inproc('--behavior', '50:error', '--seed', str(seed),
+                           backend=backend)
     socks = {}
     answers = {}
     try:
@@ -161,31 +162,33 @@ def _answer(sock, k, i):
 
 
 @pytest.mark.timeout(60)
-def test_seed_reproducible_end_to_end(vaurien, echo_server):
+def test_seed_reproducible_end_to_end(vaurien_inproc, echo_server):
     """Same seed: each connection gets the same bytes (which messages were
     errored, with which random bytes), whatever the interleaving."""
-    first = _seeded_run(vaurien, echo_server.address, 4242,
+    first = _seeded_run(vaurien_inproc, echo_server.address, 4242,
                         [1, 2, 3] * 12)
-    second = _seeded_run(vaurien, echo_server.address, 4242,
+    second = _seeded_run(vaurien_inproc, echo_server.address, 4242,
                          [3] * 12 + [2, 1] * 12)
     assert first == second
     errored = [answer != _message(k, i) for k, answers in first.items()
                for i, answer in enumerate(answers)]
     # 39 events at 50 %: not all clean, not all errored
     assert 0 < sum(errored) < len(errored)
-    other = _seeded_run(vaurien, echo_server.address, 4243, [1, 2, 3] * 12)
+    other = _seeded_run(vaurien_inproc, echo_server.address, 4243,
+                        [1, 2, 3] * 12)
     assert other != first
 
 
-def test_random_seed_is_logged(vaurien, echo_server):
-    proxy = vaurien(backend=echo_server.address)
+def test_random_seed_is_logged(vaurien_inproc, echo_server):
+    proxy = vaurien_inproc(backend=echo_server.address)
     match = re.search(r'seed (\d+) \(replay with --seed (\d+)\)', proxy.log())
     assert match and match.group(1) == match.group(2)
 
 
-def test_spaces_allowed(vaurien, echo_server):
-    proxy = vaurien('--behavior', ' 30 : error ,  20:delay ',
-                    '--handlers.delay.sleep', '0', backend=echo_server.address)
+def test_spaces_allowed(vaurien_inproc, echo_server):
+    proxy = vaurien_inproc('--behavior', ' 30 : error ,  20:delay ',
+                           '--handlers.delay.sleep', '0',
+                           backend=echo_server.address)
     assert 'behavior 30:error,20:delay,' in proxy.log()
     with proxy.connect() as sock:
         sock.sendall(b'x')

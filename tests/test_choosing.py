@@ -262,7 +262,7 @@ def backends():
 @pytest.mark.parametrize('check, kind, text', [
     pytest.param(*example, id='-'.join(example[0])) for example in EXAMPLES
     if example[0][0] != 'replay'])
-def test_example(vaurien, backends, tmp_path, check, kind, text):
+def test_example(vaurien_inproc, backends, tmp_path, check, kind, text):
     if kind == 'ini':
         check = check[1:]
     name, args = check[0], check[1:]
@@ -272,7 +272,7 @@ def test_example(vaurien, backends, tmp_path, check, kind, text):
         argv = ini_args(text, backend.address, tmp_path)
     else:
         argv = console_args(text, backend.address)
-    proxy = vaurien(*argv)
+    proxy = vaurien_inproc(*argv)
     if backend_kind == 'recorder':
         function(proxy, backend, *args)
     else:
@@ -280,10 +280,10 @@ def test_example(vaurien, backends, tmp_path, check, kind, text):
 
 
 @pytest.mark.timeout(90)
-def test_replay_example(vaurien, echo_server):
+def test_replay_example(vaurien_inproc, echo_server):
     [text] = [text for check, kind, text in EXAMPLES if check == ['replay']]
     argv = console_args(text, echo_server.address)
-    first = replay_once(vaurien(*argv))
-    again = replay_once(vaurien(*argv))
+    first = replay_once(vaurien_inproc(*argv))
+    again = replay_once(vaurien_inproc(*argv))
     assert first == again
     assert any(answer != b'%d' % n * 100 for n, answer in enumerate(first))

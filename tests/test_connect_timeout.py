@@ -44,8 +44,8 @@ def full_backlog():
 
 
 @pytest.mark.timeout(30)
-def test_connect_timeout_closes_client_and_warns(vaurien, full_backlog):
-    proxy = vaurien('--timeout', '0.5', backend=full_backlog)
+def test_connect_timeout_closes_client_and_warns(vaurien_inproc, full_backlog):
+    proxy = vaurien_inproc('--timeout', '0.5', backend=full_backlog)
     start = time.monotonic()
     with proxy.connect() as sock:
         sock.settimeout(10)

@@ -68,8 +68,9 @@ def exchange(sock, data, chunk=65536):
 
 # -- termination ------------------------------------------------------------------
 
-def test_curl_and_requests_over_tls_to_plain_backend(vaurien, http_server, pki):
-    proxy = vaurien(*local_tls(pki), backend=http_server.address)
+def test_curl_and_requests_over_tls_to_plain_backend(vaurien_inproc,
+                                                     http_server, pki):
+    proxy = vaurien_inproc(*local_tls(pki), backend=http_server.address)
     url = 'https://localhost:%d/' % proxy.port
     status, out, err = curl('--cacert', pki.ca, url, url)
     assert status == 0, err
@@ -89,15 +90,15 @@ def test_curl_and_requests_over_tls_to_plain_backend(vaurien, http_server, pki):
                      r'failed: TLS: ', proxy.log()), proxy.log()
 
 
-def test_bulk_both_ways(vaurien, echo_server, pki):
-    proxy = vaurien(*local_tls(pki), backend=echo_server.address)
+def test_bulk_both_ways(vaurien_inproc, echo_server, pki):
+    proxy = vaurien_inproc(*local_tls(pki), backend=echo_server.address)
     data = os.urandom(3 << 20)
     with tls_client(pki, proxy.address) as sock:
         assert exchange(sock, data) == data
         assert exchange(sock, b'again') == b'again'
 
 
-def test_half_close_is_a_close_notify(vaurien, pki):
+def test_half_close_is_a_close_notify(vaurien_inproc, pki):
     """The backend ends its side first: the TLS client gets close_notify
     (a clean end of stream), and what it sends after still reaches the
     backend."""
@@ -115,7 +116,7 @@ def test_half_close_is_a_close_notify(vaurien, pki):
     thread = threading.Thread(target=backend, daemon=True)
     thread.start()
     try:
-        proxy = vaurien(*local_tls(pki), backend=listener.getsockname())
+        proxy = vaurien_inproc(*local_tls(pki), backend=listener.getsockname())
         with tls_client(pki, proxy.address) as sock:
             got = b''
             while True:
@@ -131,9 +132,10 @@ def test_half_close_is_a_close_notify(vaurien, pki):
         listener.close()
 
 
-def test_handshake_timeout_costs_others_nothing(vaurien, echo_server, pki):
-    proxy = vaurien(*local_tls(pki, '--local-tls-timeout', '0.5'),
-                    backend=echo_server.address)
+def test_handshake_timeout_costs_others_nothing(vaurien_inproc, echo_server,
+                                                pki):
+    proxy = vaurien_inproc(*local_tls(pki, '--local-tls-timeout', '0.5'),
+                           backend=echo_server.address)
     silent = [socket.create_connection(proxy.address) for _ in range(5)]
     try:
         with tls_client(pki, proxy.address) as sock:
@@ -147,9 +149,9 @@ def test_handshake_timeout_costs_others_nothing(vaurien, echo_server, pki):
     assert 'no TLS handshake within 0.5s' in proxy.log()
 
 
-def test_client_certificates(vaurien, echo_server, pki):
-    proxy = vaurien(*local_tls(pki, '--local-tls-ca', pki.ca),
-                    backend=echo_server.address)
+def test_client_certificates(vaurien_inproc, echo_server, pki):
+    proxy = vaurien_inproc(*local_tls(pki, '--local-tls-ca', pki.ca),
+                           backend=echo_server.address)
     with tls_client(pki, proxy.address, cert=True) as sock:
         assert exchange(sock, b'mtls') == b'mtls'
     status, _, err = curl('--cacert', pki.ca,
@@ -162,17 +164,18 @@ def test_client_certificates(vaurien, echo_server, pki):
 
 # -- origination -------------------------------------------------------------------
 
-def test_tls_to_the_backend_verified(vaurien, pki):
+def test_tls_to_the_backend_verified(vaurien_inproc, pki):
     backend = tls_support.TLSEchoServer(tls_support.server_context(pki))
     try:
-        proxy = vaurien('--distant-tls', '--distant-tls-ca', pki.ca,
-                        backend=backend.address)
+        proxy = vaurien_inproc('--distant-tls', '--distant-tls-ca', pki.ca,
+                               backend=backend.address)
         with proxy.connect() as sock:
             data = os.urandom(1 << 20)
             assert exchange(sock, data) == data
         # The system's CAs do not know our CA: a clear warning, per
         # connection, and the proxy goes on.
-        strict = start_controlled(vaurien, backend.address, '--distant-tls')
+        strict = start_controlled(vaurien_inproc, backend.address,
+                                  '--distant-tls')
         with strict.connect() as sock:
             sock.sendall(b'hello')
             assert support.ends_soon(sock)
@@ -189,14 +192,14 @@ def test_tls_to_the_backend_verified(vaurien, pki):
         backend.close()
 
 
-def test_tls_to_the_backend_insecure_and_mtls(vaurien, pki):
+def test_tls_to_the_backend_insecure_and_mtls(vaurien_inproc, pki):
     context = tls_support.server_context(pki, client_ca=pki.ca)
     backend = tls_support.TLSEchoServer(context)
     try:
-        proxy = vaurien('--distant-tls', '--distant-tls-insecure',
-                        '--distant-tls-cert', pki.client_cert,
-                        '--distant-tls-key', pki.client_key,
-                        backend=backend.address)
+        proxy = vaurien_inproc('--distant-tls', '--distant-tls-insecure',
+                               '--distant-tls-cert', pki.client_cert,
+                               '--distant-tls-key', pki.client_key,
+                               backend=backend.address)
         assert re.search(r'\[WARNING\] --distant-tls-insecure: .*NOT '
                          r'verified', proxy.log()), proxy.log()
         with proxy.connect() as sock:
@@ -206,7 +209,7 @@ def test_tls_to_the_backend_insecure_and_mtls(vaurien, pki):
         backend.close()
 
 
-def test_openssl_s_server_backend_and_wrong_name(vaurien, pki):
+def test_openssl_s_server_backend_and_wrong_name(vaurien_inproc, pki):
     if shutil.which('openssl') is None:
         raise AssertionError('openssl is needed')
     server = subprocess.Popen(
@@ -219,15 +222,15 @@ def test_openssl_s_server_backend_and_wrong_name(vaurien, pki):
         while b'ACCEPT' not in line and time.monotonic() < deadline:
             line = server.stdout.readline()
         port = int(line.rsplit(b':', 1)[1])
-        proxy = vaurien('--distant-tls', '--distant-tls-ca', pki.ca,
-                        '--distant', 'localhost:%d' % port)
+        proxy = vaurien_inproc('--distant-tls', '--distant-tls-ca', pki.ca,
+                               '--distant', 'localhost:%d' % port)
         status, out, err = curl('http://127.0.0.1:%d/' % proxy.port)
         assert status == 0, err
         assert b's_server' in out and b'TLSv1.3' in out
         # The certificate does not name the host given as the SNI name.
-        wrong = vaurien('--distant-tls', '--distant-tls-ca', pki.ca,
-                        '--distant-tls-name', 'example.org',
-                        '--distant', 'localhost:%d' % port)
+        wrong = vaurien_inproc('--distant-tls', '--distant-tls-ca', pki.ca,
+                               '--distant-tls-name', 'example.org',
+                               '--distant', 'localhost:%d' % port)
         status, out, err = curl('http://127.0.0.1:%d/' % wrong.port)
         assert status != 0
         support.wait_until(lambda: "Hostname mismatch" in wrong.log()
@@ -238,12 +241,13 @@ def test_openssl_s_server_backend_and_wrong_name(vaurien, pki):
         server.wait(5)
 
 
-def test_http_protocol_errors_inside_tls_both_sides(vaurien, pki):
+def test_http_protocol_errors_inside_tls_both_sides(vaurien_inproc, pki):
     backend = tls_support.HTTPSServer(tls_support.server_context(pki))
     try:
-        proxy = vaurien(*local_tls(pki), '--distant-tls', '--distant-tls-ca',
-                        pki.ca, '--protocol', 'http', '--behavior',
-                        '50:error', '--seed', '7', backend=backend.address)
+        proxy = vaurien_inproc(*local_tls(pki), '--distant-tls',
+                               '--distant-tls-ca', pki.ca, '--protocol',
+                               'http', '--behavior', '50:error', '--seed',
+                               '7', backend=backend.address)
         url = 'https://localhost:%d/size/100000' % proxy.port
         codes = []
         for _ in range(12):
@@ -276,7 +280,7 @@ def _ipv6():
         return False
 
 
-def test_ipv6_local_and_distant(vaurien):
+def test_ipv6_local_and_distant(vaurien_inproc):
     assert _ipv6(), 'IPv6 on ::1 is needed for this test'
     server = socket.socket(socket.AF_INET6)
     server.bind(('::1', 0))
@@ -290,7 +294,8 @@ def test_ipv6_local_and_distant(vaurien):
     thread = threading.Thread(target=echo, daemon=True)
     thread.start()
     try:
-        proxy = vaurien('--local', '[::1]:0', '--distant', '[::1]:%d' % port)
+        proxy = vaurien_inproc('--local', '[::1]:0', '--distant',
+                               '[::1]:%d' % port)
         assert proxy.address[0] == '::1'
         assert re.search(r'proxying \[::1\]:\d+ -> \[::1\]:%d' % port,
                          proxy.log())
@@ -300,9 +305,9 @@ def test_ipv6_local_and_distant(vaurien):
         server.close()
 
 
-def test_listen_on_every_ipv6_address(vaurien, echo_server):
+def test_listen_on_every_ipv6_address(vaurien_inproc, echo_server):
     assert _ipv6()
-    proxy = vaurien('--local', '[::]:0', backend=echo_server.address)
+    proxy = vaurien_inproc('--local', '[::]:0', backend=echo_server.address)
     with socket.create_connection(('::1', proxy.port), timeout=10) as sock:
         assert exchange(sock, b'any') == b'any'
 
@@ -391,8 +396,9 @@ def test_distant_name_resolving_to_ipv6_only(vaurien):
 
 # -- the control API -------------------------------------------------------------------
 
-def test_api_backend_change_to_unix_and_ipv6(vaurien, echo_server, tmp_path):
-    proxy = start_controlled(vaurien, echo_server.address)
+def test_api_backend_change_to_unix_and_ipv6(vaurien_inproc, echo_server,
+                                             tmp_path):
+    proxy = start_controlled(vaurien_inproc, echo_server.address)
     path = str(tmp_path / 'echo.sock')
     unix = socket.socket(socket.AF_UNIX)
     unix.bind(path)
@@ -475,12 +481,12 @@ def test_unreadable_certificate(pki, tmp_path):
 @pytest.mark.parametrize('args', [(), ('--behavior', '100:delay',
                                        '--handlers.delay.sleep', '0')],
                          ids=['relayed', 'handler'])
-def test_clean_tls_close_both_ways(vaurien, echo_server, pki, args):
+def test_clean_tls_close_both_ways(vaurien_inproc, echo_server, pki, args):
     """The client ends with close_notify and waits for the proxy's (as
     ``unwrap()`` does, the TCP connection still open): it gets it, a clean
     end rather than a bare FIN, whether the engine relays the events or a
     handler reads them."""
-    proxy = vaurien(*local_tls(pki), *args, backend=echo_server.address)
+    proxy = vaurien_inproc(*local_tls(pki), *args, backend=echo_server.address)
     with tls_client(pki, proxy.address) as sock:
         assert exchange(sock, b'last words') == b'last words'
         raw = sock.unwrap()
@@ -495,7 +501,8 @@ def _doc_commands():
     return [command.replace('\\\n', ' ').split()[1:] for command in commands]
 
 
-def test_docs_endpoint_commands_start(vaurien, http_server, pki, tmp_path):
+def test_docs_endpoint_commands_start(vaurien_inproc, http_server, pki,
+                                      tmp_path):
     """Every ``$ vaurien`` command of docs/endpoints.rst starts, with the
     test's files and free addresses in place of the examples'."""
     files = {'cert.pem': pki.cert, 'key.pem': pki.key, 'ca.pem': pki.ca}
@@ -509,7 +516,7 @@ def test_docs_endpoint_commands_start(vaurien, http_server, pki, tmp_path):
         terminating = '--local-tls-cert' in args
         if terminating and '--distant-tls' not in args:
             args[args.index('--distant') + 1] = '%s:%d' % http_server.address
-        proxy = vaurien(*args)
+        proxy = vaurien_inproc(*args)
         if terminating and '--distant-tls' not in args:
             status, out, err = curl('--cacert', pki.ca,
                                     'https://localhost:%d/' % proxy.port)
@@ -517,7 +524,7 @@ def test_docs_endpoint_commands_start(vaurien, http_server, pki, tmp_path):
         proxy.stop()
 
 
-def test_ini_file_with_unix_sockets_and_tls(vaurien, pki, tmp_path):
+def test_ini_file_with_unix_sockets_and_tls(vaurien_inproc, pki, tmp_path):
     """The same settings from ``[vaurien]`` in an INI file: a Unix socket
     with TLS toward the clients, a TLS backend on a Unix socket."""
     backend_path = str(tmp_path / 'backend.sock')
@@ -543,7 +550,8 @@ def test_ini_file_with_unix_sockets_and_tls(vaurien, pki, tmp_path):
         == (local, backend_path, 0o600)
     try:
         # (The test harness names --local itself: the INI file's value.)
-        proxy = vaurien('--config', str(config), '--local', 'unix:' + local)
+        proxy = vaurien_inproc('--config', str(config), '--local',
+                               'unix:' + local)
         assert stat.S_IMODE(os.stat(local).st_mode) == 0o600
         assert proxy.address == local
         raw = socket.socket(socket.AF_UNIX)

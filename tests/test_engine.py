@@ -111,8 +111,8 @@ def test_64mib_downstream_byte_exact(vaurien):
     assert got.hexdigest() == expected.hexdigest()
 
 
-def test_half_close_small_answer(vaurien, hash_server):
-    proxy = vaurien(backend=hash_server.address)
+def test_half_close_small_answer(vaurien_inproc, hash_server):
+    proxy = vaurien_inproc(backend=hash_server.address)
     with proxy.connect() as sock:
         sock.sendall(b'hello')
         sock.shutdown(socket.SHUT_WR)
@@ -120,7 +120,7 @@ def test_half_close_small_answer(vaurien, hash_server):
     assert answer == ('%s 5\n' % support.sha256(b'hello')).encode()
 
 
-def test_backend_closing_first_still_gets_client_data(vaurien):
+def test_backend_closing_first_still_gets_client_data(vaurien_inproc):
     """The backend half-closes first; the client's later data still arrives."""
     got = []
 
@@ -131,7 +131,7 @@ def test_backend_closing_first_still_gets_client_data(vaurien):
 
     server = support.TCPServer(serve)
     try:
-        proxy = vaurien(backend=server.address)
+        proxy = vaurien_inproc(backend=server.address)
         with proxy.connect() as sock:
             assert support.recv_all(sock) == b'banner\n'
             sock.sendall(b'late data')
@@ -143,7 +143,7 @@ def test_backend_closing_first_still_gets_client_data(vaurien):
 
 
 @pytest.mark.timeout(60)
-def test_directions_are_independent(vaurien):
+def test_directions_are_independent(vaurien_inproc):
     """A long delay on requests does not hold back what the backend pushes."""
     pushed = threading.Event()
 
@@ -155,9 +155,9 @@ def test_directions_are_independent(vaurien):
 
     server = support.TCPServer(serve)
     try:
-        proxy = vaurien('--behavior', '100:delay',
-                        '--handlers.delay.sleep', '30',
-                        backend=server.address)
+        proxy = vaurien_inproc('--behavior', '100:delay',
+                               '--handlers.delay.sleep', '30',
+                               backend=server.address)
         with proxy.connect() as sock:
             sock.sendall(b'request held 30s upstream')
             sock.settimeout(10)
@@ -174,7 +174,7 @@ def test_directions_are_independent(vaurien):
 # -- backend down --------------------------------------------------------------------
 
 @pytest.mark.timeout(60)
-def test_backend_refused_then_back(vaurien):
+def test_backend_refused_then_back(vaurien_inproc):
     """Refused: the client is closed promptly, a warning names the backend
     and the reason, and the proxy serves the next connections (which work
     once the backend listens)."""
@@ -182,7 +182,7 @@ def test_backend_refused_then_back(vaurien):
     holder.bind((support.HOST, 0))   # bound, not listening: refused
     port = holder.getsockname()[1]
     try:
-        proxy = vaurien(backend=(support.HOST, port))
+        proxy = vaurien_inproc(backend=(support.HOST, port))
         for _ in range(3):
             with proxy.connect() as sock:
                 sock.sendall(b'anyone there?')
@@ -207,8 +207,8 @@ def test_backend_refused_then_back(vaurien):
         holder.close()
 
 
-def test_backend_unknown_host(vaurien, echo_server):
-    proxy = vaurien('--distant', 'nonexistent.invalid:80')
+def test_backend_unknown_host(vaurien_inproc, echo_server):
+    proxy = vaurien_inproc('--distant', 'nonexistent.invalid:80')
     with proxy.connect() as sock:
         assert support.ends_soon(sock, 10)
     log = support.wait_until(
@@ -220,11 +220,11 @@ def test_backend_unknown_host(vaurien, echo_server):
     # still serving
     with proxy.connect() as sock:
         assert support.ends_soon(sock, 10)
-    assert proxy.proc.poll() is None
+    assert proxy.running()
 
 
 @pytest.mark.timeout(60)
-def test_backend_connect_timeout(vaurien):
+def test_backend_connect_timeout(vaurien_inproc):
     """A local backend whose accept queue is full never answers a SYN:
     --timeout bounds the wait, the warning says so."""
     full = socket.socket()
@@ -247,7 +247,7 @@ def test_backend_connect_timeout(vaurien):
             pass
         finally:
             probe.close()
-        proxy = vaurien('--timeout', '0.5', backend=full.getsockname())
+        proxy = vaurien_inproc('--timeout', '0.5', backend=full.getsockname())
         with proxy.connect() as sock:
             assert support.ends_soon(sock, 10)
         log = support.wait_until(
@@ -262,9 +262,9 @@ def test_backend_connect_timeout(vaurien):
 
 
 @pytest.mark.timeout(30)
-def test_idle_connection_stays_open(vaurien, echo_server):
+def test_idle_connection_stays_open(vaurien_inproc, echo_server):
     """An idle client is not cut, even well past --timeout."""
-    proxy = vaurien('--timeout', '0.3', backend=echo_server.address)
+    proxy = vaurien_inproc('--timeout', '0.3', backend=echo_server.address)
     with proxy.connect() as sock:
         sock.sendall(b'one')
         assert support.recv_exact(sock, 3) == b'one'
@@ -273,9 +273,9 @@ def test_idle_connection_stays_open(vaurien, echo_server):
         assert support.recv_exact(sock, 3) == b'two'
 
 
-def test_one_backend_connection_per_client(vaurien, echo_server):
+def test_one_backend_connection_per_client(vaurien_inproc, echo_server):
     echo_server.server.socket.listen(128)   # socketserver's backlog is 5
-    proxy = vaurien(backend=echo_server.address)
+    proxy = vaurien_inproc(backend=echo_server.address)
     socks = [proxy.connect() for _ in range(6)]
     try:
         for i, sock in enumerate(socks):

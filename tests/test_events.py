@@ -49,22 +49,23 @@ def _stamp(text):
         text.replace('Z', '+00:00')).timestamp()
 
 
-def seeded_run(vaurien, backend, path, seed, behavior):
-    proc = vaurien('--event-log', str(path), '--seed', str(seed),
-                   '--behavior', behavior, '--handlers.delay.sleep', '0',
-                   backend=backend)
+def seeded_run(vaurien_inproc, backend, path, seed, behavior):
+    proc = vaurien_inproc('--event-log', str(path), '--seed', str(seed),
+                          '--behavior', behavior, '--handlers.delay.sleep',
+                          '0',
+                          backend=backend)
     sent = talk(proc.address, MESSAGES, connections=3, same=False)
     finish(proc)
     return sent, read_events(path)
 
 
 @pytest.mark.timeout(90)
-def test_seeded_run_lists_the_expected_handler_per_event(vaurien,
+def test_seeded_run_lists_the_expected_handler_per_event(vaurien_inproc,
                                                          echo_server,
                                                          tmp_path):
     behavior = '40:delay,20:error'
     began = time.monotonic()
-    sent, events = seeded_run(vaurien, echo_server.address,
+    sent, events = seeded_run(vaurien_inproc, echo_server.address,
                               tmp_path / 'events.log', 1234, behavior)
     elapsed = time.monotonic() - began
     opens = [e for e in events if e['event'] == 'open']
@@ -114,27 +115,29 @@ def test_seeded_run_lists_the_expected_handler_per_event(vaurien,
 
 
 @pytest.mark.timeout(120)
-def test_same_seed_same_handler_sequence(vaurien, echo_server, tmp_path):
+def test_same_seed_same_handler_sequence(vaurien_inproc, echo_server,
+                                         tmp_path):
     behavior = '30:delay,30:error'
     runs = []
     for run in range(2):
-        _, events = seeded_run(vaurien, echo_server.address,
+        _, events = seeded_run(vaurien_inproc, echo_server.address,
                                tmp_path / ('run%d.log' % run), 77, behavior)
         runs.append([(e['conn'], e['direction'], e['handler'], e['bytes'])
                      for e in events if e['event'] == 'data'])
     assert runs[0] == runs[1]
-    _, other = seeded_run(vaurien, echo_server.address,
+    _, other = seeded_run(vaurien_inproc, echo_server.address,
                           tmp_path / 'other.log', 78, behavior)
     assert runs[0] != [(e['conn'], e['direction'], e['handler'], e['bytes'])
                        for e in other if e['event'] == 'data']
 
 
 @pytest.mark.timeout(60)
-def test_pick_per_connection_is_logged(vaurien, echo_server, tmp_path):
+def test_pick_per_connection_is_logged(vaurien_inproc, echo_server, tmp_path):
     path = tmp_path / 'events.log'
-    proc = vaurien('--event-log', str(path), '--pick', 'connection',
-                   '--behavior', '50:delay', '--handlers.delay.sleep', '0',
-                   '--seed', '9', backend=echo_server.address)
+    proc = vaurien_inproc('--event-log', str(path), '--pick', 'connection',
+                          '--behavior', '50:delay', '--handlers.delay.sleep',
+                          '0',
+                          '--seed', '9', backend=echo_server.address)
     talk(proc.address, MESSAGES[:2], connections=4)
     finish(proc)
     events = read_events(path)
@@ -151,11 +154,12 @@ def test_pick_per_connection_is_logged(vaurien, echo_server, tmp_path):
     ('blackout', 'cut', 'handler'),
     ('hang', 'hung', 'client'),
 ])
-def test_effects_of_faults(vaurien, echo_server, tmp_path, name, effect,
-                           closed_by):
+def test_effects_of_faults(vaurien_inproc, echo_server, tmp_path, name,
+                           effect, closed_by):
     path = tmp_path / 'events.log'
-    proc = vaurien('--event-log', str(path), '--event-log-flush',
-                   '--behavior', '100:' + name, backend=echo_server.address)
+    proc = vaurien_inproc('--event-log', str(path), '--event-log-flush',
+                          '--behavior', '100:' + name,
+                          backend=echo_server.address)
     with proc.connect() as sock:
         sock.sendall(b'hello')
         if name == 'hang':
@@ -174,11 +178,11 @@ def test_effects_of_faults(vaurien, echo_server, tmp_path, name, effect,
 
 
 @pytest.mark.timeout(60)
-def test_backend_failure_is_logged(vaurien, tmp_path):
+def test_backend_failure_is_logged(vaurien_inproc, tmp_path):
     path = tmp_path / 'events.log'
     with support.reserved_port() as closed:
-        proc = vaurien('--event-log', str(path),
-                       backend=(support.HOST, closed))
+        proc = vaurien_inproc('--event-log', str(path),
+                              backend=(support.HOST, closed))
         with proc.connect() as sock:
             assert support.recv_all(sock) == b''
         finish(proc)
@@ -233,10 +237,11 @@ def test_unwritable_event_log_is_a_startup_error(echo_server, path, reason):
 
 @pytest.mark.timeout(90)
 @pytest.mark.skipif(not os.path.exists('/dev/full'), reason='no /dev/full')
-def test_full_disk_never_stops_the_traffic(vaurien, echo_server):
+def test_full_disk_never_stops_the_traffic(vaurien_inproc, echo_server):
     # /dev/full accepts the open and fails every write with ENOSPC, as a
     # disk that filled up after start-up.
-    proc = vaurien('--event-log', '/dev/full', backend=echo_server.address)
+    proc = vaurien_inproc('--event-log', '/dev/full',
+                          backend=echo_server.address)
     with proc.connect() as sock:
         for i in range(200):
             message = b'message %d ' % i * 20
@@ -267,12 +272,12 @@ def test_event_log_on_stdout(echo_server):
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize('flush', [False, True])
-def test_lines_are_written_while_running(vaurien, echo_server, tmp_path,
+def test_lines_are_written_while_running(vaurien_inproc, echo_server, tmp_path,
                                          flush):
     path = tmp_path / 'events.log'
     args = ['--event-log', str(path)] + (['--event-log-flush'] if flush
                                          else [])
-    proc = vaurien(*args, backend=echo_server.address)
+    proc = vaurien_inproc(*args, backend=echo_server.address)
     with proc.connect() as sock:
         assert exchange(sock, b'ping') == b'ping'
         # Without --event-log-flush, within about a second.
@@ -285,24 +290,24 @@ def test_lines_are_written_while_running(vaurien, echo_server, tmp_path,
 
 
 @pytest.mark.timeout(60)
-def test_event_log_from_the_ini_file(vaurien, echo_server, tmp_path):
+def test_event_log_from_the_ini_file(vaurien_inproc, echo_server, tmp_path):
     path = tmp_path / 'events.log'
     config = tmp_path / 'vaurien.ini'
     config.write_text('[vaurien]\nevent_log = %s\nevent_log_flush = true\n'
                       % path)
-    proc = vaurien('--config', str(config), backend=echo_server.address)
+    proc = vaurien_inproc('--config', str(config), backend=echo_server.address)
     talk(proc.address, [b'ping'])
     finish(proc)
     assert [e['event'] for e in read_events(path)][0] == 'open'
 
 
 @pytest.mark.timeout(60)
-def test_behavior_change_is_logged(vaurien, echo_server, tmp_path):
+def test_behavior_change_is_logged(vaurien_inproc, echo_server, tmp_path):
     from observe_support import HTTP_ARGS, http_port
     import http.client
     path = tmp_path / 'events.log'
-    proc = vaurien(*HTTP_ARGS, '--event-log', str(path),
-                   backend=echo_server.address)
+    proc = vaurien_inproc(*HTTP_ARGS, '--event-log', str(path),
+                          backend=echo_server.address)
     conn = http.client.HTTPConnection(support.HOST, http_port(proc),
                                       timeout=10)
     conn.request('POST', '/handler', body=b'blackout')

@@ -7,6 +7,7 @@ import pytest
 
 import support
 from control_support import api, assert_error, start_controlled, wait_picks
+from inproc import InProcessVaurien
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -16,7 +17,7 @@ def module_vaurien():
     """One vaurien --http and echo backend for the module (per worker),
     for the tests of refused values, which leave it as they found it."""
     server = support.TCPServer(support.echo)
-    proc = start_controlled(support.VaurienProcess, server.address)
+    proc = start_controlled(InProcessVaurien, server.address)
     yield proc
     proc.stop()
     server.close()
@@ -53,8 +54,8 @@ def _connect(proxy):
     return sock
 
 
-def test_switching_away_ends_a_slow_close_wait(vaurien, echo_server):
-    proxy = start_controlled(vaurien, echo_server.address,
+def test_switching_away_ends_a_slow_close_wait(vaurien_inproc, echo_server):
+    proxy = start_controlled(vaurien_inproc, echo_server.address,
                              '--behavior', '100:slow_close',
                              '--handlers.slow_close.delay', '30')
     with _connect(proxy) as sock:
@@ -68,8 +69,8 @@ def test_switching_away_ends_a_slow_close_wait(vaurien, echo_server):
         assert time.monotonic() - start < 10
 
 
-def test_switching_away_ends_a_reset_peer_wait(vaurien, echo_server):
-    proxy = start_controlled(vaurien, echo_server.address,
+def test_switching_away_ends_a_reset_peer_wait(vaurien_inproc, echo_server):
+    proxy = start_controlled(vaurien_inproc, echo_server.address,
                              '--behavior', '100:reset_peer',
                              '--handlers.reset_peer.timeout', '30')
     with _connect(proxy) as sock:
@@ -82,8 +83,9 @@ def test_switching_away_ends_a_reset_peer_wait(vaurien, echo_server):
         assert time.monotonic() - start < 10
 
 
-def test_switching_away_closes_a_timeout_connection(vaurien, echo_server):
-    proxy = start_controlled(vaurien, echo_server.address,
+def test_switching_away_closes_a_timeout_connection(vaurien_inproc,
+                                                    echo_server):
+    proxy = start_controlled(vaurien_inproc, echo_server.address,
                              '--behavior', '100:timeout',
                              '--handlers.timeout.timeout', '30')
     with _connect(proxy) as sock:
@@ -102,8 +104,8 @@ def test_switching_away_closes_a_timeout_connection(vaurien, echo_server):
         assert support.recv_exact(sock, 4) == b'ping'
 
 
-def test_switching_away_releases_bandwidth(vaurien, echo_server):
-    proxy = start_controlled(vaurien, echo_server.address,
+def test_switching_away_releases_bandwidth(vaurien_inproc, echo_server):
+    proxy = start_controlled(vaurien_inproc, echo_server.address,
                              '--behavior', '100:bandwidth',
                              '--handlers.bandwidth.rate', '1')
     payload = b'x' * 60000                # about a minute at 1 KB/s

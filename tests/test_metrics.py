@@ -143,10 +143,10 @@ def get(port, path):
 
 
 @pytest.mark.timeout(90)
-def test_get_metrics_end_to_end(vaurien, echo_server):
-    proc = vaurien(*HTTP_ARGS, '--behavior', '25:delay',
-                   '--handlers.delay.sleep', '0', '--seed', '5',
-                   backend=echo_server.address)
+def test_get_metrics_end_to_end(vaurien_inproc, echo_server):
+    proc = vaurien_inproc(*HTTP_ARGS, '--behavior', '25:delay',
+                          '--handlers.delay.sleep', '0', '--seed', '5',
+                          backend=echo_server.address)
     port = http_port(proc)
     sent = talk(proc.address, MESSAGES, connections=3)
     # One connection still open, with one exchange done.
@@ -174,10 +174,10 @@ def test_get_metrics_end_to_end(vaurien, echo_server):
 
 
 @pytest.mark.timeout(90)
-def test_vaurienctl_stats_once(vaurien, echo_server):
-    proc = vaurien(*HTTP_ARGS, '--behavior', '50:delay',
-                   '--handlers.delay.sleep', '0', '--seed', '3',
-                   backend=echo_server.address)
+def test_vaurienctl_stats_once(vaurien_inproc, echo_server):
+    proc = vaurien_inproc(*HTTP_ARGS, '--behavior', '50:delay',
+                          '--handlers.delay.sleep', '0', '--seed', '3',
+                          backend=echo_server.address)
     port = http_port(proc)
     talk(proc.address, [b'x' * 2048], connections=2)
     samples, _ = parse(get(port, '/metrics')[2])
@@ -209,9 +209,9 @@ def test_vaurienctl_stats_unreachable():
 
 
 @pytest.mark.timeout(60)
-def test_metrics_needs_the_token(vaurien, echo_server):
-    proc = vaurien(*HTTP_ARGS, '--http-token', 's3cret',
-                   backend=echo_server.address)
+def test_metrics_needs_the_token(vaurien_inproc, echo_server):
+    proc = vaurien_inproc(*HTTP_ARGS, '--http-token', 's3cret',
+                          backend=echo_server.address)
     port = http_port(proc)
     assert get(port, '/metrics')[0] == 401
     conn = http.client.HTTPConnection(support.HOST, port, timeout=10)

@@ -24,10 +24,11 @@ def statsd_args(sink, *more):
 
 
 @pytest.mark.timeout(90)
-def test_counters_reach_a_real_udp_listener(vaurien, echo_server, sink):
-    proc = vaurien(*statsd_args(sink, '--statsd.prefix', 'chaos'),
-                   '--behavior', '50:delay', '--handlers.delay.sleep', '0',
-                   '--seed', '11', backend=echo_server.address)
+def test_counters_reach_a_real_udp_listener(vaurien_inproc, echo_server, sink):
+    proc = vaurien_inproc(*statsd_args(sink, '--statsd.prefix', 'chaos'),
+                          '--behavior', '50:delay', '--handlers.delay.sleep',
+                          '0',
+                          '--seed', '11', backend=echo_server.address)
     sent = talk(proc.address, MESSAGES, connections=3)
     # Pushed about once a second while running, without stopping it.
     support.wait_until(
@@ -55,9 +56,10 @@ def test_counters_reach_a_real_udp_listener(vaurien, echo_server, sink):
 
 
 @pytest.mark.timeout(60)
-def test_backend_failures_are_counted(vaurien, sink):
+def test_backend_failures_are_counted(vaurien_inproc, sink):
     with support.reserved_port() as closed:
-        proc = vaurien(*statsd_args(sink), backend=(support.HOST, closed))
+        proc = vaurien_inproc(*statsd_args(sink), backend=(support.HOST,
+                              closed))
         for _ in range(2):
             with proc.connect() as sock:
                 assert support.recv_all(sock) == b''
@@ -68,9 +70,9 @@ def test_backend_failures_are_counted(vaurien, sink):
 
 
 @pytest.mark.timeout(60)
-def test_sample_rate_is_sent(vaurien, echo_server, sink):
-    proc = vaurien(*statsd_args(sink, '--statsd.sample_rate', '0.5'),
-                   backend=echo_server.address)
+def test_sample_rate_is_sent(vaurien_inproc, echo_server, sink):
+    proc = vaurien_inproc(*statsd_args(sink, '--statsd.sample_rate', '0.5'),
+                          backend=echo_server.address)
 
     def counted():
         # Sampling drops some updates at random: keep the traffic going
@@ -85,24 +87,24 @@ def test_sample_rate_is_sent(vaurien, echo_server, sink):
 
 
 @pytest.mark.timeout(60)
-def test_statsd_from_the_ini_file(vaurien, echo_server, sink, tmp_path):
+def test_statsd_from_the_ini_file(vaurien_inproc, echo_server, sink, tmp_path):
     config = tmp_path / 'vaurien.ini'
     config.write_text('[statsd]\nenabled = true\nhost = %s\nport = %d\n'
                       'prefix = fromini\n' % (support.HOST, sink.port))
-    proc = vaurien('--config', str(config), backend=echo_server.address)
+    proc = vaurien_inproc('--config', str(config), backend=echo_server.address)
     talk(proc.address, MESSAGES)
     finish(proc)
     assert sink.totals()['fromini.connections.opened'] == 1
 
 
 @pytest.mark.timeout(60)
-def test_unreachable_statsd_does_not_matter(vaurien, echo_server):
+def test_unreachable_statsd_does_not_matter(vaurien_inproc, echo_server):
     # Nothing listens on this UDP port: every push is refused by the
     # kernel (ICMP), and the traffic does not care.
     with support.reserved_port(kind=socket.SOCK_DGRAM) as port:
-        proc = vaurien('--statsd.enabled', 'yes', '--statsd.host',
-                       support.HOST, '--statsd.port', str(port),
-                       backend=echo_server.address)
+        proc = vaurien_inproc('--statsd.enabled', 'yes', '--statsd.host',
+                              support.HOST, '--statsd.port', str(port),
+                              backend=echo_server.address)
         for _ in range(3):
             talk(proc.address, MESSAGES, connections=3)
         log = finish(proc)

@@ -9,6 +9,7 @@ import pytest
 import support
 from control_support import (api, assert_error, set_back, start_controlled,
                              wait_picks)
+from inproc import InProcessVaurien
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -16,17 +17,17 @@ BUILTINS = ['blackout', 'delay', 'dummy', 'error', 'hang']
 
 
 @pytest.fixture
-def own_proxy(vaurien, http_server):
+def own_proxy(vaurien_inproc, http_server):
     """vaurien --http in front of the real HTTP backend, for this test
     alone (connections held across changes, the service down and up)."""
-    return start_controlled(vaurien, http_server.address)
+    return start_controlled(vaurien_inproc, http_server.address)
 
 
 @pytest.fixture(scope='module')
 def module_vaurien():
     """One vaurien --http and HTTP backend for the module (per worker)."""
     server = support.HTTPServer()
-    proc = start_controlled(support.VaurienProcess, server.address)
+    proc = start_controlled(InProcessVaurien, server.address)
     proc.backend = server.address
     yield proc
     proc.stop()
@@ -85,8 +86,8 @@ def test_get_behavior(proxy):
                                       'options': {'dummy': {}}}
 
 
-def test_start_up_behavior_and_options_are_shown(vaurien, http_server):
-    proxy = start_controlled(vaurien, http_server.address,
+def test_start_up_behavior_and_options_are_shown(vaurien_inproc, http_server):
+    proxy = start_controlled(vaurien_inproc, http_server.address,
                              '--behavior', '30:delay,10:error',
                              '--handlers.delay.sleep', '0.25')
     assert api(proxy.http_port, 'GET', '/handler').text == '30:delay,10:error'
@@ -146,8 +147,9 @@ def test_put_weighted_mix(proxy):
     assert api(proxy.http_port, 'GET', '/handler').text == 'hang'
 
 
-def test_start_up_options_are_the_base_of_a_change(vaurien, http_server):
-    proxy = start_controlled(vaurien, http_server.address,
+def test_start_up_options_are_the_base_of_a_change(vaurien_inproc,
+                                                   http_server):
+    proxy = start_controlled(vaurien_inproc, http_server.address,
                              '--handlers.delay.sleep', '0.3')
     api(proxy.http_port, 'POST', '/handler',
         {'name': 'delay', 'before': False})
@@ -185,8 +187,9 @@ def test_keep_alive_client_sees_error_then_dummy(own_proxy):
         conn.close()
 
 
-def test_sleeping_connection_goes_on_when_switched_away(vaurien, http_server):
-    proxy = start_controlled(vaurien, http_server.address,
+def test_sleeping_connection_goes_on_when_switched_away(vaurien_inproc,
+                                                        http_server):
+    proxy = start_controlled(vaurien_inproc, http_server.address,
                              '--behavior', '100:delay',
                              '--handlers.delay.sleep', '100')
     result = []
@@ -205,8 +208,9 @@ def test_sleeping_connection_goes_on_when_switched_away(vaurien, http_server):
     assert time.monotonic() - started < 60   # not the 100 s of the delay
 
 
-def test_hung_connection_is_closed_when_switched_away(vaurien, echo_server):
-    proxy = start_controlled(vaurien, echo_server.address,
+def test_hung_connection_is_closed_when_switched_away(vaurien_inproc,
+                                                      echo_server):
+    proxy = start_controlled(vaurien_inproc, echo_server.address,
                              '--behavior', '100:hang')
     with proxy.connect(timeout=30) as sock:
         sock.sendall(b'hello')
@@ -350,10 +354,10 @@ def _banner_server(banner):
     return support.TCPServer(handler)
 
 
-def test_get_and_put_backend(vaurien):
+def test_get_and_put_backend(vaurien_inproc):
     first, second = _banner_server(b'first'), _banner_server(b'second')
     try:
-        proxy = start_controlled(vaurien, first.address)
+        proxy = start_controlled(vaurien_inproc, first.address)
         assert api(proxy.http_port, 'GET', '/backend').json == {
             'backend': '127.0.0.1:%d' % first.port}
         with proxy.connect() as kept:
@@ -426,8 +430,8 @@ def test_proxy_up_fails_when_the_port_was_taken(own_proxy):
 
 # -- security ---------------------------------------------------------------------
 
-def test_token(vaurien, http_server):
-    proxy = start_controlled(vaurien, http_server.address,
+def test_token(vaurien_inproc, http_server):
+    proxy = start_controlled(vaurien_inproc, http_server.address,
                              '--http-token', 's3cret')
     for headers in [{}, {'Authorization': 'Bearer wrong'},
                     {'Authorization': 's3cret'},
@@ -502,21 +506,24 @@ def test_own_origin_is_fine(proxy):
         assert answer.text == 'ok'
 
 
-def test_loud_warning_without_token_on_a_public_address(vaurien, echo_server):
-    proxy = vaurien('--http', '--http-host', '0.0.0.0', '--http-port', '0',
-                    backend=echo_server.address)
+def test_loud_warning_without_token_on_a_public_address(vaurien_inproc,
+                                                        echo_server):
+    proxy = vaurien_inproc('--http', '--http-host', '0.0.0.0',
+                           '--http-port', '0',
+                           backend=echo_server.address)
     assert 'WITHOUT A TOKEN' in proxy.log()
-    proxy = vaurien('--http', '--http-host', '0.0.0.0', '--http-port', '0',
-                    '--http-token', 'x', backend=echo_server.address)
+    proxy = vaurien_inproc('--http', '--http-host', '0.0.0.0',
+                           '--http-port', '0',
+                           '--http-token', 'x', backend=echo_server.address)
     assert 'WITHOUT A TOKEN' not in proxy.log()
-    proxy = start_controlled(vaurien, echo_server.address)
+    proxy = start_controlled(vaurien_inproc, echo_server.address)
     assert 'WITHOUT A TOKEN' not in proxy.log()
 
 
 # -- start-up ----------------------------------------------------------------------
 
-def test_http_is_off_by_default(vaurien, echo_server):
-    proxy = vaurien(backend=echo_server.address)
+def test_http_is_off_by_default(vaurien_inproc, echo_server):
+    proxy = vaurien_inproc(backend=echo_server.address)
     assert 'control API' not in proxy.log()
 
 
@@ -551,17 +558,18 @@ def test_http_port_in_use_is_exit_2():
 
 
 @pytest.mark.parametrize('value', ['yes', 'true', 'on', '1'])
-def test_http_flag_values(vaurien, echo_server, value):
-    proxy = vaurien('--http', value, '--http-host', support.HOST,
-                    '--http-port', '0', backend=echo_server.address)
+def test_http_flag_values(vaurien_inproc, echo_server, value):
+    proxy = vaurien_inproc('--http', value, '--http-host', support.HOST,
+                           '--http-port', '0', backend=echo_server.address)
     assert 'control API on http://127.0.0.1:' in proxy.log()
 
 
-def test_http_off_from_the_command_line_wins(vaurien, echo_server, tmp_path):
+def test_http_off_from_the_command_line_wins(vaurien_inproc, echo_server,
+                                             tmp_path):
     config = tmp_path / 'vaurien.ini'
     config.write_text('[vaurien]\nhttp = yes\nhttp_port = 0\n')
-    proxy = vaurien('--config', str(config), '--http', 'no',
-                    backend=echo_server.address)
+    proxy = vaurien_inproc('--config', str(config), '--http', 'no',
+                           backend=echo_server.address)
     assert 'control API' not in proxy.log()
 
 

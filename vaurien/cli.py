@@ -12,7 +12,8 @@ from vaurien import __version__
 from vaurien.behavior import DIRECTIONS
 from vaurien.compat import translate_argv
 from vaurien.config import (SETTINGS, ConfigError, defaults, format_behavior,
-                            format_hostport, read_ini, type_name)
+                            format_hostport, positive_float, read_ini,
+                            type_name)
 from vaurien.handlers import BUILTINS, DIRECTION_OPTION, Registry
 from vaurien.protocols import Registry as ProtocolRegistry
 from vaurien.protocols import builtin_names as protocol_names
@@ -105,6 +106,17 @@ def make_parser():
                         help='Start a built-in backend, put the proxy in '
                              'front of it, send a few hundred requests '
                              'through and report what happened.')
+    parser.add_argument('--demo-timeout', metavar='SECONDS',
+                        type=_demo_seconds,
+                        help='With --demo: a request with no whole answer '
+                             'within SECONDS counts as hung (default: 2, '
+                             "or 4x delay's sleep when that is longer).")
+    parser.add_argument('--demo-slow', metavar='SECONDS',
+                        type=_demo_seconds,
+                        help='With --demo: a right answer that took at '
+                             'least SECONDS counts as delayed (default: '
+                             "0.9x delay's sleep with delay in the "
+                             'behavior, else 3x the median answer time).')
     parser.add_argument('--check', action='store_true',
                         help='Load and check the whole configuration '
                              '(settings, INI file, handlers, protocol, '
@@ -190,6 +202,14 @@ class Options:
             raise AttributeError(name) from None
 
 
+def _demo_seconds(value):
+    try:
+        return positive_float(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError('expects %s, got %r'
+                                         % (exc, value)) from None
+
+
 def parse_args(argv):
     """Parse *argv* into ``(Options, flags namespace)``; ConfigError if bad."""
     argv, notes = translate_argv(list(argv))    # 1.x's flags
@@ -197,6 +217,9 @@ def parse_args(argv):
     argv, cli_protocol_options = split_handler_options(argv, PROTOCOL_PREFIX)
     parser = make_parser()
     args = parser.parse_args(argv)
+    if not args.demo and (args.demo_timeout is not None
+                          or args.demo_slow is not None):
+        raise ConfigError('--demo-timeout and --demo-slow go with --demo')
     settings = defaults()
     ini = None
     handler_options = {}

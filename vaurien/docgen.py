@@ -130,7 +130,9 @@ def configuration_page():
                      % (flags, key, _value(setting.default) or '(none)',
                         setting.help))
     lines.append('\nCommand line only: ``--config FILE``, ``--check``, '
-                 '``--demo``, ``--version``, ``--help``.\n\n')
+                 '``--demo`` (with ``--demo-timeout SECONDS`` and '
+                 '``--demo-slow SECONDS``, the limits of "hung" and '
+                 '"delayed" in its report), ``--version``, ``--help``.\n\n')
     lines.append(
         'Checking a configuration\n------------------------\n\n'
         '``vaurien --check``, with the settings a start would get '

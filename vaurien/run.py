@@ -44,7 +44,8 @@ def run(argv):
     if seed is None:
         seed = random.SystemRandom().randrange(2 ** 32)
     if args.demo:
-        return run_demo(options, seed)
+        return run_demo(options, seed, timeout=args.demo_timeout,
+                        slow=args.demo_slow)
     if options.workers > 1:
         return run_workers(options, seed)
     return serve(options, seed)

@@ -13,8 +13,11 @@ start ``python -m vaurien``.
 * :class:`Service` is one proxy with its observers (event log, statsd) and
   its control (:class:`~vaurien.control.ProxyControl`, served over HTTP by
   :mod:`vaurien.webserver`, or driven by the ``--workers`` parent).
+* :class:`GroupService` is the named proxies of the settings (``default``
+  and the ``[proxy:NAME]`` sections), their observers and one API.
 * :func:`check` builds all of it without listening (``vaurien --check``);
-  :func:`serve` runs one service until SIGTERM or SIGINT.
+  :func:`start` makes and starts the :class:`GroupService` (its start-up
+  lines logged); :func:`serve` runs it until SIGTERM or SIGINT.
 
 *options* is the parsed command line (:class:`vaurien.cli.Options`): its
 ``settings`` (``options.NAME`` for each setting), ``handler_options``
@@ -49,7 +52,7 @@ from vaurien.webserver import App, ControlServer
 
 __all__ = ['Plan', 'load', 'build_proxy', 'build_tls', 'check',
            'check_writable', 'Service', 'GroupService', 'proxy_specs',
-           'serve', 'start_api', 'announce_backend']
+           'start', 'serve', 'start_api', 'announce_backend']
 
 log = logging.getLogger('vaurien')
 
@@ -637,6 +640,27 @@ class GroupService:
             self.events = None
 
 
+def start(options, seed):
+    """The :class:`GroupService` of *options*, started (listening), its
+    start-up lines logged (the control API's first, then one per proxy);
+    ConfigError when it cannot be made or started.
+
+    In the current thread's gevent hub: :func:`serve` runs it in the
+    command's, the tests' in-process harness in a thread of its own.
+    Serve it with ``serve_forever(stopped)``.
+    """
+    service = GroupService(options, seed)
+    service.start()
+    if service.api is not None:
+        # Before the proxies' lines, which tell a reader that all is up.
+        log.info('control API on %s', service.api.url())
+    if DEFAULT_NAME in service.group:
+        announce_backend(options)
+    for named in service.group:
+        log.info('%s', service.describe(named))
+    return service
+
+
 def serve(options, seed, worker=None):
     """Run the service until SIGTERM or SIGINT; the exit status.
 
@@ -646,15 +670,7 @@ def serve(options, seed, worker=None):
     proxy, :class:`Service`).
     """
     if worker is None:
-        service = GroupService(options, seed)
-        service.start()
-        if service.api is not None:
-            # Before the proxies' lines, which tell a reader that all is up.
-            log.info('control API on %s', service.api.url())
-        if DEFAULT_NAME in service.group:
-            announce_backend(options)
-        for named in service.group:
-            log.info('%s', service.describe(named))
+        service = start(options, seed)
         stopped = Event()
         group_cut = Event()
         group_stopping = []

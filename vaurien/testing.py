@@ -26,13 +26,12 @@ import collections
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
 
 from vaurien.config import format_hostport
+from vaurien.poll import port_open, wait_for
 
 __all__ = ['start_proxy', 'stop_proxy', 'proxy_log', 'ProxyStartError',
            'ProxyProcess']
@@ -124,24 +123,23 @@ class ProxyProcess:
     def wait_ready(self, ready, timeout):
         """Poll *ready()* until true, at most *timeout* seconds.
 
-        Raises ProxyStartError (with the proxy's output) when the process
+        Raises ProxyStartError (with the end of its log) when the process
         exits first or is not ready in time; it is stopped then.
         """
-        deadline = time.monotonic() + timeout
-        while True:
+        def check():
             if self.proc.poll() is not None:
                 self._reader.join(5)
                 raise ProxyStartError(
                     'vaurien exited with status %s at start-up: %s'
                     % (self.proc.returncode, self.tail()))
-            if ready():
-                return
-            if time.monotonic() >= deadline:
-                self.stop()
-                raise ProxyStartError(
-                    'vaurien was not ready within %gs (warmup); the end of '
-                    'its log: %s' % (timeout, self.tail()))
-            time.sleep(_POLL)
+            return ready()
+        try:
+            wait_for(check, timeout, 'vaurien to be ready', _POLL)
+        except TimeoutError:
+            self.stop()
+            raise ProxyStartError(
+                'vaurien was not ready within %gs (warmup); the end of '
+                'its log: %s' % (timeout, self.tail())) from None
 
     def stop(self, timeout=10.0):
         """SIGTERM, wait (SIGKILL after *timeout* seconds); the exit status."""
@@ -249,14 +247,6 @@ def _log_has(path, offset, pattern):
     return re.search(pattern, text) is not None
 
 
-def _port_open(host, port):
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 def start_proxy(proxy_host='localhost', proxy_port=8000,
                 backend_host='localhost', backend_port=8888, protocol='tcp',
                 http=True, warmup=2, http_host='localhost', http_port=8080,
@@ -317,7 +307,7 @@ def start_proxy(proxy_host='localhost', proxy_port=8000,
                 return _log_has(log_output, offset, line)
     else:
         def ready():
-            return _port_open(proxy_host, proxy_port)
+            return port_open(proxy_host, proxy_port)
     try:
         process.wait_ready(ready, warmup + STARTING_GRACE)
     except ProxyStartError:
@@ -352,10 +342,13 @@ def stop_proxy(pid):
     try:
         os.waitpid(pid, 0)
     except ChildProcessError:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+        def gone():
             try:
                 os.kill(pid, 0)
             except OSError:
-                return
-            time.sleep(_POLL)
+                return True
+            return False
+        try:
+            wait_for(gone, 10, 'process %d to exit' % pid, _POLL)
+        except TimeoutError:
+            pass

@@ -5,8 +5,8 @@ from fault_support import read_to_end, start_error, wait_for
 
 
 @pytest.mark.timeout(60)
-def test_client_gets_a_reset_and_backend_nothing(vaurien, recorder):
-    proxy = vaurien('--behavior', '100:abort', backend=recorder.address)
+def test_client_gets_a_reset_and_backend_nothing(vaurien_inproc, recorder):
+    proxy = vaurien_inproc('--behavior', '100:abort', backend=recorder.address)
     with proxy.connect() as sock:
         sock.sendall(b'PING\r\n')
         data, how, _ = read_to_end(sock)
@@ -20,8 +20,8 @@ def test_client_gets_a_reset_and_backend_nothing(vaurien, recorder):
 
 
 @pytest.mark.timeout(60)
-def test_proxy_keeps_serving_after_aborts(vaurien, recorder):
-    proxy = vaurien('--behavior', '100:abort', backend=recorder.address)
+def test_proxy_keeps_serving_after_aborts(vaurien_inproc, recorder):
+    proxy = vaurien_inproc('--behavior', '100:abort', backend=recorder.address)
     for _ in range(5):
         with proxy.connect() as sock:
             sock.sendall(b'x')

@@ -36,10 +36,10 @@ def download(proxy):
 
 
 @pytest.mark.timeout(60)
-def test_rate_held_within_ten_percent(vaurien, download_server):
-    proxy = vaurien('--behavior', '100:bandwidth',
-                    '--handlers.bandwidth.rate', str(RATE_KB),
-                    backend=download_server.address)
+def test_rate_held_within_ten_percent(vaurien_inproc, download_server):
+    proxy = vaurien_inproc('--behavior', '100:bandwidth',
+                           '--handlers.bandwidth.rate', str(RATE_KB),
+                           backend=download_server.address)
     data, how, start, stamps = download(proxy)
     assert (len(data), how) == (SIZE, 'eof')
     elapsed = stamps[-1][0] - start
@@ -49,11 +49,11 @@ def test_rate_held_within_ten_percent(vaurien, download_server):
 
 
 @pytest.mark.timeout(60)
-def test_flow_is_smooth(vaurien, download_server):
+def test_flow_is_smooth(vaurien_inproc, download_server):
     """No burst: by any time t, at most about t seconds' worth arrived."""
-    proxy = vaurien('--behavior', '100:bandwidth',
-                    '--handlers.bandwidth.rate', str(RATE_KB),
-                    backend=download_server.address)
+    proxy = vaurien_inproc('--behavior', '100:bandwidth',
+                           '--handlers.bandwidth.rate', str(RATE_KB),
+                           backend=download_server.address)
     data, how, start, stamps = download(proxy)
     assert len(data) == SIZE
     piece = RATE * 0.02
@@ -67,11 +67,11 @@ def test_flow_is_smooth(vaurien, download_server):
 
 
 @pytest.mark.timeout(60)
-def test_upload_is_throttled_and_intact(vaurien, hash_server):
-    proxy = vaurien('--behavior', '100:bandwidth',
-                    '--handlers.bandwidth.rate', '32',
-                    '--handlers.bandwidth.direction', 'upstream',
-                    backend=hash_server.address)
+def test_upload_is_throttled_and_intact(vaurien_inproc, hash_server):
+    proxy = vaurien_inproc('--behavior', '100:bandwidth',
+                           '--handlers.bandwidth.rate', '32',
+                           '--handlers.bandwidth.direction', 'upstream',
+                           backend=hash_server.address)
     payload = os.urandom(48 * 1024)           # 1.5 s at 32 KB/s
     with proxy.connect() as sock:
         start = time.monotonic()
@@ -88,11 +88,11 @@ def test_upload_is_throttled_and_intact(vaurien, hash_server):
 
 
 @pytest.mark.timeout(60)
-def test_directions_are_throttled_separately(vaurien, echo_server):
+def test_directions_are_throttled_separately(vaurien_inproc, echo_server):
     """An echo at 32 KB/s each way takes about as long as one way."""
-    proxy = vaurien('--behavior', '100:bandwidth',
-                    '--handlers.bandwidth.rate', '32',
-                    backend=echo_server.address)
+    proxy = vaurien_inproc('--behavior', '100:bandwidth',
+                           '--handlers.bandwidth.rate', '32',
+                           backend=echo_server.address)
     payload = os.urandom(32 * 1024)
     with proxy.connect() as sock:
         start = time.monotonic()

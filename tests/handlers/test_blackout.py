@@ -16,10 +16,11 @@ def test_blackout_class_closes_both():
         assert backend_peer.recv(100) == b''
 
 
-def test_client_cut_and_backend_closed(vaurien):
+def test_client_cut_and_backend_closed(vaurien_inproc):
     server = support.RecordingServer(reply=lambda data: data)
     try:
-        proxy = vaurien('--behavior', '100:blackout', backend=server.address)
+        proxy = vaurien_inproc('--behavior', '100:blackout',
+                               backend=server.address)
         for _ in range(3):
             with proxy.connect() as sock:
                 sock.sendall(b'hello?')
@@ -33,13 +34,13 @@ def test_client_cut_and_backend_closed(vaurien):
         server.close()
 
 
-def test_blackout_on_backend_data(vaurien):
+def test_blackout_on_backend_data(vaurien_inproc):
     """Aimed downstream: the backend's greeting cuts the client."""
     server = support.RecordingServer(greeting=b'welcome\n')
     try:
-        proxy = vaurien('--behavior', '100:blackout',
-                        '--handlers.blackout.direction', 'downstream',
-                        backend=server.address)
+        proxy = vaurien_inproc('--behavior', '100:blackout',
+                               '--handlers.blackout.direction', 'downstream',
+                               backend=server.address)
         with proxy.connect() as sock:
             assert support.ends_soon(sock, 5)
         support.wait_until(lambda: server.eof, what='the backend')

@@ -34,11 +34,11 @@ def flipped(original, got):
 
 
 @pytest.mark.timeout(60)
-def test_share_of_bytes_with_one_bit_flipped(vaurien, recorder):
-    proxy = vaurien('--behavior', '100:corrupt',
-                    '--handlers.corrupt.rate', '0.1',
-                    '--handlers.corrupt.direction', 'upstream',
-                    backend=recorder.address)
+def test_share_of_bytes_with_one_bit_flipped(vaurien_inproc, recorder):
+    proxy = vaurien_inproc('--behavior', '100:corrupt',
+                           '--handlers.corrupt.rate', '0.1',
+                           '--handlers.corrupt.direction', 'upstream',
+                           backend=recorder.address)
     payload = os.urandom(SIZE)
     got = echo(proxy, payload)
     share = len(flipped(payload, got)) / SIZE
@@ -49,22 +49,22 @@ def test_share_of_bytes_with_one_bit_flipped(vaurien, recorder):
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize('rate, share', [('0', 0.0), ('1', 1.0)])
-def test_rate_bounds(vaurien, echo_server, rate, share):
-    proxy = vaurien('--behavior', '100:corrupt',
-                    '--handlers.corrupt.rate', rate,
-                    '--handlers.corrupt.direction', 'downstream',
-                    backend=echo_server.address)
+def test_rate_bounds(vaurien_inproc, echo_server, rate, share):
+    proxy = vaurien_inproc('--behavior', '100:corrupt',
+                           '--handlers.corrupt.rate', rate,
+                           '--handlers.corrupt.direction', 'downstream',
+                           backend=echo_server.address)
     payload = os.urandom(50_000)
     got = echo(proxy, payload)
     assert len(flipped(payload, got)) == share * len(payload)
 
 
 @pytest.mark.timeout(60)
-def test_downstream_only_leaves_requests_intact(vaurien, recorder):
-    proxy = vaurien('--behavior', '100:corrupt',
-                    '--handlers.corrupt.rate', '0.5',
-                    '--handlers.corrupt.direction', 'downstream',
-                    backend=recorder.address)
+def test_downstream_only_leaves_requests_intact(vaurien_inproc, recorder):
+    proxy = vaurien_inproc('--behavior', '100:corrupt',
+                           '--handlers.corrupt.rate', '0.5',
+                           '--handlers.corrupt.direction', 'downstream',
+                           backend=recorder.address)
     payload = os.urandom(20_000)
     got = echo(proxy, payload)
     wait_for(lambda: len(recorder.received[0]) == len(payload))
@@ -73,13 +73,14 @@ def test_downstream_only_leaves_requests_intact(vaurien, recorder):
 
 
 @pytest.mark.timeout(90)
-def test_seed_replays_the_same_corruption(vaurien, echo_server):
+def test_seed_replays_the_same_corruption(vaurien_inproc, echo_server):
     payload = os.urandom(SIZE)
 
     def run(seed):
-        proxy = vaurien('--behavior', '100:corrupt',
-                        '--handlers.corrupt.rate', '0.01',
-                        '--seed', str(seed), backend=echo_server.address)
+        proxy = vaurien_inproc('--behavior', '100:corrupt',
+                               '--handlers.corrupt.rate', '0.01',
+                               '--seed', str(seed),
+                               backend=echo_server.address)
         got = echo(proxy, payload)
         return got
 

@@ -41,6 +41,14 @@ def _exchange(sock, message):
     return sent, time.monotonic()
 
 
+def _stamps(server, count=1):
+    """The server's first (got at, sent at): its thread stamps a send
+    once ``sendall`` returned, which may be after the answer arrived."""
+    support.wait_until(lambda: len(server.sent_at) >= count,
+                       what='the backend to stamp its answer')
+    return server.got_at[0], server.sent_at[0]
+
+
 @pytest.fixture
 def stamp_server():
     server = StampServer()
@@ -60,12 +68,13 @@ def test_defaults():
 
 
 @pytest.mark.timeout(30)
-def test_before_delays_requests(vaurien, stamp_server):
-    proxy = vaurien('--behavior', '100:delay', '--handlers.delay.sleep', '1.5',
-                    backend=stamp_server.address)
+def test_before_delays_requests(vaurien_inproc, stamp_server):
+    proxy = vaurien_inproc('--behavior', '100:delay',
+                           '--handlers.delay.sleep', '1.5',
+                           backend=stamp_server.address)
     with proxy.connect() as sock:
         sent, answered = _exchange(sock, b'hello')
-    got_at, sent_at = stamp_server.got_at[0], stamp_server.sent_at[0]
+    got_at, sent_at = _stamps(stamp_server)
     # the request waited at least 1.5 s before reaching the backend ...
     assert got_at - sent >= 1.5 - EARLY
     # ... and the answer was not held for another 1.5 s (generous bound)
@@ -74,23 +83,25 @@ def test_before_delays_requests(vaurien, stamp_server):
 
 
 @pytest.mark.timeout(30)
-def test_after_delays_responses(vaurien, stamp_server):
-    proxy = vaurien('--behavior', '100:delay', '--handlers.delay.sleep', '1.5',
-                    '--handlers.delay.before', 'false',
-                    backend=stamp_server.address)
+def test_after_delays_responses(vaurien_inproc, stamp_server):
+    proxy = vaurien_inproc('--behavior', '100:delay',
+                           '--handlers.delay.sleep', '1.5',
+                           '--handlers.delay.before', 'false',
+                           backend=stamp_server.address)
     with proxy.connect() as sock:
         sent, answered = _exchange(sock, b'hello')
-    got_at, sent_at = stamp_server.got_at[0], stamp_server.sent_at[0]
+    got_at, sent_at = _stamps(stamp_server)
     assert got_at - sent < 1.5          # the request went straight through
     assert answered - sent_at >= 1.5 - EARLY   # the answer was held
     assert answered - sent < 1.5 + 10
 
 
 @pytest.mark.timeout(30)
-def test_fractions_and_every_message(vaurien, stamp_server):
+def test_fractions_and_every_message(vaurien_inproc, stamp_server):
     """sleep=0.3 (a fraction), each message of a conversation is delayed."""
-    proxy = vaurien('--behavior', '100:delay', '--handlers.delay.sleep=0.3',
-                    backend=stamp_server.address)
+    proxy = vaurien_inproc('--behavior', '100:delay',
+                           '--handlers.delay.sleep=0.3',
+                           backend=stamp_server.address)
     with proxy.connect() as sock:
         for i in range(4):
             sent, answered = _exchange(sock, b'message %d' % i)
@@ -99,9 +110,10 @@ def test_fractions_and_every_message(vaurien, stamp_server):
 
 
 @pytest.mark.timeout(30)
-def test_zero_sleep_passes(vaurien, echo_server):
-    proxy = vaurien('--behavior', '100:delay', '--handlers.delay.sleep', '0',
-                    backend=echo_server.address)
+def test_zero_sleep_passes(vaurien_inproc, echo_server):
+    proxy = vaurien_inproc('--behavior', '100:delay',
+                           '--handlers.delay.sleep', '0',
+                           backend=echo_server.address)
     with proxy.connect() as sock:
         for i in range(20):
             sock.sendall(b'%d' % i)
@@ -109,9 +121,10 @@ def test_zero_sleep_passes(vaurien, echo_server):
 
 
 @pytest.mark.timeout(30)
-def test_delay_half_close_keeps_answer(vaurien, hash_server):
-    proxy = vaurien('--behavior', '100:delay', '--handlers.delay.sleep', '0.2',
-                    backend=hash_server.address)
+def test_delay_half_close_keeps_answer(vaurien_inproc, hash_server):
+    proxy = vaurien_inproc('--behavior', '100:delay',
+                           '--handlers.delay.sleep', '0.2',
+                           backend=hash_server.address)
     with proxy.connect() as sock:
         sock.sendall(b'abc')
         sock.shutdown(socket.SHUT_WR)
@@ -119,22 +132,23 @@ def test_delay_half_close_keeps_answer(vaurien, hash_server):
 
 
 @pytest.mark.timeout(30)
-def test_delay_in_ini(vaurien, stamp_server, tmp_path):
+def test_delay_in_ini(vaurien_inproc, stamp_server, tmp_path):
     ini = tmp_path / 'v.ini'
     ini.write_text('[vaurien]\nbehavior = 100:delay\n\n'
                    '[handler:delay]\nsleep = 0.4\nbefore = No\n')
-    proxy = vaurien('--config', str(ini), backend=stamp_server.address)
+    proxy = vaurien_inproc('--config', str(ini), backend=stamp_server.address)
     with proxy.connect() as sock:
         sent, answered = _exchange(sock, b'hi')
-    assert answered - stamp_server.sent_at[0] >= 0.4 - EARLY
+    assert answered - _stamps(stamp_server)[1] >= 0.4 - EARLY
 
 
 @pytest.mark.timeout(60)
-def test_byte_exact_through_the_handler(vaurien, echo_server):
+def test_byte_exact_through_the_handler(vaurien_inproc, echo_server):
     """16 MiB each way through the handler's own path (not the engine's
     pass-through): nothing lost, nothing reordered."""
-    proxy = vaurien('--behavior', '100:delay', '--handlers.delay.sleep', '0',
-                    backend=echo_server.address)
+    proxy = vaurien_inproc('--behavior', '100:delay',
+                           '--handlers.delay.sleep', '0',
+                           backend=echo_server.address)
     payload = os.urandom(16 << 20)
     got = hashlib.sha256()
     with proxy.connect(timeout=50) as sock:

@@ -20,16 +20,17 @@ def round_trips(proxy, count):
     return times
 
 
-def jittery(vaurien, echo_server, sleep, jitter, seed):
-    return vaurien('--behavior', '100:delay',
-                   '--handlers.delay.sleep', str(sleep),
-                   '--handlers.delay.jitter', str(jitter),
-                   '--seed', str(seed), backend=echo_server.address)
+def jittery(vaurien_inproc, echo_server, sleep, jitter, seed):
+    return vaurien_inproc('--behavior', '100:delay',
+                          '--handlers.delay.sleep', str(sleep),
+                          '--handlers.delay.jitter', str(jitter),
+                          '--seed', str(seed), backend=echo_server.address)
 
 
 @pytest.mark.timeout(60)
-def test_delays_spread_within_sleep_plus_minus_jitter(vaurien, echo_server):
-    proxy = jittery(vaurien, echo_server, 0.4, 0.3, seed=1)
+def test_delays_spread_within_sleep_plus_minus_jitter(vaurien_inproc,
+                                                      echo_server):
+    proxy = jittery(vaurien_inproc, echo_server, 0.4, 0.3, seed=1)
     times = round_trips(proxy, 8)
     assert all(t >= 0.1 for t in times), times
     assert all(t < 10 for t in times), times
@@ -37,8 +38,8 @@ def test_delays_spread_within_sleep_plus_minus_jitter(vaurien, echo_server):
 
 
 @pytest.mark.timeout(60)
-def test_never_negative(vaurien, echo_server):
-    proxy = jittery(vaurien, echo_server, 0.05, 1.0, seed=2)
+def test_never_negative(vaurien_inproc, echo_server):
+    proxy = jittery(vaurien_inproc, echo_server, 0.05, 1.0, seed=2)
     times = round_trips(proxy, 10)
     # About half the draws fall below 0 and become no delay at all.
     assert min(times) < 0.5, times
@@ -46,8 +47,8 @@ def test_never_negative(vaurien, echo_server):
 
 
 @pytest.mark.timeout(90)
-def test_seed_replays_the_delays(vaurien, echo_server):
-    proxies = [jittery(vaurien, echo_server, 0.5, 0.4, seed=seed)
+def test_seed_replays_the_delays(vaurien_inproc, echo_server):
+    proxies = [jittery(vaurien_inproc, echo_server, 0.5, 0.4, seed=seed)
                for seed in (9, 9, 10)]
     # The three proxies are timed side by side, each by its own thread.
     with concurrent.futures.ThreadPoolExecutor(len(proxies)) as pool:
@@ -61,10 +62,10 @@ def test_seed_replays_the_delays(vaurien, echo_server):
 
 
 @pytest.mark.timeout(60)
-def test_no_jitter_is_the_plain_delay(vaurien, echo_server):
-    proxy = vaurien('--behavior', '100:delay',
-                    '--handlers.delay.sleep', '0.3',
-                    backend=echo_server.address)
+def test_no_jitter_is_the_plain_delay(vaurien_inproc, echo_server):
+    proxy = vaurien_inproc('--behavior', '100:delay',
+                           '--handlers.delay.sleep', '0.3',
+                           backend=echo_server.address)
     assert all(t >= 0.3 for t in round_trips(proxy, 3))
 
 

@@ -31,8 +31,9 @@ def test_dummy_is_registered():
     assert Dummy.__doc__.strip()
 
 
-def test_dummy_named_explicitly(vaurien, echo_server):
-    proxy = vaurien('--behavior', '100:dummy', backend=echo_server.address)
+def test_dummy_named_explicitly(vaurien_inproc, echo_server):
+    proxy = vaurien_inproc('--behavior', '100:dummy',
+                           backend=echo_server.address)
     payload = os.urandom(3 << 20)
     with proxy.connect() as sock:
         got = []
@@ -45,8 +46,9 @@ def test_dummy_named_explicitly(vaurien, echo_server):
     assert got[0] == payload
 
 
-def test_dummy_http_keep_alive(vaurien, http_server):
-    proxy = vaurien('--behavior', '100:dummy', backend=http_server.address)
+def test_dummy_http_keep_alive(vaurien_inproc, http_server):
+    proxy = vaurien_inproc('--behavior', '100:dummy',
+                           backend=http_server.address)
     with proxy.connect() as sock:
         for _ in range(3):
             sock.sendall(b'GET / HTTP/1.1\r\nHost: x\r\n\r\n')

@@ -29,10 +29,11 @@ def test_class_defaults_and_corrupt():
         Error.check_options({'warmup': '-1'})
 
 
-def test_replaces_backend_data_same_length(vaurien):
+def test_replaces_backend_data_same_length(vaurien_inproc):
     server = support.RecordingServer(reply=lambda data: data)
     try:
-        proxy = vaurien('--behavior', '100:error', backend=server.address)
+        proxy = vaurien_inproc('--behavior', '100:error',
+                               backend=server.address)
         with proxy.connect() as sock:
             for size in (1000, 50, 4000):
                 message = b'm' * size
@@ -47,9 +48,10 @@ def test_replaces_backend_data_same_length(vaurien):
         server.close()
 
 
-def test_inject_keeps_prefix_and_suffix(vaurien, echo_server):
-    proxy = vaurien('--behavior', '100:error', '--handlers.error.inject', 'yes',
-                    backend=echo_server.address)
+def test_inject_keeps_prefix_and_suffix(vaurien_inproc, echo_server):
+    proxy = vaurien_inproc('--behavior', '100:error',
+                           '--handlers.error.inject', 'yes',
+                           backend=echo_server.address)
     with proxy.connect() as sock:
         for _ in range(3):
             message = bytes(range(200))
@@ -71,21 +73,24 @@ def test_inject_keeps_prefix_and_suffix(vaurien, echo_server):
             assert got[-100:] == message[100:]
 
 
-def test_warmup_counts_calls(vaurien, echo_server):
+def test_warmup_counts_calls(vaurien_inproc, echo_server):
     """warmup=2: the first two calls (a request and its answer) pass, the
     next answer is errored."""
-    proxy = vaurien('--behavior', '100:error', '--handlers.error.warmup', '2',
-                    backend=echo_server.address)
+    proxy = vaurien_inproc('--behavior', '100:error',
+                           '--handlers.error.warmup', '2',
+                           backend=echo_server.address)
     with proxy.connect() as sock:
         message = b'w' * 300
         assert _corrupted(sock, message) == message
         assert _corrupted(sock, message) != message
 
 
-def test_warmup_shared_across_connections_downstream_only(vaurien, echo_server):
-    proxy = vaurien('--behavior', '100:error', '--handlers.error.warmup', '3',
-                    '--handlers.error.direction', 'downstream',
-                    backend=echo_server.address)
+def test_warmup_shared_across_connections_downstream_only(vaurien_inproc,
+                                                          echo_server):
+    proxy = vaurien_inproc('--behavior', '100:error',
+                           '--handlers.error.warmup', '3',
+                           '--handlers.error.direction', 'downstream',
+                           backend=echo_server.address)
     message = b'z' * 300
     with proxy.connect() as sock:
         assert _corrupted(sock, message) == message

@@ -8,11 +8,12 @@ import support
 
 
 @pytest.mark.timeout(60)
-def test_hang_client_gets_nothing_then_all_released(vaurien):
+def test_hang_client_gets_nothing_then_all_released(vaurien_inproc):
     server = support.RecordingServer(reply=lambda data: data)
     try:
-        proxy = vaurien('--behavior', '100:hang', backend=server.address)
-        pid = proxy.proc.pid
+        proxy = vaurien_inproc('--behavior', '100:hang',
+                               backend=server.address)
+        pid = proxy.pid
         with proxy.connect() as sock:     # settle lazy imports first
             sock.sendall(b'x')
             sock.settimeout(0.3)
@@ -43,11 +44,12 @@ def test_hang_client_gets_nothing_then_all_released(vaurien):
 
 
 @pytest.mark.timeout(30)
-def test_hang_after_half_close_releases(vaurien):
+def test_hang_after_half_close_releases(vaurien_inproc):
     """A client that half-closes while hung: the connection goes at once."""
     server = support.RecordingServer(reply=lambda data: data)
     try:
-        proxy = vaurien('--behavior', '100:hang', backend=server.address)
+        proxy = vaurien_inproc('--behavior', '100:hang',
+                               backend=server.address)
         with proxy.connect() as sock:
             sock.sendall(b'hello')
             sock.shutdown(socket.SHUT_WR)
@@ -60,13 +62,13 @@ def test_hang_after_half_close_releases(vaurien):
 
 
 @pytest.mark.timeout(30)
-def test_hang_on_responses(vaurien):
+def test_hang_on_responses(vaurien_inproc):
     """Aimed downstream: the request goes through, the answer never comes."""
     server = support.RecordingServer(reply=lambda data: data.upper())
     try:
-        proxy = vaurien('--behavior', '100:hang',
-                        '--handlers.hang.direction', 'downstream',
-                        backend=server.address)
+        proxy = vaurien_inproc('--behavior', '100:hang',
+                               '--handlers.hang.direction', 'downstream',
+                               backend=server.address)
         with proxy.connect() as sock:
             sock.sendall(b'hello')
             support.wait_until(lambda: server.received

@@ -33,11 +33,12 @@ def echo_recorder():
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize('limit', [0, 1, 1000, 65536, 99_999])
-def test_download_cut_at_exactly_the_limit(vaurien, download_server, limit):
-    proxy = vaurien('--behavior', '100:limit_data',
-                    '--handlers.limit_data.bytes', str(limit),
-                    '--handlers.limit_data.direction', 'downstream',
-                    backend=download_server.address)
+def test_download_cut_at_exactly_the_limit(vaurien_inproc, download_server,
+                                           limit):
+    proxy = vaurien_inproc('--behavior', '100:limit_data',
+                           '--handlers.limit_data.bytes', str(limit),
+                           '--handlers.limit_data.direction', 'downstream',
+                           backend=download_server.address)
     with proxy.connect() as sock:
         sock.sendall(b'GET')
         data, how, _ = read_to_end(sock)
@@ -47,10 +48,10 @@ def test_download_cut_at_exactly_the_limit(vaurien, download_server, limit):
 
 
 @pytest.mark.timeout(60)
-def test_upload_cut_at_exactly_the_limit(vaurien, recorder):
-    proxy = vaurien('--behavior', '100:limit_data',
-                    '--handlers.limit_data.bytes', '5000',
-                    backend=recorder.address)
+def test_upload_cut_at_exactly_the_limit(vaurien_inproc, recorder):
+    proxy = vaurien_inproc('--behavior', '100:limit_data',
+                           '--handlers.limit_data.bytes', '5000',
+                           backend=recorder.address)
     payload = os.urandom(50_000)
     with proxy.connect() as sock:
         try:
@@ -65,10 +66,10 @@ def test_upload_cut_at_exactly_the_limit(vaurien, recorder):
 
 
 @pytest.mark.timeout(60)
-def test_both_directions_count_together(vaurien, echo_recorder):
-    proxy = vaurien('--behavior', '100:limit_data',
-                    '--handlers.limit_data.bytes', '1000',
-                    backend=echo_recorder.address)
+def test_both_directions_count_together(vaurien_inproc, echo_recorder):
+    proxy = vaurien_inproc('--behavior', '100:limit_data',
+                           '--handlers.limit_data.bytes', '1000',
+                           backend=echo_recorder.address)
     with proxy.connect() as sock:
         sock.sendall(b'a' * 600)
         data, how, _ = read_to_end(sock)
@@ -79,11 +80,11 @@ def test_both_directions_count_together(vaurien, echo_recorder):
 
 
 @pytest.mark.timeout(60)
-def test_the_count_is_per_connection(vaurien, download_server):
-    proxy = vaurien('--behavior', '100:limit_data',
-                    '--handlers.limit_data.bytes', '3000',
-                    '--handlers.limit_data.direction', 'downstream',
-                    backend=download_server.address)
+def test_the_count_is_per_connection(vaurien_inproc, download_server):
+    proxy = vaurien_inproc('--behavior', '100:limit_data',
+                           '--handlers.limit_data.bytes', '3000',
+                           '--handlers.limit_data.direction', 'downstream',
+                           backend=download_server.address)
     for _ in range(3):
         with proxy.connect() as sock:
             sock.sendall(b'GET')

@@ -8,8 +8,9 @@ from fault_support import ini_for, read_to_end, start_error, \
 
 
 @pytest.mark.timeout(60)
-def test_reset_at_once(vaurien, recorder):
-    proxy = vaurien('--behavior', '100:reset_peer', backend=recorder.address)
+def test_reset_at_once(vaurien_inproc, recorder):
+    proxy = vaurien_inproc('--behavior', '100:reset_peer',
+                           backend=recorder.address)
     with proxy.connect() as sock:
         sock.sendall(b'GET / HTTP/1.0\r\n\r\n')
         data, how, _ = read_to_end(sock)
@@ -19,10 +20,10 @@ def test_reset_at_once(vaurien, recorder):
 
 
 @pytest.mark.timeout(60)
-def test_reset_after_timeout(vaurien, recorder):
-    proxy = vaurien('--behavior', '100:reset_peer',
-                    '--handlers.reset_peer.timeout', '1',
-                    backend=recorder.address)
+def test_reset_after_timeout(vaurien_inproc, recorder):
+    proxy = vaurien_inproc('--behavior', '100:reset_peer',
+                           '--handlers.reset_peer.timeout', '1',
+                           backend=recorder.address)
     with proxy.connect() as sock:
         start = time.monotonic()
         sock.sendall(b'hello')
@@ -33,11 +34,11 @@ def test_reset_after_timeout(vaurien, recorder):
 
 
 @pytest.mark.timeout(60)
-def test_reset_on_the_answer(vaurien, recorder):
+def test_reset_on_the_answer(vaurien_inproc, recorder):
     """Aimed downstream: the backend gets the request, the client a reset."""
-    proxy = vaurien('--behavior', '100:reset_peer',
-                    '--handlers.reset_peer.direction', 'downstream',
-                    backend=recorder.address)
+    proxy = vaurien_inproc('--behavior', '100:reset_peer',
+                           '--handlers.reset_peer.direction', 'downstream',
+                           backend=recorder.address)
     with proxy.connect() as sock:
         sock.sendall(b'hello')
         data, how, _ = read_to_end(sock)

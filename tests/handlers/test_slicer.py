@@ -10,13 +10,13 @@ from fault_support import ini_for, read_to_end, start_error
 AVERAGE, VARIATION, DELAY = 100, 50, 0.05
 
 
-def sliced_echo(vaurien, echo_server, *extra):
-    proxy = vaurien('--behavior', '100:slicer',
-                    '--handlers.slicer.average_size', str(AVERAGE),
-                    '--handlers.slicer.size_variation', str(VARIATION),
-                    '--handlers.slicer.delay', str(DELAY),
-                    '--handlers.slicer.direction', 'downstream',
-                    *extra, backend=echo_server.address)
+def sliced_echo(vaurien_inproc, echo_server, *extra):
+    proxy = vaurien_inproc('--behavior', '100:slicer',
+                           '--handlers.slicer.average_size', str(AVERAGE),
+                           '--handlers.slicer.size_variation', str(VARIATION),
+                           '--handlers.slicer.delay', str(DELAY),
+                           '--handlers.slicer.direction', 'downstream',
+                           *extra, backend=echo_server.address)
     return proxy
 
 
@@ -30,8 +30,8 @@ def echo_once(proxy, payload):
 
 
 @pytest.mark.timeout(60)
-def test_slices_are_small_and_nothing_is_lost(vaurien, echo_server):
-    proxy = sliced_echo(vaurien, echo_server)
+def test_slices_are_small_and_nothing_is_lost(vaurien_inproc, echo_server):
+    proxy = sliced_echo(vaurien_inproc, echo_server)
     payload = os.urandom(2000)
     data, how, start, stamps = echo_once(proxy, payload)
     assert (data, how) == (payload, 'eof')
@@ -47,13 +47,13 @@ def test_slices_are_small_and_nothing_is_lost(vaurien, echo_server):
 
 
 @pytest.mark.timeout(60)
-def test_fixed_size_without_variation(vaurien, echo_server):
-    proxy = vaurien('--behavior', '100:slicer',
-                    '--handlers.slicer.average_size', '7',
-                    '--handlers.slicer.size_variation', '0',
-                    '--handlers.slicer.delay', '0.05',
-                    '--handlers.slicer.direction', 'downstream',
-                    backend=echo_server.address)
+def test_fixed_size_without_variation(vaurien_inproc, echo_server):
+    proxy = vaurien_inproc('--behavior', '100:slicer',
+                           '--handlers.slicer.average_size', '7',
+                           '--handlers.slicer.size_variation', '0',
+                           '--handlers.slicer.delay', '0.05',
+                           '--handlers.slicer.direction', 'downstream',
+                           backend=echo_server.address)
     payload = b'0123456789' * 7
     data, how, start, stamps = echo_once(proxy, payload)
     assert data == payload
@@ -63,11 +63,11 @@ def test_fixed_size_without_variation(vaurien, echo_server):
 
 
 @pytest.mark.timeout(90)
-def test_seed_replays_the_slice_sizes(vaurien, echo_server):
+def test_seed_replays_the_slice_sizes(vaurien_inproc, echo_server):
     payload = os.urandom(1500)
 
     def boundaries(seed):
-        proxy = sliced_echo(vaurien, echo_server, '--seed', str(seed))
+        proxy = sliced_echo(vaurien_inproc, echo_server, '--seed', str(seed))
         data, _, _, stamps = echo_once(proxy, payload)
         assert data == payload
         ends, total = set(), 0

@@ -7,10 +7,10 @@ from fault_support import ini_for, read_to_end, start_error
 
 
 @pytest.mark.timeout(60)
-def test_swallows_then_closes_cleanly(vaurien, recorder):
-    proxy = vaurien('--behavior', '100:timeout',
-                    '--handlers.timeout.timeout', '1',
-                    backend=recorder.address)
+def test_swallows_then_closes_cleanly(vaurien_inproc, recorder):
+    proxy = vaurien_inproc('--behavior', '100:timeout',
+                           '--handlers.timeout.timeout', '1',
+                           backend=recorder.address)
     with proxy.connect() as sock:
         start = time.monotonic()
         sock.sendall(b'PING\r\n')
@@ -24,10 +24,10 @@ def test_swallows_then_closes_cleanly(vaurien, recorder):
 
 
 @pytest.mark.timeout(60)
-def test_zero_never_closes(vaurien, recorder):
-    proxy = vaurien('--behavior', '100:timeout',
-                    '--handlers.timeout.timeout', '0',
-                    backend=recorder.address)
+def test_zero_never_closes(vaurien_inproc, recorder):
+    proxy = vaurien_inproc('--behavior', '100:timeout',
+                           '--handlers.timeout.timeout', '0',
+                           backend=recorder.address)
     with proxy.connect() as sock:
         sock.sendall(b'PING\r\n')
         data, how, _ = read_to_end(sock, timeout=2.5)
@@ -40,11 +40,11 @@ def test_zero_never_closes(vaurien, recorder):
 
 
 @pytest.mark.timeout(60)
-def test_deadline_counts_from_the_first_event(vaurien, recorder):
+def test_deadline_counts_from_the_first_event(vaurien_inproc, recorder):
     """Data sent late does not push the close back."""
-    proxy = vaurien('--behavior', '100:timeout',
-                    '--handlers.timeout.timeout', '1.5',
-                    backend=recorder.address)
+    proxy = vaurien_inproc('--behavior', '100:timeout',
+                           '--handlers.timeout.timeout', '1.5',
+                           backend=recorder.address)
     with proxy.connect() as sock:
         start = time.monotonic()
         sock.sendall(b'a')

@@ -17,9 +17,10 @@ def pki(tmp_path_factory):
     return tls_support.make_pki(str(tmp_path_factory.mktemp('pki')))
 
 
-def start(vaurien, pki, backend, *args):
-    return vaurien('--local-tls-cert', pki.cert, '--local-tls-key', pki.key,
-                   *args, backend=backend)
+def start(vaurien_inproc, pki, backend, *args):
+    return vaurien_inproc('--local-tls-cert', pki.cert, '--local-tls-key',
+                          pki.key,
+                          *args, backend=backend)
 
 
 def handshake(pki, proxy):
@@ -37,8 +38,8 @@ def handshake(pki, proxy):
         raw.close()
 
 
-def test_alert_fails_every_handshake(vaurien, recorder, pki):
-    proxy = start(vaurien, pki, recorder.address, '--behavior',
+def test_alert_fails_every_handshake(vaurien_inproc, recorder, pki):
+    proxy = start(vaurien_inproc, pki, recorder.address, '--behavior',
                   '100:tls_error')
     for _ in range(3):
         error = handshake(pki, proxy)
@@ -53,16 +54,17 @@ def test_alert_fails_every_handshake(vaurien, recorder, pki):
     assert recorder.received == []
 
 
-def test_other_alert(vaurien, echo_server, pki):
-    proxy = start(vaurien, pki, echo_server.address, '--behavior',
+def test_other_alert(vaurien_inproc, echo_server, pki):
+    proxy = start(vaurien_inproc, pki, echo_server.address, '--behavior',
                   '100:tls_error', '--handlers.tls_error.alert',
                   'internal_error')
     error = handshake(pki, proxy)
     assert 'alert internal error' in str(error), error
 
 
-def test_abort_leaves_the_client_mid_handshake(vaurien, echo_server, pki):
-    proxy = start(vaurien, pki, echo_server.address, '--behavior',
+def test_abort_leaves_the_client_mid_handshake(vaurien_inproc, echo_server,
+                                               pki):
+    proxy = start(vaurien_inproc, pki, echo_server.address, '--behavior',
                   '100:tls_error', '--handlers.tls_error.mode', 'abort')
     for _ in range(3):
         error = handshake(pki, proxy)
@@ -71,32 +73,33 @@ def test_abort_leaves_the_client_mid_handshake(vaurien, echo_server, pki):
         assert 'alert' not in str(error)
 
 
-def test_weights_and_seed(vaurien, echo_server, pki):
-    proxy = start(vaurien, pki, echo_server.address, '--behavior',
+def test_weights_and_seed(vaurien_inproc, echo_server, pki):
+    proxy = start(vaurien_inproc, pki, echo_server.address, '--behavior',
                   '50:tls_error', '--seed', '3')
     results = [handshake(pki, proxy) for _ in range(20)]
     failed = [r for r in results if r is not None]
     assert 0 < len(failed) < 20, results
     assert all('handshake failure' in str(r) for r in failed)
     # The same seed fails the same connections.
-    again = start(vaurien, pki, echo_server.address, '--behavior',
+    again = start(vaurien_inproc, pki, echo_server.address, '--behavior',
                   '50:tls_error', '--seed', '3')
     assert [handshake(pki, again) is None for _ in range(20)] == \
         [r is None for r in results]
 
 
-def test_pick_per_connection_and_direction(vaurien, echo_server, pki):
-    proxy = start(vaurien, pki, echo_server.address, '--behavior',
+def test_pick_per_connection_and_direction(vaurien_inproc, echo_server, pki):
+    proxy = start(vaurien_inproc, pki, echo_server.address, '--behavior',
                   '100:tls_error', '--pick', 'connection')
     assert handshake(pki, proxy) is not None
-    downstream = start(vaurien, pki, echo_server.address, '--behavior',
+    downstream = start(vaurien_inproc, pki, echo_server.address, '--behavior',
                        '100:tls_error', '--handlers.tls_error.direction',
                        'downstream')
     assert handshake(pki, downstream) is None
 
 
-def test_without_tls_it_passes_data(vaurien, echo_server):
-    proxy = vaurien('--behavior', '100:tls_error', backend=echo_server.address)
+def test_without_tls_it_passes_data(vaurien_inproc, echo_server):
+    proxy = vaurien_inproc('--behavior', '100:tls_error',
+                           backend=echo_server.address)
     assert 'does not terminate TLS' in proxy.log()
     with proxy.connect() as sock:
         sock.sendall(b'plain')

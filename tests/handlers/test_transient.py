@@ -10,10 +10,10 @@ def ask(sock, payload):
 
 
 @pytest.mark.timeout(60)
-def test_first_answers_fail_then_it_behaves(vaurien, echo_server):
-    proxy = vaurien('--behavior', '100:transient',
-                    '--handlers.transient.agitate', '2',
-                    backend=echo_server.address)
+def test_first_answers_fail_then_it_behaves(vaurien_inproc, echo_server):
+    proxy = vaurien_inproc('--behavior', '100:transient',
+                           '--handlers.transient.agitate', '2',
+                           backend=echo_server.address)
     with proxy.connect() as sock:
         first = ask(sock, b'request-1')
         second = ask(sock, b'request-2')
@@ -24,10 +24,10 @@ def test_first_answers_fail_then_it_behaves(vaurien, echo_server):
 
 
 @pytest.mark.timeout(60)
-def test_the_count_is_shared_by_connections(vaurien, echo_server):
-    proxy = vaurien('--behavior', '100:transient',
-                    '--handlers.transient.agitate', '2',
-                    backend=echo_server.address)
+def test_the_count_is_shared_by_connections(vaurien_inproc, echo_server):
+    proxy = vaurien_inproc('--behavior', '100:transient',
+                           '--handlers.transient.agitate', '2',
+                           backend=echo_server.address)
     a, b, c = proxy.connect(), proxy.connect(), proxy.connect()
     try:
         assert ask(a, b'hello a') != b'hello a'
@@ -41,13 +41,13 @@ def test_the_count_is_shared_by_connections(vaurien, echo_server):
 
 
 @pytest.mark.timeout(60)
-def test_requests_reach_the_backend_untouched(vaurien, hash_server):
+def test_requests_reach_the_backend_untouched(vaurien_inproc, hash_server):
     import socket
 
     import support
-    proxy = vaurien('--behavior', '100:transient',
-                    '--handlers.transient.agitate', '1',
-                    backend=hash_server.address)
+    proxy = vaurien_inproc('--behavior', '100:transient',
+                           '--handlers.transient.agitate', '1',
+                           backend=hash_server.address)
     with proxy.connect() as sock:
         sock.sendall(b'x' * 1000)
         sock.shutdown(socket.SHUT_WR)
@@ -58,19 +58,19 @@ def test_requests_reach_the_backend_untouched(vaurien, hash_server):
 
 
 @pytest.mark.timeout(60)
-def test_zero_agitate_fails_nothing(vaurien, echo_server):
-    proxy = vaurien('--behavior', '100:transient',
-                    '--handlers.transient.agitate', '0',
-                    backend=echo_server.address)
+def test_zero_agitate_fails_nothing(vaurien_inproc, echo_server):
+    proxy = vaurien_inproc('--behavior', '100:transient',
+                           '--handlers.transient.agitate', '0',
+                           backend=echo_server.address)
     with proxy.connect() as sock:
         assert ask(sock, b'fine') == b'fine'
 
 
 @pytest.mark.timeout(60)
-def test_inject_keeps_the_data_around_the_noise(vaurien, echo_server):
-    proxy = vaurien('--behavior', '100:transient',
-                    '--handlers.transient.inject', 'true',
-                    backend=echo_server.address)
+def test_inject_keeps_the_data_around_the_noise(vaurien_inproc, echo_server):
+    proxy = vaurien_inproc('--behavior', '100:transient',
+                           '--handlers.transient.inject', 'true',
+                           backend=echo_server.address)
     with proxy.connect() as sock:
         sock.sendall(b'0123456789')
         sock.settimeout(10)
@@ -82,11 +82,12 @@ def test_inject_keeps_the_data_around_the_noise(vaurien, echo_server):
 
 
 @pytest.mark.timeout(90)
-def test_seed_replays_the_error_bytes(vaurien, echo_server):
+def test_seed_replays_the_error_bytes(vaurien_inproc, echo_server):
     def garbled(seed):
-        proxy = vaurien('--behavior', '100:transient',
-                        '--handlers.transient.agitate', '1',
-                        '--seed', str(seed), backend=echo_server.address)
+        proxy = vaurien_inproc('--behavior', '100:transient',
+                               '--handlers.transient.agitate', '1',
+                               '--seed', str(seed),
+                               backend=echo_server.address)
         with proxy.connect() as sock:
             return ask(sock, b'some request bytes')
 

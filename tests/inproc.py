@@ -1,0 +1,188 @@
+"""The ``vaurien`` command's proxy, run in a thread of the test process.
+
+A handler test needs a real proxy with real sockets, not a process: the
+imports of ``python -m vaurien`` cost more than most handler tests. An
+:class:`InProcessVaurien` parses its arguments with :mod:`vaurien.cli` and
+starts the service with :func:`vaurien.service.start`, the code path of
+the command (a :class:`~vaurien.service.GroupService`: the ``default``
+proxy of ``--local``/``--distant``, any ``[proxy:NAME]`` sections, the
+API), in an OS thread of its own where it runs its own gevent hub
+(gevent hubs are per thread). Nothing in the test process is
+monkey-patched: the tests keep using blocking standard-library sockets in
+their own thread. ``stop()`` ends the service in its thread as the
+command's end does (the API and every proxy stopped, then the observers
+closed), destroys the thread's hub and loop, and waits until the thread
+has ended: nothing is left behind (``tests/test_inproc.py`` checks
+threads and descriptors).
+
+What stays with :class:`support.VaurienProcess`: tests of the command
+itself (exit status, messages, signals, ``--workers``, ``--demo``) and of
+code imported from a user's directory (``extra_paths``), which one shared
+``sys.path`` and ``sys.modules`` would leak from test to test.
+"""
+import logging
+import os
+import random
+import socket
+import threading
+
+import gevent
+from gevent.event import Event
+
+from vaurien.cli import parse_args
+from vaurien.proxyconf import DEFAULT_NAME
+from vaurien.service import start
+
+import support
+
+__all__ = ['InProcessVaurien']
+
+_FORMAT = '%(asctime)s [%(process)d] [%(levelname)s] %(message)s'
+_LOGGER = logging.getLogger('vaurien')
+
+
+class _ThreadLog(logging.Handler):
+    """Keeps the formatted records the proxy's own thread logs."""
+
+    def __init__(self, level):
+        super().__init__(level)
+        self.setFormatter(logging.Formatter(_FORMAT))
+        self.ident = None
+        self.lines = []
+
+    def filter(self, record):
+        return record.thread == self.ident and super().filter(record)
+
+    def emit(self, record):
+        self.lines.append(self.format(record) + '\n')
+
+
+class InProcessVaurien:
+    """``vaurien ARGS`` in a thread of this process, as the command runs it.
+
+    The same interface as :class:`support.VaurienProcess` for what a
+    handler test uses: ``address``, ``port``, ``connect()``, ``log()``,
+    ``stop()`` (returns the log), ``running()``, ``pid`` (this process),
+    ``http_port`` with ``--http``; and ``call(function, *args)``, which
+    runs *function* in the proxy's thread. ``service`` is the
+    :class:`~vaurien.service.GroupService`, ``proxy`` the engine
+    (:class:`~vaurien.proxy.Proxy`) of its ``default`` proxy, whose
+    address is ``address``. Listens on 127.0.0.1:0 unless ``--local`` is
+    given. ``--log-output`` is ignored: the log is kept in memory.
+    """
+
+    def __init__(self, *args, backend=None, timeout=15.0):
+        argv = []
+        if '--local' not in args:
+            argv += ['--local', '%s:0' % support.HOST]
+        if backend is not None:
+            argv += ['--distant', '%s:%d' % tuple(backend)]
+        argv += list(args)
+        self.argv = argv
+        options, command = parse_args(argv)
+        if command.check or command.demo or options.workers > 1:
+            raise ValueError('--check, --demo and --workers run the command '
+                             'itself: use support.VaurienProcess')
+        seed = options.seed
+        if seed is None:
+            seed = random.SystemRandom().randrange(2 ** 32)
+        self.pid = os.getpid()
+        self._log = _ThreadLog(options.log_level.upper())
+        if _LOGGER.getEffectiveLevel() > self._log.level:
+            _LOGGER.setLevel(self._log.level)
+        _LOGGER.addHandler(self._log)
+        self._ready = threading.Event()
+        self._error = None
+        self._stopped_text = None
+        self._stopped = None     # the gevent Event serve_forever waits on
+        self._loop = None        # the loop of the proxy thread's hub
+        self.service = None
+        self.thread = threading.Thread(target=self._main,
+                                       args=(options, seed), daemon=True,
+                                       name='vaurien-inproc')
+        self.thread.start()
+        if not self._ready.wait(timeout):
+            raise AssertionError('vaurien did not start within %ss: %s'
+                                 % (timeout, self.stop()))
+        if self._error is not None:
+            self.stop()
+            raise self._error
+        self.proxy = self.service.group.get(DEFAULT_NAME).proxy
+        self.address = self.proxy.address
+        self.port = self.address[1] if isinstance(self.address, tuple) \
+            else None
+        self.http_port = None
+        if self.service.api is not None:
+            self.http_port = self.service.api.address[1]
+
+    def _main(self, options, seed):
+        self._log.ident = threading.get_ident()
+        hub = gevent.get_hub()
+        self._loop = hub.loop
+        self._stopped = Event()
+        try:
+            try:
+                for level, note in options.notes:   # as run.run logs them
+                    _LOGGER.log(level, note)
+                self.service = start(options, seed)
+            except BaseException as exc:    # raised in the test's thread
+                self._error = exc
+                return
+            finally:
+                self._ready.set()
+            self.service.serve_forever(self._stopped)
+        finally:
+            hub.destroy(destroy_loop=True)
+
+    def call(self, function, *args, timeout=15.0):
+        """``function(*args)`` in the proxy's thread (its gevent hub); its
+        result, or its exception raised here."""
+        done = threading.Event()
+        result = {}
+
+        def run():
+            try:
+                result['value'] = function(*args)
+            except BaseException as exc:
+                result['error'] = exc
+            done.set()
+        self._loop.run_callback_threadsafe(run)
+        assert done.wait(timeout), 'the proxy thread did not answer'
+        if 'error' in result:
+            raise result['error']
+        return result['value']
+
+    def running(self):
+        """True while the proxy's thread runs."""
+        return self.thread.is_alive()
+
+    def log(self):
+        if self._stopped_text is not None:
+            return self._stopped_text
+        return ''.join(self._log.lines)
+
+    def connect(self, timeout=10.0):
+        if isinstance(self.address, str):
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(timeout)
+            sock.connect(self.address)
+            return sock
+        return socket.create_connection(self.address, timeout=timeout)
+
+    def stop(self, timeout=10.0):
+        """Stop the service and end its thread; returns its log.
+
+        Calling it again returns the same text.
+        """
+        if self._stopped_text is not None:
+            return self._stopped_text
+        if self.thread.is_alive() and self.service is not None:
+            self._loop.run_callback_threadsafe(self._stopped.set)
+        self.thread.join(timeout)
+        _LOGGER.removeHandler(self._log)
+        alive = self.thread.is_alive()
+        self._stopped_text = ''.join(self._log.lines)
+        if alive:
+            raise AssertionError('the proxy thread did not end within %ss: %s'
+                                 % (timeout, self._stopped_text))
+        return self._stopped_text
