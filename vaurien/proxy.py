@@ -917,10 +917,13 @@ class _Flow:
 
     def end_handler(self):
         """The ``(name, handler)`` of the last pick when that handler acts
-        on an end of stream (``end_of_stream``), else None."""
+        on an end of stream (``end_of_stream``) and the behavior still has
+        it (a live change since that pick applies to the end of stream as
+        to any later event), else None."""
         last = self.last
         if last is not None and last[1] is not PASS and \
-                getattr(last[1], 'end_of_stream', None):
+                getattr(last[1], 'end_of_stream', None) and \
+                last in self.conn.proxy.behavior.tables[self.to_backend]:
             return last
         return None
 
