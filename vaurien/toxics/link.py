@@ -235,18 +235,24 @@ class Link:
                 self._idle()
         except LinkStopped:
             pass
-        except OSError as exc:
+        except Exception as exc:
+            self._failed(exc)
+        finally:
+            self.toxics.links.discard(self)
+
+    def _failed(self, exc):
+        """The chain raised *exc*: end the connection (a peer's socket
+        error is logged at DEBUG, anything else at ERROR)."""
+        if isinstance(exc, OSError):
             if not self.conn.closed:
                 log.debug('connection %d (%s): %s', self.conn.seq,
                           self.stream, exc)
                 self.conn.close('error')
-        except Exception as exc:
-            log.error('toxics failed on connection %d (%s): %s: %s',
-                      self.conn.seq, self.stream, type(exc).__name__, exc,
-                      exc_info=True)
-            self.conn.close('error')
-        finally:
-            self.toxics.links.discard(self)
+            return
+        log.error('toxics failed on connection %d (%s): %s: %s',
+                  self.conn.seq, self.stream, type(exc).__name__, exc,
+                  exc_info=exc)
+        self.conn.close('error')
 
     def _instant(self, chunk):
         """Would every toxic pass *chunk* on without waiting?"""
@@ -265,16 +271,8 @@ class Link:
             self._pass(chunk, 0)
         except LinkStopped:
             pass
-        except OSError as exc:
-            if not self.conn.closed:
-                log.debug('connection %d (%s): %s', self.conn.seq,
-                          self.stream, exc)
-                self.conn.close('error')
         except Exception as exc:
-            log.error('toxics failed on connection %d (%s): %s: %s',
-                      self.conn.seq, self.stream, type(exc).__name__, exc,
-                      exc_info=True)
-            self.conn.close('error')
+            self._failed(exc)
         finally:
             self.inline = False
 
