@@ -365,7 +365,8 @@ class EventLog:
                 calls[conn] = left
         _, effect, why, count, seconds = result
         self.write('{"time":%s,"event":"data",%s,"direction":%s,'
-                   '"handler":%s,"bytes":%d,"effect":"%s"%s,"seconds":%.3f%s}\n'
+                   '"handler":%s,"bytes":%d,"effect":"%s"%s,'
+                   '"seconds":%.3f%s}\n'
                    % (self._time(), self._head(conn), _DIRECTIONS[to_backend],
                       self._name(name), count, effect,
                       ',"why":%s' % json.dumps(why) if why else '', seconds,
