@@ -47,11 +47,12 @@ def _one_answer(sock):
     return True
 
 
-def record(vaurien_factory, path):
+def record(vaurien_factory, path, sent=None):
     """Run the scenario: an HTTP backend, CONNECTIONS clients one after
     the other, each sending REQUESTS keep-alive requests through
     ``vaurien ARGS --event-log path`` (a client whose connection is cut
-    or answered garbage moves on). Returns the path."""
+    or answered garbage moves on). Returns the path; *sent* (a list),
+    when given, gets one item per request sent."""
     server = support.HTTPServer()
     try:
         proc = vaurien_factory('--event-log', str(path), *ARGS,
@@ -62,6 +63,8 @@ def record(vaurien_factory, path):
                 try:
                     for _ in range(REQUESTS):
                         sock.sendall(REQUEST)
+                        if sent is not None:
+                            sent.append(REQUEST)
                         if not _one_answer(sock):
                             break
                 except OSError:

@@ -6,6 +6,7 @@ in a real headless Chromium against a real proxy with real traffic.
 """
 import http.client
 import os
+import socket
 import sys
 import threading
 
@@ -17,6 +18,7 @@ sys.path[:0] = [os.path.dirname(HERE), HERE]
 import support  # noqa: E402
 from browser_support import Browser  # noqa: E402
 from control_support import api, assert_error, start_controlled  # noqa: E402
+from named_support import NamedVaurien  # noqa: E402
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -137,6 +139,70 @@ def test_live_counts_and_a_click_changes_the_behavior(vaurien, http_server,
     # No error in the page but the browser's note of the refused change.
     assert [e for e in browser.errors if 'status of 400' not in e or
             '/behavior' not in e] == []
+
+
+
+def test_named_proxies_are_listed_and_the_picked_one_is_driven(
+        http_server, browser):
+    # Two [proxy:NAME] sections, no default: the page lists both and
+    # shows and drives the one picked in the list.
+    host, port = http_server.address
+    named = NamedVaurien(
+        '[proxy:alpha]\nlocal = 127.0.0.1:0\ndistant = {h}:{p}\n'
+        'behavior = 30:delay\n\n'
+        '[proxy:beta]\nlocal = 127.0.0.1:0\ndistant = {h}:{p}\n'
+        .format(h=host, p=port), names=('alpha', 'beta'))
+    try:
+        browser.open(named.url + '/')
+        rows = browser.wait_js(
+            "document.querySelectorAll('#proxies tr').length === 2 && "
+            "document.getElementById('opened').textContent !== '-' && "
+            "Array.from(document.querySelectorAll('#proxies tr'))"
+            ".map(r => Array.from(r.cells).slice(0, 5)"
+            ".map(c => c.textContent).join('|'))", what='the two proxies')
+        assert rows == [
+            'alpha|127.0.0.1:%d|%s:%d|yes|0' % (named.ports['alpha'], host,
+                                                port),
+            'beta|127.0.0.1:%d|%s:%d|yes|0' % (named.ports['beta'], host,
+                                               port)]
+        # The first one is shown until another is picked.
+        assert browser.text('behavior') == '30:delay'
+        assert browser.text('where').startswith('alpha: ')
+        # Open connections are counted per proxy.
+        with socket.create_connection(named.address('beta'), timeout=10):
+            browser.wait_js(
+                "document.querySelector('#proxies tr[data-proxy=beta]')"
+                ".cells[4].textContent === '1'", what='beta\'s connection')
+        browser.js("document.querySelector('#proxies tr[data-proxy=beta] "
+                   "button').click()")
+        browser.wait_js("document.getElementById('where').textContent"
+                        ".startsWith('beta: ') && document.getElementById("
+                        "'behavior').textContent === 'dummy'",
+                        what='beta shown')
+        browser.wait_js("document.getElementById('handler').options.length"
+                        " > 1", what='the handlers of beta')
+        browser.js("document.getElementById('handler').value = 'blackout';"
+                   "document.getElementById('use').click()")
+        support.wait_until(lambda: named.request(
+            'GET', '/proxies/beta/behavior').json()['behavior'] ==
+            'blackout', what="beta's behavior changed by the click")
+        browser.wait_js("document.getElementById('behavior').textContent "
+                        "=== 'blackout'", what='the page showing blackout')
+        assert named.request('GET', '/proxies/alpha/proxy').json()[
+            'behavior'] == '30:delay'
+        # The service of beta down from its button: alpha stays up.
+        browser.js("document.getElementById('down').click()")
+        support.wait_until(lambda: named.request(
+            'GET', '/proxies/beta/proxy').json()['enabled'] is False,
+            what='beta down')
+        assert named.request('GET', '/proxies/alpha/proxy').json()[
+            'enabled'] is True
+        browser.wait_js("document.querySelector('#proxies tr[data-proxy="
+                        "beta]').cells[3].textContent === 'no'",
+                        what='beta listed as down')
+        assert browser.errors == []
+    finally:
+        named.stop()
 
 
 def test_the_token_is_asked_for_and_sent(vaurien, http_server, browser):

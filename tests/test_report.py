@@ -72,20 +72,35 @@ def faults_of(events):
 
 @pytest.mark.timeout(90)
 def test_report_of_a_real_seeded_run(vaurien, tmp_path):
-    path = report_support.record(vaurien, tmp_path / 'events.jsonl')
+    sent = []
+    path = report_support.record(vaurien, tmp_path / 'events.jsonl', sent)
     events = read_events(path)
     page = tmp_path / 'report.html'
     result = report(str(path), '--limit', '0', '--html', str(page))
     assert result.returncode == 0, result.stderr
     text = result.stdout
     data = [e for e in events if e['event'] == 'data']
+    # --pick exchange: a request and its response are one pick; the
+    # response's line says so ("answer"), and the report counts the
+    # requests, not the lines.
+    answers = [e for e in data if e.get('answer')]
+    assert answers and all(e['direction'] == 'downstream' for e in answers)
+    requests = [e for e in data if e['direction'] == 'upstream']
+    assert len(requests) == len(sent)
+    assert len(data) > len(sent)
     assert ('%d connections, %d picks'
-            % (report_support.CONNECTIONS, len(data))) in text
+            % (report_support.CONNECTIONS, len(sent))) in text
     assert 'seed %d, pick per exchange' % report_support.SEED in text
     assert 'behavior %s' % report_support.BEHAVIOR in text
     for name in {e['handler'] for e in data}:
-        picks = [e for e in data if e['handler'] == name]
+        picks = [e for e in requests if e['handler'] == name]
         assert '\n  %s: %d pick' % (name, len(picks)) in text
+    # One effect per exchange, its first fault: error does nothing to the
+    # request and errors its answer, one errored pick.
+    errors = [e for e in requests if e['handler'] == 'error']
+    assert errors, 'the seed gives error picks'
+    block = text.split('\n  error: ')[1].split('\n  ')[1]
+    assert block.strip() == 'errored %d (100.0%%)' % len(errors)
     # The cut connections are those blackout closed, each named once.
     cut = sorted({e['conn'] for e in data if e['effect'] == 'cut'})
     assert cut, 'the seed gives blackout picks'
@@ -180,12 +195,32 @@ def test_an_effect_field_wins_over_the_outcome(tmp_path):
                 event['effect'] = 'throttled'
                 event['why'] = 'slowed down'
             dst.write(json.dumps(event) + '\n')
-    delays = [e for e in read_events(path) if e.get('handler') == 'delay']
+    delays = [e for e in read_events(path) if e.get('handler') == 'delay'
+              and not e.get('answer')]
     result = report(str(path))
     assert result.returncode == 0, result.stderr
     assert re.search(r'\n  delay: %d picks .*\n    throttled %d \(100\.0%%\)'
                      % (len(delays), len(delays)), result.stdout)
     assert '    throttled %d: slowed down' % len(delays) in result.stdout
+
+
+def test_a_log_without_answer_fields_counts_a_pick_per_line(tmp_path):
+    # Logs from before "answer": every data line is a pick, as then.
+    path = tmp_path / 'events.jsonl'
+    with open(DOC_LOG) as src, open(path, 'w') as dst:
+        for line in src:
+            event = json.loads(line)
+            event.pop('answer', None)
+            dst.write(json.dumps(event) + '\n')
+    events = read_events(path)
+    data = [e for e in events if e['event'] == 'data']
+    with_answers = report(str(DOC_LOG))
+    result = report(str(path))
+    assert result.returncode == 0, result.stderr
+    assert '12 connections, %d picks' % len(data) in result.stdout
+    ups = len([e for e in data if e['direction'] == 'upstream'])
+    assert ups < len(data)
+    assert '12 connections, %d picks' % ups in with_answers.stdout
 
 
 def test_lines_that_are_not_events_are_skipped(tmp_path):

@@ -3,8 +3,15 @@
 The page is static -- it holds no data, only HTML, CSS and a script, all
 inline (nothing is fetched from another site) -- and it reads and drives
 the proxy through the control API itself, with the same checks as every
-other client: ``GET /proxy`` (behavior, options, state), ``/handlers``
-and ``/stats`` once a second, ``PUT /behavior`` and ``PUT /proxy`` for its buttons.
+other client: ``GET /group`` (the proxies of the process; Toxiproxy's
+``GET /proxies`` refuses browsers), ``GET /proxy`` (behavior, options,
+state), ``/handlers`` and ``/stats`` once a second, ``PUT /behavior`` and
+``PUT /proxy`` for its buttons. When the process holds several named
+proxies (``[proxy:NAME]`` sections), the page lists them all (name,
+listen, upstream, enabled, connections open) and shows and drives the one
+picked there:
+all its reads and buttons then go to ``/proxies/NAME/...``. With one
+proxy the list is hidden and the top-level routes are used.
 
 With ``--http-token``, the page asks for the token and sends it as
 ``Authorization: Bearer TOKEN`` on each of its requests; it keeps it in
@@ -73,6 +80,7 @@ h3{font-size:13px;margin:12px 0 0;font-weight:600}
 svg{display:block;width:100%;height:auto}
 svg text{font:11px system-ui,sans-serif;fill:#5f6b77}
 .hidden{display:none}
+tr.current td{font-weight:600}
 #token-bar{background:#fff7e6;border-bottom:1px solid #f3d19e;
  padding:10px 20px}
 """
@@ -93,6 +101,12 @@ _BODY = """
  </form>
 </div>
 <main>
+ <section class="wide hidden" id="proxies-box">
+  <h2>Proxies</h2>
+  <table><thead><tr><th>name</th><th>listens on</th><th>upstream</th>
+   <th>enabled</th><th>connections open</th><th></th></tr>
+  </thead><tbody id="proxies"></tbody></table>
+ </section>
  <section class="wide">
   <h2>Traffic</h2>
   <div class="cards">
@@ -166,6 +180,14 @@ const WINDOW = 60;            // seconds shown by the chart
 const samples = [];           // {t, picks, effects: {effect: count}}
 let token = sessionStorage.getItem("vaurien-token") || "";
 let handlersLoaded = false;
+// The proxy the page shows and drives: null while the process has one
+// (its routes are the top-level ones), else a name from GET /proxies.
+let current = null;
+
+function route(path) {
+  return current === null ? path :
+    "/proxies/" + encodeURIComponent(current) + path;
+}
 
 function $(id) { return document.getElementById(id); }
 
@@ -227,8 +249,10 @@ function showProxy(state) {
   const pill = $("state");
   pill.textContent = state.enabled ? "up" : "down";
   pill.className = "pill " + (state.enabled ? "up" : "down");
-  $("where").textContent = state.address + " \u2192 " + state.backend;
-  fill($("proxy"), [["listens on", state.address],
+  $("where").textContent = (current === null ? "" : current + ": ") +
+    state.address + " \u2192 " + state.backend;
+  fill($("proxy"), [...(current === null ? [] : [["proxy", current]]),
+                    ["listens on", state.address],
                     ["backend", state.backend],
                     ["behavior", state.behavior],
                     ["connections open", String(state.connections)],
@@ -385,7 +409,7 @@ function drawChart(chart, legendNode, series, H) {
 }
 
 async function loadHandlers() {
-  const data = await api("GET", "/handlers");
+  const data = await api("GET", route("/handlers"));
   const select = $("handler");
   select.replaceChildren(...data.handlers.map(name => {
     const option = document.createElement("option");
@@ -395,11 +419,54 @@ async function loadHandlers() {
   handlersLoaded = true;
 }
 
+function choose(name) {
+  if (name === current) return;
+  current = name;
+  handlersLoaded = false;
+  samples.length = 0;         // the charts start over for this proxy
+  say("");
+  refresh();
+}
+
+async function loadProxies() {
+  const listed = (await api("GET", "/group")).proxies;
+  if (listed.length < 2) {
+    current = null;
+    $("proxies-box").classList.add("hidden");
+    return;
+  }
+  const names = listed.map(p => p.name);
+  if (current === null || !names.includes(current)) {
+    current = names.includes("default") ? "default" : names[0];
+    handlersLoaded = false;
+    samples.length = 0;
+  }
+  $("proxies").replaceChildren(...listed.map(info => {
+    const tr = document.createElement("tr");
+    tr.dataset.proxy = info.name;
+    [info.name, info.listen, info.upstream, info.enabled ? "yes" : "no",
+     String(info.connections)].forEach(v => cell(tr, v));
+    const td = cell(tr, "");
+    const button = document.createElement("button");
+    button.className = "plain";
+    button.textContent = info.name === current ? "shown" : "show";
+    button.disabled = info.name === current;
+    button.addEventListener("click", () => choose(info.name));
+    td.appendChild(button);
+    if (info.name === current) tr.className = "current";
+    return tr;
+  }));
+  $("proxies-box").classList.remove("hidden");
+}
+
 async function refresh() {
   try {
+    await loadProxies();
     if (!handlersLoaded) await loadHandlers();
+    const shown = current;
     const [proxy, stats] = await Promise.all([
-      api("GET", "/proxy"), api("GET", "/stats")]);
+      api("GET", route("/proxy")), api("GET", route("/stats"))]);
+    if (shown !== current) return;      // another proxy was picked meanwhile
     showProxy(proxy);
     showBehavior(proxy);
     showStats(stats);
@@ -444,22 +511,23 @@ $("use-form").addEventListener("submit", event => {
   event.preventDefault();
   const name = $("handler").value;
   act("All the traffic now goes to " + name + ".",
-      () => api("PUT", "/behavior", {name: name}));
+      () => api("PUT", route("/behavior"), {name: name}));
 });
 
 $("mix-form").addEventListener("submit", event => {
   event.preventDefault();
   const behavior = $("mix").value.trim() || $("behavior").textContent;
-  act("Behavior set to " + behavior + ".", () => api("PUT", "/behavior", {
+  act("Behavior set to " + behavior + ".", () => api("PUT", route("/behavior"), {
     behavior: behavior, options: parseOptions($("mix-options").value)}));
 });
 
 $("down").addEventListener("click", () => act(
   "The service is down: clients are refused.",
-  () => api("PUT", "/proxy", {enabled: false})));
+  () => api("PUT", route("/proxy"), {enabled: false})));
 
 $("up").addEventListener("click", () => act(
-  "The service is up again.", () => api("PUT", "/proxy", {enabled: true})));
+  "The service is up again.",
+  () => api("PUT", route("/proxy"), {enabled: true})));
 
 $("token-form").addEventListener("submit", event => {
   event.preventDefault();

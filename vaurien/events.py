@@ -6,8 +6,9 @@ One JSON object per line, in the order things happened:
   address, the backend, the seed and the pick mode in force, the behavior;
 * ``"event": "data"`` at each handler pick on a direction (each readable
   event with ``--pick event``, each message in protocol mode; with
-  ``--pick exchange`` a request and its response share one pick): the
-  direction, the handler picked, the bytes read from the source and the
+  ``--pick exchange`` a request and its response share one pick, and the
+  response's line says ``"answer": true``: it is not a pick of its own):
+  the direction, the handler picked, the bytes read from the source and the
   ``effect`` (see :data:`EFFECTS`), with ``why`` when it is ``none``;
   handler calls also give ``seconds``, how long the handler held the
   data. The end of stream is not a pick: it makes no line, unless it is
@@ -318,10 +319,11 @@ class EventLog:
                       json.dumps(proxy.behavior.text
                                  if proxy.behavior is not None else '')))
 
-    def passed(self, conn, to_backend, name, count):
+    def passed(self, conn, to_backend, name, count, answer=False):
         """A pass-through pick: *count* bytes relayed untouched by the
         engine (``dummy``: ``passed``; a handler aimed at the other
-        direction: ``none``).
+        direction: ``none``). *answer*: a response using its request's
+        pick (``"answer":true``, not a pick of its own).
 
         The most frequent line: the lookups of :meth:`_time`, :meth:`_head`
         and :meth:`_pass` are done inline.
@@ -333,9 +335,10 @@ class EventLog:
         head = self._heads.get(conn) or self._head(conn)
         quoted, effect = self._passes.get(name) or self._pass(name)
         self.write('{"time":"%s.%03dZ","event":"data",%s,"direction":%s,'
-                   '"handler":%s,"bytes":%d,%s}\n'
+                   '"handler":%s,"bytes":%d,%s%s}\n'
                    % (self._stamp, (now - second) * 1000, head,
-                      _DIRECTIONS[to_backend], quoted, count, effect))
+                      _DIRECTIONS[to_backend], quoted, count, effect,
+                      ',"answer":true' if answer else ''))
 
     def _pass(self, name):
         """``(quoted name, '"effect":...')`` of a pass-through pick of
@@ -347,7 +350,8 @@ class EventLog:
         pair = self._passes[name] = (self._name(name), effect)
         return pair
 
-    def call(self, conn, to_backend, name, handler, at_end=False):
+    def call(self, conn, to_backend, name, handler, at_end=False,
+             answer=False):
         """Call a handler (the proxy's ``observe``: :func:`observe_call`)
         and log what it did; returns what ``observe`` does."""
         calls = self._calls
@@ -361,10 +365,12 @@ class EventLog:
                 calls[conn] = left
         _, effect, why, count, seconds = result
         self.write('{"time":%s,"event":"data",%s,"direction":%s,'
-                   '"handler":%s,"bytes":%d,"effect":"%s"%s,"seconds":%.3f}\n'
+                   '"handler":%s,"bytes":%d,"effect":"%s"%s,'
+                   '"seconds":%.3f%s}\n'
                    % (self._time(), self._head(conn), _DIRECTIONS[to_backend],
                       self._name(name), count, effect,
-                      ',"why":%s' % json.dumps(why) if why else '', seconds))
+                      ',"why":%s' % json.dumps(why) if why else '', seconds,
+                      ',"answer":true' if answer else ''))
         if not left and conn in self._held:
             self._write_close(conn)
         return result

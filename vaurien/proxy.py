@@ -501,6 +501,7 @@ class Connection:
                     how = flow.at_end()
                     break
                 exchange = None
+                answer = False      # the message uses its request's pick
                 if to_backend and exchanges is not None:
                     # A request: an exchange, one pick.
                     behavior, index = flow.draw()
@@ -509,6 +510,7 @@ class Connection:
                     # Its response: the pick of the request.
                     exchange = exchanges[0]
                     behavior, index = exchange.behavior, exchange.index
+                    answer = True
                 else:
                     # --pick event, or a message no request asked for (a
                     # greeting, a push): a pick of its own.
@@ -536,7 +538,8 @@ class Connection:
                         count = reader.relay(dst)
                     events = proxy.events
                     if events is not None:
-                        events.passed(self, to_backend, name, count)
+                        events.passed(self, to_backend, name, count,
+                                      answer)
                     if exchange is not None:
                         self._exchange_done(exchange, 'passed'
                                             if name == 'dummy' else 'none',
@@ -551,7 +554,8 @@ class Connection:
                     exchange.busy = True
                 try:
                     sent = dst.sent
-                    how, effect = flow.observe(name, handler)[:2]
+                    how, effect = flow.observe(name, handler,
+                                               answer=answer)[:2]
                     if how is None and reader.streaming and \
                             not self._closed:
                         # A message longer than --max-message: the handler
@@ -899,16 +903,18 @@ class _Flow:
         pair = self.last = behavior.tables[self.to_backend][index]
         return pair
 
-    def observe(self, name, handler, at_end=False):
+    def observe(self, name, handler, at_end=False, answer=False):
         """Call *handler* through the event log when it is on, else
         through the proxy's ``observe``; ``(how, effect, why, bytes,
-        seconds)`` (see :func:`vaurien.events.observe_call`)."""
+        seconds)`` (see :func:`vaurien.events.observe_call`). *answer*:
+        the message is a response using its request's pick."""
         conn = self.conn
         proxy = conn.proxy
         events = proxy.events
         if events is None:
             return proxy.observe(conn, self.to_backend, name, handler, at_end)
-        return events.call(conn, self.to_backend, name, handler, at_end)
+        return events.call(conn, self.to_backend, name, handler, at_end,
+                           answer)
 
     def call(self, name, handler, at_end=False):
         """Call *handler* for this event; None to go on, else how the

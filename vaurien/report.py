@@ -9,7 +9,11 @@ the faults over time, one lane per connection, and the effects per
 handler.
 
 The effect of a ``data`` line is its ``effect`` field when the log has one;
-older logs only have ``outcome``, translated by
+a response's line marked ``"answer": true`` (``--pick exchange``) is not a
+pick of its own: it pairs with the oldest unanswered request of its
+connection, and the exchange has one effect, its first fault (a request
+``none`` for ``error``, whose response is ``errored``, is one errored
+pick). Older logs only have ``outcome``, translated by
 :func:`vaurien.events.effect_of` (``closed`` is a cut connection, ``eof`` a
 pick that met the end of stream and did nothing). Lines that are not JSON objects are counted and skipped:
 a log cut short by a crash still reads.
@@ -17,6 +21,7 @@ a log cut short by a crash still reads.
 It needs no running proxy: it runs wherever the log was copied.
 """
 import argparse
+import collections
 import html
 import json
 import sys
@@ -95,7 +100,7 @@ class Step:
     """One ``data`` line of a connection."""
 
     __slots__ = ('when', 'direction', 'handler', 'bytes', 'outcome',
-                 'effect', 'why', 'seconds')
+                 'effect', 'why', 'seconds', 'answer')
 
     def __init__(self, when, event):
         self.when = when
@@ -116,6 +121,9 @@ class Step:
         self.effect = str(effect)
         self.why = why
         self.seconds = event.get('seconds')
+        # A response using its request's pick (--pick exchange): not a
+        # pick of its own. Older logs lack the field: every line a pick.
+        self.answer = event.get('answer') is True
 
 
 class Connection:
@@ -132,6 +140,9 @@ class Connection:
         self.bytes_up = self.bytes_down = None
         self.failed = None        # connect_failed: (reason, message)
         self.steps = []
+        # Requests (upstream picks) not answered yet, oldest first: an
+        # answer ("answer": true) pairs with the oldest, as in the engine.
+        self.requests = collections.deque()
 
     @property
     def faults(self):
@@ -168,13 +179,24 @@ class HandlerCounts:
         self.whys = {}
 
     def add(self, step):
-        self.picks[step.direction] = self.picks.get(step.direction, 0) + 1
-        self.effects[step.effect] = self.effects.get(step.effect, 0) + 1
+        """Count *step*: a pick (unless it is an answer) and its effect."""
+        if not step.answer:
+            self.picks[step.direction] = self.picks.get(step.direction,
+                                                        0) + 1
+        self.count(step, 1)
+
+    def count(self, step, one):
+        """Add *one* (1 or -1) to the effect of *step*."""
+        self.effects[step.effect] = self.effects.get(step.effect, 0) + one
         if step.seconds and step.effect not in NOT_FAULTS:
-            self.seconds += step.seconds
+            self.seconds += one * step.seconds
         if step.why:
             key = (step.effect, step.why)
-            self.whys[key] = self.whys.get(key, 0) + 1
+            self.whys[key] = self.whys.get(key, 0) + one
+            if not self.whys[key]:
+                del self.whys[key]
+        if not self.effects[step.effect]:
+            del self.effects[step.effect]
 
     @property
     def total(self):
@@ -195,6 +217,12 @@ class Report:
         self.lines = 0
         self.bad_lines = 0
         self.unknown = 0
+
+    def _counts(self, name):
+        counts = self.handlers.get(name)
+        if counts is None:
+            counts = self.handlers[name] = HandlerCounts(name)
+        return counts
 
     def _connection(self, seq):
         conn = self.connections.get(seq)
@@ -246,11 +274,22 @@ class Report:
         elif kind == 'data':
             step = Step(when, event)
             conn.steps.append(step)
-            counts = self.handlers.get(step.handler)
-            if counts is None:
-                counts = self.handlers[step.handler] = HandlerCounts(
-                    step.handler)
-            counts.add(step)
+            counts = self._counts(step.handler)
+            if not step.answer:
+                counts.add(step)
+                if step.direction == 'upstream':
+                    conn.requests.append(step)
+                return
+            # A response with its request's pick: the exchange has one
+            # effect, its first fault (as the stats count it).
+            request = conn.requests.popleft() if conn.requests else None
+            if not is_fault(step.effect) or (
+                    request is not None and is_fault(request.effect)):
+                return
+            if request is not None:
+                # The request's "none"/"passed" was not what the pick did.
+                self._counts(request.handler).count(request, -1)
+            counts.count(step, 1)
         elif kind == 'close':
             conn.closed = when
             conn.duration = event.get('duration')

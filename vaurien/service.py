@@ -539,9 +539,12 @@ class GroupService:
                 app = apps[control] = App(control, options.http_token,
                                           host, port)
             return app
-        plain = App(None, options.http_token, host, port)
+        def proxies():
+            return [(name, self.control(name))
+                    for name in sorted(named.name for named in self.group)]
+        plain = App(None, options.http_token, host, port, proxies=proxies)
         app = CombinedApp(toxiproxy, vaurien_app, self.default_name,
-                          plain.routes)
+                          plain.routes, shared=plain)
         return app, plain.error_answer, TOXIPROXY_MAX_BODY
 
     # -- running --------------------------------------------------------------

@@ -552,20 +552,30 @@ class CombinedApp:
     * ``/proxies...``, ``/populate``, ``/reset``, ``/version``: Toxiproxy's;
     * without a default proxy, ``/metrics`` (every proxy, labelled) and any
       path that is not one of Vaurien's routes: Toxiproxy's;
+    * ``/group`` (the proxies, for the dashboard), and ``/`` (the
+      dashboard) without a default proxy: *shared*, Vaurien's API of the
+      whole process;
     * anything else: Vaurien's API of the default proxy (its answers,
       errors included, as without Toxiproxy's routes).
     """
 
     TOXIPROXY = frozenset(['proxies', 'populate', 'reset', 'version'])
 
-    def __init__(self, toxiproxy, vaurien_app, default_name, routes):
+    def __init__(self, toxiproxy, vaurien_app, default_name, routes,
+                 shared=None):
         self.toxiproxy = toxiproxy
+        # Vaurien's API for the whole process: GET /group, and the
+        # dashboard at / when there is no default proxy.
+        self.shared = shared
         self.vaurien_app = vaurien_app
         self.default_name = default_name
         self.routes = {route.strip('/') for route in routes}
 
     def __call__(self, environ, start_response):
         path = environ.get('PATH_INFO') or '/'
+        if self.shared is not None and (path == '/group' or (
+                path == '/' and self.default_name() is None)):
+            return self.shared(environ, start_response)
         parts = path.split('/')
         first = parts[1] if len(parts) > 1 else ''
         if first == 'proxies' and len(parts) >= 4 and parts[3] in self.routes:

@@ -272,8 +272,12 @@ def _split_host(header):
 class App:
     """The WSGI application: security checks, routing, answers."""
 
-    def __init__(self, control, token=None, bind_host='localhost', port=8080):
+    def __init__(self, control, token=None, bind_host='localhost', port=8080,
+                 proxies=None):
         self.control = control
+        # proxies() -> [(name, control)]: the proxies of the process, for
+        # GET /group (None: only *control*, unnamed).
+        self.proxies = proxies
         self.token = token.encode('utf-8') if token else None
         self.port = port
         self.hosts = set(_LOOPBACK_NAMES)
@@ -292,6 +296,7 @@ class App:
             '/proxy': {'GET': self.get_proxy, 'PUT': self.put_proxy},
             '/metrics': {'GET': self.get_metrics},
             '/stats': {'GET': self.get_stats},
+            '/group': {'GET': self.get_group},
             '/': {'GET': self.get_dashboard},
         }
 
@@ -467,6 +472,22 @@ class App:
         """The counters as JSON (:meth:`vaurien.stats.Snapshot.to_json`):
         what the dashboard draws."""
         return self.control.snapshot().to_json()
+
+    def get_group(self, body):
+        """The proxies of the process, for the dashboard (browsers are
+        refused Toxiproxy's ``GET /proxies``): ``{"proxies": [{"name",
+        "listen", "upstream", "enabled", "connections"}]}``, by name;
+        ``name`` is null for a process's only, unnamed proxy."""
+        items = ([(None, self.control)] if self.proxies is None
+                 else self.proxies())
+        listed = []
+        for name, control in items:
+            state = control.proxy_state()
+            listed.append({'name': name, 'listen': state['address'],
+                           'upstream': state['backend'],
+                           'enabled': state['enabled'],
+                           'connections': state['connections']})
+        return {'proxies': listed}
 
     def get_dashboard(self, body):
         """The live dashboard (:mod:`vaurien.dashboard`), a static page
