@@ -53,7 +53,11 @@ def test_error_replaces_a_long_response_whole(vaurien, http_backend):
 
 
 def test_a_long_response_through_a_passing_handler(vaurien, http_backend):
-    proxy = start(vaurien, http_backend, '--behavior', '100:slicer')
+    # Slices of about 1 KiB: the 64 KiB head in about 64 slices (the
+    # default 64 B slices would take ten seconds a response).
+    proxy = start(vaurien, http_backend, '--behavior', '100:slicer',
+                  '--handlers.slicer.average_size', '1024',
+                  '--handlers.slicer.size_variation', '512')
     answers = exchange(proxy, 'GET', '/size/%d' % (1 << 20), count=2)
     assert answers == [(200, payload(1 << 20))] * 2
 
