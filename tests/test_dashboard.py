@@ -72,8 +72,10 @@ def test_live_counts_and_a_click_changes_the_behavior(vaurien, http_server,
     assert browser.text('behavior') == '30:delay,10:error'
     assert browser.text('state') == 'up'
     assert number(browser, 'opened') == 0
-    # Traffic: the counts move.
-    get(proxy.port, 10)
+    # Traffic: the counts move. (30 requests: with 30% of the events
+    # picking delay, one at least delays a request, whatever the splits of
+    # the data into events were.)
+    get(proxy.port, 30)
     browser.wait_js("Number(document.getElementById('opened').textContent)"
                     " >= 1 && Number(document.getElementById('picks')"
                     ".textContent) >= 20", what='the counts after traffic')
