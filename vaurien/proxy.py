@@ -965,6 +965,10 @@ class _Flow:
         if handler is not PASS:
             self.reading = False
             self.readable.stop()
+            # The loop has just turned (this is its readable callback): the
+            # handler's first read owes it no extra turn (Socket.recv's
+            # fairness wait is for reads that follow one another).
+            self.src.hot = False
             proxy._workers.run(self.run_handler, behavior, index)
             return
         if self.pipe is not None:
