@@ -160,15 +160,22 @@ class Bulk(Workload):
                 % _size(ctx.bulk_bytes))
 
     def run(self, ctx, running):
-        bulk_transfer(running.port, 1 << 20)
-        cpu0 = _cpu(running)
-        elapsed = bulk_transfer(running.port, ctx.bulk_bytes)
-        cpu1 = _cpu(running)
-        moved = 2 * ctx.bulk_bytes
-        cpu = None if cpu0 is None else cpu1 - cpu0
-        return {'gbit_s': moved * 8 / elapsed / GIGA,
-                'cpu_s_per_gb': _per(cpu, moved / GIGA),
-                'seconds': elapsed, 'cpu_s': cpu, 'bytes': moved}
+        return _bulk_figures(ctx, running,
+                             lambda size: bulk_transfer(running.port, size))
+
+
+def _bulk_figures(ctx, running, transfer):
+    """A bulk run's figures: *transfer(size)* streams *size* bytes each
+    way and returns the seconds it took; 1 MiB first, to warm up."""
+    transfer(1 << 20)
+    cpu0 = _cpu(running)
+    elapsed = transfer(ctx.bulk_bytes)
+    cpu1 = _cpu(running)
+    moved = 2 * ctx.bulk_bytes
+    cpu = None if cpu0 is None else cpu1 - cpu0
+    return {'gbit_s': moved * 8 / elapsed / GIGA,
+            'cpu_s_per_gb': _per(cpu, moved / GIGA),
+            'seconds': elapsed, 'cpu_s': cpu, 'bytes': moved}
 
 
 def _size(count):
@@ -756,15 +763,9 @@ class TLSBulk(Workload):
 
     def run(self, ctx, running):
         ca = certificates(ctx.procs).ca
-        tls_bulk_transfer(running.port, 1 << 20, ca)
-        cpu0 = _cpu(running)
-        elapsed = tls_bulk_transfer(running.port, ctx.bulk_bytes, ca)
-        cpu1 = _cpu(running)
-        moved = 2 * ctx.bulk_bytes
-        cpu = None if cpu0 is None else cpu1 - cpu0
-        return {'gbit_s': moved * 8 / elapsed / GIGA,
-                'cpu_s_per_gb': _per(cpu, moved / GIGA),
-                'seconds': elapsed, 'cpu_s': cpu, 'bytes': moved}
+        return _bulk_figures(
+            ctx, running,
+            lambda size: tls_bulk_transfer(running.port, size, ca))
 
 
 class TLSKeepAlive(KeepAlive):
