@@ -154,6 +154,7 @@ BODY = b'Hello from the real HTTP backend\n' * 4
 
 class _HTTPHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
+    disable_nagle_algorithm = True     # no delayed-ACK wait per response
 
     def do_GET(self):
         if self.path.startswith('/size/'):
