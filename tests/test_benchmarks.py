@@ -340,17 +340,27 @@ def test_names_are_unique():
     assert len({w.name for w in WORKLOADS}) == len(WORKLOADS)
 
 
+def _doc_commands(page):
+    with open(os.path.join(support.ROOT, 'docs', page),
+              encoding='utf-8') as fh:
+        return [line.strip() for line in fh
+                if line.startswith('    python -m benchmarks')]
+
+
 def test_docs_commands_parse():
     """Every command in docs/benchmarks.rst is valid; the ``--quick`` one is
-    the run the first test executes."""
-    with open(os.path.join(support.ROOT, 'docs', 'benchmarks.rst'),
-              encoding='utf-8') as fh:
-        commands = [line.strip() for line in fh
-                    if line.startswith('    python -m benchmarks')]
+    the run the first test executes; the Toxiproxy mode's (also in
+    docs/toxiproxy.rst) the one test_toxiproxy_mode runs, longer."""
+    commands = _doc_commands('benchmarks.rst')
     assert '    python -m benchmarks --quick'.strip() in commands
-    assert len(commands) == 3
+    assert len(commands) == 4
+    toxiproxy = _doc_commands('toxiproxy.rst')
+    assert len(toxiproxy) == 1 and toxiproxy[0] in commands
     for command in commands:
-        parse_args(command.split()[3:])
+        args = parse_args(command.split()[3:])
+        if args.toxiproxy_server:
+            assert (args.subjects, args.workloads) == (
+                ['vaurien', 'toxiproxy'], ['toxics', 'proxies'])
 
 
 @pytest.mark.timeout(120)
