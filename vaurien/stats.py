@@ -241,8 +241,9 @@ class Snapshot:
 
     ``opened``, ``closed``, ``open`` (connections), ``hung``, ``bytes_up``,
     ``bytes_down`` (read from clients, from backends), ``sent_up``,
-    ``sent_down`` (written to backends, to clients), ``picks`` (``{(name, to_backend): count}``, every name of
-    the current behavior present), ``failures`` (``{reason: count}``),
+    ``sent_down`` (written to backends, to clients), ``picks``
+    (``{(name, to_backend): count}``, every name of the current behavior
+    present), ``failures`` (``{reason: count}``),
     ``exceptions`` (``{name: count}``), ``behavior`` (its text),
     ``effects`` (``{(name, effect): count}``, one per handler call),
     ``requests`` (``{(name, effect): count}``, one per request, protocol
@@ -253,8 +254,9 @@ class Snapshot:
     """
 
     __slots__ = ('opened', 'closed', 'open', 'hung', 'bytes_up',
-                 'bytes_down', 'sent_up', 'sent_down', 'picks', 'failures', 'exceptions', 'behavior',
-                 'effects', 'requests', 'connections', 'recent')
+                 'bytes_down', 'sent_up', 'sent_down', 'picks', 'failures',
+                 'exceptions', 'behavior', 'effects', 'requests',
+                 'connections', 'recent')
 
     def __init__(self):
         self.effects, self.requests, self.connections = {}, {}, {}
