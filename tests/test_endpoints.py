@@ -20,6 +20,7 @@ import pytest
 import support
 import tls_support
 from vaurien.config import read_ini
+from vaurien.stats import snapshot
 from control_support import api, assert_error, start_controlled
 
 HOST = support.HOST
@@ -96,6 +97,11 @@ def test_bulk_both_ways(vaurien_inproc, echo_server, pki):
     with tls_client(pki, proxy.address) as sock:
         assert exchange(sock, data) == data
         assert exchange(sock, b'again') == b'again'
+        # Bytes are counted in plaintext, read and written, both ways.
+        snap = proxy.call(snapshot, proxy.proxy)
+        total = len(data) + len(b'again')
+        assert (snap.bytes_up, snap.sent_up, snap.bytes_down,
+                snap.sent_down) == (total,) * 4
 
 
 def test_half_close_is_a_close_notify(vaurien_inproc, pki):
