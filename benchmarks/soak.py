@@ -29,8 +29,8 @@ import tempfile
 import threading
 import time
 
-from benchmarks.soak_backend import (COM_QUERY, COM_QUIT, MYSQL_CAPS, MYSQL_MAX,
-                                     mysql_ok, mysql_packet)
+from benchmarks.soak_backend import (COM_QUERY, COM_QUIT, MYSQL_CAPS,
+                                     MYSQL_MAX, mysql_ok, mysql_packet)
 
 __all__ = ['PROBES', 'Proxy', 'main', 'run_probe']
 
@@ -277,7 +277,7 @@ def _percentile(values, share):
     return values[min(len(values) - 1, int(share * len(values)))]
 
 
-# -- protocol dialogues ------------------------------------------------------------
+# -- protocol dialogues ----------------------------------------------------
 
 def _recv_exact(sock, size):
     data = b''

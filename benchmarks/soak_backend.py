@@ -60,7 +60,8 @@ def mysql_ok(seq, affected=0):
 MYSQL_GREETING = mysql_packet(0, b''.join((
     b'\x0a', b'5.7.99-soak\x00', (1).to_bytes(4, 'little'),
     b'abcdefgh\x00', (MYSQL_CAPS & 0xFFFF).to_bytes(2, 'little'),
-    b'\x21', (2).to_bytes(2, 'little'), (MYSQL_CAPS >> 16).to_bytes(2, 'little'),
+    b'\x21', (2).to_bytes(2, 'little'),
+    (MYSQL_CAPS >> 16).to_bytes(2, 'little'),
     b'\x15', bytes(10), b'ijklmnopqrst\x00', b'mysql_native_password\x00')))
 
 SMTP_GREETING = b'220 soak ESMTP ready\r\n'
