@@ -74,8 +74,9 @@ def test_live_counts_and_a_click_changes_the_behavior(vaurien, http_server,
     assert number(browser, 'opened') == 0
     # Traffic: the counts move. (30 requests: with 30% of the events
     # picking delay, one at least delays a request, whatever the splits of
-    # the data into events were.)
-    get(proxy.port, 30)
+    # the data into events were. An error in tcp mode can leave a request
+    # unanswered: 1 s is enough to give up on it.)
+    get(proxy.port, 30, timeout=1)
     browser.wait_js("Number(document.getElementById('opened').textContent)"
                     " >= 1 && Number(document.getElementById('picks')"
                     ".textContent) >= 20", what='the counts after traffic')
