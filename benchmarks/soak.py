@@ -127,8 +127,11 @@ class Proxy:
         self.logfile = tempfile.NamedTemporaryFile(
             prefix='vaurien-soak-', suffix='.log', delete=False)
         self.logfile.close()
+        # --grace 0.2: stopping a probe's proxy must not wait out the 5 s
+        # default on connections a probe left stuck on purpose (the drain
+        # probe gives its own --grace, which comes later and wins).
         argv = [sys.executable, '-m', 'vaurien', '--local', '%s:0' % HOST,
-                '--distant', '%s:%d' % (HOST, backend),
+                '--distant', '%s:%d' % (HOST, backend), '--grace', '0.2',
                 '--log-output', self.logfile.name] + list(args)
         if control:
             argv += ['--http', '--http-host', HOST, '--http-port', '0']
