@@ -288,7 +288,7 @@ class VaurienProcess:
             try:
                 # Open connections get --grace seconds to finish: a second
                 # signal cuts them at once, as a user's second Ctrl-C does.
-                self.proc.wait(1)
+                self.proc.wait(0.3)
             except subprocess.TimeoutExpired:
                 self.proc.send_signal(signal.SIGTERM)
             try:
