@@ -15,15 +15,21 @@ closed), destroys the thread's hub and loop, and waits until the thread
 has ended: nothing is left behind (``tests/test_inproc.py`` checks
 threads and descriptors).
 
+Code imported from a user's directory (``extra_paths``, as for
+:class:`support.VaurienProcess`): the directories are put first on
+``sys.path`` for the proxy's life, and ``stop()`` takes them off again
+with the modules imported from them meanwhile (and their import caches),
+so that the next test imports its own modules of the same names afresh.
+
 What stays with :class:`support.VaurienProcess`: tests of the command
-itself (exit status, messages, signals, ``--workers``, ``--demo``) and of
-code imported from a user's directory (``extra_paths``), which one shared
-``sys.path`` and ``sys.modules`` would leak from test to test.
+itself (exit status, messages, signals, ``--workers``, ``--demo``).
 """
+import importlib
 import logging
 import os
 import random
 import socket
+import sys
 import threading
 
 import gevent
@@ -57,13 +63,40 @@ class _ThreadLog(logging.Handler):
         self.lines.append(self.format(record) + '\n')
 
 
+class _ImportPaths:
+    """Directories on ``sys.path`` for a while, then off it again with the
+    modules imported from them (those already imported stay)."""
+
+    def __init__(self, paths):
+        self.paths = [os.path.abspath(path) for path in paths]
+        self.added = [path for path in self.paths if path not in sys.path]
+        self.modules = set(sys.modules)
+        sys.path[:0] = self.added
+        importlib.invalidate_caches()   # files written just before
+
+    def _inside(self, module):
+        where = getattr(module, '__file__', None) or ''
+        return any(where.startswith(path + os.sep) for path in self.paths)
+
+    def remove(self):
+        for path in self.added:
+            while path in sys.path:
+                sys.path.remove(path)
+            sys.path_importer_cache.pop(path, None)
+        for name in list(sys.modules):
+            if name not in self.modules and self._inside(sys.modules[name]):
+                del sys.modules[name]
+        importlib.invalidate_caches()
+
+
 class InProcessVaurien:
     """``vaurien ARGS`` in a thread of this process, as the command runs it.
 
     The same interface as :class:`support.VaurienProcess` for what a
     handler test uses: ``address``, ``port``, ``connect()``, ``log()``,
     ``stop()`` (returns the log), ``running()``, ``pid`` (this process),
-    ``http_port`` with ``--http``; and ``call(function, *args)``, which
+    ``http_port`` with ``--http``, ``extra_paths`` (see above); and
+    ``call(function, *args)``, which
     runs *function* in the proxy's thread. ``service`` is the
     :class:`~vaurien.service.GroupService`, ``proxy`` the engine
     (:class:`~vaurien.proxy.Proxy`) of its ``default`` proxy, whose
@@ -71,7 +104,7 @@ class InProcessVaurien:
     given. ``--log-output`` is ignored: the log is kept in memory.
     """
 
-    def __init__(self, *args, backend=None, timeout=15.0):
+    def __init__(self, *args, backend=None, extra_paths=(), timeout=15.0):
         argv = []
         if '--local' not in args:
             argv += ['--local', '%s:0' % support.HOST]
@@ -79,10 +112,15 @@ class InProcessVaurien:
             argv += ['--distant', '%s:%d' % tuple(backend)]
         argv += list(args)
         self.argv = argv
-        options, command = parse_args(argv)
-        if command.check or command.demo or options.workers > 1:
-            raise ValueError('--check, --demo and --workers run the command '
-                             'itself: use support.VaurienProcess')
+        self._paths = _ImportPaths(extra_paths)
+        try:
+            options, command = parse_args(argv)
+            if command.check or command.demo or options.workers > 1:
+                raise ValueError('--check, --demo and --workers run the '
+                                 'command itself: use support.VaurienProcess')
+        except BaseException:
+            self._paths.remove()
+            raise
         seed = options.seed
         if seed is None:
             seed = random.SystemRandom().randrange(2 ** 32)
@@ -180,6 +218,7 @@ class InProcessVaurien:
             self._loop.run_callback_threadsafe(self._stopped.set)
         self.thread.join(timeout)
         _LOGGER.removeHandler(self._log)
+        self._paths.remove()
         alive = self.thread.is_alive()
         self._stopped_text = ''.join(self._log.lines)
         if alive:
