@@ -75,8 +75,10 @@ class _ImportPaths:
         importlib.invalidate_caches()   # files written just before
 
     def _inside(self, module):
-        where = getattr(module, '__file__', None) or ''
-        return any(where.startswith(path + os.sep) for path in self.paths)
+        places = [getattr(module, '__file__', None) or '']
+        places += list(getattr(module, '__path__', None) or ())  # packages
+        return any(place.startswith(path + os.sep)
+                   for place in places for path in self.paths)
 
     def remove(self):
         for path in self.added:
