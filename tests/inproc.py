@@ -13,7 +13,9 @@ their own thread. ``stop()`` ends the service in its thread as the
 command's end does (the API and every proxy stopped, then the observers
 closed), destroys the thread's hub and loop, and waits until the thread
 has ended: nothing is left behind (``tests/test_inproc.py`` checks
-threads and descriptors).
+threads and descriptors). What the command would print on stderr of an
+uncaught exception in a greenlet (gevent's hub prints it) is in the log
+too: ``output()``, the command's stdout, stderr and log, is ``log()``.
 
 Code imported from a user's directory (``extra_paths``, as for
 :class:`support.VaurienProcess`): the directories are put first on
@@ -63,6 +65,20 @@ class _ThreadLog(logging.Handler):
         self.lines.append(self.format(record) + '\n')
 
 
+class _HubStream:
+    """The proxy hub's ``exception_stream``: what gevent prints of an
+    uncaught exception (the command's stderr) goes into the log."""
+
+    def __init__(self, log):
+        self.log = log
+
+    def write(self, text):
+        self.log.lines.append(text)
+
+    def flush(self):
+        pass
+
+
 class _ImportPaths:
     """Directories on ``sys.path`` for a while, then off it again with the
     modules imported from them (those already imported stay)."""
@@ -96,10 +112,10 @@ class InProcessVaurien:
 
     The same interface as :class:`support.VaurienProcess` for what a
     handler test uses: ``address``, ``port``, ``connect()``, ``log()``,
-    ``stop()`` (returns the log), ``running()``, ``pid`` (this process),
-    ``http_port`` with ``--http``, ``extra_paths`` (see above); and
-    ``call(function, *args)``, which
-    runs *function* in the proxy's thread. ``service`` is the
+    ``stop()`` (returns the log), ``output()``, ``running()``, ``pid``
+    (this process), ``http_port`` with ``--http``, ``extra_paths`` (see
+    above); and ``call(function, *args)``, which runs *function* in the
+    proxy's thread. ``service`` is the
     :class:`~vaurien.service.GroupService`, ``proxy`` the engine
     (:class:`~vaurien.proxy.Proxy`) of its ``default`` proxy, whose
     address is ``address``. Listens on 127.0.0.1:0 unless ``--local`` is
@@ -158,6 +174,7 @@ class InProcessVaurien:
     def _main(self, options, seed):
         self._log.ident = threading.get_ident()
         hub = gevent.get_hub()
+        hub.exception_stream = _HubStream(self._log)
         self._loop = hub.loop
         self._stopped = Event()
         try:
@@ -200,6 +217,10 @@ class InProcessVaurien:
         if self._stopped_text is not None:
             return self._stopped_text
         return ''.join(self._log.lines)
+
+    def output(self):
+        """The log, with what gevent's hub printed (see above)."""
+        return self.log()
 
     def connect(self, timeout=10.0):
         if isinstance(self.address, str):

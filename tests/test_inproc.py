@@ -3,6 +3,7 @@ the test process, that leaves no thread and no descriptor behind."""
 import sys
 import threading
 
+import gevent
 import pytest
 
 from control_support import api
@@ -137,3 +138,19 @@ def test_a_bad_option_takes_the_user_paths_off_too(tmp_path):
         InProcessVaurien('--no-such-option', backend=(support.HOST, 9),
                          extra_paths=[str(tmp_path)])
     assert str(tmp_path) not in sys.path
+
+
+def test_an_uncaught_greenlet_exception_is_in_the_output(echo_server):
+    """gevent's hub prints it (on the command's stderr): here in the log."""
+    proxy = InProcessVaurien(backend=echo_server.address)
+    try:
+        def fail():
+            raise RuntimeError('printed by the hub')
+        proxy.call(gevent.spawn, fail)
+        support.wait_until(
+            lambda: 'RuntimeError: printed by the hub' in proxy.output(),
+            what='the traceback')
+        assert 'Traceback' in proxy.output()
+        assert proxy.output() == proxy.log()
+    finally:
+        proxy.stop()
