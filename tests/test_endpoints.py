@@ -646,11 +646,12 @@ def _abrupt_ends(vaurien, backend, pki):
     assert '[ERROR]' not in log and 'Traceback' not in log, log
 
 
-def test_service_down_and_up_on_a_unix_socket(vaurien, echo_server, tmp_path):
+def test_service_down_and_up_on_a_unix_socket(vaurien_inproc, echo_server,
+                                              tmp_path):
     """``PUT /proxy`` down: the socket file stays and clients are refused,
     as by a real server that is down; up: served again on the same path."""
     path = str(tmp_path / 'svc.sock')
-    proxy = start_controlled(vaurien, echo_server.address, '--local',
+    proxy = start_controlled(vaurien_inproc, echo_server.address, '--local',
                              'unix:' + path)
     with proxy.connect() as sock:
         assert exchange(sock, b'up') == b'up'
