@@ -119,12 +119,16 @@ class InProcessVaurien:
     :class:`~vaurien.service.GroupService`, ``proxy`` the engine
     (:class:`~vaurien.proxy.Proxy`) of its ``default`` proxy, whose
     address is ``address``. Listens on 127.0.0.1:0 unless ``--local`` is
-    given. ``--log-output`` is ignored: the log is kept in memory.
+    given or *free_local* is false (then, with ``[proxy:NAME]`` sections
+    alone, there is no ``default`` proxy: ``proxy``, ``address`` and
+    ``port`` are None). ``--log-output`` is ignored: the log is kept in
+    memory.
     """
 
-    def __init__(self, *args, backend=None, extra_paths=(), timeout=15.0):
+    def __init__(self, *args, backend=None, extra_paths=(), free_local=True,
+                 timeout=15.0):
         argv = []
-        if '--local' not in args:
+        if free_local and '--local' not in args:
             argv += ['--local', '%s:0' % support.HOST]
         if backend is not None:
             argv += ['--distant', '%s:%d' % tuple(backend)]
@@ -163,10 +167,12 @@ class InProcessVaurien:
         if self._error is not None:
             self.stop()
             raise self._error
-        self.proxy = self.service.group.get(DEFAULT_NAME).proxy
-        self.address = self.proxy.address
-        self.port = self.address[1] if isinstance(self.address, tuple) \
-            else None
+        self.proxy = self.address = self.port = None
+        if DEFAULT_NAME in self.service.group:
+            self.proxy = self.service.group.get(DEFAULT_NAME).proxy
+            self.address = self.proxy.address
+            if isinstance(self.address, tuple):
+                self.port = self.address[1]
         self.http_port = None
         if self.service.api is not None:
             self.http_port = self.service.api.address[1]
