@@ -7,6 +7,7 @@ advance); readiness is awaited by polling, never by a fixed sleep.
 import contextlib
 import hashlib
 import http.server
+import json
 import os
 import re
 import signal
@@ -326,15 +327,67 @@ def unprivileged_prefix():
 
 def run_cli(*args, timeout=30.0, cwd=None, extra_paths=(), env=None,
             module='vaurien', prefix=()):
-    """Run ``python -m vaurien ARGS`` to completion; CompletedProcess (text)."""
+    """Run ``python -m MODULE ARGS`` to completion; CompletedProcess (text).
+
+    For ``vaurien`` and ``vaurien.ctl``, the command runs in a process
+    forked from this test process's :class:`CLIServer`
+    (``tests/cli_server.py``), with the given working directory and
+    environment, as ``python -m MODULE`` would run it; with a *prefix*
+    (another user) or another *module*, ``python -m MODULE`` is started
+    for real.
+    """
     run_env = env_with_root(extra_paths)
     if env:
         run_env.update(env)
-    return subprocess.run(list(prefix) + [sys.executable, '-m', module]
-                          + list(args),
-                          cwd=cwd or ROOT, env=run_env, timeout=timeout,
-                          stdin=subprocess.DEVNULL, capture_output=True,
-                          text=True)
+    argv = [sys.executable, '-m', module] + list(args)
+    if prefix or module not in ('vaurien', 'vaurien.ctl'):
+        return subprocess.run(list(prefix) + argv,
+                              cwd=cwd or ROOT, env=run_env, timeout=timeout,
+                              stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True)
+    answer = CLIServer.get().run(module, list(args), run_env, cwd or ROOT,
+                                 timeout)
+    if answer.get('timeout'):
+        raise subprocess.TimeoutExpired(argv, timeout, answer['stdout'],
+                                        answer['stderr'])
+    return subprocess.CompletedProcess(argv, answer['returncode'],
+                                       answer['stdout'], answer['stderr'])
+
+
+class CLIServer:
+    """``tests/cli_server.py`` started once per test process: it forks a
+    child per command run (see there). Thread-safe; ends with the
+    process (its input closes)."""
+
+    _lock = threading.Lock()
+    _server = None
+
+    @classmethod
+    def get(cls):
+        with cls._lock:
+            server = cls._server
+            if server is None or server.proc.poll() is not None:
+                server = cls._server = cls()
+            return server
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(ROOT, 'tests', 'cli_server.py')],
+            cwd=ROOT, env=env_with_root(), stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+    def run(self, module, argv, env, cwd, timeout):
+        request = json.dumps({'module': module, 'argv': argv, 'env': env,
+                              'cwd': cwd, 'timeout': timeout}) + '\n'
+        with self.lock:
+            self.proc.stdin.write(request.encode())
+            self.proc.stdin.flush()
+            line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError('tests/cli_server.py ended: %s'
+                               % self.proc.wait(5))
+        return json.loads(line)
 
 
 # -- helpers for the core tests (engine, handlers, CLI) ----------------------------
