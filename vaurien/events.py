@@ -109,9 +109,18 @@ def declared_effect(handler, name, to_backend):
     """
     described = getattr(handler, 'effect', None)
     if described is not None:
-        if described.__class__ is str:     # (the common case, first)
+        # _told(described, ...), without its frame (this runs at every
+        # handler call).
+        if callable(described):
+            try:
+                described = described(to_backend)
+            except Exception:   # a handler's bug must not break the counts
+                return 'handled', None
+        if described.__class__ is str:
             return described, None
-        return _told(described, name, to_backend)
+        if isinstance(described, tuple):
+            return str(described[0]), described[1]
+        return str(described), None
     outcome = getattr(handler, 'outcome', None)
     if outcome is not None:
         effect, why = _told(outcome, name, to_backend)
