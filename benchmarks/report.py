@@ -112,6 +112,13 @@ TARGETS = [
      'vaurien', 'haproxy', 1.2, 'lower'),
     ('tls-keepalive: vaurien CPU/request vs haproxy', 'tls-keepalive',
      'cpu_us_per_req', 'vaurien', 'haproxy', 1.2, 'lower'),
+    ('toxics: vaurien CPU/request vs toxiproxy, same toxics', 'toxics',
+     'cpu_us_per_req', 'vaurien toxics', 'toxiproxy toxics', 0.5, 'lower'),
+    ('toxics: vaurien with toxics CPU/request vs 100:dummy', 'toxics',
+     'cpu_us_per_req', 'vaurien toxics', 'vaurien 100:dummy', 1.3,
+     'lower'),
+    ('proxies: vaurien MiB for 100 idle proxies (minus 1)', 'proxies',
+     'mib_added', 'vaurien-toxiproxy', None, 2.0, 'lower'),
 ]
 
 
@@ -152,7 +159,7 @@ def render(report):
         lines += render_workload(name, report['results'][name])
     checked = report.get('targets') or []
     if checked:
-        lines.append('## targets (issues 15 and 16)')
+        lines.append('## targets (issues 13, 15 and 16)')
         lines.append('')
         table = [[t['label'], fmt(t['value']),
                   '%s %s' % ('>=' if t.get('better') == 'higher' else '<=',

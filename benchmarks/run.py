@@ -91,6 +91,12 @@ def parse_args(argv=None):
     parser.add_argument('--vaurien-args', default='', metavar='ARGS',
                         help='extra arguments for every Vaurien subject, '
                              'as one string (like "--bufsize 16384")')
+    parser.add_argument('--toxiproxy-server', default=None, metavar='PATH',
+                        help='the toxiproxy-server program of the '
+                             'toxiproxy subject and of the toxics and '
+                             'proxies workloads (default: '
+                             '$TOXIPROXY_SERVER, else toxiproxy-server on '
+                             'PATH; without one they run Vaurien only)')
     parser.add_argument('--baseline', default=None, metavar='DIR',
                         help='also measure the Vaurien of the checkout in '
                              'DIR (subject vaurien-base, right after '
@@ -344,6 +350,8 @@ def _sigterm(signum, frame):
 def main(argv=None):
     """Run the suite; 0 when every selected subject that could run did."""
     args = parse_args(argv)
+    if args.toxiproxy_server:
+        _subjects.TOXIPROXY_SERVER[:] = [args.toxiproxy_server]
     wanted_subjects = args.subjects or SUBJECT_NAMES
     subjects = [s for s in SUBJECTS if s.name in wanted_subjects
                 and not (s.optional and s.available() is not None)]

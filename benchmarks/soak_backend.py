@@ -11,7 +11,16 @@ one thread on epoll:
   gets ``200`` with the body ``ok``;
 * ``sink``: reads every connection to its end and counts; a connection
   that sends only ``?`` is answered the count of the last one that ended;
-* ``stall``: accepts and never reads.
+* ``stall``: accepts and never reads;
+* ``mysql``: just enough of a MySQL server: a greeting, OK to the
+  handshake response, then OK to every command (COM_QUIT closes); a
+  command may be one logical packet of any size (several 0xFFFFFF-byte
+  packets), its payload skipped as it comes, never held. The OK to a
+  COM_QUERY carries, as its affected-rows count, how many bytes the
+  connection has sent so far (headers included);
+* ``smtp``: just enough of an ESMTP server: a ``220`` greeting, answers to
+  EHLO, HELO, NOOP, MAIL, RCPT, RSET and QUIT, and ``BDAT n [LAST]`` (RFC
+  3030): *n* bytes skipped as they come, then ``250`` with their count.
 """
 import selectors
 import socket
@@ -20,16 +29,62 @@ import sys
 HOST = '127.0.0.1'
 _OK = b'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'
 
+MYSQL_MAX = 0xFFFFFF             # a payload this long goes on in the next
+COM_QUIT = 0x01
+COM_QUERY = 0x03
+# CLIENT_LONG_PASSWORD, _PROTOCOL_41, _TRANSACTIONS, _SECURE_CONNECTION,
+# _PLUGIN_AUTH: a plain 4.1+ server without TLS, compression or
+# DEPRECATE_EOF.
+MYSQL_CAPS = 0x00000001 | 0x00000200 | 0x00002000 | 0x00008000 | 0x00080000
+
+
+def mysql_packet(seq, payload):
+    """One MySQL packet: 3-byte little-endian length, sequence id, payload."""
+    return len(payload).to_bytes(3, 'little') + bytes((seq & 0xFF,)) + payload
+
+
+def mysql_ok(seq, affected=0):
+    """An OK packet (status SERVER_STATUS_AUTOCOMMIT, no warnings)."""
+    if affected < 0xFB:
+        rows = bytes((affected,))
+    elif affected < 1 << 16:
+        rows = b'\xfc' + affected.to_bytes(2, 'little')
+    elif affected < 1 << 24:
+        rows = b'\xfd' + affected.to_bytes(3, 'little')
+    else:
+        rows = b'\xfe' + affected.to_bytes(8, 'little')
+    return mysql_packet(seq, b'\x00' + rows + b'\x00\x02\x00\x00\x00')
+
+
+# Protocol::HandshakeV10, mysql_native_password, a fixed scramble.
+MYSQL_GREETING = mysql_packet(0, b''.join((
+    b'\x0a', b'5.7.99-soak\x00', (1).to_bytes(4, 'little'),
+    b'abcdefgh\x00', (MYSQL_CAPS & 0xFFFF).to_bytes(2, 'little'),
+    b'\x21', (2).to_bytes(2, 'little'),
+    (MYSQL_CAPS >> 16).to_bytes(2, 'little'),
+    b'\x15', bytes(10), b'ijklmnopqrst\x00', b'mysql_native_password\x00')))
+
+SMTP_GREETING = b'220 soak ESMTP ready\r\n'
+_SMTP_EHLO = b'250-soak\r\n250-PIPELINING\r\n250 CHUNKING\r\n'
+_SMTP_OK = b'250 2.0.0 OK\r\n'
+_SMTP_LINE = 1 << 16
+
 
 class _Conn:
-    __slots__ = ('sock', 'out', 'inbuf', 'body', 'count')
+    __slots__ = ('sock', 'out', 'inbuf', 'body', 'count', 'more', 'command',
+                 'seq', 'authed', 'closing')
 
     def __init__(self, sock):
         self.sock = sock
         self.out = b''
         self.inbuf = b''
-        self.body = 0
+        self.body = 0            # payload (or BDAT) bytes still to skip
         self.count = 0
+        self.more = False        # mysql: the logical packet goes on
+        self.command = None      # mysql: first byte of the logical packet
+        self.seq = 0             # mysql: sequence id of the last packet
+        self.authed = False      # mysql: handshake response answered
+        self.closing = False     # close once the answer is sent
 
 
 def serve(kind):
@@ -46,6 +101,7 @@ def serve(kind):
     held = []
 
     def close(conn):
+        conn.closing = True
         sel.unregister(conn.sock)
         conn.sock.close()
 
@@ -54,6 +110,8 @@ def serve(kind):
         flush(conn)
 
     def flush(conn):
+        if conn.sock.fileno() < 0:       # closed on an earlier error
+            return
         try:
             sent = conn.sock.send(conn.out)
         except BlockingIOError:
@@ -62,6 +120,9 @@ def serve(kind):
             close(conn)
             return
         conn.out = conn.out[sent:]
+        if conn.closing and not conn.out:
+            close(conn)
+            return
         sel.modify(conn.sock, selectors.EVENT_WRITE if conn.out
                    else selectors.EVENT_READ, conn)
 
@@ -87,6 +148,10 @@ def serve(kind):
                 conn.sock.setblocking(False)
         elif kind == 'http':
             http(conn, data)
+        elif kind == 'mysql':
+            mysql(conn, data)
+        elif kind == 'smtp':
+            smtp(conn, data)
 
     def http(conn, data):
         while data:
@@ -113,6 +178,87 @@ def serve(kind):
             if not length:
                 answer(conn, _OK)
 
+    def mysql(conn, data):
+        while data and not conn.closing:
+            if conn.body:
+                used = min(conn.body, len(data))
+                if conn.command is None:
+                    conn.command = data[0]
+                conn.body -= used
+                conn.count += used
+                data = data[used:]
+                if not conn.body and not conn.more:
+                    mysql_command(conn)
+                continue
+            need = 4 - len(conn.inbuf)
+            conn.inbuf += data[:need]
+            data = data[need:]
+            if len(conn.inbuf) < 4:
+                return
+            header, conn.inbuf = conn.inbuf, b''
+            conn.count += 4
+            conn.body = int.from_bytes(header[:3], 'little')
+            conn.seq = header[3]
+            conn.more = conn.body == MYSQL_MAX
+            if not conn.body:
+                mysql_command(conn)
+
+    def mysql_command(conn):
+        """A whole logical packet has come: answer it."""
+        seq = conn.seq + 1
+        if not conn.authed:
+            conn.authed = True
+            answer(conn, mysql_ok(seq))
+        elif conn.command == COM_QUIT:
+            conn.closing = True
+            answer(conn, b'')
+        elif conn.command == COM_QUERY:
+            answer(conn, mysql_ok(seq, conn.count))
+        else:
+            answer(conn, mysql_ok(seq))
+        conn.command = None
+
+    def smtp(conn, data):
+        while data and not conn.closing:
+            if conn.body:
+                used = min(conn.body, len(data))
+                conn.body -= used
+                conn.count += used
+                data = data[used:]
+                if not conn.body:
+                    answer(conn, b'250 2.0.0 %d octets received\r\n'
+                           % conn.count)
+                continue
+            conn.inbuf += data
+            data = b''
+            end = conn.inbuf.find(b'\r\n')
+            if end < 0:
+                if len(conn.inbuf) > _SMTP_LINE:
+                    close(conn)
+                return
+            line, data = conn.inbuf[:end], conn.inbuf[end + 2:]
+            conn.inbuf = b''
+            smtp_command(conn, line.split())
+
+    def smtp_command(conn, words):
+        verb = words[0].upper() if words else b''
+        if verb == b'EHLO':
+            answer(conn, _SMTP_EHLO)
+        elif verb in (b'HELO', b'NOOP', b'MAIL', b'RCPT', b'RSET'):
+            answer(conn, _SMTP_OK)
+        elif verb == b'QUIT':
+            conn.closing = True
+            answer(conn, b'221 2.0.0 bye\r\n')
+        elif verb == b'BDAT' and len(words) > 1 and words[1].isdigit():
+            conn.body = int(words[1])
+            conn.count = 0
+            if not conn.body:
+                answer(conn, b'250 2.0.0 0 octets received\r\n')
+        else:
+            answer(conn, b'502 5.5.1 not here\r\n')
+
+    greetings = {'mysql': MYSQL_GREETING, 'smtp': SMTP_GREETING}
+
     while True:
         for key, events in sel.select():
             if key.data is None:
@@ -127,6 +273,8 @@ def serve(kind):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 conn = _Conn(sock)
                 sel.register(sock, selectors.EVENT_READ, conn)
+                if kind in greetings:
+                    answer(conn, greetings[kind])
             elif events & selectors.EVENT_WRITE:
                 flush(key.data)
             else:

@@ -10,6 +10,7 @@ import shutil
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 from benchmarks.processes import HOST, BenchError, free_port, wait_until
@@ -18,7 +19,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 __all__ = ['SUBJECTS', 'SUBJECT_NAMES', 'Subject', 'Running', 'Vaurien',
-           'TLS_SUBJECTS', 'Certificates', 'certificates']
+           'TLS_SUBJECTS', 'Certificates', 'certificates', 'ToxiproxyServer',
+           'BENCH_TOXICS', 'toxiproxy_api', 'toxiproxy_binary',
+           'toxiproxy_version']
 
 
 def python_env(root=ROOT):
@@ -32,12 +35,14 @@ def python_env(root=ROOT):
 
 class Running:
     """A started subject: where clients connect (``port``) and the pid the
-    suite measures (``pid``, None for the direct connection)."""
+    suite measures (``pid``, None for the direct connection); ``api``, the
+    port of its control API when the suite uses it (None otherwise)."""
 
-    def __init__(self, subject, port, started=None):
+    def __init__(self, subject, port, started=None, api=None):
         self.subject = subject
         self.port = port
         self.started = started
+        self.api = api
         self.pid = started.pid if started is not None else None
 
     def check_alive(self):
@@ -235,39 +240,171 @@ def _maxconn():
     return max(256, (soft - 100) // 2)
 
 
-class Toxiproxy(Subject):
-    """Toxiproxy (Go), without toxics; only when ``toxiproxy-server`` is
-    installed."""
-    name = 'toxiproxy'
-    binary = 'toxiproxy-server'
-    optional = True
-    description = 'toxiproxy-server, no toxics'
+#: The toxiproxy-server the suite runs: ``--toxiproxy-server PATH``, else
+#: ``$TOXIPROXY_SERVER``, else ``toxiproxy-server`` on PATH.
+TOXIPROXY_SERVER = [os.environ.get('TOXIPROXY_SERVER') or 'toxiproxy-server']
+
+
+def toxiproxy_binary():
+    """The toxiproxy-server program the suite runs (a name or a path)."""
+    return TOXIPROXY_SERVER[0]
+
+
+#: The stacked toxics of the Toxiproxy mode, on the downstream stream, in
+#: this order: a latency of 0 then a bandwidth far above the traffic. Both
+#: act on every chunk and neither delays it: what is measured is the cost
+#: of the machinery (Toxiproxy's pipeline of goroutines, Vaurien's chain).
+BENCH_TOXICS = [
+    {'type': 'latency', 'stream': 'downstream', 'toxicity': 1.0,
+     'attributes': {'latency': 0, 'jitter': 0}},
+    {'type': 'bandwidth', 'stream': 'downstream', 'toxicity': 1.0,
+     'attributes': {'rate': 1000000}},
+]
+
+
+def toxiproxy_api(api, method, path, body=None, timeout=10.0):
+    """One request to the Toxiproxy API on 127.0.0.1:*api*; the decoded
+    JSON answer (the text when it is not JSON). BenchError on failure."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        'http://%s:%d%s' % (HOST, api, path), data=data, method=method,
+        headers={'Content-Type': 'application/json'})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            text = answer.read().decode('utf-8', 'replace')
+    except urllib.error.HTTPError as exc:
+        said = exc.read().decode('utf-8', 'replace').strip()
+        raise BenchError('toxiproxy API %s %s: %s %s' % (
+            method, path, exc.code, said[:200])) from None
+    except OSError as exc:
+        raise BenchError('toxiproxy API %s %s: %s' % (method, path,
+                                                       exc)) from None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text.strip()
+
+
+class ToxiproxyServer(Subject):
+    """A server of Toxiproxy's API holding *proxies* proxies, started with
+    toxiproxy-server's flags and a ``-config`` file: ``bench`` in front of
+    the backend (where clients connect), and *proxies* - 1 idle ones
+    (listening on a port of their own, to the same backend, never used).
+    *toxics* are then added to ``bench`` through the API, in order.
+
+    *kind* ``'toxiproxy'`` runs toxiproxy-server (see
+    :func:`toxiproxy_binary`; optional: skipped silently when missing),
+    ``'vaurien'`` runs ``python -m vaurien.toxiproxy_server``
+    (``vaurien-toxiproxy``) from this checkout, log level warning.
+    """
+
+    def __init__(self, name, kind, toxics=(), proxies=1, description=''):
+        self.name = name
+        self.kind = kind
+        self.toxics = [dict(t) for t in toxics]
+        self.proxies = proxies
+        self.optional = kind == 'toxiproxy'
+        self.description = description
+
+    @property
+    def binary(self):
+        return toxiproxy_binary() if self.kind == 'toxiproxy' else None
+
+    def holding(self, proxies):
+        """The same subject holding *proxies* proxies."""
+        return ToxiproxyServer(self.name, self.kind, self.toxics, proxies,
+                               self.description)
+
+    def _argv(self, api, config):
+        if self.kind == 'toxiproxy':
+            argv, env, cwd = [toxiproxy_binary()], None, None
+        else:
+            argv = [sys.executable, '-m', 'vaurien.toxiproxy_server',
+                    '--log-level', 'warning', '-seed', '1']
+            env, cwd = python_env(), ROOT
+        return argv + ['-host', HOST, '-port', str(api), '-config',
+                       config], env, cwd
 
     def _start(self, procs, port, backend_port):
         api = free_port()
-        started = procs.start(self.name, ['toxiproxy-server', '-host', HOST,
-                                          '-port', str(api)])
+        upstream = '%s:%d' % (HOST, backend_port)
+        config = os.path.join(procs.workdir, '%s-%d.json'
+                              % (self.kind, port))
+        proxies = [{'name': 'bench', 'listen': '%s:%d' % (HOST, port),
+                    'upstream': upstream, 'enabled': True}]
+        proxies += [{'name': 'idle%03d' % i, 'listen': '%s:0' % HOST,
+                     'upstream': upstream, 'enabled': True}
+                    for i in range(1, self.proxies)]
+        with open(config, 'w') as fh:
+            json.dump(proxies, fh)
+        argv, env, cwd = self._argv(api, config)
+        started = procs.start(self.name, argv, env=env, cwd=cwd)
         try:
             started.wait_port(api)
-            body = json.dumps({'name': 'bench',
-                               'listen': '%s:%d' % (HOST, port),
-                               'upstream': '%s:%d' % (HOST, backend_port),
-                               'enabled': True}).encode()
-            request = urllib.request.Request(
-                'http://%s:%d/proxies' % (HOST, api), data=body,
-                headers={'Content-Type': 'application/json'}, method='POST')
-            try:
-                urllib.request.urlopen(request, timeout=10).close()
-            except OSError as exc:
-                raise BenchError('toxiproxy API: %s' % exc) from None
+            wait_until(lambda: len(toxiproxy_api(api, 'GET', '/proxies'))
+                       == self.proxies, 20, 'the %d proxies' % self.proxies)
+            for toxic in self.toxics:
+                toxiproxy_api(api, 'POST', '/proxies/bench/toxics', toxic)
             started.wait_port(port)
         except BenchError:
             procs.stop(started)
             raise
-        return Running(self, port, started)
+        return Running(self, port, started, api)
 
     def version(self):
-        return _first_line(['toxiproxy-server', '-version'])
+        if self.kind == 'toxiproxy':
+            return toxiproxy_version(toxiproxy_binary())
+        return Vaurien().version()
+
+
+class Toxiproxy(ToxiproxyServer):
+    """Toxiproxy (Go), without toxics; only when toxiproxy-server is
+    installed (see :func:`toxiproxy_binary`)."""
+
+    def __init__(self):
+        super().__init__('toxiproxy', 'toxiproxy',
+                         description='toxiproxy-server, no toxics')
+
+
+def toxiproxy_version(binary, timeout=10.0):
+    """toxiproxy-server's version line: ``-version`` (2.2 and later), else
+    its API's ``GET /version`` (2.1.4 has no ``-version`` flag), from a
+    server started for the question on a free port. None when neither
+    answers."""
+    import subprocess
+    line = _first_line([binary, '-version'], contains='version')
+    if line and 'not defined' not in line:
+        return line
+    api = free_port()
+    try:
+        proc = subprocess.Popen([binary, '-host', HOST, '-port', str(api)],
+                                stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+    except OSError:
+        return None
+    try:
+        answer = wait_until(lambda: _try_version(api), timeout,
+                            'toxiproxy-server to answer')
+    except BenchError:
+        return None
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    if isinstance(answer, dict):
+        answer = answer.get('version')
+    return 'toxiproxy-server, GET /version: %s' % answer
+
+
+def _try_version(api):
+    try:
+        return toxiproxy_api(api, 'GET', '/version', timeout=2.0) or None
+    except BenchError:
+        return None
 
 
 def _first_line(argv, contains=''):

@@ -18,8 +18,9 @@ import time
 from benchmarks import procstat
 from benchmarks.processes import HOST, BenchError
 from benchmarks.servers import CHUNK, stream
-from benchmarks.subjects import (SMALL_FILE, TLS_SUBJECTS, Vaurien,
-                                 certificates)
+from benchmarks.subjects import (BENCH_TOXICS, SMALL_FILE, TLS_SUBJECTS,
+                                 ToxiproxyServer, Vaurien, certificates,
+                                 toxiproxy_api)
 from vaurien.poll import wait_for
 from vaurien.stats import percentile
 
@@ -27,6 +28,7 @@ __all__ = ['WORKLOADS', 'WORKLOAD_NAMES', 'Figure', 'Workload']
 
 _HEADER = struct.Struct('!Q')
 GIGA = 1e9
+MIB = 1 << 20
 
 
 class Figure:
@@ -800,10 +802,118 @@ class TLSKeepAlive(KeepAlive):
                 'non_2xx': result['non_2xx'], 'cpu_s': cpu}
 
 
+# -- Toxiproxy mode: stacked toxics, many proxies ----------------------------
+
+_TOXICS_TEXT = 'latency 0 then bandwidth %d KB/s, downstream' % (
+    BENCH_TOXICS[1]['attributes']['rate'])
+
+
+def _toxiproxy_subjects(ctx, vaurien, toxiproxy):
+    """*vaurien* (a list of subjects) when the run has the ``vaurien``
+    subject, then *toxiproxy* when it has ``toxiproxy`` (present only when
+    toxiproxy-server is installed)."""
+    names = {s.name for s in ctx.subjects}
+    return ((vaurien if 'vaurien' in names else []) +
+            ([toxiproxy] if 'toxiproxy' in names else []))
+
+
+class Toxics(KeepAlive):
+    """The keep-alive load through one proxy with Toxiproxy's toxics
+    stacked on it (:data:`~benchmarks.subjects.BENCH_TOXICS`), created
+    through Toxiproxy's API: vaurien-toxiproxy and toxiproxy-server side
+    by side, next to the same run's Vaurien ``100:dummy`` (no toxics)."""
+    name = 'toxics'
+    direct_applies = False
+    figures = [
+        Figure('rps', 'requests/s', 'higher', direct=False),
+        Figure('cpu_us_per_req', 'proxy CPU µs per request', direct=False),
+    ]
+
+    def describe(self, ctx):
+        return ('toxics: wrk -t%d -c%d keep-alive, nginx small file, %gs, '
+                'through toxics stacked with the Toxiproxy API (%s); '
+                'vaurien 100:dummy without toxics for reference'
+                % (ctx.wrk_threads, ctx.connections, ctx.duration,
+                   _TOXICS_TEXT))
+
+    def subjects(self, ctx):
+        return _toxiproxy_subjects(ctx, [
+            Vaurien('100:dummy', name='vaurien 100:dummy'),
+            ToxiproxyServer('vaurien toxics', 'vaurien', BENCH_TOXICS,
+                            description='vaurien-toxiproxy, ' + _TOXICS_TEXT),
+        ], ToxiproxyServer('toxiproxy toxics', 'toxiproxy', BENCH_TOXICS,
+                           description='toxiproxy-server, ' + _TOXICS_TEXT))
+
+    def run(self, ctx, running):
+        values = KeepAlive.run(self, ctx, running)
+        if running.api is not None:
+            # The toxics in place after the load, as the API lists them.
+            values['toxics'] = [
+                toxic['name'] for toxic in toxiproxy_api(
+                    running.api, 'GET', '/proxies/bench/toxics')]
+        return values
+
+
+def settled_rss(pid, timeout=2.0, interval=0.1):
+    """*pid*'s resident memory once two readings *interval* apart agree
+    (or the last reading after *timeout* seconds), in bytes."""
+    last = procstat.rss_bytes(pid)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(interval)
+        now = procstat.rss_bytes(pid)
+        if now == last:
+            break
+        last = now
+    return last
+
+
+class Proxies(Workload):
+    """What idle proxies cost: the resident memory of a Toxiproxy API
+    server started with :attr:`COUNT` proxies (``-config``) minus that of
+    the same server started with one, each measured once its proxies are
+    listed by the API. No traffic."""
+    name = 'proxies'
+    backend = 'echo'
+    direct_applies = False
+    COUNT = 100
+    figures = [
+        Figure('mib_added', 'memory of 100 idle proxies minus 1, MiB',
+               direct=False),
+        Figure('kib_per_proxy', 'memory per idle proxy, KiB', direct=False),
+    ]
+
+    def describe(self, ctx):
+        return ('proxies: RSS of a server holding %d idle proxies (from '
+                '-config) minus one holding 1' % self.COUNT)
+
+    def subjects(self, ctx):
+        return _toxiproxy_subjects(ctx, [
+            ToxiproxyServer('vaurien-toxiproxy', 'vaurien',
+                            description='vaurien-toxiproxy -config FILE'),
+        ], ToxiproxyServer('toxiproxy-server', 'toxiproxy',
+                           description='toxiproxy-server -config FILE'))
+
+    def run(self, ctx, running):
+        one = settled_rss(running.pid)
+        many = running.subject.holding(self.COUNT).start(
+            ctx.procs, ctx.backend_port(self.backend))
+        try:
+            rss = settled_rss(many.pid)
+            many.check_alive()
+        finally:
+            ctx.procs.stop(many.started)
+        added = rss - one
+        return {'mib_added': added / MIB,
+                'kib_per_proxy': added / (self.COUNT - 1) / 1024,
+                'rss_1': one, 'rss_%d' % self.COUNT: rss,
+                'proxies': self.COUNT}
+
+
 # churn last: it leaves tens of thousands of sockets in TIME_WAIT.
 WORKLOADS = [Bulk(), Latency(), Idle(), Setup(), KeepAlive(), Faults(),
              Redis(), Memcache(), HTTPProtocol(), TLSBulk(), TLSKeepAlive(),
-             Churn()]
+             Toxics(), Proxies(), Churn()]
 WORKLOAD_NAMES = [w.name for w in WORKLOADS]
 
 

@@ -4,9 +4,9 @@
 killed: ``GET /ok`` answers ``ok``; ``POST /echo`` answers its body;
 anything else is refused with 401 without reading the body.
 """
-from gevent import monkey
+from vaurien._patch import patch_all
 
-monkey.patch_all()
+patch_all()
 
 import json  # noqa: E402
 import logging  # noqa: E402

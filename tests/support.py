@@ -154,6 +154,7 @@ BODY = b'Hello from the real HTTP backend\n' * 4
 
 class _HTTPHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
+    disable_nagle_algorithm = True     # no delayed-ACK wait per response
 
     def do_GET(self):
         if self.path.startswith('/size/'):
@@ -287,7 +288,7 @@ class VaurienProcess:
             try:
                 # Open connections get --grace seconds to finish: a second
                 # signal cuts them at once, as a user's second Ctrl-C does.
-                self.proc.wait(1)
+                self.proc.wait(0.3)
             except subprocess.TimeoutExpired:
                 self.proc.send_signal(signal.SIGTERM)
             try:

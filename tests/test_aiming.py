@@ -77,34 +77,36 @@ def write_ini(user_dir, behavior, section, **keys):
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize('direction', ['both', 'upstream', 'downstream'])
 @pytest.mark.parametrize('target', ['swaps.Swap', 'swaps:swap'])
-def test_user_handler_by_dotted_path(vaurien, recorder, user_dir, target,
-                                     direction):
+def test_user_handler_by_dotted_path(vaurien_inproc, recorder, user_dir,
+                                     target, direction):
     args = ['--behavior', '100:%s' % target]
     if direction != 'both':
         args += ['--handlers.%s.direction' % target, direction]
-    proxy = vaurien(*args, backend=recorder.address, cwd=str(user_dir),
-                    extra_paths=[str(user_dir)])
+    proxy = vaurien_inproc(*args, backend=recorder.address,
+                           extra_paths=[str(user_dir)])
     assert exchange(proxy, recorder) == SWAPPED[direction]
 
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize('direction', ['upstream', 'downstream'])
 @pytest.mark.parametrize('target', ['swaps.Swap', 'swaps.swap'])
-def test_user_handler_in_ini(vaurien, recorder, user_dir, target, direction):
+def test_user_handler_in_ini(vaurien_inproc, recorder, user_dir, target,
+                             direction):
     ini = write_ini(user_dir, '100:flip', 'flip', callable=target,
                     direction=direction)
-    proxy = vaurien('--config', ini, backend=recorder.address,
-                    cwd=str(user_dir), extra_paths=[str(user_dir)])
+    proxy = vaurien_inproc('--config', ini, backend=recorder.address,
+                           extra_paths=[str(user_dir)])
     assert exchange(proxy, recorder) == SWAPPED[direction]
 
 
 @pytest.mark.timeout(60)
-def test_command_line_direction_wins_over_ini(vaurien, recorder, user_dir):
+def test_command_line_direction_wins_over_ini(vaurien_inproc, recorder,
+                                              user_dir):
     ini = write_ini(user_dir, '100:flip', 'flip', callable='swaps.Swap',
                     direction='upstream')
-    proxy = vaurien('--config', ini, '--handlers.flip.direction',
-                    'downstream', backend=recorder.address,
-                    cwd=str(user_dir), extra_paths=[str(user_dir)])
+    proxy = vaurien_inproc('--config', ini, '--handlers.flip.direction',
+                           'downstream', backend=recorder.address,
+                           extra_paths=[str(user_dir)])
     assert exchange(proxy, recorder) == SWAPPED['downstream']
 
 
@@ -170,17 +172,17 @@ def swapped_per_connection(proxy, connections=16, requests=4):
     return result
 
 
-def half_swapping(vaurien, echo_server, user_dir, pick):
-    return vaurien('--behavior', '50:swaps.Swap',
+def half_swapping(factory, echo_server, user_dir, pick):
+    return factory('--behavior', '50:swaps.Swap',
                    '--handlers.swaps.Swap.direction', 'upstream',
                    '--pick', pick, '--seed', '4',
-                   backend=echo_server.address, cwd=str(user_dir),
-                   extra_paths=[str(user_dir)])
+                   backend=echo_server.address, extra_paths=[str(user_dir)])
 
 
 @pytest.mark.timeout(90)
-def test_pick_per_connection_keeps_the_pick(vaurien, echo_server, user_dir):
-    proxy = half_swapping(vaurien, echo_server, user_dir, 'connection')
+def test_pick_per_connection_keeps_the_pick(vaurien_inproc, echo_server,
+                                            user_dir):
+    proxy = half_swapping(vaurien_inproc, echo_server, user_dir, 'connection')
     marks = swapped_per_connection(proxy)
     # Every connection is either all swapped or all untouched...
     assert all(len(set(m)) == 1 for m in marks), marks
@@ -189,9 +191,9 @@ def test_pick_per_connection_keeps_the_pick(vaurien, echo_server, user_dir):
 
 
 @pytest.mark.timeout(90)
-def test_pick_per_event_mixes_within_a_connection(vaurien, echo_server,
-                                                  user_dir):
-    proxy = half_swapping(vaurien, echo_server, user_dir, 'event')
+def test_pick_per_event_mixes_within_a_connection(vaurien_inproc,
+                                                  echo_server, user_dir):
+    proxy = half_swapping(vaurien_inproc, echo_server, user_dir, 'event')
     marks = swapped_per_connection(proxy)
     assert any(len(set(m)) == 2 for m in marks), marks
 

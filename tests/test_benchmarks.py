@@ -2,6 +2,7 @@
 asserted (the machine is shared: they would only measure the neighbours)."""
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -20,7 +21,11 @@ from benchmarks.workloads import WORKLOADS, parse_wrk, percentile
 PROXIES = ['vaurien', 'bare-relay', 'socat', 'haproxy']
 WORKLOADS_RUN = ['bulk', 'latency', 'idle', 'setup', 'keepalive', 'faults',
                  'redis', 'memcache', 'http', 'tls-bulk', 'tls-keepalive',
-                 'churn']
+                 'toxics', 'proxies', 'churn']
+# The Toxiproxy mode: Vaurien's rows (toxiproxy-server's follow when it is
+# installed).
+TOXIPROXY_WORKLOADS = {'toxics': ['vaurien 100:dummy', 'vaurien toxics'],
+                       'proxies': ['vaurien-toxiproxy']}
 # TLS on both sides: the proxies that can (no bare relay).
 TLS_SUBJECTS = ['direct', 'vaurien', 'socat', 'haproxy']
 # tcp mode and protocol mode, side by side.
@@ -57,19 +62,35 @@ def _suite(*args, timeout=200):
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
+# Two quick runs between them have every subject and every workload report
+# (not their cross product: a subject that reports on these workloads, TLS
+# included, is started the way every workload starts it).
+QUICK_RUNS = {
+    # Every workload (Vaurien's own variants in some), for Vaurien.
+    'every-workload': (['direct', 'vaurien'], WORKLOADS_RUN),
+    # Every other subject.
+    'every-subject': (['direct', 'bare-relay', 'socat', 'haproxy'],
+                      ['bulk', 'latency', 'idle', 'setup', 'keepalive',
+                       'tls-bulk']),
+}
+
+
 @pytest.mark.timeout(360)
-def test_quick_run_reports_every_subject_and_workload(tmp_path):
+@pytest.mark.parametrize('run', sorted(QUICK_RUNS))
+def test_quick_run_reports_every_subject_and_workload(tmp_path, run):
+    chosen, workloads = QUICK_RUNS[run]
     path = tmp_path / 'report.json'
     # Smaller than --quick alone: the figures are not asserted, only that
     # every subject and workload reports them.
     result = _suite('--quick', '--duration', '0.3', '--bulk-mib', '8',
                     '--idle-connections', '100', '--json', str(path),
-                    timeout=400)
+                    '--subjects', ','.join(chosen),
+                    '--workloads', ','.join(workloads), timeout=400)
     assert result.returncode == 0, result.stdout + result.stderr
     data = json.loads(path.read_text())
-    assert data['order'] == WORKLOADS_RUN
+    assert data['order'] == workloads
     results = data['results']
-    for name in WORKLOADS_RUN:
+    for name in workloads:
         section = results[name]
         rows = section['rows']
         keys = [f['key'] for f in section['figures']]
@@ -80,14 +101,18 @@ def test_quick_run_reports_every_subject_and_workload(tmp_path):
                                 'vaurien 20:error (corrupting)']
             assert set(rows) == set(subjects)
         elif name.startswith('tls-'):
-            subjects = TLS_SUBJECTS
+            subjects = [each for each in TLS_SUBJECTS if each in chosen]
             assert section['order'] == subjects
         elif name in MODE_WORKLOADS:
             subjects = ['vaurien tcp',
                         'vaurien --protocol %s' % MODE_WORKLOADS[name]]
             assert section['order'] == subjects
+        elif name in TOXIPROXY_WORKLOADS:
+            subjects = TOXIPROXY_WORKLOADS[name]
+            assert section['order'][:len(subjects)] == subjects
         else:
-            subjects = ['direct'] + PROXIES
+            subjects = [each for each in ['direct'] + PROXIES
+                        if each in chosen]
             assert set(subjects) <= set(rows)
         for subject in subjects:
             row = rows[subject]
@@ -113,9 +138,9 @@ def test_quick_run_reports_every_subject_and_workload(tmp_path):
                     assert isinstance(value, (int, float)), (name, subject,
                                                              key, value)
     # The table names every subject and workload, and the targets.
-    for name in PROXIES + ['direct']:
+    for name in chosen:
         assert '| %s ' % name in result.stdout
-    for workload in WORKLOADS_RUN:
+    for workload in workloads:
         assert '## %s:' % workload in result.stdout
     assert '## targets' in result.stdout
     assert len(data['targets']) == len(report.TARGETS)
@@ -123,6 +148,63 @@ def test_quick_run_reports_every_subject_and_workload(tmp_path):
     assert data['meta']['pids']
     for pid in data['meta']['pids']:
         assert not _alive(pid), pid
+
+
+# A stand-in for toxiproxy-server 2.1.4: vaurien-toxiproxy, refusing
+# -version as 2.1.4 does (its version is only asked through the API).
+FAKE_TOXIPROXY = """#!/bin/sh
+for arg in "$@"; do
+    if [ "$arg" = "-version" ]; then
+        echo "flag provided but not defined: -version" >&2
+        exit 2
+    fi
+done
+exec %s -m vaurien.toxiproxy_server --log-level warning "$@"
+"""
+
+
+@pytest.mark.timeout(120)
+def test_toxiproxy_mode(tmp_path):
+    """The toxics and proxies workloads, with a stand-in toxiproxy-server
+    (--toxiproxy-server): every row measured, the toxics in place after
+    the load, the targets of issue 13 computed, the version asked through
+    GET /version."""
+    fake = tmp_path / 'toxiproxy-server'
+    fake.write_text(FAKE_TOXIPROXY % shlex.quote(sys.executable))
+    fake.chmod(0o755)
+    path = tmp_path / 'r.json'
+    result = _suite('--quick', '--subjects', 'vaurien,toxiproxy',
+                    '--workloads', 'toxics,proxies', '--duration', '0.3',
+                    '--toxiproxy-server', str(fake), '--json', str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    data = json.loads(path.read_text())
+    assert data['order'] == ['toxics', 'proxies']
+    toxics = data['results']['toxics']
+    assert toxics['order'] == ['vaurien 100:dummy', 'vaurien toxics',
+                               'toxiproxy toxics']
+    for name in toxics['order']:
+        row = toxics['rows'][name]
+        assert row['status'] == 'ok', (name, row)
+        assert row['figures']['cpu_us_per_req'] > 0
+        assert row['detail']['requests'] > 0
+    for name in ('vaurien toxics', 'toxiproxy toxics'):
+        assert toxics['rows'][name]['detail']['toxics'] == [
+            'latency_downstream', 'bandwidth_downstream']
+    proxies = data['results']['proxies']
+    assert proxies['order'] == ['vaurien-toxiproxy', 'toxiproxy-server']
+    for name in proxies['order']:
+        row = proxies['rows'][name]
+        assert row['status'] == 'ok', (name, row)
+        assert row['detail']['rss_100'] > row['detail']['rss_1'] > 0
+        assert row['figures']['mib_added'] == pytest.approx(
+            (row['detail']['rss_100'] - row['detail']['rss_1']) / 2 ** 20)
+    measured = {t['label']: t['value'] for t in data['targets']}
+    assert measured['toxics: vaurien CPU/request vs toxiproxy, same '
+                    'toxics'] is not None
+    assert measured['proxies: vaurien MiB for 100 idle proxies '
+                    '(minus 1)'] is not None
+    assert data['meta']['versions']['toxiproxy'] == \
+        'toxiproxy-server, GET /version: 2.12.0'
 
 
 @pytest.mark.timeout(120)
@@ -275,17 +357,27 @@ def test_names_are_unique():
     assert len({w.name for w in WORKLOADS}) == len(WORKLOADS)
 
 
+def _doc_commands(page):
+    with open(os.path.join(support.ROOT, 'docs', page),
+              encoding='utf-8') as fh:
+        return [line.strip() for line in fh
+                if line.startswith('    python -m benchmarks')]
+
+
 def test_docs_commands_parse():
     """Every command in docs/benchmarks.rst is valid; the ``--quick`` one is
-    the run the first test executes."""
-    with open(os.path.join(support.ROOT, 'docs', 'benchmarks.rst'),
-              encoding='utf-8') as fh:
-        commands = [line.strip() for line in fh
-                    if line.startswith('    python -m benchmarks')]
+    the run the first test executes; the Toxiproxy mode's (also in
+    docs/toxiproxy.rst) the one test_toxiproxy_mode runs, longer."""
+    commands = _doc_commands('benchmarks.rst')
     assert '    python -m benchmarks --quick'.strip() in commands
-    assert len(commands) == 3
+    assert len(commands) == 4
+    toxiproxy = _doc_commands('toxiproxy.rst')
+    assert len(toxiproxy) == 1 and toxiproxy[0] in commands
     for command in commands:
-        parse_args(command.split()[3:])
+        args = parse_args(command.split()[3:])
+        if args.toxiproxy_server:
+            assert (args.subjects, args.workloads) == (
+                ['vaurien', 'toxiproxy'], ['toxics', 'proxies'])
 
 
 @pytest.mark.timeout(120)

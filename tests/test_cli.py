@@ -299,15 +299,15 @@ def proxying(proxy):
     return _PROXYING.search(proxy.log()).groups()
 
 
-def test_defaults(vaurien):
-    proxy = vaurien()
+def test_defaults(vaurien_inproc):
+    proxy = vaurien_inproc()
     local, distant, behavior, pick, _ = proxying(proxy)
     assert local == '127.0.0.1:%d' % proxy.port
     assert distant == 'localhost:80'
     assert behavior == '100:dummy'
 
 
-def test_precedence_defaults_ini_cli(vaurien, tmp_path):
+def test_precedence_defaults_ini_cli(vaurien_inproc, tmp_path):
     ini = tmp_path / 'v.ini'
     ini.write_text(textwrap.dedent('''
         [vaurien]
@@ -316,20 +316,20 @@ def test_precedence_defaults_ini_cli(vaurien, tmp_path):
         seed = 77
         timeout = 2
     '''))
-    proxy = vaurien('--config', str(ini))
+    proxy = vaurien_inproc('--config', str(ini))
     _, distant, behavior, _, seed = proxying(proxy)
     assert (distant, behavior, seed) == ('127.0.0.1:1111', '20:delay,10:error',
                                          '77')
-    proxy = vaurien('--config', str(ini), '--distant', '127.0.0.1:2222',
-                    '--seed', '78')
+    proxy = vaurien_inproc('--config', str(ini), '--distant', '127.0.0.1:2222',
+                           '--seed', '78')
     _, distant, behavior, _, seed = proxying(proxy)
     assert (distant, behavior, seed) == ('127.0.0.1:2222', '20:delay,10:error',
                                          '78')
-    proxy = vaurien('--behavior', '5:hang', '--config', str(ini))
+    proxy = vaurien_inproc('--behavior', '5:hang', '--config', str(ini))
     assert proxying(proxy)[2] == '5:hang'
 
 
-def test_ini_values(vaurien, echo_server, tmp_path):
+def test_ini_values(vaurien_inproc, echo_server, tmp_path, monkeypatch):
     """integers, true/false, quoted strings and ${ENV} expansion."""
     ini = tmp_path / 'v.ini'
     ini.write_text(textwrap.dedent('''
@@ -343,8 +343,8 @@ def test_ini_values(vaurien, echo_server, tmp_path):
         sleep = 0
         before = false
     '''))
-    proxy = vaurien('--config', str(ini),
-                    env={'VAURIEN_TEST_BACKEND_PORT': str(echo_server.port)})
+    monkeypatch.setenv('VAURIEN_TEST_BACKEND_PORT', str(echo_server.port))
+    proxy = vaurien_inproc('--config', str(ini))
     _, distant, behavior, _, seed = proxying(proxy)
     assert distant == '127.0.0.1:%d' % echo_server.port
     assert (behavior, seed) == ('100:delay', '31337')
@@ -354,18 +354,18 @@ def test_ini_values(vaurien, echo_server, tmp_path):
         assert support.recv_exact(sock, len(message)) == message
 
 
-def test_sample_style_ini_with_legacy_key(vaurien, tmp_path):
+def test_sample_style_ini_with_legacy_key(vaurien_inproc, tmp_path):
     ini = tmp_path / 'v.ini'
     ini.write_text('[vaurien]\nbackend = 127.0.0.1:3333\nproxy = 127.0.0.1:0\n'
                    'stay_connected = 1\n')
-    proxy = vaurien('--config', str(ini))
+    proxy = vaurien_inproc('--config', str(ini))
     assert proxying(proxy)[1] == '127.0.0.1:3333'
     assert "'stay_connected' is from an older Vaurien" in proxy.log()
 
 
 @pytest.mark.parametrize('level', ['DEBUG', 'Info', 'debug'])
-def test_log_level_any_case(vaurien, level):
-    proxy = vaurien('--log-level', level)
+def test_log_level_any_case(vaurien_inproc, level):
+    proxy = vaurien_inproc('--log-level', level)
     assert proxying(proxy)
 
 

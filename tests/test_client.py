@@ -9,6 +9,7 @@ import pytest
 
 import support
 from control_support import api, set_back, start_controlled
+from inproc import InProcessVaurien
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.timeout(60)
 def module_vaurien():
     """One vaurien --http and HTTP backend for the module (per worker)."""
     server = support.HTTPServer()
-    proc = start_controlled(support.VaurienProcess, server.address)
+    proc = start_controlled(InProcessVaurien, server.address)
     proc.backend = server.address
     yield proc
     proc.stop()
@@ -26,7 +27,7 @@ def module_vaurien():
 
 @pytest.fixture
 def proxy(module_vaurien):
-    """vaurien --http in front of a real HTTP backend, one process for the
+    """vaurien --http in front of a real HTTP backend, one proxy for the
     module, set back before each test to what a new one shows."""
     return set_back(module_vaurien, module_vaurien.backend)
 
@@ -180,9 +181,9 @@ def test_unreachable():
             client.set_handler('delay')
 
 
-def test_token(vaurien, http_server):
+def test_token(vaurien_inproc, http_server):
     from vaurien import Client
-    proxy = start_controlled(vaurien, http_server.address,
+    proxy = start_controlled(vaurien_inproc, http_server.address,
                              '--http-token', 'tok')
     with pytest.raises(ValueError, match='missing or wrong token'):
         Client(support.HOST, proxy.http_port).get_handler()

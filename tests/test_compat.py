@@ -79,35 +79,38 @@ def _round_trip(sock, message):
     return support.recv_exact(sock, len(message))
 
 
-def test_behavior_delay_sleep_2(vaurien, echo_server):
+def test_behavior_delay_sleep_2(vaurien_inproc, echo_server):
     # the 1.x documentation's "--behavior 20:delay --behavior-delay-sleep 2",
     # with all the traffic delayed so that the test sees it
-    proxy = vaurien('--proxy', '%s:0' % support.HOST, '--backend',
-                    '%s:%d' % echo_server.address, '--behavior', '100:delay',
-                    '--behavior-delay-sleep', '2')
+    proxy = vaurien_inproc(
+        '--proxy', '%s:0' % support.HOST, '--backend',
+        '%s:%d' % echo_server.address, '--behavior', '100:delay',
+        '--behavior-delay-sleep', '2')
     with proxy.connect() as sock:
         start = time.monotonic()
         assert _round_trip(sock, b'ping') == b'ping'
         assert time.monotonic() - start >= 2
 
 
-def test_behavior_error_warmup_3(vaurien, echo_server):
+def test_behavior_error_warmup_3(vaurien_inproc, echo_server):
     # "--behavior 100:error --behavior-error-warmup 3": three calls pass
     # (request, answer, request), the fourth (an answer) is an error
-    proxy = vaurien('--backend', '%s:%d' % echo_server.address, '--behavior',
-                    '100:error', '--behavior-error-warmup', '3')
+    proxy = vaurien_inproc(
+        '--backend', '%s:%d' % echo_server.address, '--behavior',
+        '100:error', '--behavior-error-warmup', '3')
     message = b'0123456789abcdef' * 4
     with proxy.connect() as sock:
         assert _round_trip(sock, message) == message
         assert _round_trip(sock, message) != message
 
 
-def test_ssh_tunnel_example_stays_connected(vaurien, echo_server):
+def test_ssh_tunnel_example_stays_connected(vaurien_inproc, echo_server):
     # 1.x's "quick'n'dirty SSH tunnel" example: many exchanges on one
     # connection, and the notes about the flags in the log
-    proxy = vaurien('--stay-connected', '--proxy', '%s:0' % support.HOST,
-                    '--backend', '%s:%d' % echo_server.address,
-                    '--protocol-tcp-keep-alive')
+    proxy = vaurien_inproc(
+        '--stay-connected', '--proxy', '%s:0' % support.HOST,
+        '--backend', '%s:%d' % echo_server.address,
+        '--protocol-tcp-keep-alive')
     with proxy.connect() as sock:
         for i in range(5):
             assert _round_trip(sock, b'line %d\n' % i) == b'line %d\n' % i
@@ -116,18 +119,18 @@ def test_ssh_tunnel_example_stays_connected(vaurien, echo_server):
     assert '[INFO] --protocol-tcp-keep-alive is a Vaurien 1.x option' in log
 
 
-def test_mysql_example_with_every_1x_flag(vaurien, echo_server):
+def test_mysql_example_with_every_1x_flag(vaurien_inproc, echo_server):
     # "--stay-connected --behavior 100:delay --behavior-delay-sleep 1" plus
     # every other flag of 1.x's --help that this release only notes
-    proxy = vaurien('--proxy', '%s:0' % support.HOST, '--backend',
-                    '%s:%d' % echo_server.address, '--stay-connected',
-                    '--behavior', '100:delay', '--behavior-delay-sleep', '0',
-                    '--pool-max-size', '10', '--pool-timeout', '5', '--sync',
-                    '--backlog', '64', '--bufsize', '4096', '--timeout', '5',
-                    '--statsd.sample-rate', '1.0', '--http-host', support.HOST,
-                    '--log-level', 'INFO', '--protocol', 'tcp',
-                    '--protocol-tcp-reuse-socket', '--protocol-tcp-buffer',
-                    '2048')
+    proxy = vaurien_inproc(
+        '--proxy', '%s:0' % support.HOST, '--backend',
+        '%s:%d' % echo_server.address, '--stay-connected',
+        '--behavior', '100:delay', '--behavior-delay-sleep', '0',
+        '--pool-max-size', '10', '--pool-timeout', '5', '--sync',
+        '--backlog', '64', '--bufsize', '4096', '--timeout', '5',
+        '--statsd.sample-rate', '1.0', '--http-host', support.HOST,
+        '--log-level', 'INFO', '--protocol', 'tcp',
+        '--protocol-tcp-reuse-socket', '--protocol-tcp-buffer', '2048')
     with proxy.connect() as sock:
         assert _round_trip(sock, b'select 1') == b'select 1'
     log = proxy.stop()
@@ -154,7 +157,7 @@ def test_python_m_vaurien_run():
 
 # -- 1.x INI files ------------------------------------------------------------
 
-def test_1x_documented_ini(vaurien, http_server, tmp_path):
+def test_1x_documented_ini(vaurien_inproc, http_server, tmp_path):
     # the INI file of 1.x's documentation, pointed at a local backend
     ini = tmp_path / 'vaurien.ini'
     ini.write_text(textwrap.dedent('''
@@ -167,7 +170,7 @@ def test_1x_documented_ini(vaurien, http_server, tmp_path):
         [behavior:delay]
         sleep = 2
     ''' % (support.HOST, http_server.port, support.HOST)))
-    proxy = vaurien('--config', str(ini))
+    proxy = vaurien_inproc('--config', str(ini))
     with proxy.connect() as sock:
         start = time.monotonic()
         sock.sendall(b'GET / HTTP/1.1\r\nHost: x\r\n\r\n')
@@ -175,7 +178,7 @@ def test_1x_documented_ini(vaurien, http_server, tmp_path):
         assert time.monotonic() - start >= 2
 
 
-def test_1x_ini_legacy_keys_and_protocol_options(vaurien, echo_server,
+def test_1x_ini_legacy_keys_and_protocol_options(vaurien_inproc, echo_server,
                                                  tmp_path):
     ini = tmp_path / 'vaurien.ini'
     ini.write_text(textwrap.dedent('''
@@ -193,7 +196,7 @@ def test_1x_ini_legacy_keys_and_protocol_options(vaurien, echo_server,
         reuse_socket = false
         buffer = 512
     ''' % (echo_server.address + (support.HOST,))))
-    proxy = vaurien('--config', str(ini))
+    proxy = vaurien_inproc('--config', str(ini))
     with proxy.connect() as sock:
         assert _round_trip(sock, b'x' * 2000) == b'x' * 2000
     log = proxy.stop()

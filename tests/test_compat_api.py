@@ -15,8 +15,8 @@ V1_BEHAVIORS = ['blackout', 'delay', 'dummy', 'error', 'hang', 'transient']
 
 
 @pytest.fixture
-def proxy(vaurien, echo_server):
-    return start_controlled(vaurien, echo_server.address)
+def proxy(vaurien_inproc, echo_server):
+    return start_controlled(vaurien_inproc, echo_server.address)
 
 
 def test_behaviors_are_returned(proxy):
@@ -79,7 +79,8 @@ def test_set_backend_name(proxy):
     assert res.json == {'backend': new_backend}
 
 
-def test_behaviors_list_what_the_user_added(vaurien, echo_server, tmp_path):
+def test_behaviors_list_what_the_user_added(vaurien_inproc, echo_server,
+                                            tmp_path):
     # 1.x listed every behavior it knew, its own and the user's: the user's
     # handlers are behaviors too; every handler is in /handlers
     support.write_module(tmp_path, 'mine', 'from vaurien.handlers import '
@@ -89,8 +90,8 @@ def test_behaviors_list_what_the_user_added(vaurien, echo_server, tmp_path):
                          '        return True\n')
     ini = tmp_path / 'v.ini'
     ini.write_text('[handler:shouty]\ncallable = mine.Mine\n')
-    proxy = start_controlled(vaurien, echo_server.address, '--config',
-                             str(ini), cwd=str(tmp_path))
+    proxy = start_controlled(vaurien_inproc, echo_server.address, '--config',
+                             str(ini), extra_paths=[str(tmp_path)])
     assert api(proxy.http_port, 'GET', '/behaviors').json == {
         'behaviors': sorted(V1_BEHAVIORS + ['shouty'])}
     handlers = api(proxy.http_port, 'GET', '/handlers').json['handlers']

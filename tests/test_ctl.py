@@ -15,8 +15,8 @@ def ctl(*args, env=None):
 
 
 @pytest.fixture
-def proxy(vaurien, http_server):
-    return start_controlled(vaurien, http_server.address)
+def proxy(vaurien_inproc, http_server):
+    return start_controlled(vaurien_inproc, http_server.address)
 
 
 def url(proxy):
@@ -214,8 +214,8 @@ def test_help():
         assert word in result.stdout
 
 
-def test_token(vaurien, http_server):
-    proxy = start_controlled(vaurien, http_server.address,
+def test_token(vaurien_inproc, http_server):
+    proxy = start_controlled(vaurien_inproc, http_server.address,
                              '--http-token', 'tok')
     result = ctl('--host', url(proxy), 'get-handler')
     assert result.returncode == 1

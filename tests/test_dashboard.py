@@ -74,8 +74,9 @@ def test_live_counts_and_a_click_changes_the_behavior(vaurien, http_server,
     assert number(browser, 'opened') == 0
     # Traffic: the counts move. (30 requests: with 30% of the events
     # picking delay, one at least delays a request, whatever the splits of
-    # the data into events were.)
-    get(proxy.port, 30)
+    # the data into events were. An error in tcp mode can leave a request
+    # unanswered: 1 s is enough to give up on it.)
+    get(proxy.port, 30, timeout=1)
     browser.wait_js("Number(document.getElementById('opened').textContent)"
                     " >= 1 && Number(document.getElementById('picks')"
                     ".textContent) >= 20", what='the counts after traffic')
@@ -297,7 +298,7 @@ def test_the_docs_command_serves_the_page(vaurien, http_server):
         '20:delay,10:error,5:blackout'
 
 
-def make_picture(vaurien, http_server, browser, path, seconds=12):
+def make_picture(vaurien, http_server, browser, path, seconds):
     """A dashboard with about *seconds* of history, saved as a PNG at
     *path*; the errors the page reported."""
     proxy = start_controlled(vaurien, http_server.address, '--behavior',
@@ -328,9 +329,11 @@ def make_picture(vaurien, http_server, browser, path, seconds=12):
 
 
 def test_picture(vaurien, http_server, browser, tmp_path):
-    # The docs' picture is made this way (python tests/test_dashboard.py).
+    # The docs' picture is made this way (python tests/test_dashboard.py),
+    # with 45 s of history; 3 s here.
     path = tmp_path / 'dashboard.png'
-    assert make_picture(vaurien, http_server, browser, str(path)) == []
+    assert make_picture(vaurien, http_server, browser, str(path),
+                        seconds=3) == []
     with open(path, 'rb') as fh:
         assert fh.read(8) == b'\x89PNG\r\n\x1a\n'
 

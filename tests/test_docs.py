@@ -51,35 +51,36 @@ def test_sphinx_builds_without_warnings(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_sample_ini_starts(vaurien, echo_server):
+def test_sample_ini_starts(vaurien_inproc, echo_server):
     # The sample listens on localhost:8000 and logs to stderr; the command
     # line given by the fixture (--local, --distant, --log-output) wins.
-    proxy = vaurien('--config', os.path.join(ROOT, 'vaurien.ini.sample'),
-                    backend=echo_server.address)
+    proxy = vaurien_inproc('--config',
+                           os.path.join(ROOT, 'vaurien.ini.sample'),
+                           backend=echo_server.address)
     with proxy.connect() as sock:
         sock.sendall(b'ping')
         assert sock.recv(10) == b'ping'
 
 
-def test_writing_handlers_example_class(vaurien, echo_server):
+def test_writing_handlers_example_class(vaurien_inproc, echo_server):
     """docs/writing-handlers.rst: the Uppercase example, by dotted path."""
-    proxy = vaurien('--behavior', '100:myhandlers.Uppercase',
-                    '--handlers.myhandlers.Uppercase.every', '2',
-                    backend=echo_server.address, cwd=EXAMPLES)
+    proxy = vaurien_inproc('--behavior', '100:myhandlers.Uppercase',
+                           '--handlers.myhandlers.Uppercase.every', '2',
+                           backend=echo_server.address, extra_paths=[EXAMPLES])
     with proxy.connect() as sock:
         answers = [support.exchange(sock, b'hello %d' % i) for i in range(4)]
     assert answers == [b'hello 0', b'HELLO 1', b'hello 2', b'HELLO 3']
 
 
-def test_writing_handlers_api_example(vaurien, echo_server, tmp_path):
+def test_writing_handlers_api_example(vaurien_inproc, echo_server, tmp_path):
     """docs/writing-handlers.rst: examples/stutter.py, which uses every
     helper of the handler author's API, through a real proxy."""
     log = tmp_path / 'events.jsonl'
-    proxy = vaurien('--behavior', '100:stutter.Stutter',
-                    '--handlers.stutter.Stutter.pause', '0.3',
-                    '--handlers.stutter.Stutter.spare', '1',
-                    '--event-log', str(log), '--event-log-flush',
-                    backend=echo_server.address, cwd=EXAMPLES)
+    proxy = vaurien_inproc('--behavior', '100:stutter.Stutter',
+                           '--handlers.stutter.Stutter.pause', '0.3',
+                           '--handlers.stutter.Stutter.spare', '1',
+                           '--event-log', str(log), '--event-log-flush',
+                           backend=echo_server.address, extra_paths=[EXAMPLES])
     with proxy.connect() as sock:
         # The first answer is spared: it comes whole.
         assert support.exchange(sock, b'abcdefgh') == b'abcdefgh'
@@ -97,17 +98,17 @@ def test_writing_handlers_api_example(vaurien, echo_server, tmp_path):
     assert all('"effect":"delayed"' in line for line in lines)
 
 
-def test_writing_handlers_example_ini(vaurien, echo_server):
+def test_writing_handlers_example_ini(vaurien_inproc, echo_server):
     """examples/shouty.ini defines both example handlers by name."""
-    proxy = vaurien('--config', os.path.join(EXAMPLES, 'shouty.ini'),
-                    '--behavior', '100:shouty', backend=echo_server.address,
-                    cwd=EXAMPLES)
+    proxy = vaurien_inproc('--config', os.path.join(EXAMPLES, 'shouty.ini'),
+                           '--behavior', '100:shouty',
+                           backend=echo_server.address, extra_paths=[EXAMPLES])
     with proxy.connect() as sock:
         assert support.exchange(sock, b'abc') == b'abc'
         assert support.exchange(sock, b'abc') == b'ABC'
-    proxy = vaurien('--config', os.path.join(EXAMPLES, 'shouty.ini'),
-                    '--behavior', '100:drop', backend=echo_server.address,
-                    cwd=EXAMPLES)
+    proxy = vaurien_inproc('--config', os.path.join(EXAMPLES, 'shouty.ini'),
+                           '--behavior', '100:drop',
+                           backend=echo_server.address, extra_paths=[EXAMPLES])
     with proxy.connect() as sock:
         sock.settimeout(0.5)
         sock.sendall(b'swallowed')
@@ -122,20 +123,21 @@ def _readme_ini():
     return '\n'.join(line[4:] for line in block.splitlines()) + '\n'
 
 
-def test_readme_ini_example_starts(vaurien, echo_server, tmp_path):
+def test_readme_ini_example_starts(vaurien_inproc, echo_server, tmp_path):
     shutil.copy(os.path.join(EXAMPLES, 'myhandlers.py'), tmp_path)
     config = tmp_path / 'config.ini'
     config.write_text(_readme_ini())
-    proxy = vaurien('--config', str(config), '--local', '127.0.0.1:0',
-                    '--behavior', '100:shouty', backend=echo_server.address,
-                    cwd=str(tmp_path))
+    proxy = vaurien_inproc('--config', str(config), '--local', '127.0.0.1:0',
+                           '--behavior', '100:shouty',
+                           backend=echo_server.address,
+                           extra_paths=[str(tmp_path)])
     assert 'behavior 100:shouty' in proxy.log()
     with proxy.connect() as sock:
         assert support.exchange(sock, b'x') == b'x'
         assert support.exchange(sock, b'y') == b'Y'
 
 
-def test_readme_usage_command_starts(vaurien, echo_server):
+def test_readme_usage_command_starts(vaurien_inproc, echo_server):
     with open(os.path.join(ROOT, 'README.rst')) as fh:
         text = fh.read()
     command = re.search(r'\n    (vaurien --local .*?)\n\n', text, re.S).group(1)
@@ -143,7 +145,7 @@ def test_readme_usage_command_starts(vaurien, echo_server):
     # Same command, on a free port and in front of the test backend.
     args[args.index('--local') + 1] = '127.0.0.1:0'
     args[args.index('--distant') + 1] = '%s:%d' % echo_server.address
-    proxy = vaurien(*args)
+    proxy = vaurien_inproc(*args)
     assert 'behavior 20:delay,10:error' in proxy.log()
 
 

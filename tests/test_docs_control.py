@@ -131,12 +131,12 @@ def _check(page, vaurien, http_server):
             % (page, number, command, want, got))
 
 
-def test_api_examples(vaurien, http_server):
-    _check('api.rst', vaurien, http_server)
+def test_api_examples(vaurien_inproc, http_server):
+    _check('api.rst', vaurien_inproc, http_server)
 
 
-def test_cli_examples(vaurien, http_server):
-    _check('cli.rst', vaurien, http_server)
+def test_cli_examples(vaurien_inproc, http_server):
+    _check('cli.rst', vaurien_inproc, http_server)
 
 
 def test_every_error_and_route_is_documented():
@@ -172,12 +172,12 @@ def _readme_live_control():
     return commands, python
 
 
-def test_readme_live_control(vaurien, http_server):
+def test_readme_live_control(vaurien_inproc, http_server):
     """The README's live-control lines work against a real proxy."""
     from vaurien import Client
     commands, python = _readme_live_control()
     assert commands[0].startswith('vaurien ') and '--http' in commands[0]
-    runner = Runner(vaurien, http_server.address)
+    runner = Runner(vaurien_inproc, http_server.address)
     runner.run(commands[0].replace('localhost:5432', '%s:%d'
                                    % http_server.address))
     client = Client(host=support.HOST, port=runner.proxy.http_port)

@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 import support
-from named_support import NamedVaurien
+from named_support import InProcessNamedVaurien
 from test_docs_control import console_examples
 from toxiproxy_support import ToxiproxyServer
 
@@ -57,7 +57,7 @@ def test_ini_example_starts(tmp_path):
     ini = re.sub(r'(?m)^distant = .*$', 'distant = %s:%d' % echo.address,
                  ini)
     ini = ini.replace('http = true\n', '')
-    proc = NamedVaurien(ini, names=('cache', 'api'))
+    proc = InProcessNamedVaurien(ini, names=('cache', 'api'))
     try:
         proxies = proc.request('GET', '/proxies').json()
         assert sorted(proxies) == ['api', 'cache', 'db']

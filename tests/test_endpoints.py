@@ -20,6 +20,7 @@ import pytest
 import support
 import tls_support
 from vaurien.config import read_ini
+from vaurien.stats import snapshot
 from control_support import api, assert_error, start_controlled
 
 HOST = support.HOST
@@ -96,6 +97,11 @@ def test_bulk_both_ways(vaurien_inproc, echo_server, pki):
     with tls_client(pki, proxy.address) as sock:
         assert exchange(sock, data) == data
         assert exchange(sock, b'again') == b'again'
+        # Bytes are counted in plaintext, read and written, both ways.
+        snap = proxy.call(snapshot, proxy.proxy)
+        total = len(data) + len(b'again')
+        assert (snap.bytes_up, snap.sent_up, snap.bytes_down,
+                snap.sent_down) == (total,) * 4
 
 
 def test_half_close_is_a_close_notify(vaurien_inproc, pki):
@@ -640,11 +646,12 @@ def _abrupt_ends(vaurien, backend, pki):
     assert '[ERROR]' not in log and 'Traceback' not in log, log
 
 
-def test_service_down_and_up_on_a_unix_socket(vaurien, echo_server, tmp_path):
+def test_service_down_and_up_on_a_unix_socket(vaurien_inproc, echo_server,
+                                              tmp_path):
     """``PUT /proxy`` down: the socket file stays and clients are refused,
     as by a real server that is down; up: served again on the same path."""
     path = str(tmp_path / 'svc.sock')
-    proxy = start_controlled(vaurien, echo_server.address, '--local',
+    proxy = start_controlled(vaurien_inproc, echo_server.address, '--local',
                              'unix:' + path)
     with proxy.connect() as sock:
         assert exchange(sock, b'up') == b'up'

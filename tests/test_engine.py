@@ -432,10 +432,12 @@ def _roundtrips(sock, count=5):
         assert support.recv_exact(sock, len(message)) == message
 
 
-def test_handler_exception_ends_only_its_connection(vaurien, echo_server,
+def test_handler_exception_ends_only_its_connection(vaurien_inproc,
+                                                    echo_server,
                                                     engine_handlers):
-    proxy = vaurien('--behavior', '100:enginehandlers.Boom',
-                    backend=echo_server.address, extra_paths=[engine_handlers])
+    proxy = vaurien_inproc('--behavior', '100:enginehandlers.Boom',
+                           backend=echo_server.address,
+                           extra_paths=[engine_handlers])
     with proxy.connect() as calm, proxy.connect() as doomed:
         _roundtrips(calm, 2)
         doomed.sendall(b'boom')
@@ -450,28 +452,31 @@ def test_handler_exception_ends_only_its_connection(vaurien, echo_server,
     assert "handler 'boom' failed" in failed[0]
     assert 'RuntimeError: kaboom on purpose' in failed[0]
     assert 'ERROR' in failed[0]
-    assert proxy.proc.poll() is None
+    assert proxy.running()
 
 
 def test_handler_calling_sys_exit_ends_only_its_connection(
-        vaurien, echo_server, engine_handlers):
-    proxy = vaurien('--behavior', '100:enginehandlers.exiter',
-                    backend=echo_server.address, extra_paths=[engine_handlers])
+        vaurien_inproc, echo_server, engine_handlers):
+    proxy = vaurien_inproc('--behavior', '100:enginehandlers.exiter',
+                           backend=echo_server.address,
+                           extra_paths=[engine_handlers])
     with proxy.connect() as sock:
         sock.sendall(b'exit')
         assert support.ends_soon(sock, 5)
     with proxy.connect() as sock:
         _roundtrips(sock, 2)
-    assert proxy.proc.poll() is None
+    assert proxy.running()
     assert "handler 'enginehandlers.exiter' failed" in proxy.log()
     assert 'SystemExit: 3' in proxy.log()
 
 
-def test_handler_closing_a_socket_ends_the_connection(vaurien, engine_handlers):
+def test_handler_closing_a_socket_ends_the_connection(vaurien_inproc,
+                                                      engine_handlers):
     server = support.RecordingServer(reply=lambda data: data)
     try:
-        proxy = vaurien('--behavior', '100:enginehandlers:Closer',
-                        backend=server.address, extra_paths=[engine_handlers])
+        proxy = vaurien_inproc('--behavior', '100:enginehandlers:Closer',
+                               backend=server.address,
+                               extra_paths=[engine_handlers])
         with proxy.connect() as sock:
             _roundtrips(sock, 2)
             sock.sendall(b'close')
@@ -483,13 +488,14 @@ def test_handler_closing_a_socket_ends_the_connection(vaurien, engine_handlers):
 
 
 @pytest.mark.parametrize('handler', ['NoReturn', 'Py2', 'Direct', 'DirectInto'])
-def test_keep_going_until_end_of_stream(vaurien, echo_server, engine_handlers,
-                                        handler):
+def test_keep_going_until_end_of_stream(vaurien_inproc, echo_server,
+                                        engine_handlers, handler):
     """None, an always-true Python 2 style result, or a handler reading
     the socket itself: a whole conversation flows, and end of stream ends
     it (no spinning, no lost bytes)."""
-    proxy = vaurien('--behavior', '100:enginehandlers.' + handler,
-                    backend=echo_server.address, extra_paths=[engine_handlers])
+    proxy = vaurien_inproc('--behavior', '100:enginehandlers.' + handler,
+                           backend=echo_server.address,
+                           extra_paths=[engine_handlers])
     with proxy.connect() as sock:
         _roundtrips(sock, 5)
         tail = b'last words ' * 500
@@ -497,16 +503,18 @@ def test_keep_going_until_end_of_stream(vaurien, echo_server, engine_handlers,
         sock.shutdown(socket.SHUT_WR)
         assert support.recv_all(sock) == tail
     # the connection is over on the proxy side too: no greenlet spinning
-    pid = proxy.proc.pid
-    support.wait_until(lambda: _cpu_idle(pid), timeout=10,
+    # (in the proxy's thread, which runs every greenlet of its hub)
+    stat = '/proc/%d/task/%d/stat' % (proxy.pid, proxy.thread.native_id)
+    support.wait_until(lambda: _cpu_idle(stat), timeout=10,
                        what='the proxy to be idle')
     assert 'failed' not in proxy.log()
 
 
-def _cpu_idle(pid):
-    """True when *pid* used (almost) no CPU time during 0.3 s."""
+def _cpu_idle(stat):
+    """True when the process or thread of *stat* (its /proc/.../stat file)
+    used (almost) no CPU time during 0.3 s."""
     def ticks():
-        with open('/proc/%d/stat' % pid) as fh:
+        with open(stat) as fh:
             fields = fh.read().rsplit(')', 1)[1].split()
         return int(fields[11]) + int(fields[12])
     before = ticks()
@@ -514,13 +522,14 @@ def _cpu_idle(pid):
     return ticks() - before <= 3
 
 
-def test_false_ends_direction_with_half_close(vaurien, engine_handlers):
+def test_false_ends_direction_with_half_close(vaurien_inproc, engine_handlers):
     """False from the client direction: the backend sees end of stream, and
     its answer still reaches the client, which then sees the end."""
     server = support.RecordingServer(reply=lambda data: data.upper())
     try:
-        proxy = vaurien('--behavior', '100:enginehandlers.Once',
-                        backend=server.address, extra_paths=[engine_handlers])
+        proxy = vaurien_inproc('--behavior', '100:enginehandlers.Once',
+                               backend=server.address,
+                               extra_paths=[engine_handlers])
         with proxy.connect() as sock:
             sock.sendall(b'only this')
             support.wait_until(lambda: server.eof, what='the backend')
@@ -610,7 +619,7 @@ def test_descriptors_back_to_baseline_backend_down(vaurien):
         holder.close()
 
 
-def test_backend_resetting_connections(vaurien):
+def test_backend_resetting_connections(vaurien_inproc):
     """A backend that resets at once: the client is closed, nothing logged
     as a failure, the proxy goes on."""
     def reset(sock):
@@ -620,7 +629,7 @@ def test_backend_resetting_connections(vaurien):
 
     server = support.TCPServer(reset)
     try:
-        proxy = vaurien(backend=server.address)
+        proxy = vaurien_inproc(backend=server.address)
         for _ in range(5):
             with proxy.connect() as sock:
                 try:
@@ -630,16 +639,16 @@ def test_backend_resetting_connections(vaurien):
                 assert support.ends_soon(sock, 5)
         assert 'failed' not in proxy.log()
         assert 'Traceback' not in proxy.log()
-        assert proxy.proc.poll() is None
+        assert proxy.running()
     finally:
         server.close()
 
 
 @pytest.mark.timeout(60)
-def test_many_concurrent_connections(vaurien, echo_server):
+def test_many_concurrent_connections(vaurien_inproc, echo_server):
     # socketserver listens with a backlog of 5: make room for 100 at once
     echo_server.server.socket.listen(128)
-    proxy = vaurien(backend=echo_server.address)
+    proxy = vaurien_inproc(backend=echo_server.address)
     socks = [proxy.connect() for _ in range(100)]
     try:
         for i, sock in enumerate(socks):
@@ -673,9 +682,12 @@ def test_sigterm_with_connections_in_flight(vaurien, echo_server):
     assert 'Traceback' not in output
 
 
-def test_bufsize_bounds_handler_reads(vaurien, echo_server, engine_handlers):
-    proxy = vaurien('--behavior', '50:enginehandlers.Small', '--bufsize', '7',
-                    backend=echo_server.address, extra_paths=[engine_handlers])
+def test_bufsize_bounds_handler_reads(vaurien_inproc, echo_server,
+                                      engine_handlers):
+    proxy = vaurien_inproc('--behavior', '50:enginehandlers.Small',
+                           '--bufsize', '7',
+                           backend=echo_server.address,
+                           extra_paths=[engine_handlers])
     with proxy.connect() as sock:
         message = bytes(range(256)) * 40
         sock.sendall(message)
@@ -684,7 +696,7 @@ def test_bufsize_bounds_handler_reads(vaurien, echo_server, engine_handlers):
     assert 'failed' not in proxy.log()
 
 
-def test_ipv6_both_sides(vaurien):
+def test_ipv6_both_sides(vaurien_inproc):
     """Listening on [::1] and relaying to a backend on [::1]."""
     try:
         backend = socket.socket(socket.AF_INET6)
@@ -694,7 +706,8 @@ def test_ipv6_both_sides(vaurien):
     with backend:
         backend.listen(5)
         port = backend.getsockname()[1]
-        proxy = vaurien('--local', '[::1]:0', '--distant', '[::1]:%d' % port)
+        proxy = vaurien_inproc('--local', '[::1]:0',
+                               '--distant', '[::1]:%d' % port)
         assert '-> [::1]:%d' % port in proxy.log()
         with socket.create_connection(('::1', proxy.port), timeout=10) as sock:
             sock.sendall(b'over v6')

@@ -21,9 +21,10 @@ def _served(sock, timeout):
         return False
 
 
-def test_beyond_max_connections_clients_wait_in_the_backlog(vaurien,
+def test_beyond_max_connections_clients_wait_in_the_backlog(vaurien_inproc,
                                                             echo_server):
-    proxy = vaurien('--max-connections', '2', backend=echo_server.address)
+    proxy = vaurien_inproc('--max-connections', '2',
+                           backend=echo_server.address)
     first, second = proxy.connect(), proxy.connect()
     assert _served(first, 5) and _served(second, 5)
     third = proxy.connect()          # accepted by the kernel, not served
@@ -38,8 +39,9 @@ def test_beyond_max_connections_clients_wait_in_the_backlog(vaurien,
     third.close()
 
 
-def test_idle_connections_are_closed(vaurien, echo_server):
-    proxy = vaurien('--idle-timeout', '0.3', backend=echo_server.address)
+def test_idle_connections_are_closed(vaurien_inproc, echo_server):
+    proxy = vaurien_inproc('--idle-timeout', '0.3',
+                           backend=echo_server.address)
     with proxy.connect() as idle, proxy.connect() as busy:
         assert _served(idle, 5)
         start = time.monotonic()

@@ -195,15 +195,16 @@ def test_backend_failure_is_logged(vaurien_inproc, tmp_path):
 
 
 @pytest.mark.timeout(60)
-def test_handler_exception_is_logged_as_failed(vaurien, echo_server,
+def test_handler_exception_is_logged_as_failed(vaurien_inproc, echo_server,
                                                tmp_path):
     plugin = tmp_path / 'boomer.py'
     plugin.write_text('def boom(client_sock, backend_sock, to_backend):\n'
                       '    raise RuntimeError("boom")\n')
     path = tmp_path / 'events.log'
-    proc = vaurien('--event-log', str(path), '--event-log-flush',
-                   '--behavior', '100:boomer.boom',
-                   backend=echo_server.address, cwd=str(tmp_path))
+    proc = vaurien_inproc('--event-log', str(path), '--event-log-flush',
+                          '--behavior', '100:boomer.boom',
+                          backend=echo_server.address,
+                          extra_paths=[str(tmp_path)])
     with proc.connect() as sock:
         sock.sendall(b'x')
         try:
@@ -337,16 +338,16 @@ def assert_close_last(events):
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize('protocol', ['tcp', 'http'])
-def test_close_is_the_last_line_of_its_connection(vaurien, http_server,
+def test_close_is_the_last_line_of_its_connection(vaurien_inproc, http_server,
                                                   tmp_path, protocol):
     # blackout closes the connection from inside its own handler call; a
     # delay still sleeping on the other direction returns after the close.
     path = tmp_path / 'events.log'
-    proc = vaurien('--event-log', str(path), '--event-log-flush',
-                   '--protocol', protocol, '--seed', '5',
-                   '--behavior', '50:blackout,50:delay',
-                   '--handlers.delay.sleep', '0.05',
-                   backend=http_server.address)
+    proc = vaurien_inproc('--event-log', str(path), '--event-log-flush',
+                          '--protocol', protocol, '--seed', '5',
+                          '--behavior', '50:blackout,50:delay',
+                          '--handlers.delay.sleep', '0.05',
+                          backend=http_server.address)
     for _ in range(12):
         with proc.connect() as sock:
             try:
@@ -367,15 +368,16 @@ def test_close_is_the_last_line_of_its_connection(vaurien, http_server,
 
 
 @pytest.mark.timeout(60)
-def test_an_end_of_stream_is_not_a_pick(vaurien, recorder, tmp_path):
+def test_an_end_of_stream_is_not_a_pick(vaurien_inproc, recorder, tmp_path):
     # delay holds each message the client sends; the client's close is no
     # message: it is passed on at once, not held (nor logged as a pick).
     from fault_support import read_exactly, wait_for
     import time
     path = tmp_path / 'events.log'
-    proc = vaurien('--behavior', '100:delay', '--handlers.delay.sleep', '2',
-                   '--event-log', str(path), '--event-log-flush',
-                   backend=recorder.address)
+    proc = vaurien_inproc('--behavior', '100:delay',
+                          '--handlers.delay.sleep', '2',
+                          '--event-log', str(path), '--event-log-flush',
+                          backend=recorder.address)
     with proc.connect() as sock:
         sock.sendall(b'hi')
         assert read_exactly(sock, 2) == b'hi'

@@ -123,11 +123,13 @@ def userdir(tmp_path):
 
 
 @pytest.mark.timeout(60)
-def test_seed_delay_verbatim_whole_conversation(vaurien, echo_server, userdir):
+def test_seed_delay_verbatim_whole_conversation(vaurien_inproc, echo_server,
+                                                userdir):
     """Named by dotted path, found from the current directory, default
     sleep of 1 s applied to each request of the conversation."""
-    proxy = vaurien('--behavior', '100:seeddelay.Delay',
-                    backend=echo_server.address, cwd=str(userdir))
+    proxy = vaurien_inproc('--behavior', '100:seeddelay.Delay',
+                           backend=echo_server.address,
+                           extra_paths=[str(userdir)])
     with proxy.connect() as sock:
         for i in range(3):
             message = b'request %d' % i
@@ -142,21 +144,23 @@ def test_seed_delay_verbatim_whole_conversation(vaurien, echo_server, userdir):
 
 
 @pytest.mark.timeout(60)
-def test_seed_delay_verbatim_options_and_ini(vaurien, echo_server, userdir):
+def test_seed_delay_verbatim_options_and_ini(vaurien_inproc, echo_server,
+                                             userdir):
     """The same class with options from the command line and as an INI
     handler: responses delayed (before = false), many messages."""
-    proxy = vaurien('--behavior', '100:seeddelay.Delay',
-                    '--handlers.seeddelay.Delay.sleep', '0',
-                    '--handlers.seeddelay.Delay.before=false',
-                    backend=echo_server.address, extra_paths=[str(userdir)])
+    proxy = vaurien_inproc('--behavior', '100:seeddelay.Delay',
+                           '--handlers.seeddelay.Delay.sleep', '0',
+                           '--handlers.seeddelay.Delay.before=false',
+                           backend=echo_server.address,
+                           extra_paths=[str(userdir)])
     with proxy.connect() as sock:
         conversation(sock, 20)
     ini = userdir / 'seed.ini'
     ini.write_text('[vaurien]\nbehavior = 100:foobar\n\n'
                    '[handler:foobar]\ncallable = seeddelay.Delay\n'
                    'sleep = 0\nbefore = off\n')
-    proxy = vaurien('--config', str(ini), backend=echo_server.address,
-                    cwd=str(userdir))
+    proxy = vaurien_inproc('--config', str(ini), backend=echo_server.address,
+                           extra_paths=[str(userdir)])
     with proxy.connect() as sock:
         conversation(sock, 10)
         tail = b'x' * 100000
@@ -166,19 +170,21 @@ def test_seed_delay_verbatim_options_and_ini(vaurien, echo_server, userdir):
 
 
 @pytest.mark.parametrize('path', ['mypkg.handlers.Show', 'mypkg.handlers:Show'])
-def test_both_dotted_forms(vaurien, echo_server, userdir, path):
-    proxy = vaurien('--behavior', '100:' + path,
-                    '--handlers.%s.count' % path, '7',
-                    backend=echo_server.address, extra_paths=[str(userdir)])
+def test_both_dotted_forms(vaurien_inproc, echo_server, userdir, path):
+    proxy = vaurien_inproc('--behavior', '100:' + path,
+                           '--handlers.%s.count' % path, '7',
+                           backend=echo_server.address,
+                           extra_paths=[str(userdir)])
     with proxy.connect() as sock:
         conversation(sock)
     (values, same), = shown(proxy)
     assert values['count'] == 7 and same
 
 
-def test_plain_callable(vaurien, echo_server, userdir):
-    proxy = vaurien('--behavior', '100:showmod.passthrough',
-                    backend=echo_server.address, extra_paths=[str(userdir)])
+def test_plain_callable(vaurien_inproc, echo_server, userdir):
+    proxy = vaurien_inproc('--behavior', '100:showmod.passthrough',
+                           backend=echo_server.address,
+                           extra_paths=[str(userdir)])
     with proxy.connect() as sock:
         conversation(sock)
         sock.sendall(b'bye')
@@ -195,7 +201,7 @@ def test_plain_callable_takes_no_options(userdir):
     assert 'plain callable takes no options' in result.stderr
 
 
-def test_option_values_every_form(vaurien, echo_server, userdir):
+def test_option_values_every_form(vaurien_inproc, echo_server, userdir):
     """defaults, then INI keys, then --handlers.NAME.OPTION VALUE and =VALUE
     on top, converted with the declared types."""
     ini = userdir / 'opts.ini'
@@ -214,11 +220,12 @@ def test_option_values_every_form(vaurien, echo_server, userdir):
         callable = showmod:Show
         label = other
     '''))
-    proxy = vaurien('--config', str(ini),
-                    '--handlers.foobar.count', '12',
-                    '--handlers.other.ratio=0.25',
-                    '--handlers.other.flag=On',
-                    backend=echo_server.address, extra_paths=[str(userdir)])
+    proxy = vaurien_inproc('--config', str(ini),
+                           '--handlers.foobar.count', '12',
+                           '--handlers.other.ratio=0.25',
+                           '--handlers.other.flag=On',
+                           backend=echo_server.address,
+                           extra_paths=[str(userdir)])
     with proxy.connect() as sock:
         conversation(sock)
     found = {values['label']: (values, same) for values, same in shown(proxy)}
@@ -230,7 +237,7 @@ def test_option_values_every_form(vaurien, echo_server, userdir):
     assert type(found['from the ini'][0]['ratio']) is float
 
 
-def test_bool_spellings(vaurien, echo_server, userdir):
+def test_bool_spellings(vaurien_inproc, echo_server, userdir):
     spellings = {'YES': True, 'no': False, 'True': True, 'fAlSe': False,
                  'On': True, 'OFF': False, '1': True, '0': False}
     lines = ['[vaurien]', 'behavior = %s' % ', '.join(
@@ -240,8 +247,8 @@ def test_bool_spellings(vaurien, echo_server, userdir):
                   'label = %s' % text, 'flag = %s' % text]
     ini = userdir / 'bools.ini'
     ini.write_text('\n'.join(lines) + '\n')
-    proxy = vaurien('--config', str(ini), backend=echo_server.address,
-                    extra_paths=[str(userdir)])
+    proxy = vaurien_inproc('--config', str(ini), backend=echo_server.address,
+                           extra_paths=[str(userdir)])
     found = {values['label']: values['flag'] for values, _ in shown(proxy)}
     assert found == spellings
 
@@ -285,6 +292,8 @@ def make_dist(directory, dist, entries):
 
 
 def test_entry_point_handler(vaurien, echo_server, userdir):
+    # A process of its own: the installed distributions are read once a
+    # while per process.
     make_dist(userdir, 'vaurien_shout', [('shout', 'showmod:Show')])
     proxy = vaurien('--behavior', '100:shout', '--handlers.shout.label', 'ep',
                     backend=echo_server.address, extra_paths=[str(userdir)])

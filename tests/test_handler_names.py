@@ -2,6 +2,7 @@
 dotted-path handlers, ``[handler:X]`` sections, undeclared INI keys and
 mistakes in a handler class caught at start-up."""
 import json
+import os
 import textwrap
 import time
 
@@ -11,6 +12,8 @@ import support
 from control_support import api, start_controlled
 
 pytestmark = pytest.mark.timeout(90)
+
+EXAMPLES = os.path.join(support.ROOT, 'examples')
 
 # The seed's "Full handler example", as written there (Python 3 syntax),
 # reachable as path.to.the.callable like the seed's "Using handlers".
@@ -124,14 +127,15 @@ def _round_trip(proxy, message=b'ping'):
         return answer, time.monotonic() - start
 
 
-def test_seed_using_handlers_command_line(vaurien, echo_server, code_dir):
+def test_seed_using_handlers_command_line(vaurien_inproc, echo_server,
+                                          code_dir):
     # "--behavior 20:path.to.the.callable --handlers.delay.sleep 2", as the
     # seed writes it: the option reaches the dotted-path handler, which is
     # known as "delay" everywhere
-    proxy = start_controlled(vaurien, echo_server.address,
+    proxy = start_controlled(vaurien_inproc, echo_server.address,
                              '--behavior', '20:path.to.the.callable',
                              '--handlers.delay.sleep', '2', '--seed', '1',
-                             cwd=str(code_dir))
+                             extra_paths=[str(code_dir)])
     state = api(proxy.http_port, 'GET', '/proxy').json
     assert state['behavior'] == '20:delay'
     assert state['options'] == {'delay': {'sleep': 2}}
@@ -140,14 +144,15 @@ def test_seed_using_handlers_command_line(vaurien, echo_server, code_dir):
     assert 'behavior 20:delay,' in proxy.log()
 
 
-def test_seed_delay_sleeps_the_option_given_by_its_name(vaurien, echo_server,
-                                                      code_dir, tmp_path):
+def test_seed_delay_sleeps_the_option_given_by_its_name(vaurien_inproc,
+                                                      echo_server, code_dir,
+                                                      tmp_path):
     events = tmp_path / 'events.log'
-    proxy = start_controlled(vaurien, echo_server.address, '--behavior',
+    proxy = start_controlled(vaurien_inproc, echo_server.address, '--behavior',
                              '100:path.to.the.callable',
                              '--handlers.delay.sleep', '2', '--event-log',
                              str(events), '--event-log-flush',
-                             cwd=str(code_dir))
+                             extra_paths=[str(code_dir)])
     answer, seconds = _round_trip(proxy)
     assert answer == b'ping'
     assert seconds >= 2       # not the class's default of 1 s
@@ -160,17 +165,18 @@ def test_seed_delay_sleeps_the_option_given_by_its_name(vaurien, echo_server,
     assert 'delay' in handlers and 'path.to.the.callable' not in handlers
 
 
-def test_options_by_path_and_by_name_merge(vaurien, echo_server, code_dir):
-    proxy = start_controlled(vaurien, echo_server.address, '--behavior',
+def test_options_by_path_and_by_name_merge(vaurien_inproc, echo_server,
+                                           code_dir):
+    proxy = start_controlled(vaurien_inproc, echo_server.address, '--behavior',
                              '100:path.to.the.callable',
                              '--handlers.delay.sleep', '0',
                              '--handlers.path.to.the.callable.before', 'no',
-                             cwd=str(code_dir))
+                             extra_paths=[str(code_dir)])
     assert api(proxy.http_port, 'GET', '/proxy').json['options'] == {
         'delay': {'sleep': 0, 'before': False}}
 
 
-def test_seed_ini_example(vaurien, echo_server, code_dir):
+def test_seed_ini_example(vaurien_inproc, echo_server, code_dir):
     # the seed's INI example as written (a section named foobar, an option
     # foo the handler does not declare): it starts, foo is in the
     # handler's settings, and one WARNING names it
@@ -183,8 +189,8 @@ def test_seed_ini_example(vaurien, echo_server, code_dir):
         callable = path.to.the.callable
         foo=bar
     '''))
-    proxy = start_controlled(vaurien, echo_server.address, '--config',
-                             str(ini), cwd=str(code_dir))
+    proxy = start_controlled(vaurien_inproc, echo_server.address, '--config',
+                             str(ini), extra_paths=[str(code_dir)])
     log = proxy.stop()
     warnings = [line for line in log.splitlines()
                 if '[WARNING]' in line and "'foo'" in line]
@@ -193,13 +199,14 @@ def test_seed_ini_example(vaurien, echo_server, code_dir):
     assert 'before, direction, sleep' in warnings[0]
 
 
-def test_undeclared_ini_key_reaches_settings(vaurien, echo_server, code_dir):
+def test_undeclared_ini_key_reaches_settings(vaurien_inproc, echo_server,
+                                             code_dir):
     ini = code_dir / 'config.ini'
     ini.write_text('[vaurien]\nbehavior = 100:show\n\n[handler:show]\n'
                    'callable = path.to.the.Settings\nfoo = bar\n'
                    'greeting = hello\n')
-    proxy = start_controlled(vaurien, echo_server.address, '--config',
-                             str(ini), cwd=str(code_dir))
+    proxy = start_controlled(vaurien_inproc, echo_server.address, '--config',
+                             str(ini), extra_paths=[str(code_dir)])
     answer, _ = _round_trip(proxy, b'json')
     assert json.loads(answer) == {'foo': 'bar', 'greeting': 'hello'}
 
@@ -239,51 +246,54 @@ def test_mistakes_in_a_handler_class_stop_the_start(code_dir, behavior,
         assert word in lines[0], (word, lines[0])
 
 
-def test_same_class_twice_is_one_handler(vaurien, echo_server, code_dir):
-    proxy = start_controlled(vaurien, echo_server.address, '--behavior',
+def test_same_class_twice_is_one_handler(vaurien_inproc, echo_server,
+                                         code_dir):
+    proxy = start_controlled(vaurien_inproc, echo_server.address, '--behavior',
                              '10:path.to.the.callable,10:path.to.the.Delay',
-                             cwd=str(code_dir))
+                             extra_paths=[str(code_dir)])
     assert api(proxy.http_port, 'GET', '/proxy').json['behavior'] == \
         '10:delay,10:delay'
 
 
-def test_writing_handlers_example_by_its_name(vaurien, echo_server):
+def test_writing_handlers_example_by_its_name(vaurien_inproc, echo_server):
     # docs/writing-handlers.rst: "--handlers.uppercase.every 2 sets its
     # option as well"
-    proxy = vaurien('--behavior', '100:myhandlers.Uppercase',
-                    '--handlers.uppercase.every', '2',
-                    backend=echo_server.address,
-                    cwd=str(support.ROOT) + '/examples')
+    proxy = vaurien_inproc('--behavior', '100:myhandlers.Uppercase',
+                           '--handlers.uppercase.every', '2',
+                           backend=echo_server.address,
+                           extra_paths=[EXAMPLES])
     with proxy.connect() as sock:
         answers = [support.exchange(sock, b'hello %d' % i) for i in range(4)]
     assert answers == [b'hello 0', b'HELLO 1', b'hello 2', b'HELLO 3']
     assert 'behavior 100:uppercase,' in proxy.log()
 
 
-def test_section_handler_takes_options_by_its_class_name(vaurien,
+def test_section_handler_takes_options_by_its_class_name(vaurien_inproc,
                                                          echo_server):
     # README's [handler:shouty] (myhandlers.Uppercase) keeps its name and
     # takes --handlers.uppercase.* too
-    proxy = vaurien('--config', 'shouty.ini', '--behavior', '100:shouty',
-                    '--handlers.uppercase.every', '3',
-                    backend=echo_server.address,
-                    cwd=str(support.ROOT) + '/examples')
+    proxy = vaurien_inproc('--config', os.path.join(EXAMPLES, 'shouty.ini'),
+                           '--behavior', '100:shouty',
+                           '--handlers.uppercase.every', '3',
+                           backend=echo_server.address,
+                           extra_paths=[EXAMPLES])
     with proxy.connect() as sock:
         answers = [support.exchange(sock, b'hi %d' % i) for i in range(3)]
     assert answers == [b'hi 0', b'hi 1', b'HI 2']
     assert 'behavior 100:shouty,' in proxy.log()
 
 
-def test_section_of_its_name_gives_options_to_a_dotted_path(vaurien,
+def test_section_of_its_name_gives_options_to_a_dotted_path(vaurien_inproc,
                                                             echo_server,
                                                             code_dir):
     # [handler:delay] (no callable) configures the dotted-path class known
     # as delay, not the built-in the behavior does not use
     ini = code_dir / 'config.ini'
     ini.write_text('[handler:delay]\nsleep = 0\nbefore = no\n')
-    proxy = start_controlled(vaurien, echo_server.address, '--config',
+    proxy = start_controlled(vaurien_inproc, echo_server.address, '--config',
                              str(ini), '--behavior',
-                             '100:path.to.the.callable', cwd=str(code_dir))
+                             '100:path.to.the.callable',
+                             extra_paths=[str(code_dir)])
     assert api(proxy.http_port, 'GET', '/proxy').json['options'] == {
         'delay': {'sleep': 0, 'before': False}}
     # the built-in's own option would be refused: it is the user's class

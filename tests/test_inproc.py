@@ -1,7 +1,9 @@
 """The in-process harness (tests/inproc.py): a real proxy in a thread of
 the test process, that leaves no thread and no descriptor behind."""
+import sys
 import threading
 
+import gevent
 import pytest
 
 from control_support import api
@@ -94,3 +96,61 @@ def test_a_resolved_backend_leaves_no_resolver_thread(echo_server):
         proxy.stop()
     support.wait_until(lambda: set(threading.enumerate()) <= threads,
                        what='the threads to end')
+
+
+USER_HANDLER = '''
+def handler(client_sock, backend_sock, to_backend):
+    source, dest = ((client_sock, backend_sock) if to_backend
+                    else (backend_sock, client_sock))
+    data = source.recv(65536)
+    if data:
+        dest.sendall(data + %r)
+    return bool(data)
+'''
+
+
+@pytest.mark.parametrize('mark', [b'1', b'2'])
+def test_user_code_is_imported_afresh_and_taken_away(echo_server, tmp_path,
+                                                    mark):
+    """``extra_paths``: the user's directory is on ``sys.path`` while the
+    proxy runs; ``stop()`` takes it and the modules imported from it off
+    again, so that the next test's module of the same name (the second
+    parameter: another mark) is its own."""
+    (tmp_path / 'inproc_user_mod.py').write_text(USER_HANDLER % mark)
+    path = str(tmp_path)
+    proxy = InProcessVaurien('--behavior', '100:inproc_user_mod.handler',
+                             backend=echo_server.address,
+                             extra_paths=[path])
+    try:
+        assert sys.path[0] == path
+        with proxy.connect() as sock:
+            sock.sendall(b'x')
+            # up and down each add the mark
+            assert support.recv_exact(sock, 3) == b'x' + mark * 2
+    finally:
+        proxy.stop()
+    assert path not in sys.path and path not in sys.path_importer_cache
+    assert 'inproc_user_mod' not in sys.modules
+
+
+def test_a_bad_option_takes_the_user_paths_off_too(tmp_path):
+    with pytest.raises(Exception, match='no-such-option'):
+        InProcessVaurien('--no-such-option', backend=(support.HOST, 9),
+                         extra_paths=[str(tmp_path)])
+    assert str(tmp_path) not in sys.path
+
+
+def test_an_uncaught_greenlet_exception_is_in_the_output(echo_server):
+    """gevent's hub prints it (on the command's stderr): here in the log."""
+    proxy = InProcessVaurien(backend=echo_server.address)
+    try:
+        def fail():
+            raise RuntimeError('printed by the hub')
+        proxy.call(gevent.spawn, fail)
+        support.wait_until(
+            lambda: 'RuntimeError: printed by the hub' in proxy.output(),
+            what='the traceback')
+        assert 'Traceback' in proxy.output()
+        assert proxy.output() == proxy.log()
+    finally:
+        proxy.stop()

@@ -14,10 +14,10 @@ LINE = re.compile(r'\[INFO\] fault: proxy (\S+), connection (\d+), peer '
                   r'\((\d+\.\d{3}) s\)$', re.M)
 
 
-def test_one_line_per_fault(vaurien, echo_server):
-    proc = vaurien('--log-faults', '--behavior', '100:delay',
-                   '--handlers.delay.sleep', '0.01',
-                   backend=echo_server.address)
+def test_one_line_per_fault(vaurien_inproc, echo_server):
+    proc = vaurien_inproc('--log-faults', '--behavior', '100:delay',
+                          '--handlers.delay.sleep', '0.01',
+                          backend=echo_server.address)
     with proc.connect() as sock:
         peer = '%s:%d' % sock.getsockname()[:2]
         for message in (b'one', b'two', b'three'):
@@ -37,9 +37,10 @@ def test_one_line_per_fault(vaurien, echo_server):
         assert float(seconds) >= 0.01
 
 
-def test_a_cut_is_logged_in_protocol_mode(vaurien, http_server):
-    proc = vaurien('--log-faults', '--protocol', 'http',
-                   '--behavior', '100:blackout', backend=http_server.address)
+def test_a_cut_is_logged_in_protocol_mode(vaurien_inproc, http_server):
+    proc = vaurien_inproc('--log-faults', '--protocol', 'http',
+                          '--behavior', '100:blackout',
+                          backend=http_server.address)
     with proc.connect() as sock:
         sock.sendall(b'GET / HTTP/1.1\r\nHost: x\r\n\r\n')
         assert support.recv_all(sock) == b''
@@ -49,19 +50,20 @@ def test_a_cut_is_logged_in_protocol_mode(vaurien, http_server):
         [('upstream', 'blackout', 'cut')]
 
 
-def test_off_by_default(vaurien, echo_server):
-    proc = vaurien('--behavior', '100:delay', '--handlers.delay.sleep', '0',
-                   backend=echo_server.address)
+def test_off_by_default(vaurien_inproc, echo_server):
+    proc = vaurien_inproc('--behavior', '100:delay',
+                          '--handlers.delay.sleep', '0',
+                          backend=echo_server.address)
     talk(proc.address, [b'one', b'two'])
     log = finish(proc)
     assert 'fault:' not in log
     assert 'proxying' in log        # the log itself is there
 
 
-def test_from_the_ini_file(vaurien, echo_server, tmp_path):
+def test_from_the_ini_file(vaurien_inproc, echo_server, tmp_path):
     config = tmp_path / 'vaurien.ini'
     config.write_text('[vaurien]\nlog_faults = true\nbehavior = 100:delay\n'
                       '[handler:delay]\nsleep = 0\n')
-    proc = vaurien('--config', str(config), backend=echo_server.address)
+    proc = vaurien_inproc('--config', str(config), backend=echo_server.address)
     talk(proc.address, [b'one'])
     assert len(LINE.findall(finish(proc))) == 1

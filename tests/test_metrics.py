@@ -272,11 +272,11 @@ def test_picks_of_an_earlier_behavior_stay_counted(echo_server):
 
 
 @pytest.mark.timeout(90)
-def test_vaurienctl_stats_refreshes(vaurien, echo_server):
+def test_vaurienctl_stats_refreshes(vaurien_inproc, echo_server):
     import subprocess
     import sys
     import threading
-    proc = vaurien(*HTTP_ARGS, backend=echo_server.address)
+    proc = vaurien_inproc(*HTTP_ARGS, backend=echo_server.address)
     port = http_port(proc)
     talk(proc.address, [b'x' * 100])
     watcher = subprocess.Popen(

@@ -11,7 +11,7 @@ import requests
 
 import support
 from control_support import start_controlled
-from named_support import NamedVaurien
+from named_support import InProcessNamedVaurien
 from observe_support import UDPSink
 from toxiproxy_support import address, connect, exchange
 from vaurien import Client
@@ -48,7 +48,7 @@ def ini(echo, extra=''):
 
 @pytest.fixture
 def named_vaurien(echo):
-    proc = NamedVaurien(ini(echo), names=('slow', 'fast'))
+    proc = InProcessNamedVaurien(ini(echo), names=('slow', 'fast'))
     yield proc
     proc.stop()
 
@@ -118,8 +118,8 @@ def test_a_removed_proxy_leaves_the_others(named_vaurien):
 
 def test_event_log_names_the_proxy(echo, tmp_path):
     events = tmp_path / 'events.jsonl'
-    proc = NamedVaurien(ini(echo), '--event-log', str(events),
-                        '--event-log-flush', names=('slow', 'fast'))
+    proc = InProcessNamedVaurien(ini(echo), '--event-log', str(events),
+                                 '--event-log-flush', names=('slow', 'fast'))
     try:
         with connect(proc.address('fast')) as sock:
             exchange(sock, b'x')
@@ -130,8 +130,9 @@ def test_event_log_names_the_proxy(echo, tmp_path):
 
 def test_default_proxy_beside_sections(echo):
     host, port = echo.address
-    proc = NamedVaurien(ini(echo), '--local', '127.0.0.1:0', '--distant',
-                        '%s:%d' % echo.address, names=('default', 'fast'))
+    proc = InProcessNamedVaurien(ini(echo), '--local', '127.0.0.1:0',
+                                 '--distant', '%s:%d' % echo.address,
+                                 names=('default', 'fast'))
     try:
         assert proc.request('GET', '/handler').text == 'dummy'
         assert 'default' in proc.request('GET', '/proxies').json()
@@ -141,10 +142,10 @@ def test_default_proxy_beside_sections(echo):
         proc.stop()
 
 
-def test_toxics_on_the_plain_single_proxy(vaurien, echo):
+def test_toxics_on_the_plain_single_proxy(vaurien_inproc, echo):
     """A plain --local/--distant run is the proxy "default": Toxiproxy's
     routes put toxics on it."""
-    proc = start_controlled(vaurien, echo.address)
+    proc = start_controlled(vaurien_inproc, echo.address)
     url = 'http://127.0.0.1:%d' % proc.http_port
     answer = requests.post(url + '/proxies/default/toxics', json={
         'type': 'latency', 'attributes': {'latency': 300}}, timeout=10)
@@ -196,7 +197,8 @@ def test_a_failing_handler_toxic_ends_its_connection_only(echo, tmp_path):
         distant = {}:{}
         toxics = [{{"type": "boom"}}]
         ''').format(*echo.address))
-    proc = NamedVaurien(text, names=('boom', 'fast'), cwd=str(tmp_path))
+    proc = InProcessNamedVaurien(text, names=('boom', 'fast'),
+                                 extra_paths=[str(tmp_path)])
     try:
         with connect(proc.address('boom')) as sock:
             sock.settimeout(5)
@@ -239,9 +241,10 @@ def test_client_and_vaurienctl_name_the_proxy(named_vaurien):
 
 def test_statsd_counts_each_named_proxy_under_its_name(echo):
     sink = UDPSink()
-    proc = NamedVaurien(ini(echo), '--statsd.enabled', '--statsd.host',
-                        support.HOST, '--statsd.port', str(sink.port),
-                        names=('slow', 'fast'))
+    proc = InProcessNamedVaurien(ini(echo), '--statsd.enabled',
+                                 '--statsd.host', support.HOST,
+                                 '--statsd.port', str(sink.port),
+                                 names=('slow', 'fast'))
     try:
         with connect(proc.address('fast')) as sock:
             exchange(sock, b'12345')

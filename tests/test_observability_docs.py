@@ -94,10 +94,10 @@ def _shapes(events):
 
 
 @pytest.mark.timeout(90)
-def test_excerpt_has_the_format_of_a_real_log(vaurien, tmp_path):
+def test_excerpt_has_the_format_of_a_real_log(vaurien_inproc, tmp_path):
     excerpt = doc_excerpt()
     assert len(excerpt) >= 8
-    fresh = _shapes(make_excerpt(vaurien, tmp_path / 'events.log'))
+    fresh = _shapes(make_excerpt(vaurien_inproc, tmp_path / 'events.log'))
     documented = _shapes(excerpt)
     assert documented.keys() <= fresh.keys()
     for kind, shape in documented.items():
@@ -148,7 +148,7 @@ def _replace(args, flag, value):
 
 
 @pytest.mark.timeout(90)
-def test_statsd_example_runs(vaurien, echo_server):
+def test_statsd_example_runs(vaurien_inproc, echo_server):
     commands = [c for c in _commands('vaurien ') if '--statsd.enabled' in c]
     assert commands
     sink = UDPSink()
@@ -160,7 +160,7 @@ def test_statsd_example_runs(vaurien, echo_server):
             _replace(args, '--statsd.host', support.HOST)
             _replace(args, '--statsd.port', str(sink.port))
             prefix = args[args.index('--statsd.prefix') + 1]
-            proc = vaurien(*args)
+            proc = vaurien_inproc(*args)
             talk(proc.address, [b'hello'])
             finish(proc)
             assert sink.totals()['%s.connections.opened' % prefix] == 1
@@ -169,7 +169,8 @@ def test_statsd_example_runs(vaurien, echo_server):
 
 
 @pytest.mark.timeout(90)
-def test_event_log_and_stats_examples_run(vaurien, echo_server, tmp_path):
+def test_event_log_and_stats_examples_run(vaurien_inproc, echo_server,
+                                          tmp_path):
     commands = [c for c in _commands('vaurien ') if '--event-log' in c]
     assert commands
     for args in commands:
@@ -178,7 +179,7 @@ def test_event_log_and_stats_examples_run(vaurien, echo_server, tmp_path):
         _replace(args, '--distant', '%s:%d' % echo_server.address)
         _replace(args, '--event-log', str(tmp_path / 'events.log'))
         _replace(args, '--http-port', '0')
-        proc = vaurien(*args)
+        proc = vaurien_inproc(*args)
         talk(proc.address, [b'hello'], same=False)
         if '--http' in args:
             port = http_port(proc)

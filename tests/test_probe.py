@@ -28,28 +28,29 @@ def bound_not_listening():
     return holder
 
 
-def test_no_distant_names_the_default_backend(vaurien):
-    proxy = vaurien()
+def test_no_distant_names_the_default_backend(vaurien_inproc):
+    proxy = vaurien_inproc()
     log = finish(proxy)
     assert log.count(DEFAULT_LINE) == 1, log
     # Said before the line that says the proxy listens.
     assert log.index(DEFAULT_LINE) < log.index('proxying ')
 
 
-def test_distant_given_no_default_line(vaurien, echo_server, tmp_path):
-    proxy = vaurien(backend=echo_server.address)
+def test_distant_given_no_default_line(vaurien_inproc, echo_server, tmp_path):
+    proxy = vaurien_inproc(backend=echo_server.address)
     assert 'no --distant given' not in finish(proxy)
     ini = tmp_path / 'v.ini'
     ini.write_text('[vaurien]\ndistant = %s:%d\n' % echo_server.address)
-    proxy = vaurien('--config', str(ini))
+    proxy = vaurien_inproc('--config', str(ini))
     assert 'no --distant given' not in finish(proxy)
 
 
-def test_unreachable_backend_is_one_warning_and_the_proxy_serves(vaurien):
+def test_unreachable_backend_is_one_warning_and_the_proxy_serves(
+        vaurien_inproc):
     holder = bound_not_listening()
     port = holder.getsockname()[1]
     try:
-        proxy = vaurien(backend=(support.HOST, port))
+        proxy = vaurien_inproc(backend=(support.HOST, port))
         line = support.wait_until(
             lambda: (warnings(proxy.log()) or [None])[0],
             what='the start-up warning')
@@ -78,20 +79,20 @@ def test_unreachable_backend_is_one_warning_and_the_proxy_serves(vaurien):
             conn.close()
 
 
-def test_unresolvable_backend_is_one_warning(vaurien):
-    proxy = vaurien('--distant', 'nonexistent.invalid:80')
+def test_unresolvable_backend_is_one_warning(vaurien_inproc):
+    proxy = vaurien_inproc('--distant', 'nonexistent.invalid:80')
     line = support.wait_until(lambda: (warnings(proxy.log()) or [None])[0],
                               what='the start-up warning')
     assert "backend nonexistent.invalid:80 cannot be reached (cannot " \
         "resolve 'nonexistent.invalid': " in line
 
 
-def test_reachable_backend_no_warning_and_no_extra_connection(vaurien):
+def test_reachable_backend_no_warning_and_no_extra_connection(vaurien_inproc):
     # A loopback backend is checked without a connection of its own: the
     # backend sees exactly the clients' connections.
     recorder = Recorder()
     try:
-        proxy = vaurien(backend=recorder.address)
+        proxy = vaurien_inproc(backend=recorder.address)
         with proxy.connect() as sock:
             assert support.exchange(sock, b'hello') == b'hello'
         log = finish(proxy)
@@ -179,7 +180,7 @@ def test_other_backends_get_one_connection():
         server.close()
 
 
-def test_unix_socket_backends(vaurien, tmp_path):
+def test_unix_socket_backends(vaurien_inproc, tmp_path):
     path = str(tmp_path / 'backend.sock')
     assert probe_backend(path, 1) == 'no such file or directory'
     plain = tmp_path / 'plain'
@@ -197,7 +198,7 @@ def test_unix_socket_backends(vaurien, tmp_path):
             server.accept()
     finally:
         server.close()
-    proxy = vaurien('--distant', 'unix:' + str(tmp_path / 'gone.sock'))
+    proxy = vaurien_inproc('--distant', 'unix:' + str(tmp_path / 'gone.sock'))
     line = support.wait_until(lambda: (warnings(proxy.log()) or [None])[0],
                               what='the start-up warning')
     assert ('backend unix:%s cannot be reached (no such file or directory)'

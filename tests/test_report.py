@@ -71,9 +71,10 @@ def faults_of(events):
 
 
 @pytest.mark.timeout(90)
-def test_report_of_a_real_seeded_run(vaurien, tmp_path):
+def test_report_of_a_real_seeded_run(vaurien_inproc, tmp_path):
     sent = []
-    path = report_support.record(vaurien, tmp_path / 'events.jsonl', sent)
+    path = report_support.record(vaurien_inproc, tmp_path / 'events.jsonl',
+                                 sent)
     events = read_events(path)
     page = tmp_path / 'report.html'
     result = report(str(path), '--limit', '0', '--html', str(page))
@@ -154,10 +155,11 @@ def test_the_docs_example_is_a_real_seeded_run():
 
 
 @pytest.mark.timeout(90)
-def test_the_docs_example_has_the_format_of_a_fresh_log(vaurien, tmp_path):
+def test_the_docs_example_has_the_format_of_a_fresh_log(vaurien_inproc,
+                                                        tmp_path):
     from test_observability_docs import _shapes
     fresh = _shapes(read_events(report_support.record(
-        vaurien, tmp_path / 'events.jsonl')))
+        vaurien_inproc, tmp_path / 'events.jsonl')))
     documented = _shapes(read_events(DOC_LOG))
     assert documented == fresh
 

@@ -95,6 +95,9 @@ def test_bulk_is_spliced_with_counts_and_events(echo_server):
         stats = proxy.proxy.stats
         assert proxy.call(lambda: (stats.bytes_up, stats.bytes_down)) == \
             (len(data), len(data))
+        # What was written, on the splice path too (sent_up: to the backend).
+        assert proxy.call(lambda: (stats.sent_up, stats.sent_down)) == \
+            (len(data), len(data))
         proxy.call(proxy.proxy.events.flush)
     finally:
         proxy.close()

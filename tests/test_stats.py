@@ -94,12 +94,14 @@ def test_merged_adds_effects_and_keeps_the_last_faults():
         range(RECENT, 2 * RECENT))
 
 
-def test_effects_agree_with_the_event_log(vaurien, http_server, tmp_path):
+def test_effects_agree_with_the_event_log(vaurien_inproc, http_server,
+                                          tmp_path):
     # The counts and the event log tell the same story, pick by pick.
     path = tmp_path / 'events.jsonl'
-    proc = vaurien('--event-log', str(path), '--seed', '7', '--behavior',
-                   '30:delay,20:error,10:blackout', '--handlers.delay.sleep',
-                   '0', *HTTP_ARGS, backend=http_server.address)
+    proc = vaurien_inproc('--event-log', str(path), '--seed', '7',
+                          '--behavior', '30:delay,20:error,10:blackout',
+                          '--handlers.delay.sleep', '0', *HTTP_ARGS,
+                          backend=http_server.address)
     for _ in range(8):
         with proc.connect() as sock:
             try:

@@ -2,11 +2,13 @@
 and error messages as Toxiproxy 2.12 answers them, against a real
 ``vaurien-toxiproxy`` process."""
 import json
+import re
 
 import pytest
 
 import support
-from toxiproxy_support import ToxiproxyServer, address, connect, exchange
+from toxiproxy_support import (ToxiproxyServer, address, connect, exchange,
+                               read_until_end)
 
 UPSTREAM = '127.0.0.1:20001'
 
@@ -316,6 +318,42 @@ def test_metrics_name_each_proxy(toxiproxy, echo):
            'listener="%s:%d",proxy="m",upstream="%s:%d"} 5' % (
                addr + echo.address) in text
     assert 'vaurien_connections_total{proxy="m"} 1' in text
+
+
+def _byte_counts(server, proxy):
+    """``{(metric, direction): value}`` of Toxiproxy's byte counters of
+    *proxy*, read from ``GET /metrics``."""
+    text = server.request('GET', '/metrics').text
+    counts = {}
+    for metric, direction, value in re.findall(
+            r'^toxiproxy_proxy_(received|sent)_bytes_total\{direction="'
+            r'(upstream|downstream)",listener="[^"]*",proxy="%s",'
+            r'upstream="[^"]*"\} (\d+)$' % re.escape(proxy), text, re.M):
+        counts[metric, direction] = int(value)
+    return counts
+
+
+def test_metrics_count_sent_bytes_after_the_toxics(toxiproxy, echo):
+    # limit_data lets 5 of the 10 echoed bytes through: as in Toxiproxy,
+    # "received" counts what the source gave, "sent" what the destination
+    # was given once the toxics had acted.
+    addr = toxiproxy.create('cut', echo.address)
+    toxiproxy.add_toxic('cut', 'limit_data', bytes=5)
+    with connect(addr) as sock:
+        sock.sendall(b'0123456789')
+        got, how, _ = read_until_end(sock)
+    assert (got, how) == (b'01234', 'eof')
+    expected = {('received', 'upstream'): 10, ('sent', 'upstream'): 10,
+                ('received', 'downstream'): 10, ('sent', 'downstream'): 5}
+    support.wait_until(lambda: _byte_counts(toxiproxy, 'cut') == expected,
+                       what='the byte counts %s' % expected)
+    # A proxy without toxics: what is read is what is written.
+    plain = toxiproxy.create('plain', echo.address)
+    with connect(plain) as sock:
+        assert exchange(sock, b'x' * 1000)[0] == b'x' * 1000
+        assert _byte_counts(toxiproxy, 'plain') == {
+            (metric, direction): 1000 for metric in ('received', 'sent')
+            for direction in ('upstream', 'downstream')}
 
 
 def test_changing_one_proxy_leaves_the_others_connections(toxiproxy, echo):

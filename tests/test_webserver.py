@@ -452,12 +452,14 @@ def test_token(vaurien_inproc, http_server):
         == 'delay'
 
 
-def test_token_from_the_ini_file(vaurien, http_server, tmp_path):
+def test_token_from_the_ini_file(vaurien_inproc, http_server, tmp_path,
+                                 monkeypatch):
     config = tmp_path / 'vaurien.ini'
     config.write_text('[vaurien]\nhttp = true\nhttp_host = 127.0.0.1\n'
                       'http_port = 0\nhttp_token = ${CTL_TOKEN}\n')
-    proxy = vaurien('--config', str(config), backend=http_server.address,
-                    env={'CTL_TOKEN': 'from-env'})
+    monkeypatch.setenv('CTL_TOKEN', 'from-env')
+    proxy = vaurien_inproc('--config', str(config),
+                           backend=http_server.address)
     import re
     port = int(re.search(r'control API on http://\S+:(\d+)',
                          proxy.log()).group(1))

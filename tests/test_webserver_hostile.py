@@ -18,8 +18,8 @@ pytestmark = pytest.mark.timeout(90)
 
 
 @pytest.fixture
-def proxy(vaurien, echo_server):
-    return start_controlled(vaurien, echo_server.address)
+def proxy(vaurien_inproc, echo_server):
+    return start_controlled(vaurien_inproc, echo_server.address)
 
 
 def raw(port, data, timeout=10.0, end=False):
@@ -130,8 +130,8 @@ def test_a_truncated_body_is_a_400(proxy):
     assert_clean(proxy)
 
 
-def test_a_non_ascii_token_sent_by_curl(vaurien, echo_server):
-    proxy = start_controlled(vaurien, echo_server.address,
+def test_a_non_ascii_token_sent_by_curl(vaurien_inproc, echo_server):
+    proxy = start_controlled(vaurien_inproc, echo_server.address,
                              '--http-token', 'sésame')
     url = 'http://%s:%d/handler' % (support.HOST, proxy.http_port)
     ok = subprocess.run(['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}',

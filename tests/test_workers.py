@@ -243,12 +243,21 @@ def _wait_children(proxy, count, without=()):
 
 
 def _exited(pid):
-    """True once *pid* is gone or a zombie (its sockets are closed)."""
+    """True once every thread of *pid* has exited, or it is gone: a
+    killed process's main thread can be a zombie while another thread
+    still runs its exit, and the last one holds the listening socket."""
     try:
-        with open('/proc/%d/stat' % pid) as fh:
-            return fh.read().rpartition(')')[2].split()[0] == 'Z'
+        tasks = os.listdir('/proc/%d/task' % pid)
     except FileNotFoundError:
         return True
+    for task in tasks:
+        try:
+            with open('/proc/%d/task/%s/stat' % (pid, task)) as fh:
+                if fh.read().rpartition(')')[2].split()[0] not in ('Z', 'X'):
+                    return False
+        except FileNotFoundError:
+            pass
+    return True
 
 
 @pytest.mark.timeout(60)

@@ -128,6 +128,7 @@ class TLSEchoServer:
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
+    disable_nagle_algorithm = True     # no delayed-ACK wait per response
 
     def do_GET(self):
         size = int(self.path.rsplit('/', 1)[1]) if self.path.startswith(

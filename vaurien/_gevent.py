@@ -56,6 +56,7 @@ REQUIRED = (
 
 _recv = GeventSocket.recv
 _recv_into = GeventSocket.recv_into
+_send = GeventSocket.send
 _sendall = GeventSocket.sendall
 # Plain ints, not the socket module's MsgFlag members: ``flags & MSG_PEEK``
 # on an IntFlag member is a Python-level call (enum's ``__and__``), and
@@ -70,8 +71,11 @@ class Socket(GeventSocket):
     ``conn`` is the engine's connection it belongs to; ``eof`` becomes true
     when a read returned end of stream; ``reads`` counts the reads and
     ``received`` the bytes read (by handlers and by the engine alike);
-    ``sent`` the bytes given to :meth:`sendall`. Reads and sends try the OS
-    socket first, and wait through gevent only when it is not ready.
+    ``sent`` the bytes written to it: those :meth:`send` and :meth:`sendall`
+    handed to the OS, plus those the engine writes on its fast paths
+    (which add their count themselves: one integer add per send). Reads
+    and sends try the OS socket first, and wait through gevent only when it
+    is not ready.
 
     Fairness: a read that finds data at once does not wait for the loop, so
     a loop of reads over a fast source would never let other connections
@@ -118,14 +122,22 @@ class Socket(GeventSocket):
             self.eof = True
         return data
 
+    def send(self, data, flags=0, *args, **kwargs):
+        """gevent's send, counted in ``sent``."""
+        count = _send(self, data, flags, *args, **kwargs)
+        self.sent += count
+        return count
+
     def sendall(self, data, flags=0):
         """Send all of *data*: one plain send first, which is the whole of
-        it nearly always; gevent's sendall (which waits) for any rest."""
-        self.sent += len(data)
+        it nearly always; gevent's sendall (which waits) for any rest. Each
+        send is counted in ``sent`` as it is done (gevent's sendall sends
+        through :meth:`send`)."""
         try:
             sent = self._sock.send(data, flags)
         except BlockingIOError:
             sent = 0
+        self.sent += sent
         if sent < len(data):
             with memoryview(data) as view:
                 _sendall(self, view[sent:], flags)

@@ -812,16 +812,18 @@ class TLSSocket(_gevent.Socket):
         chunk = memoryview(data).cast('B')[:tls.bufsize]
         while True:
             try:
-                return tls.write(chunk)
+                count = tls.write(chunk)
+                break
             except (BlockingIOError, InterruptedError):
                 _gevent.wait_write(self)
+        self.sent += count      # plaintext, as ``received``
+        return count
 
     def sendall(self, data, flags=0):
         """Send all of *data*; returns once every byte is handed to the
         socket (so a close right after loses nothing)."""
         tls = self.tls
         view = memoryview(data).cast('B')
-        self.sent += len(view)
         sent = 0
         while sent < len(view):
             sent += self.send(view[sent:sent + tls.bufsize])

@@ -745,7 +745,7 @@ class _Flow:
     event never finds bytes of an earlier event in flight), half-close.
     """
 
-    __slots__ = ('conn', 'to_backend', 'src', 'readable', 'writable',
+    __slots__ = ('conn', 'to_backend', 'src', 'dst', 'readable', 'writable',
                  'recv_into', 'send', 'rng', 'buf', 'view', 'sent',
                  'reading', 'writing', 'pipe', 'held', 'last', 'link',
                  'room')
@@ -758,6 +758,7 @@ class _Flow:
         else:
             src, dst = conn.backend, conn.client
         self.src = src
+        self.dst = dst      # its ``sent`` counts what the fast paths write
         self.readable, self.writable, src_raw, dst_raw = \
             _gevent.relay_ends(src, dst)
         src_tls, dst_tls = src.tls, dst.tls
@@ -1032,6 +1033,7 @@ class _Flow:
         except OSError:
             conn.close(_SIDES[not to_backend])
             return
+        self.dst.sent += sent
         if sent == count:
             if len(buffers) < _POOL_MAX:
                 buffers.append(buf)
@@ -1076,6 +1078,7 @@ class _Flow:
         except OSError:
             conn.close(_SIDES[not to_backend])
             return
+        self.dst.sent += sent
         if sent == count:
             if len(buffers) < _POOL_MAX:
                 buffers.append(buf)
@@ -1143,8 +1146,10 @@ class _Flow:
         take it all, stop reading and wait for it to be writable."""
         pipe = self.pipe
         try:
-            self.held -= _splice(pipe[0], pipe[3], self.held,
-                                 flags=_SPLICE_FLAGS)
+            count = _splice(pipe[0], pipe[3], self.held,
+                            flags=_SPLICE_FLAGS)
+            self.held -= count
+            self.dst.sent += count
         except (BlockingIOError, InterruptedError):
             pass
         except OSError:
@@ -1172,12 +1177,14 @@ class _Flow:
             return
         view = self.view
         try:
-            self.sent += self.send(view[self.sent:])
+            count = self.send(view[self.sent:])
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
             conn.close(_SIDES[not self.to_backend])
             return
+        self.sent += count
+        self.dst.sent += count
         if self.sent < len(view):
             return
         self.writing = False

@@ -23,12 +23,31 @@ import inspect
 import os
 import pkgutil
 import sys
+import time
 from importlib import metadata
 
 from vaurien.config import ConfigError
 
 __all__ = ['RegistryError', 'Registry', 'Entry', 'load_dotted',
            'discover_builtins']
+
+
+#: How long the installed packages' entry points, once read, are taken as
+#: they are (seconds): start-up builds several registries in a row, and
+#: each reading goes through every installed distribution's metadata.
+ENTRY_POINTS_FRESH = 2.0
+_read = [None, -ENTRY_POINTS_FRESH]     # [EntryPoints, when read]
+
+
+def installed_entry_points(group):
+    """The installed packages' entry points of *group*, read anew at most
+    every :data:`ENTRY_POINTS_FRESH` seconds (a package installed while the
+    proxy runs is seen by the next change made after that)."""
+    now = time.monotonic()
+    if now - _read[1] >= ENTRY_POINTS_FRESH:
+        _read[0] = metadata.entry_points()
+        _read[1] = now
+    return _read[0].select(group=group)
 
 
 class RegistryError(ConfigError, ValueError):
@@ -300,7 +319,7 @@ class Registry:
             self._entries[name] = Entry(self, name, 'built-in %s' % _where(cls),
                                         target=cls)
         if entry_points:
-            for ep in metadata.entry_points(group=group):
+            for ep in installed_entry_points(group):
                 self.add_path(ep.name, ep.value,
                               'entry point %s = %s (%s)'
                               % (ep.name, ep.value,

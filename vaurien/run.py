@@ -8,10 +8,9 @@ hands over to :mod:`vaurien.service` (or to ``--check``, ``--demo`` and
 ``vaurien: error: ...``, and exit status 2. No module imports this one:
 it is the top of the stack.
 """
-from gevent import monkey
+from vaurien._patch import patch_all
 
-if not monkey.is_module_patched('socket'):
-    monkey.patch_all()
+patch_all()
 
 import random  # noqa: E402
 import sys  # noqa: E402

@@ -4,8 +4,9 @@ The engine counts with plain integer increments where the work happens,
 so that counting costs next to nothing on the hot path:
 
 * picks: ``Behavior.picks[to_backend][index] += 1`` at each readable event;
-* bytes: ``Socket.received`` on each socket (bytes read from it), summed
-  into :class:`Stats` when the connection closes;
+* bytes: ``Socket.received`` and ``Socket.sent`` on each socket (bytes
+  read from it, bytes written to it), summed into :class:`Stats` when the
+  connection closes;
 * connections: the proxy's sequence number counts the accepted ones,
   :class:`Stats` the closed ones;
 * backend connect failures and handler exceptions (rare): here, by label;
@@ -125,6 +126,8 @@ class Stats:
 
     ``closed``: connections closed; ``bytes_up``/``bytes_down``: bytes read
     from clients / from backends by connections already closed;
+    ``sent_up``/``sent_down``: bytes written to backends / to clients by
+    them (after handlers and toxics: what the destination was given);
     ``failures``: ``{reason: count}`` of backend connect failures;
     ``exceptions``: ``{handler name: count}`` of exceptions raised by
     handlers (not counting "the peer went away" errors); ``picks``:
@@ -139,7 +142,8 @@ class Stats:
     number, client address, to_backend, handler name, effect, seconds)``.
     """
 
-    __slots__ = ('closed', 'bytes_up', 'bytes_down', 'failures',
+    __slots__ = ('closed', 'bytes_up', 'bytes_down', 'sent_up', 'sent_down',
+                 'failures',
                  'exceptions', 'exception_count', 'picks', 'behavior',
                  'effects', 'requests', 'connections', 'recent')
 
@@ -147,6 +151,8 @@ class Stats:
         self.closed = 0
         self.bytes_up = 0
         self.bytes_down = 0
+        self.sent_up = 0
+        self.sent_down = 0
         self.failures = dict.fromkeys(FAILURE_REASONS, 0)
         self.exceptions = {}
         self.exception_count = 0
@@ -161,10 +167,13 @@ class Stats:
         """Fold a closing connection's byte counts and the faults it met
         (``conn.faults``) into the totals."""
         self.closed += 1
-        self.bytes_up += conn.client.received
+        client = conn.client
+        self.bytes_up += client.received
+        self.sent_down += client.sent
         backend = conn.backend
         if backend is not None:
             self.bytes_down += backend.received
+            self.sent_up += backend.sent
         counts = self.connections
         faults = conn.faults
         if faults is None:      # (most connections)
@@ -238,8 +247,10 @@ class Snapshot:
     """All the counters at one moment, added up.
 
     ``opened``, ``closed``, ``open`` (connections), ``hung``, ``bytes_up``,
-    ``bytes_down``, ``picks`` (``{(name, to_backend): count}``, every name of
-    the current behavior present), ``failures`` (``{reason: count}``),
+    ``bytes_down`` (read from clients, from backends), ``sent_up``,
+    ``sent_down`` (written to backends, to clients), ``picks``
+    (``{(name, to_backend): count}``, every name of the current behavior
+    present), ``failures`` (``{reason: count}``),
     ``exceptions`` (``{name: count}``), ``behavior`` (its text),
     ``effects`` (``{(name, effect): count}``, one per handler call),
     ``requests`` (``{(name, effect): count}``, one per request, protocol
@@ -250,8 +261,9 @@ class Snapshot:
     """
 
     __slots__ = ('opened', 'closed', 'open', 'hung', 'bytes_up',
-                 'bytes_down', 'picks', 'failures', 'exceptions', 'behavior',
-                 'effects', 'requests', 'connections', 'recent')
+                 'bytes_down', 'sent_up', 'sent_down', 'picks', 'failures',
+                 'exceptions', 'behavior', 'effects', 'requests',
+                 'connections', 'recent')
 
     def __init__(self):
         self.effects, self.requests, self.connections = {}, {}, {}
@@ -273,8 +285,8 @@ class Snapshot:
         """One snapshot adding up the JSON data of several (``to_json``)."""
         snap = cls()
         for name in ('opened', 'closed', 'open', 'hung', 'bytes_up',
-                     'bytes_down'):
-            setattr(snap, name, sum(part[name] for part in parts))
+                     'bytes_down', 'sent_up', 'sent_down'):
+            setattr(snap, name, sum(part.get(name, 0) for part in parts))
         snap.picks, snap.failures, snap.exceptions = {}, {}, {}
         for part in parts:
             for name, to_backend, count in part['picks']:
@@ -331,13 +343,18 @@ def snapshot(proxy):
     snap.open = max(0, snap.opened - snap.closed)
     snap.hung = len(proxy.hung)
     up, down = stats.bytes_up, stats.bytes_down
+    sent_up, sent_down = stats.sent_up, stats.sent_down
     for conn in list(proxy.connections):
         if conn.closed:
             continue
         up += conn.client.received
-        if conn.backend is not None:
-            down += conn.backend.received
+        sent_down += conn.client.sent
+        backend = conn.backend
+        if backend is not None:
+            down += backend.received
+            sent_up += backend.sent
     snap.bytes_up, snap.bytes_down = up, down
+    snap.sent_up, snap.sent_down = sent_up, sent_down
     picks = dict(stats.picks)
     if behavior is not None:
         names = behavior.names

@@ -507,21 +507,29 @@ def _label(value):
 
 def render_group(group):
     """Prometheus text for every proxy of *group*: Toxiproxy's
-    ``toxiproxy_proxy_received_bytes_total`` beside Vaurien's connection
-    counters, each labelled with the proxy."""
+    ``toxiproxy_proxy_received_bytes_total`` (bytes read from the source of
+    each direction, before handlers and toxics) and
+    ``toxiproxy_proxy_sent_bytes_total`` (bytes written to its destination,
+    after them) beside Vaurien's connection counters, each labelled with
+    the proxy."""
     lines = []
     snaps = [(proxy, snapshot(proxy.proxy)) for proxy in group]
-    lines.append('# HELP toxiproxy_proxy_received_bytes_total Bytes read '
-                 'from the source of each direction.')
-    lines.append('# TYPE toxiproxy_proxy_received_bytes_total counter')
-    for proxy, snap in snaps:
-        for direction, count in (('upstream', snap.bytes_up),
-                                 ('downstream', snap.bytes_down)):
-            lines.append('toxiproxy_proxy_received_bytes_total{direction="%s",'
-                         'listener="%s",proxy="%s",upstream="%s"} %d'
-                         % (direction, _label(proxy.listen),
-                            _label(proxy.name), _label(proxy.upstream),
-                            count))
+    for metric, text, up, down in (
+            ('toxiproxy_proxy_received_bytes_total',
+             'Bytes read from the source of each direction.',
+             'bytes_up', 'bytes_down'),
+            ('toxiproxy_proxy_sent_bytes_total',
+             'Bytes written to the destination of each direction.',
+             'sent_up', 'sent_down')):
+        lines.append('# HELP %s %s' % (metric, text))
+        lines.append('# TYPE %s counter' % metric)
+        for proxy, snap in snaps:
+            for direction, attr in (('upstream', up), ('downstream', down)):
+                lines.append('%s{direction="%s",listener="%s",proxy="%s",'
+                             'upstream="%s"} %d'
+                             % (metric, direction, _label(proxy.listen),
+                                _label(proxy.name), _label(proxy.upstream),
+                                getattr(snap, attr)))
     for metric, kind, text, attr in (
             ('vaurien_connections_total', 'counter',
              'Client connections accepted.', 'opened'),

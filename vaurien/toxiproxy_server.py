@@ -13,10 +13,9 @@ toxicity rolls and random draws. Vaurien's own flags: ``--http-token``,
 ``--log-level`` (else ``$LOG_LEVEL``, as toxiproxy-server reads it). SIGTERM or SIGINT stops it gracefully: the API and every
 proxy stop listening and their connections are closed.
 """
-from gevent import monkey
+from vaurien._patch import patch_all
 
-if not monkey.is_module_patched('socket'):
-    monkey.patch_all()
+patch_all()
 
 import argparse  # noqa: E402  (after the patching, on purpose)
 import os  # noqa: E402

@@ -36,7 +36,8 @@ def download(proxy):
 
 
 @pytest.mark.timeout(60)
-def test_rate_held_within_ten_percent(vaurien_inproc, download_server):
+def test_rate_never_exceeded_and_roughly_held(vaurien_inproc,
+                                              download_server):
     proxy = vaurien_inproc('--behavior', '100:bandwidth',
                            '--handlers.bandwidth.rate', str(RATE_KB),
                            backend=download_server.address)
@@ -44,8 +45,11 @@ def test_rate_held_within_ten_percent(vaurien_inproc, download_server):
     assert (len(data), how) == (SIZE, 'eof')
     elapsed = stamps[-1][0] - start
     rate = SIZE / elapsed
+    # Too fast would be the handler's fault: within 10%. Too slow can be a
+    # busy machine's (a loop turn late by more than the handler's catch-up
+    # allowance loses that time): within 30%.
     assert rate <= 1.1 * RATE, 'too fast: %.0f B/s' % rate
-    assert rate >= 0.9 * RATE, 'too slow: %.0f B/s' % rate
+    assert rate >= 0.7 * RATE, 'too slow: %.0f B/s' % rate
 
 
 @pytest.mark.timeout(60)

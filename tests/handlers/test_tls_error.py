@@ -115,10 +115,11 @@ def test_bad_option_is_one_line():
     assert len(done.stderr.strip().splitlines()) == 1
 
 
-def test_failed_handshakes_are_counted_and_logged(vaurien, echo_server, pki):
+def test_failed_handshakes_are_counted_and_logged(vaurien_inproc, echo_server,
+                                                  pki):
     # What tls_error did is one fault per connection: "errored" (an alert)
     # in the stats and, with --log-faults, in the log.
-    proxy = start(vaurien, pki, echo_server.address, '--behavior',
+    proxy = start(vaurien_inproc, pki, echo_server.address, '--behavior',
                   '100:tls_error', '--log-faults', *HTTP_ARGS)
     for _ in range(2):
         assert isinstance(handshake(pki, proxy), ssl.SSLError)

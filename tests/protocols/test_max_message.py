@@ -14,8 +14,8 @@ pytestmark = pytest.mark.timeout(90)
 LIMIT = 64 << 10
 
 
-def start(vaurien, backend, *args):
-    return vaurien('--protocol', 'http', '--max-message', '64k', *args,
+def start(factory, backend, *args):
+    return factory('--protocol', 'http', '--max-message', '64k', *args,
                    backend=backend.address, extra_paths=[HERE])
 
 
@@ -32,8 +32,9 @@ def exchange(proxy, method, path, body=None, count=1):
         c.close()
 
 
-def test_delay_delays_the_start_then_the_rest_streams(vaurien, http_backend):
-    proxy = start(vaurien, http_backend, '--behavior', '100:delay',
+def test_delay_delays_the_start_then_the_rest_streams(vaurien_inproc,
+                                                      http_backend):
+    proxy = start(vaurien_inproc, http_backend, '--behavior', '100:delay',
                   '--handlers.delay.sleep', '0.3')
     body = os.urandom(3 << 20)
     with Timer() as t:
@@ -43,8 +44,8 @@ def test_delay_delays_the_start_then_the_rest_streams(vaurien, http_backend):
     assert 0.3 - 0.05 <= t.elapsed < 1.5
 
 
-def test_error_replaces_a_long_response_whole(vaurien, http_backend):
-    proxy = start(vaurien, http_backend, '--behavior', '100:error',
+def test_error_replaces_a_long_response_whole(vaurien_inproc, http_backend):
+    proxy = start(vaurien_inproc, http_backend, '--behavior', '100:error',
                   '--handlers.error.direction', 'downstream')
     answers = exchange(proxy, 'GET', '/size/%d' % (2 << 20), count=3)
     # Each 2 MiB response replaced by a 5xx; the connection stays in step.
@@ -52,10 +53,11 @@ def test_error_replaces_a_long_response_whole(vaurien, http_backend):
         assert 500 <= status < 600 and b'injected error' in body
 
 
-def test_a_long_response_through_a_passing_handler(vaurien, http_backend):
+def test_a_long_response_through_a_passing_handler(vaurien_inproc,
+                                                   http_backend):
     # Slices of about 1 KiB: the 64 KiB head in about 64 slices (the
     # default 64 B slices would take ten seconds a response).
-    proxy = start(vaurien, http_backend, '--behavior', '100:slicer',
+    proxy = start(vaurien_inproc, http_backend, '--behavior', '100:slicer',
                   '--handlers.slicer.average_size', '1024',
                   '--handlers.slicer.size_variation', '512')
     answers = exchange(proxy, 'GET', '/size/%d' % (1 << 20), count=2)

@@ -70,12 +70,13 @@ def lines_roundtrip(proxy, lines):
         return support.recv_all(sock)
 
 
-def test_a_user_protocol_by_dotted_path_and_by_section(vaurien, echo_server,
-                                                       tmp_path, recorder):
+def test_a_user_protocol_by_dotted_path_and_by_section(vaurien_inproc,
+                                                       echo_server, tmp_path,
+                                                       recorder):
     args, records = recorder
-    proxy = vaurien('--protocol', 'line_protocol.Lines', *args,
-                    backend=echo_server.address,
-                    extra_paths=[EXAMPLES, HERE])
+    proxy = vaurien_inproc('--protocol', 'line_protocol.Lines', *args,
+                           backend=echo_server.address,
+                           extra_paths=[EXAMPLES, HERE])
     lines = [b'one\n', b'two\n', b'three\n']
     assert lines_roundtrip(proxy, lines) == b''.join(lines)
     assert [d for k, d in records() if k == 'up'] == lines
@@ -83,16 +84,17 @@ def test_a_user_protocol_by_dotted_path_and_by_section(vaurien, echo_server,
     ini.write_text('[vaurien]\nprotocol = lines\nbehavior = 100:error\n\n'
                    '[protocol:lines]\ncallable = line_protocol.Lines\n'
                    'error_text = BUSY\n')
-    failing = vaurien('--config', str(ini), backend=echo_server.address,
-                      extra_paths=[EXAMPLES])
+    failing = vaurien_inproc('--config', str(ini),
+                             backend=echo_server.address,
+                             extra_paths=[EXAMPLES])
     assert lines_roundtrip(failing, lines) == b'ERR BUSY\n' * 3
 
 
-def test_malformed_traffic_is_relayed_raw_with_one_log_line(vaurien,
+def test_malformed_traffic_is_relayed_raw_with_one_log_line(vaurien_inproc,
                                                             echo_server):
-    proxy = vaurien('--protocol', 'http', '--behavior', '50:delay',
-                    '--handlers.delay.sleep', '0.01',
-                    backend=echo_server.address)
+    proxy = vaurien_inproc('--protocol', 'http', '--behavior', '50:delay',
+                           '--handlers.delay.sleep', '0.01',
+                           backend=echo_server.address)
     garbage = b'\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03' + \
         os.urandom(50000)
     for _ in range(2):

@@ -18,8 +18,8 @@ pytestmark = pytest.mark.timeout(120)
 EXAMPLES = os.path.join(support.ROOT, 'examples')
 
 
-def run_example(vaurien, name, backend, *script_args):
-    proxy = vaurien('--config', os.path.join(EXAMPLES, name + '.ini'),
+def run_example(factory, name, backend, *script_args):
+    proxy = factory('--config', os.path.join(EXAMPLES, name + '.ini'),
                     '--seed', '2024', backend=backend.address)
     done = subprocess.run(
         [sys.executable, os.path.join(EXAMPLES, name + '.py'),
@@ -30,34 +30,35 @@ def run_example(vaurien, name, backend, *script_args):
     return done.stdout, proxy
 
 
-def test_redis_outage_drill(vaurien, redis_backend):
-    out, _ = run_example(vaurien, 'redis_outage_drill', redis_backend)
+def test_redis_outage_drill(vaurien_inproc, redis_backend):
+    out, _ = run_example(vaurien_inproc, 'redis_outage_drill', redis_backend)
     assert out.startswith('drill passed: 100 writes, 100 reads, ')
     assert ', 0 server errors' not in out       # the chaos did happen
 
 
-def test_flaky_http_api(vaurien, http_backend):
-    out, _ = run_example(vaurien, 'flaky_http_api', http_backend)
+def test_flaky_http_api(vaurien_inproc, http_backend):
+    out, _ = run_example(vaurien_inproc, 'flaky_http_api', http_backend)
     assert out.startswith('client passed: 50 requests, ')
     assert ', 0 retried' not in out
 
 
-def test_memcache_degraded(vaurien, memcached_backend):
-    out, _ = run_example(vaurien, 'memcache_degraded', memcached_backend)
+def test_memcache_degraded(vaurien_inproc, memcached_backend):
+    out, _ = run_example(vaurien_inproc, 'memcache_degraded',
+                         memcached_backend)
     assert out.startswith('cache passed: 300 lookups, ')
     assert ', 0 server errors' not in out
 
 
-def test_mysql_deadlocks(vaurien, mysql_backend):
-    out, _ = run_example(vaurien, 'mysql_deadlocks', mysql_backend,
+def test_mysql_deadlocks(vaurien_inproc, mysql_backend):
+    out, _ = run_example(vaurien_inproc, 'mysql_deadlocks', mysql_backend,
                          MYSQL_USER, MYSQL_PASSWORD, 'chaos')
     assert out.startswith('bank passed: 40 transfers, ')
     assert ', 0 retried' not in out
 
 
-def test_smtp_retry(vaurien, smtp_backend):
+def test_smtp_retry(vaurien_inproc, smtp_backend):
     before = len(smtp_backend.messages)
-    out, _ = run_example(vaurien, 'smtp_retry', smtp_backend)
+    out, _ = run_example(vaurien_inproc, 'smtp_retry', smtp_backend)
     assert out.startswith('mailer passed: 20 mails, ')
     assert ', 0 retries' not in out
     subjects = {m.original_content.split(b'Subject: ')[1].split(b'\r\n')[0]
@@ -74,14 +75,14 @@ def docs_commands():
             if line.strip().startswith('$ vaurien ')]
 
 
-def test_the_command_in_the_docs(vaurien, redis_backend):
+def test_the_command_in_the_docs(vaurien_inproc, redis_backend):
     import redis
     (argv,) = docs_commands()
     args = argv[1:]
     # Same command, with the test's backend and a free port.
     args[args.index('--distant') + 1] = '%s:%d' % redis_backend.address
     args[args.index('--local') + 1] = '127.0.0.1:0'
-    proxy = vaurien(*args + ['--seed', '1'])
+    proxy = vaurien_inproc(*args + ['--seed', '1'])
     r = redis.Redis(*proxy.address, socket_timeout=10)
     results = set()
     for i in range(30):

@@ -16,8 +16,9 @@ urllib3 = pytest.importorskip('urllib3')
 pytestmark = pytest.mark.timeout(90)
 
 
-def start(vaurien, backend, *args, **kwargs):
-    return vaurien('--protocol', 'http', *args, backend=backend.address,
+def start(factory, backend, *args, **kwargs):
+    """*factory*: the vaurien_inproc fixture (or vaurien for a process)."""
+    return factory('--protocol', 'http', *args, backend=backend.address,
                    extra_paths=[HERE], **kwargs)
 
 
@@ -50,8 +51,8 @@ def read_responses(sock, count, methods):
     return out
 
 
-def test_dummy_is_transparent(vaurien, http_backend):
-    proxy = start(vaurien, http_backend)
+def test_dummy_is_transparent(vaurien_inproc, http_backend):
+    proxy = start(vaurien_inproc, http_backend)
     c = conn(proxy)
     # Keep-alive: every request below goes over this one connection.
     assert get(c, '/')[:2] == (200, b'hello from the backend\n')
@@ -76,10 +77,10 @@ def test_dummy_is_transparent(vaurien, http_backend):
         assert response.status == 200 and response.data == payload(i * 37)
 
 
-def test_pipelined_requests_are_separate_messages(vaurien, http_backend,
-                                                  recorder):
+def test_pipelined_requests_are_separate_messages(vaurien_inproc,
+                                                  http_backend, recorder):
     args, records = recorder
-    proxy = start(vaurien, http_backend, *args)
+    proxy = start(vaurien_inproc, http_backend, *args)
     requests = [b'GET /size/10 HTTP/1.1\r\nHost: x\r\n\r\n',
                 b'HEAD / HTTP/1.1\r\nHost: x\r\n\r\n',
                 b'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n'
@@ -98,8 +99,8 @@ def test_pipelined_requests_are_separate_messages(vaurien, http_backend,
     assert downs[3].endswith(b'0\r\nX-Trailer: yes\r\n\r\n')
 
 
-def test_expect_100_continue(vaurien, http_backend):
-    proxy = start(vaurien, http_backend)
+def test_expect_100_continue(vaurien_inproc, http_backend):
+    proxy = start(vaurien_inproc, http_backend)
     with socket.create_connection(proxy.address, timeout=30) as sock:
         sock.sendall(b'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5'
                      b'\r\nExpect: 100-continue\r\n\r\n')
@@ -111,28 +112,29 @@ def test_expect_100_continue(vaurien, http_backend):
         assert read_responses(sock, 1, ['POST']) == [(200, b'hello')]
 
 
-def test_overwrite_host_header(vaurien, http_backend, tmp_path):
+def test_overwrite_host_header(vaurien_inproc, http_backend, tmp_path):
     expected = ('%s:%d' % http_backend.address).encode()
-    plain = start(vaurien, http_backend)
+    plain = start(vaurien_inproc, http_backend)
     c = conn(plain)
     c.request('GET', '/host', headers={'Host': 'public.example.com'})
     assert c.getresponse().read() == b'public.example.com'
-    cli = start(vaurien, http_backend, '--protocols.http.overwrite_host_header',
-                'true')
+    cli = start(vaurien_inproc, http_backend,
+                '--protocols.http.overwrite_host_header', 'true')
     c = conn(cli)
     c.request('GET', '/host', headers={'Host': 'public.example.com'})
     assert c.getresponse().read() == expected
     ini = tmp_path / 'vaurien.ini'
     ini.write_text('[vaurien]\nprotocol = http\n\n[protocol:http]\n'
                    'overwrite_host_header = yes\n')
-    from_ini = vaurien('--config', str(ini), backend=http_backend.address)
+    from_ini = vaurien_inproc('--config', str(ini),
+                              backend=http_backend.address)
     c = conn(from_ini)
     c.request('GET', '/host', headers={'Host': 'public.example.com'})
     assert c.getresponse().read() == expected
 
 
-def test_delay_holds_each_message_once(vaurien, http_backend):
-    slow = start(vaurien, http_backend, '--behavior', '100:delay',
+def test_delay_holds_each_message_once(vaurien_inproc, http_backend):
+    slow = start(vaurien_inproc, http_backend, '--behavior', '100:delay',
                  '--handlers.delay.sleep', '0.5', '--handlers.delay.before',
                  'false')
     c = conn(slow)
@@ -140,7 +142,7 @@ def test_delay_holds_each_message_once(vaurien, http_backend):
         assert get(c, '/size/%d' % (8 << 20))[1] == payload(8 << 20)
     # An 8 MiB response is one message: one delay, not one per read.
     assert 0.5 - 0.05 <= t.elapsed < 20
-    before = start(vaurien, http_backend, '--behavior', '100:delay',
+    before = start(vaurien_inproc, http_backend, '--behavior', '100:delay',
                    '--handlers.delay.sleep', '0.3')
     with socket.create_connection(before.address, timeout=30) as sock:
         with Timer() as t:
@@ -149,8 +151,9 @@ def test_delay_holds_each_message_once(vaurien, http_backend):
     assert t.elapsed >= 3 * 0.3 - 0.05
 
 
-def test_error_is_a_5xx_and_the_next_request_works(vaurien, http_backend):
-    broken = start(vaurien, http_backend, '--behavior', '100:error')
+def test_error_is_a_5xx_and_the_next_request_works(vaurien_inproc,
+                                                   http_backend):
+    broken = start(vaurien_inproc, http_backend, '--behavior', '100:error')
     base = 'http://%s:%d' % broken.address
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(base + '/', timeout=30)
@@ -166,7 +169,7 @@ def test_error_is_a_5xx_and_the_next_request_works(vaurien, http_backend):
     status, body, response = get(c, '/close/1000')
     assert status >= 500 and response.getheader('Connection') == 'close'
 
-    flaky = start(vaurien, http_backend, '--behavior', '50:error',
+    flaky = start(vaurien_inproc, http_backend, '--behavior', '50:error',
                   '--handlers.error.direction', 'downstream', '--seed', '5')
     pool = urllib3.PoolManager(retries=False)
     base = 'http://%s:%d' % flaky.address
@@ -212,6 +215,7 @@ def peak_memory(pid):
 
 @pytest.mark.timeout(120)
 def test_a_huge_body_streams_through_in_bounded_memory(vaurien):
+    # A process of its own: its peak memory is the proxy's alone.
     backend = support.TCPServer(_big_response)
     try:
         proxy = start(vaurien, backend)

@@ -12,8 +12,8 @@ from pymemcache.exceptions import MemcacheServerError  # noqa: E402
 pytestmark = pytest.mark.timeout(90)
 
 
-def start(vaurien, backend, *args):
-    return vaurien('--protocol', 'memcache', *args, backend=backend.address,
+def start(factory, backend, *args):
+    return factory('--protocol', 'memcache', *args, backend=backend.address,
                    extra_paths=[HERE])
 
 
@@ -22,8 +22,8 @@ def client(proxy):
                   default_noreply=False)
 
 
-def test_dummy_is_transparent(vaurien, memcached_backend):
-    proxy = start(vaurien, memcached_backend)
+def test_dummy_is_transparent(vaurien_inproc, memcached_backend):
+    proxy = start(vaurien_inproc, memcached_backend)
     mc = client(proxy)
     assert mc.set('a', b'1')
     assert mc.add('b', b'2')
@@ -48,11 +48,12 @@ def test_dummy_is_transparent(vaurien, memcached_backend):
     assert mc.version()
 
 
-def test_each_call_gets_one_whole_message(vaurien, memcached_backend,
+def test_each_call_gets_one_whole_message(vaurien_inproc, memcached_backend,
                                           recorder):
     args, records = recorder
     # Messages up to --max-message are whole; 1.4 MB is above the default.
-    proxy = start(vaurien, memcached_backend, *args, '--max-message', '4M')
+    proxy = start(vaurien_inproc, memcached_backend, *args,
+                  '--max-message', '4M')
     value = b'\r\nEND\r\n' * 200000               # tricky bytes, 1.4 MB
     with socket.create_connection(proxy.address, timeout=10) as sock:
         sock.sendall(b'set t 0 0 %d\r\n%s\r\nget t nothing t\r\n'
@@ -73,18 +74,18 @@ def test_each_call_gets_one_whole_message(vaurien, memcached_backend,
     assert downs == [b'STORED\r\n', expected[8:-4], b'MN\r\n']
 
 
-def test_delay_holds_each_message_once(vaurien, memcached_backend):
+def test_delay_holds_each_message_once(vaurien_inproc, memcached_backend):
     mc_direct = Client(memcached_backend.address)
     mc_direct.set('big', b'z' * (8 << 20))
-    proxy = start(vaurien, memcached_backend, '--behavior', '100:delay',
+    proxy = start(vaurien_inproc, memcached_backend, '--behavior', '100:delay',
                   '--handlers.delay.sleep', '0.5', '--handlers.delay.before',
                   'false')
     mc = client(proxy)
     with Timer() as t:
         assert len(mc.get('big')) == 8 << 20
     assert 0.5 - 0.05 <= t.elapsed < 20
-    before = start(vaurien, memcached_backend, '--behavior', '100:delay',
-                   '--handlers.delay.sleep', '0.3')
+    before = start(vaurien_inproc, memcached_backend, '--behavior',
+                   '100:delay', '--handlers.delay.sleep', '0.3')
     with socket.create_connection(before.address, timeout=10) as sock:
         with Timer() as t:
             sock.sendall(b'version\r\nversion\r\nversion\r\n')
@@ -95,11 +96,12 @@ def test_delay_holds_each_message_once(vaurien, memcached_backend):
 
 
 def test_error_is_a_server_error_and_the_stream_stays_in_step(
-        vaurien, memcached_backend):
-    broken = start(vaurien, memcached_backend, '--behavior', '100:error')
+        vaurien_inproc, memcached_backend):
+    broken = start(vaurien_inproc, memcached_backend, '--behavior',
+                   '100:error')
     with pytest.raises(MemcacheServerError, match='vaurien'):
         client(broken).get('x')
-    flaky = start(vaurien, memcached_backend, '--behavior', '50:error',
+    flaky = start(vaurien_inproc, memcached_backend, '--behavior', '50:error',
                   '--handlers.error.direction', 'downstream', '--seed', '3')
     mc = client(flaky)
     outcomes = set()

@@ -13,8 +13,8 @@ pymysql = pytest.importorskip('pymysql')
 pytestmark = pytest.mark.timeout(90)
 
 
-def start(vaurien, backend, *args):
-    return vaurien('--protocol', 'mysql', *args, backend=backend.address,
+def start(factory, backend, *args):
+    return factory('--protocol', 'mysql', *args, backend=backend.address,
                    extra_paths=[HERE])
 
 
@@ -33,8 +33,8 @@ ROWS = ('WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq '
         'WHERE n < %d) SELECT n, REPEAT("r", 40) FROM seq')
 
 
-def test_dummy_is_transparent(vaurien, mysql_backend, tmp_path):
-    proxy = start(vaurien, mysql_backend)
+def test_dummy_is_transparent(vaurien_inproc, mysql_backend, tmp_path):
+    proxy = start(vaurien_inproc, mysql_backend)
     db = connect(proxy, local_infile=True,
                  client_flag=pymysql.constants.CLIENT.MULTI_STATEMENTS)
     with db.cursor() as cur:
@@ -72,9 +72,9 @@ def test_dummy_is_transparent(vaurien, mysql_backend, tmp_path):
     db.close()
 
 
-def test_a_result_set_is_one_message(vaurien, mysql_backend, recorder):
+def test_a_result_set_is_one_message(vaurien_inproc, mysql_backend, recorder):
     args, records = recorder
-    proxy = start(vaurien, mysql_backend, *args)
+    proxy = start(vaurien_inproc, mysql_backend, *args)
     db = connect(proxy)
     with db.cursor() as cur:
         cur.execute(ROWS % 800)
@@ -106,8 +106,8 @@ def test_a_result_set_is_one_message(vaurien, mysql_backend, recorder):
     assert query == len(ups) - 3
 
 
-def test_delay_holds_each_message_once(vaurien, mysql_backend):
-    slow = start(vaurien, mysql_backend, '--behavior', '100:delay',
+def test_delay_holds_each_message_once(vaurien_inproc, mysql_backend):
+    slow = start(vaurien_inproc, mysql_backend, '--behavior', '100:delay',
                  '--handlers.delay.sleep', '0.5', '--handlers.delay.before',
                  'false')
     db = connect(slow)
@@ -117,7 +117,7 @@ def test_delay_holds_each_message_once(vaurien, mysql_backend):
             assert len(cur.fetchone()[0]) == 8 << 20
         # An 8 MiB result is one message: one delay, not one per read.
         assert 0.5 - 0.05 <= t.elapsed < 20
-    before = start(vaurien, mysql_backend, '--behavior', '100:delay',
+    before = start(vaurien_inproc, mysql_backend, '--behavior', '100:delay',
                    '--handlers.delay.sleep', '0.3')
     db = connect(before)
     with db.cursor() as cur:
@@ -128,12 +128,12 @@ def test_delay_holds_each_message_once(vaurien, mysql_backend):
 
 
 def test_error_is_a_server_error_and_the_session_stays_in_step(
-        vaurien, mysql_backend):
-    broken = start(vaurien, mysql_backend, '--behavior', '100:error')
+        vaurien_inproc, mysql_backend):
+    broken = start(vaurien_inproc, mysql_backend, '--behavior', '100:error')
     with pytest.raises(pymysql.err.OperationalError) as caught:
         connect(broken)
     assert caught.value.args[0] == 1040            # "Too many connections"
-    flaky = start(vaurien, mysql_backend, '--behavior', '25:error',
+    flaky = start(vaurien_inproc, mysql_backend, '--behavior', '25:error',
                   '--handlers.error.direction', 'downstream', '--seed', '1')
     outcomes = set()
     db = None
@@ -157,8 +157,8 @@ def test_error_is_a_server_error_and_the_session_stays_in_step(
     assert {'ok', 'error'} <= outcomes
 
 
-def test_tls_sessions_are_relayed_raw(vaurien, mysql_backend, tls_cert):
-    proxy = start(vaurien, mysql_backend, '--behavior', '50:delay',
+def test_tls_sessions_are_relayed_raw(vaurien_inproc, mysql_backend, tls_cert):
+    proxy = start(vaurien_inproc, mysql_backend, '--behavior', '50:delay',
                   '--handlers.delay.sleep', '0.01')
     db = connect(proxy, ssl_disabled=False, ssl_ca=tls_cert[0],
                  ssl_verify_identity=False)
@@ -172,13 +172,14 @@ def test_tls_sessions_are_relayed_raw(vaurien, mysql_backend, tls_cert):
     assert 'raw bytes' not in proxy.log()     # announced: no warning
 
 
-def test_the_mariadb_command_line_client(vaurien, mysql_backend, recorder):
+def test_the_mariadb_command_line_client(vaurien_inproc, mysql_backend,
+                                         recorder):
     """A second real client library: libmariadb, through the ``mariadb``
     command-line client (multi-statements, a large result)."""
     from conftest import need_binary
     client = need_binary('mariadb', 'mysql')
     args, records = recorder
-    proxy = start(vaurien, mysql_backend, *args)
+    proxy = start(vaurien_inproc, mysql_backend, *args)
     sql = ('SET SESSION max_recursive_iterations = 100000; '
            + (ROWS % 3000) + '; SELECT "after", 1 + 1;')
     done = subprocess.run(

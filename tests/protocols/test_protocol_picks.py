@@ -108,12 +108,14 @@ CLIENTS_OF = {'http': (http_client, 'http_backend'),
 
 
 @pytest.mark.parametrize('protocol', sorted(CLIENTS_OF))
-def test_a_share_of_the_requests_is_delayed(vaurien, request, protocol):
+def test_a_share_of_the_requests_is_delayed(vaurien_inproc, request,
+                                            protocol):
     make_client, fixture = CLIENTS_OF[protocol]
     backend = request.getfixturevalue(fixture)
-    proxy = vaurien('--protocol', protocol, '--behavior', '20:delay',
-                    '--handlers.delay.sleep', str(SLEEP), '--seed', '2026',
-                    *HTTP_ARGS, backend=backend.address, extra_paths=[HERE])
+    proxy = vaurien_inproc('--protocol', protocol, '--behavior', '20:delay',
+                           '--handlers.delay.sleep', str(SLEEP),
+                           '--seed', '2026', *HTTP_ARGS,
+                           backend=backend.address, extra_paths=[HERE])
     times = run_clients(make_client(proxy))
     assert len(times) == REQUESTS
     sent = REQUESTS
@@ -132,11 +134,11 @@ def test_a_share_of_the_requests_is_delayed(vaurien, request, protocol):
     assert slow >= delayed
 
 
-def test_a_share_of_the_exchanges_is_cut(vaurien, http_backend):
+def test_a_share_of_the_exchanges_is_cut(vaurien_inproc, http_backend):
     connections = 1000
-    proxy = vaurien('--protocol', 'http', '--behavior', '5:blackout',
-                    '--seed', '2026', *HTTP_ARGS,
-                    backend=http_backend.address, extra_paths=[HERE])
+    proxy = vaurien_inproc('--protocol', 'http', '--behavior', '5:blackout',
+                           '--seed', '2026', *HTTP_ARGS,
+                           backend=http_backend.address, extra_paths=[HERE])
     cut = []
     lock = threading.Lock()
 
@@ -180,13 +182,13 @@ def keep_alive_requests(proxy, count, statuses):
     conn.close()
 
 
-def test_the_response_of_a_picked_request_gets_the_fault(vaurien,
+def test_the_response_of_a_picked_request_gets_the_fault(vaurien_inproc,
                                                          http_backend):
     # error acts on responses: the response of each request that picked it
     # is an error, as the client sees (and only those).
-    proxy = vaurien('--protocol', 'http', '--behavior', '10:error',
-                    '--seed', '7', *HTTP_ARGS,
-                    backend=http_backend.address, extra_paths=[HERE])
+    proxy = vaurien_inproc('--protocol', 'http', '--behavior', '10:error',
+                           '--seed', '7', *HTTP_ARGS,
+                           backend=http_backend.address, extra_paths=[HERE])
     statuses = []
     keep_alive_requests(proxy, 400, statuses)
     errors = sum(1 for status in statuses if status >= 500)
@@ -201,14 +203,15 @@ def test_the_response_of_a_picked_request_gets_the_fault(vaurien,
     assert calls == {('error', 'none'): errors, ('error', 'errored'): errors}
 
 
-def test_pick_event_picks_each_message(vaurien, http_backend):
+def test_pick_event_picks_each_message(vaurien_inproc, http_backend):
     # The per-message dispatch of --pick event, kept on request: a pick for
     # each request and one for each response (still none at the end of
     # stream).
-    proxy = vaurien('--protocol', 'http', '--pick', 'event',
-                    '--behavior', '20:delay', '--handlers.delay.sleep', '0',
-                    '--seed', '7', *HTTP_ARGS,
-                    backend=http_backend.address, extra_paths=[HERE])
+    proxy = vaurien_inproc('--protocol', 'http', '--pick', 'event',
+                           '--behavior', '20:delay',
+                           '--handlers.delay.sleep', '0',
+                           '--seed', '7', *HTTP_ARGS,
+                           backend=http_backend.address, extra_paths=[HERE])
     statuses = []
     keep_alive_requests(proxy, 100, statuses)
     assert statuses == [200] * 100
@@ -231,16 +234,17 @@ def test_pick_exchange_needs_a_protocol():
 
 
 def test_requests_without_a_response_do_not_shift_the_pairing(
-        vaurien, memcached_backend, tmp_path):
+        vaurien_inproc, memcached_backend, tmp_path):
     # pymemcache sends set with noreply: no response. Each get's response
     # must get the pick of that get, not of the set before it.
     from pymemcache.client.base import Client
     from pymemcache.exceptions import MemcacheServerError
     from observe_support import finish, read_events
     log = tmp_path / 'events.jsonl'
-    proxy = vaurien('--protocol', 'memcache', '--behavior', '30:error',
-                    '--seed', '11', '--event-log', str(log),
-                    backend=memcached_backend.address, extra_paths=[HERE])
+    proxy = vaurien_inproc('--protocol', 'memcache', '--behavior', '30:error',
+                           '--seed', '11', '--event-log', str(log),
+                           backend=memcached_backend.address,
+                           extra_paths=[HERE])
     client = Client(proxy.address, timeout=30)
     errors = 0
     for i in range(100):

@@ -31,16 +31,16 @@ def quiet_client(proxy, **kwargs):
                       **kwargs)
 
 
-def start(vaurien, backend, *args):
-    return vaurien('--protocol', 'redis', *args, backend=backend.address,
+def start(factory, backend, *args):
+    return factory('--protocol', 'redis', *args, backend=backend.address,
                    extra_paths=[HERE])
 
 
 NESTED = "return {1, {2, {3, {'deep', {}}}}, 'x', {'a', {'b'}}}"
 
 
-def test_dummy_is_transparent(vaurien, redis_backend):
-    proxy = start(vaurien, redis_backend)
+def test_dummy_is_transparent(vaurien_inproc, redis_backend):
+    proxy = start(vaurien_inproc, redis_backend)
     r = client(proxy)
     assert r.ping()
     big = bytes(range(256)) * (20 * 4096)           # 20 MiB, every byte value
@@ -63,8 +63,8 @@ def test_dummy_is_transparent(vaurien, redis_backend):
     assert r.ping()
 
 
-def test_resp3_and_inline(vaurien, redis_backend):
-    proxy = start(vaurien, redis_backend)
+def test_resp3_and_inline(vaurien_inproc, redis_backend):
+    proxy = start(vaurien_inproc, redis_backend)
     r = client(proxy, protocol=3)
     r.hset('h', mapping={'f1': 'v1', 'f2': 'v2'})
     assert r.hgetall('h') == {b'f1': b'v1', b'f2': b'v2'}   # a RESP3 map
@@ -80,9 +80,10 @@ def test_resp3_and_inline(vaurien, redis_backend):
     assert got == b'+PONG\r\n$2\r\nhi\r\n+OK\r\n$1\r\n5\r\n'
 
 
-def test_each_call_gets_one_whole_message(vaurien, redis_backend, recorder):
+def test_each_call_gets_one_whole_message(vaurien_inproc, redis_backend,
+                                          recorder):
     args, records = recorder
-    proxy = start(vaurien, redis_backend, *args, '--max-message', '8M')
+    proxy = start(vaurien_inproc, redis_backend, *args, '--max-message', '8M')
     r = client(proxy)
     value = b'v' * (3 << 20)
     pipe = r.pipeline(transaction=False)
@@ -103,8 +104,8 @@ def test_each_call_gets_one_whole_message(vaurien, redis_backend, recorder):
                          b'*1\r\n$1\r\nb\r\n']
 
 
-def test_delay_holds_each_message_once(vaurien, redis_backend):
-    proxy = start(vaurien, redis_backend, '--behavior', '100:delay',
+def test_delay_holds_each_message_once(vaurien_inproc, redis_backend):
+    proxy = start(vaurien_inproc, redis_backend, '--behavior', '100:delay',
                   '--handlers.delay.sleep', '0.4')
     r = client(proxy, protocol=2, lib_name=None, lib_version=None)
     r.set('big', b'x' * (8 << 20))
@@ -114,7 +115,7 @@ def test_delay_holds_each_message_once(vaurien, redis_backend):
         pipe.execute()
     # Three commands sent in one write: three picks, three delays.
     assert t.elapsed >= 3 * 0.4 - 0.05
-    slow = start(vaurien, redis_backend, '--behavior', '100:delay',
+    slow = start(vaurien_inproc, redis_backend, '--behavior', '100:delay',
                  '--handlers.delay.sleep', '0.5', '--handlers.delay.before',
                  'false')
     # No handshake commands (HELLO, CLIENT SETINFO): only GET is delayed.
@@ -126,12 +127,12 @@ def test_delay_holds_each_message_once(vaurien, redis_backend):
 
 
 def test_error_is_a_redis_error_and_the_stream_stays_in_step(
-        vaurien, redis_backend):
-    broken = start(vaurien, redis_backend, '--behavior', '100:error')
+        vaurien_inproc, redis_backend):
+    broken = start(vaurien_inproc, redis_backend, '--behavior', '100:error')
     r = client(broken)
     with pytest.raises(redis.exceptions.ResponseError, match='vaurien'):
         r.get('anything')
-    flaky = start(vaurien, redis_backend, '--behavior', '50:error',
+    flaky = start(vaurien_inproc, redis_backend, '--behavior', '50:error',
                   '--handlers.error.direction', 'downstream', '--seed', '7')
     # (With --pick exchange an error may answer the connection's own
     # set-up commands, which redis-py raises before it sends the SET.)
@@ -162,13 +163,13 @@ def test_error_is_a_redis_error_and_the_stream_stays_in_step(
 
 
 def test_pipelined_messages_keep_one_pick_and_one_event_each(
-        vaurien, redis_backend, tmp_path):
+        vaurien_inproc, redis_backend, tmp_path):
     """Messages already whole in the buffer are sent together when they
     pass through, but each still has its own pick and event line, and a
     handler picked between them sees its message in order."""
     import json
     events = tmp_path / 'events.log'
-    proxy = start(vaurien, redis_backend, '--behavior', '50:delay',
+    proxy = start(vaurien_inproc, redis_backend, '--behavior', '50:delay',
                   '--handlers.delay.sleep', '0', '--seed', '7',
                   '--event-log', str(events), '--event-log-flush')
     count = 300
@@ -199,13 +200,13 @@ def test_pipelined_messages_keep_one_pick_and_one_event_each(
 
 
 def test_pipelined_small_messages_then_one_longer_than_max_message(
-        vaurien, redis_backend, tmp_path):
+        vaurien_inproc, redis_backend, tmp_path):
     """A message longer than --max-message behind gathered pass-through
     messages: the gathered ones go first, then the whole long one, in
     order, counted whole in its event."""
     import json
     events = tmp_path / 'events.log'
-    proxy = start(vaurien, redis_backend, '--max-message', '1k',
+    proxy = start(vaurien_inproc, redis_backend, '--max-message', '1k',
                   '--event-log', str(events), '--event-log-flush')
     value = b'v' * 20000
     burst = (b'PING\r\n' * 5

@@ -12,8 +12,8 @@ pytest.importorskip('aiosmtpd')
 pytestmark = pytest.mark.timeout(90)
 
 
-def start(vaurien, backend, *args):
-    return vaurien('--protocol', 'smtp', *args, backend=backend.address,
+def start(factory, backend, *args):
+    return factory('--protocol', 'smtp', *args, backend=backend.address,
                    extra_paths=[HERE])
 
 
@@ -36,8 +36,8 @@ def received(backend, subject):
             if b'Subject: %s' % subject.encode() in e.original_content]
 
 
-def test_dummy_is_transparent(vaurien, smtp_backend):
-    proxy = start(vaurien, smtp_backend)
+def test_dummy_is_transparent(vaurien_inproc, smtp_backend):
+    proxy = start(vaurien_inproc, smtp_backend)
     # Dot-stuffed lines, a line with only a dot, and a large body.
     body = 'line one\n.\n..two dots\n' + ('x' * 998 + '\n') * 20000
     with smtplib.SMTP(*proxy.address, timeout=30) as smtp:
@@ -52,9 +52,10 @@ def test_dummy_is_transparent(vaurien, smtp_backend):
     assert len(received(smtp_backend, 'second')) == 1
 
 
-def test_each_call_gets_one_whole_message(vaurien, smtp_backend, recorder):
+def test_each_call_gets_one_whole_message(vaurien_inproc, smtp_backend,
+                                          recorder):
     args, records = recorder
-    proxy = start(vaurien, smtp_backend, *args, '--max-message', '8M')
+    proxy = start(vaurien_inproc, smtp_backend, *args, '--max-message', '8M')
     with smtplib.SMTP(*proxy.address, timeout=30) as smtp:
         smtp.ehlo('tester')
         smtp.sendmail('a@example.com', ['b@example.com'],
@@ -72,8 +73,8 @@ def test_each_call_gets_one_whole_message(vaurien, smtp_backend, recorder):
     assert downs[5].startswith(b'250 ') and downs[6].startswith(b'221')
 
 
-def test_delay_holds_each_message_once(vaurien, smtp_backend):
-    proxy = start(vaurien, smtp_backend, '--behavior', '100:delay',
+def test_delay_holds_each_message_once(vaurien_inproc, smtp_backend):
+    proxy = start(vaurien_inproc, smtp_backend, '--behavior', '100:delay',
                   '--handlers.delay.sleep', '0.3')
     with smtplib.SMTP(*proxy.address, timeout=30) as smtp:
         smtp.ehlo()
@@ -86,12 +87,13 @@ def test_delay_holds_each_message_once(vaurien, smtp_backend):
     assert len(received(smtp_backend, 'slow')) == 1
 
 
-def test_error_is_a_451_and_the_next_session_works(vaurien, smtp_backend):
-    broken = start(vaurien, smtp_backend, '--behavior', '100:error')
+def test_error_is_a_451_and_the_next_session_works(vaurien_inproc,
+                                                   smtp_backend):
+    broken = start(vaurien_inproc, smtp_backend, '--behavior', '100:error')
     with pytest.raises(smtplib.SMTPConnectError) as caught:
         smtplib.SMTP(*broken.address, timeout=30)    # the greeting is a 451
     assert caught.value.smtp_code == 451
-    flaky = start(vaurien, smtp_backend, '--behavior', '30:error',
+    flaky = start(vaurien_inproc, smtp_backend, '--behavior', '30:error',
                   '--handlers.error.direction', 'downstream', '--seed', '11')
     outcomes = set()
     for i in range(40):
@@ -112,10 +114,10 @@ def test_error_is_a_451_and_the_next_session_works(vaurien, smtp_backend):
     assert outcomes == {'ok', 'error'}
 
 
-def test_starttls_switches_to_raw(vaurien, smtp_tls_backend, tls_cert):
-    proxy = vaurien('--protocol', 'smtp', '--behavior', '50:delay',
-                    '--handlers.delay.sleep', '0.01',
-                    backend=smtp_tls_backend.address)
+def test_starttls_switches_to_raw(vaurien_inproc, smtp_tls_backend, tls_cert):
+    proxy = vaurien_inproc('--protocol', 'smtp', '--behavior', '50:delay',
+                           '--handlers.delay.sleep', '0.01',
+                           backend=smtp_tls_backend.address)
     context = ssl.create_default_context(cafile=tls_cert[0])
     context.check_hostname = False
     with smtplib.SMTP(*proxy.address, timeout=30) as smtp:

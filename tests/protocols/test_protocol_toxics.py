@@ -7,7 +7,7 @@ import time
 import pytest
 import redis
 
-from named_support import NamedVaurien
+from named_support import InProcessNamedVaurien
 
 
 def section(backend, toxics):
@@ -22,9 +22,10 @@ def section(backend, toxics):
 
 @pytest.mark.timeout(60)
 def test_error_toxic_is_a_redis_error(redis_backend):
-    proc = NamedVaurien(section(redis_backend.address,
-                                '[{"type": "error", "name": "flaky"}]'),
-                        names=('cache',))
+    proc = InProcessNamedVaurien(section(redis_backend.address,
+                                         '[{"type": "error", '
+                                         '"name": "flaky"}]'),
+                                 names=('cache',))
     try:
         client = redis.Redis(*proc.address('cache'), socket_timeout=10)
         with pytest.raises(redis.ResponseError):
@@ -42,9 +43,10 @@ def test_error_toxic_is_a_redis_error(redis_backend):
 def test_toxics_act_per_message(redis_backend):
     """A latency toxic on a redis proxy holds each answer (one whole
     message, here 300 kB) its time."""
-    proc = NamedVaurien(section(redis_backend.address,
-                                '[{"type": "latency", "attributes": '
-                                '{"latency": 200}}]'), names=('cache',))
+    proc = InProcessNamedVaurien(section(redis_backend.address,
+                                         '[{"type": "latency", "attributes": '
+                                         '{"latency": 200}}]'),
+                                 names=('cache',))
     try:
         client = redis.Redis(*proc.address('cache'), socket_timeout=10)
         client.set('big', b'x' * 300000)

@@ -43,10 +43,10 @@ def _cli(*args):
     return done.returncode, done.stdout.strip(), done.stderr.strip()
 
 
-def test_plain_clients_to_a_tls_redis(vaurien, redis_tls, pki):
-    proxy = vaurien('--distant', 'localhost:%d' % redis_tls.address[1],
-                    '--distant-tls', '--distant-tls-ca', pki.ca,
-                    '--protocol', 'redis')
+def test_plain_clients_to_a_tls_redis(vaurien_inproc, redis_tls, pki):
+    proxy = vaurien_inproc('--distant', 'localhost:%d' % redis_tls.address[1],
+                           '--distant-tls', '--distant-tls-ca', pki.ca,
+                           '--protocol', 'redis')
     port = str(proxy.port)
     assert _cli('-p', port, 'PING')[1] == 'PONG'
     assert _cli('-p', port, 'SET', 'through', 'tls')[1] == 'OK'
@@ -60,11 +60,12 @@ def test_plain_clients_to_a_tls_redis(vaurien, redis_tls, pki):
         client.close()
 
 
-def test_redis_errors_inside_tls_on_both_sides(vaurien, redis_tls, pki):
-    proxy = vaurien('--distant', 'localhost:%d' % redis_tls.address[1],
-                    '--distant-tls', '--distant-tls-ca', pki.ca,
-                    '--local-tls-cert', pki.cert, '--local-tls-key', pki.key,
-                    '--protocol', 'redis', '--behavior', '100:error')
+def test_redis_errors_inside_tls_on_both_sides(vaurien_inproc, redis_tls, pki):
+    proxy = vaurien_inproc('--distant', 'localhost:%d' % redis_tls.address[1],
+                           '--distant-tls', '--distant-tls-ca', pki.ca,
+                           '--local-tls-cert', pki.cert,
+                           '--local-tls-key', pki.key,
+                           '--protocol', 'redis', '--behavior', '100:error')
     status, out, err = _cli('--tls', '--cacert', pki.ca, '-h', 'localhost',
                             '-p', str(proxy.port), 'PING')
     assert out.startswith('ERR') or out.startswith('(error) ERR'), (out, err)
@@ -77,9 +78,10 @@ def test_redis_errors_inside_tls_on_both_sides(vaurien, redis_tls, pki):
     finally:
         client.close()
     # The same proxy without faults: TLS to it, TLS from it, real answers.
-    clean = vaurien('--distant', 'localhost:%d' % redis_tls.address[1],
-                    '--distant-tls', '--distant-tls-ca', pki.ca,
-                    '--local-tls-cert', pki.cert, '--local-tls-key', pki.key,
-                    '--protocol', 'redis')
+    clean = vaurien_inproc('--distant', 'localhost:%d' % redis_tls.address[1],
+                           '--distant-tls', '--distant-tls-ca', pki.ca,
+                           '--local-tls-cert', pki.cert,
+                           '--local-tls-key', pki.key,
+                           '--protocol', 'redis')
     assert _cli('--tls', '--cacert', pki.ca, '-h', 'localhost', '-p',
                 str(clean.port), 'PING')[1] == 'PONG'

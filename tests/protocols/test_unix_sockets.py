@@ -47,11 +47,12 @@ def _cli(path, *args):
     return done.stdout.strip()
 
 
-def test_redis_over_unix_sockets_both_sides(vaurien, redis_unix, tmp_path):
+def test_redis_over_unix_sockets_both_sides(vaurien_inproc, redis_unix,
+                                            tmp_path):
     local = str(tmp_path / 'proxy.sock')
-    proxy = vaurien('--local', 'unix:' + local, '--distant',
-                    'unix:' + redis_unix.path, '--local-mode', '0660',
-                    '--protocol', 'redis')
+    proxy = vaurien_inproc('--local', 'unix:' + local, '--distant',
+                           'unix:' + redis_unix.path, '--local-mode', '0660',
+                           '--protocol', 'redis')
     assert proxy.address == local
     assert stat.S_IMODE(os.stat(local).st_mode) == 0o660
     assert 'proxying unix:%s -> unix:%s' % (local, redis_unix.path) \
@@ -72,10 +73,11 @@ def test_redis_over_unix_sockets_both_sides(vaurien, redis_unix, tmp_path):
     assert not os.path.exists(local), 'the socket file outlived the proxy'
 
 
-def test_faults_apply_over_unix_sockets(vaurien, redis_unix, tmp_path):
+def test_faults_apply_over_unix_sockets(vaurien_inproc, redis_unix, tmp_path):
     local = str(tmp_path / 'proxy.sock')
-    vaurien('--local', 'unix:' + local, '--distant', 'unix:' + redis_unix.path,
-            '--protocol', 'redis', '--behavior', '100:error')
+    vaurien_inproc('--local', 'unix:' + local, '--distant',
+                   'unix:' + redis_unix.path, '--protocol', 'redis',
+                   '--behavior', '100:error')
     redis = pytest.importorskip('redis')
     client = redis.Redis(unix_socket_path=local, socket_timeout=10)
     try:
@@ -85,14 +87,14 @@ def test_faults_apply_over_unix_sockets(vaurien, redis_unix, tmp_path):
         client.close()
 
 
-def test_stale_socket_file_is_replaced(vaurien, redis_unix, tmp_path):
+def test_stale_socket_file_is_replaced(vaurien_inproc, redis_unix, tmp_path):
     local = str(tmp_path / 'proxy.sock')
     stale = socket.socket(socket.AF_UNIX)
     stale.bind(local)        # a socket file nobody listens on: a dead run's
     stale.close()
     assert os.path.exists(local)
-    proxy = vaurien('--local', 'unix:' + local, '--distant',
-                    'unix:' + redis_unix.path)
+    proxy = vaurien_inproc('--local', 'unix:' + local, '--distant',
+                           'unix:' + redis_unix.path)
     assert 'removing the stale socket file %s' % local in proxy.log()
     assert _cli(local, 'PING') == 'PONG'
 
@@ -121,11 +123,12 @@ def test_live_socket_and_plain_file_are_refused(redis_unix, tmp_path):
                                    "'999'")
 
 
-def test_mariadb_client_over_a_unix_socket(vaurien, mysql_backend, tmp_path):
+def test_mariadb_client_over_a_unix_socket(vaurien_inproc, mysql_backend,
+                                           tmp_path):
     client = need_binary('mariadb', 'mysql')
     local = str(tmp_path / 'mysql.sock')
-    vaurien('--local', 'unix:' + local, '--distant',
-            'unix:' + mysql_backend.socket, '--protocol', 'mysql')
+    vaurien_inproc('--local', 'unix:' + local, '--distant',
+                   'unix:' + mysql_backend.socket, '--protocol', 'mysql')
 
     def query(sql):
         return subprocess.run(
@@ -146,13 +149,14 @@ def test_mariadb_client_over_a_unix_socket(vaurien, mysql_backend, tmp_path):
         conn.close()
 
 
-def test_mariadb_errors_over_a_unix_socket(vaurien, mysql_backend, tmp_path):
+def test_mariadb_errors_over_a_unix_socket(vaurien_inproc, mysql_backend,
+                                           tmp_path):
     client = need_binary('mariadb', 'mysql')
     local = str(tmp_path / 'mysql.sock')
-    vaurien('--local', 'unix:' + local, '--distant',
-            'unix:' + mysql_backend.socket, '--protocol', 'mysql',
-            '--behavior', '100:error', '--handlers.error.direction',
-            'downstream')
+    vaurien_inproc('--local', 'unix:' + local, '--distant',
+                   'unix:' + mysql_backend.socket, '--protocol', 'mysql',
+                   '--behavior', '100:error', '--handlers.error.direction',
+                   'downstream')
     done = subprocess.run(
         [client, '--no-defaults', '--protocol=socket', '-S', local,
          '-u', MYSQL_USER, '-p' + MYSQL_PASSWORD, '-e', 'SELECT 1'],

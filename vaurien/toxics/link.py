@@ -285,6 +285,7 @@ class Link:
                     sent = self.send(data)
                 except (BlockingIOError, InterruptedError):
                     sent = 0
+                self.dst.sent += sent       # the raw send does not count
                 if sent == len(data):
                     return
                 self.outbox = bytearray(data[sent:])
