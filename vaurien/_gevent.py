@@ -11,7 +11,8 @@ is gevent's public API, so every such use is here and nowhere else:
   ``recv_into`` and ``sendall``, and the counters the engine reads;
 * :func:`raw`, :func:`read_watcher`, :func:`write_watcher`: the OS socket
   and the two watchers of a gevent socket, bound once per connection (never
-  looked up per event); :func:`wait_read`, :func:`wait_write`: waiting on
+  looked up per event), :func:`relay_ends` all four of a relay at once;
+  :func:`wait_read`, :func:`wait_write`: waiting on
   those watchers (the TLS socket of :mod:`vaurien.endpoints` does);
 * :class:`LoopServer`: a StreamServer that hands accepted clients to a
   callback right in the loop, as :class:`Socket` objects;
@@ -33,6 +34,7 @@ from gevent.socket import socket as GeventSocket
 from greenlet import greenlet
 
 __all__ = ['Socket', 'LoopServer', 'raw', 'read_watcher', 'write_watcher',
+           'relay_ends',
            'wait_read', 'wait_write',
            'new_worker', 'parker', 'close_fd', 'REQUIRED', 'missing']
 
@@ -56,8 +58,11 @@ _recv = GeventSocket.recv
 _recv_into = GeventSocket.recv_into
 _send = GeventSocket.send
 _sendall = GeventSocket.sendall
-_MSG_PEEK = _socket.MSG_PEEK
-_PEEK = _MSG_PEEK | _socket.MSG_DONTWAIT
+# Plain ints, not the socket module's MsgFlag members: ``flags & MSG_PEEK``
+# on an IntFlag member is a Python-level call (enum's ``__and__``), and
+# every read a handler makes tests it.
+_MSG_PEEK = int(_socket.MSG_PEEK)
+_PEEK = _MSG_PEEK | int(_socket.MSG_DONTWAIT)
 
 
 class Socket(GeventSocket):
@@ -197,6 +202,13 @@ def read_watcher(sock):
 def write_watcher(sock):
     """The libev io watcher of *sock* for writability."""
     return sock._write_event
+
+
+def relay_ends(src, dst):
+    """``(read watcher of src, write watcher of dst, OS socket of src, OS
+    socket of dst)``: what a relay from *src* to *dst* drives, in one call
+    (a flow is made twice per connection)."""
+    return src._read_event, dst._write_event, src._sock, dst._sock
 
 
 # accept() failed for want of descriptors (or of kernel memory for them).

@@ -12,6 +12,7 @@ Every handler can be aimed with the ``direction`` option (``both``,
 event of the other direction that picks it passes through untouched.
 """
 import random
+from bisect import bisect_right as _bisect_right
 
 __all__ = ['Behavior', 'PASS', 'direction_random', 'connection_random',
            'DIRECTIONS']
@@ -85,11 +86,10 @@ class Behavior:
         """The index of one weighted pick, drawn with *rng*."""
         if self.single_index is not None:
             return 0
-        point = rng.random() * 100.0
-        for index, threshold in enumerate(self.thresholds):
-            if point < threshold:
-                return index
-        return len(self.thresholds) - 1
+        # The first threshold above the point (bisect: in C, no loop).
+        thresholds = self.thresholds
+        index = _bisect_right(thresholds, rng.random() * 100.0)
+        return index if index < len(thresholds) else len(thresholds) - 1
 
     def pick(self, rng, to_backend=True):
         """One ``(name, handler)`` pair for an event of one direction."""

@@ -44,6 +44,8 @@ __all__ = ['EventLog', 'open_event_log', 'declared_effect', 'observe_call',
 
 log = logging.getLogger('vaurien')
 
+_monotonic = time.monotonic
+
 #: Seconds between two flushes of the buffered event log.
 FLUSH_INTERVAL = 1.0
 # Bytes of buffer between the engine and the file.
@@ -107,7 +109,18 @@ def declared_effect(handler, name, to_backend):
     """
     described = getattr(handler, 'effect', None)
     if described is not None:
-        return _told(described, name, to_backend)
+        # _told(described, ...), without its frame (this runs at every
+        # handler call).
+        if callable(described):
+            try:
+                described = described(to_backend)
+            except Exception:   # a handler's bug must not break the counts
+                return 'handled', None
+        if described.__class__ is str:
+            return described, None
+        if isinstance(described, tuple):
+            return str(described[0]), described[1]
+        return str(described), None
     outcome = getattr(handler, 'outcome', None)
     if outcome is not None:
         effect, why = _told(outcome, name, to_backend)
@@ -133,12 +146,20 @@ def observe_call(conn, to_backend, name, handler, at_end=False):
     (:meth:`vaurien.stats.Stats.handled`) and, when it is a fault, among
     the connection's faults.
     """
-    before = conn.read_count(to_backend)
-    stats = conn.proxy.stats
-    start = time.monotonic()
-    how = conn.call(to_backend, name, handler)
-    seconds = time.monotonic() - start
-    count = conn.read_count(to_backend) - before
+    if conn.readers is None:
+        # tcp mode: conn.read_count(to_backend), read off the socket once.
+        src = conn.client if to_backend else conn.backend
+        before = src.received
+        start = _monotonic()
+        how = conn.call(to_backend, name, handler)
+        seconds = _monotonic() - start
+        count = src.received - before
+    else:
+        before = conn.read_count(to_backend)
+        start = _monotonic()
+        how = conn.call(to_backend, name, handler)
+        seconds = _monotonic() - start
+        count = conn.read_count(to_backend) - before
     why = None
     if how == 'failed':
         effect = 'failed'
@@ -154,6 +175,8 @@ def observe_call(conn, to_backend, name, handler, at_end=False):
             effect, why = declared_effect(handler, name, to_backend)
         if conn.hung and effect == 'handled':
             effect = 'hung'
+        elif how is None:
+            pass        # the direction goes on: nothing to correct
         elif how == 'closed' and (effect in NOT_FAULTS or
                                   effect == 'handled'):
             # It closed the connection; a fault it did before (error
@@ -165,8 +188,7 @@ def observe_call(conn, to_backend, name, handler, at_end=False):
             effect, why = 'none', END_OF_STREAM
     if effect == 'none' and why is None:
         why = WRONG_DIRECTION
-    stats.handled(conn, to_backend, name, effect, seconds)
-    if effect not in NOT_FAULTS:
+    if conn.proxy.stats.handled(conn, to_backend, name, effect, seconds):
         conn.suffered(effect)
     return how, effect, why, count, seconds
 

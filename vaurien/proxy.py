@@ -333,7 +333,7 @@ class Connection:
     def _connected(self, index):
         self._addresses = None
         backend = self.backend
-        if backend.family != _socket.AF_UNIX:
+        if _gevent.raw(backend).family != _socket.AF_UNIX:
             _nodelay(backend)
         if backend.tls is not None:
             gevent.spawn_raw(self._tls_connect)
@@ -355,13 +355,18 @@ class Connection:
         """Both sides are ready: start relaying."""
         proxy = self.proxy
         client, backend = self.client, self.backend
-        if client.family != _socket.AF_UNIX:
+        # (The OS socket's family is a plain int; the gevent socket's
+        # property makes an enum member each time.)
+        if _gevent.raw(client).family != _socket.AF_UNIX:
             _nodelay(client)
         if proxy.pick_per_connection and self.behavior is None:
             self._pick_connection(proxy.behavior)
         protocol = proxy.protocol
-        self.flows = (_flow(self, False), _flow(self, True))
-        if proxy.toxics:
+        if client.tls is None and backend.tls is None:
+            self.flows = (_Flow(self, False), _Flow(self, True))
+        else:
+            self.flows = (_flow(self, False), _flow(self, True))
+        if proxy.toxics.active:
             self.use_toxics()
         if protocol is None:
             for flow in self.flows:
@@ -754,13 +759,21 @@ class _Flow:
             src, dst = conn.backend, conn.client
         self.src = src
         self.dst = dst      # its ``sent`` counts what the fast paths write
-        self.readable = _gevent.read_watcher(src)
-        self.writable = _gevent.write_watcher(dst)
-        tls = src.tls
-        self.recv_into = _gevent.raw(src).recv_into if tls is None \
-            else tls.read_into
-        tls = dst.tls
-        self.send = _gevent.raw(dst).send if tls is None else tls.write
+        self.readable, self.writable, src_raw, dst_raw = \
+            _gevent.relay_ends(src, dst)
+        src_tls, dst_tls = src.tls, dst.tls
+        if src_tls is None and dst_tls is None:
+            self.recv_into = src_raw.recv_into
+            self.send = dst_raw.send
+            # Bytes in the pipe not yet sent; None: this flow never
+            # splices (no splice(2) here, or TLS on a side: those bytes
+            # are not the socket's).
+            self.held = None if _splice is None else 0
+        else:
+            self.recv_into = src_raw.recv_into if src_tls is None \
+                else src_tls.read_into
+            self.send = dst_raw.send if dst_tls is None else dst_tls.write
+            self.held = None
         self.rng = None
         self.buf = self.view = None
         self.sent = 0
@@ -768,11 +781,6 @@ class _Flow:
         # Once splicing: (pipe read end, pipe write end, source descriptor,
         # destination descriptor).
         self.pipe = None
-        # Bytes in the pipe not yet sent; None: this flow never splices
-        # (no splice(2) here, or TLS on a side: those bytes are not the
-        # socket's).
-        self.held = 0 if (_splice is not None and src.tls is None
-                          and dst.tls is None) else None
         self.last = None        # the (name, handler) of the last pick
         # Through the toxics (vaurien.toxics.link.Link), or None.
         self.link = None
@@ -960,10 +968,21 @@ class _Flow:
             return
         proxy = conn.proxy
         to_backend = self.to_backend
-        behavior, index = self.draw()
+        per_event = conn.behavior is None
+        if per_event:
+            # self.draw(), inlined (this runs at every event).
+            behavior = proxy.behavior
+            index = behavior.single_index
+            if index is None:
+                rng = self.rng
+                if rng is None:
+                    rng = self.rng = direction_random(
+                        proxy.seed, conn.seq, to_backend)
+                index = behavior.index(rng)
+        else:
+            behavior, index = self.draw()
         pair = behavior.tables[to_backend][index]
-        name, handler = pair
-        if handler is not PASS:
+        if pair[1] is not PASS:
             self.reading = False
             self.readable.stop()
             # The loop has just turned (this is its readable callback): the
@@ -993,13 +1012,18 @@ class _Flow:
             self.src.eof = True
             self.reading = False
             self.readable.stop()
-            self.ended()
+            last = self.last
+            if last is None or last[1] is PASS:
+                # (self.ended(), when no handler can act on it.)
+                conn.direction_ended(to_backend, 'eof')
+            else:
+                self.ended()
             return
-        if conn.behavior is None:
+        if per_event:
             behavior.picks[to_backend][index] += 1
         self.last = pair
         if proxy.events is not None:
-            proxy.events.passed(conn, to_backend, name, count)
+            proxy.events.passed(conn, to_backend, pair[0], count)
         self.src.received += count
         view = memoryview(buf)[:count]
         try:
@@ -1186,7 +1210,13 @@ class _Flow:
         if conn.behavior is None:
             behavior.picks[to_backend][index] += 1
         name, handler = self.last = behavior.tables[to_backend][index]
-        how = self.call(name, handler)
+        # self.call(name, handler), without its two frames:
+        proxy = conn.proxy
+        events = proxy.events
+        if events is None:
+            how = proxy.observe(conn, to_backend, name, handler)[0]
+        else:
+            how = events.call(conn, to_backend, name, handler)[0]
         if how is None:
             if not conn._closed:
                 self.arm_read()

@@ -175,7 +175,11 @@ class Stats:
             self.bytes_down += backend.received
             self.sent_up += backend.sent
         counts = self.connections
-        for effect in conn.faults or _UNTOUCHED:
+        faults = conn.faults
+        if faults is None:      # (most connections)
+            counts['passed'] = counts.get('passed', 0) + 1
+            return
+        for effect in faults or _UNTOUCHED:
             counts[effect] = counts.get(effect, 0) + 1
 
     def late_fault(self, effect, first):
@@ -205,12 +209,15 @@ class Stats:
 
     def handled(self, conn, to_backend, name, effect, seconds):
         """Count what one call of handler *name* did (*effect*); a fault
-        is kept among the recent ones."""
+        is kept among the recent ones. True when *effect* is a fault."""
         key = (name, effect)
-        self.effects[key] = self.effects.get(key, 0) + 1
-        if effect not in NOT_FAULTS:
-            self.recent.append((time.time(), conn.seq, conn.address,
-                                to_backend, name, effect, seconds))
+        effects = self.effects
+        effects[key] = effects.get(key, 0) + 1
+        if effect in NOT_FAULTS:
+            return False
+        self.recent.append((time.time(), conn.seq, conn.address,
+                            to_backend, name, effect, seconds))
+        return True
 
     def track(self, behavior):
         """Make *behavior* the one counted live; fold the previous one's

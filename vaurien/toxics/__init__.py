@@ -173,6 +173,9 @@ class ToxicSet:
         self.handlers = handlers
         self.on_change = on_change
         self.chains = ((), ())          # indexed by to_backend
+        # True while a stream has toxics: bool(self), as a plain attribute
+        # (the engine reads it for every new connection).
+        self.active = False
         self.version = 0
         self.links = set()              # the live links (vaurien.toxics.link)
 
@@ -287,6 +290,7 @@ class ToxicSet:
 
     def _swap(self, chains):
         self.chains = chains
+        self.active = bool(chains[0] or chains[1])
         self.version += 1
         for link in list(self.links):
             link.wake()
