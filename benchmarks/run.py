@@ -30,6 +30,7 @@ from benchmarks.processes import BenchError, Processes
 from benchmarks.subjects import (SUBJECTS, SUBJECT_NAMES, Backends, Nginx,
                                  ROOT, certificates)
 from benchmarks.workloads import WORKLOADS, WORKLOAD_NAMES, missing_tool
+from vaurien.proxy import descriptor_reserve
 
 __all__ = ['main', 'parse_args', 'Context']
 
@@ -133,9 +134,10 @@ class Context:
         self.duration = args.duration
         self.bulk_bytes = args.bulk_mib << 20
         # A proxy holds two descriptors per connection: stay within the
-        # limit its processes inherit (a container may forbid raising it).
-        self.idle_count = min(args.idle_connections,
-                              (nofile - NOFILE_RESERVE) // 2)
+        # limit its processes inherit (a container may forbid raising it),
+        # after the reserve Vaurien keeps by default (--max-connections).
+        self.idle_count = min(args.idle_connections, (
+            nofile - max(NOFILE_RESERVE, descriptor_reserve(nofile))) // 2)
         self.connections = args.connections
         self.wrk_threads = args.wrk_threads
         self.repeat = args.repeat
@@ -170,6 +172,15 @@ class Context:
         if self.servers is None:
             self.servers = Backends().start(self.procs)
         return getattr(self.servers, kind)
+
+
+def nofile_for(idle):
+    """The descriptor limit the idle workload needs for *idle*
+    connections: two descriptors a connection in the proxy, the margin,
+    and Vaurien's own reserve on top (its ``--max-connections`` default
+    keeps a tenth of the limit for its API, its log and the rest:
+    ``vaurien.proxy.descriptor_reserve``)."""
+    return (2 * idle + NOFILE_MARGIN) * 10 // 9 + 64
 
 
 def raise_nofile(wanted):
@@ -377,7 +388,7 @@ def main(argv=None):
         'machine': _machine(),
         'loadavg_start': _loadavg(),
         'options': {k: v for k, v in vars(args).items() if k != 'json'},
-        'nofile': raise_nofile(2 * args.idle_connections + NOFILE_MARGIN),
+        'nofile': raise_nofile(nofile_for(args.idle_connections)),
         'versions': {},
     }, 'order': [], 'results': {}}
     try:

@@ -2,9 +2,11 @@
 toxiproxy-server's flags, the config file, the graceful stop."""
 import json
 import os
+import signal
 import subprocess
 import sys
 
+import pytest
 import requests
 
 import support
@@ -64,25 +66,43 @@ def test_config_file_with_toxics(tmp_path):
         echo.close()
 
 
-def test_sigterm_stops_gracefully():
+def test_sigterm_drains_then_resets_as_vaurien_does():
+    """SIGTERM: no new connections; an answer held in a latency toxic is
+    still delivered within --grace; an idle connection is reset (RST)
+    after it; the log counts both."""
     echo = support.TCPServer(support.echo)
-    server = ToxiproxyServer()
+    server = ToxiproxyServer('--grace', '1')
     try:
         addr = server.create('e', echo.address)
-        sock = connect(addr)
-        assert exchange(sock, b'x')[0] == b'x'
-        assert server.stop() == 0
-        sock.settimeout(5)
-        try:
-            assert sock.recv(10) == b''
-        except ConnectionResetError:
-            pass
-        sock.close()
-        assert not support.port_open(addr[1])
-        assert 'stopped' in server.output()
+        idle = connect(addr)
+        assert exchange(idle, b'i')[0] == b'i'
+        busy = connect(addr)
+        assert exchange(busy, b'b')[0] == b'b'
+        # From the next read on, every answer is held 400 ms.
+        server.add_toxic('e', 'latency', latency=400)
+        busy.sendall(b'late')
+        server.proc.send_signal(signal.SIGTERM)
+        support.wait_until(lambda: not support.port_open(addr[1]),
+                           what='the listener closed at once')
+        got, took = exchange(busy, b'', size=4)
+        assert got == b'late' and took >= 0.2
+        busy.close()
+        idle.settimeout(10)
+        with pytest.raises(ConnectionResetError):
+            idle.recv(10)
+        assert server.proc.wait(10) == 0
+        output = server.output()
+        assert '1 connections drained, 1 cut (reset)' in output, output
     finally:
         server.stop()
         echo.close()
+
+
+def test_grace_mistake_is_one_line_and_status_2():
+    done = run('-port', '0', '--grace', 'soon')
+    assert done.returncode == 2
+    assert done.stderr == ("vaurien-toxiproxy: error: --grace expects a "
+                           "number of seconds (0 or more), got 'soon'\n")
 
 
 def test_console_script_is_declared():

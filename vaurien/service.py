@@ -52,7 +52,7 @@ from vaurien.webserver import App, ControlServer
 
 __all__ = ['Plan', 'load', 'build_proxy', 'build_tls', 'check',
            'check_writable', 'Service', 'GroupService', 'proxy_specs',
-           'start', 'serve', 'start_api', 'announce_backend']
+           'start', 'serve', 'serve_group', 'start_api', 'announce_backend']
 
 log = logging.getLogger('vaurien')
 
@@ -664,6 +664,32 @@ def start(options, seed):
     return service
 
 
+def serve_group(service, grace):
+    """Serve the started :class:`GroupService` *service* until SIGTERM or
+    SIGINT: the first signal stops it gracefully (open connections get
+    *grace* seconds, see :meth:`GroupService.shutdown`), the next one cuts
+    what is left at once. ``vaurien`` and ``vaurien-toxiproxy`` stop this
+    way."""
+    stopped = Event()
+    cut_now = Event()
+    stopping = []
+
+    def drain():
+        try:
+            service.shutdown(grace, cut_now)
+        finally:
+            stopped.set()
+
+    def stop():
+        if stopping:
+            cut_now.set()
+            return
+        stopping.append(gevent.spawn(drain))
+    gevent.signal_handler(signal.SIGTERM, stop)
+    gevent.signal_handler(signal.SIGINT, stop)
+    service.serve_forever(stopped)
+
+
 def serve(options, seed, worker=None):
     """Run the service until SIGTERM or SIGINT; the exit status.
 
@@ -673,26 +699,7 @@ def serve(options, seed, worker=None):
     proxy, :class:`Service`).
     """
     if worker is None:
-        service = start(options, seed)
-        stopped = Event()
-        group_cut = Event()
-        group_stopping = []
-
-        def drain():
-            try:
-                service.shutdown(options.grace, group_cut)
-            finally:
-                stopped.set()
-
-        def stop_group():
-            # The first signal drains for --grace seconds; the next one cuts.
-            if group_stopping:
-                group_cut.set()
-                return
-            group_stopping.append(gevent.spawn(drain))
-        gevent.signal_handler(signal.SIGTERM, stop_group)
-        gevent.signal_handler(signal.SIGINT, stop_group)
-        service.serve_forever(stopped)
+        serve_group(start(options, seed), options.grace)
         return 0
     service = Service(load(options), seed, worker)
     service.start()

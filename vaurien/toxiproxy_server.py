@@ -10,8 +10,11 @@ Takes toxiproxy-server's flags (one or two dashes, ``-flag value`` or
 ``upstream``, ``enabled``), where a proxy may also carry ``toxics``;
 ``-seed`` is effective: the same seed gives every connection the same
 toxicity rolls and random draws. Vaurien's own flags: ``--http-token``,
-``--log-level`` (else ``$LOG_LEVEL``, as toxiproxy-server reads it). SIGTERM or SIGINT stops it gracefully: the API and every
-proxy stop listening and their connections are closed.
+``--log-level`` (else ``$LOG_LEVEL``, as toxiproxy-server reads it),
+``--grace``. SIGTERM or SIGINT stops it as it stops ``vaurien``: every
+proxy stops accepting at once, open connections get ``--grace`` seconds
+(5 by default; a second signal skips the wait) to finish, those still
+open are reset, and the log says how many were drained and cut.
 """
 from vaurien._patch import patch_all
 
@@ -20,16 +23,12 @@ patch_all()
 import argparse  # noqa: E402  (after the patching, on purpose)
 import os  # noqa: E402
 import random  # noqa: E402
-import signal  # noqa: E402
 import sys  # noqa: E402
-
-import gevent  # noqa: E402
-from gevent.event import Event  # noqa: E402
 
 from vaurien import __version__  # noqa: E402
 from vaurien.cli import Options, setup_logging  # noqa: E402
 from vaurien.config import ConfigError, defaults  # noqa: E402
-from vaurien.service import GroupService  # noqa: E402
+from vaurien.service import GroupService, serve_group  # noqa: E402
 from vaurien.toxiproxy_api import VERSION  # noqa: E402
 
 PROG = 'vaurien-toxiproxy'
@@ -69,6 +68,10 @@ def make_parser():
         help="Accepted for compatibility: /metrics is always served")
     add('--http-token', default=None,
         help="Require 'Authorization: Bearer TOKEN' on every API request")
+    add('--grace', default=None,
+        help="On SIGTERM or SIGINT, seconds open connections get to finish "
+             "before they are reset (default: 5; a second signal cuts them "
+             "at once)")
     add('--log-level', default=None,
         choices=_LEVELS,
         help="Log level (default: $LOG_LEVEL, as toxiproxy-server reads "
@@ -96,6 +99,16 @@ def run(argv):
                          % (VERSION, __version__))
         return 0
     port = _int(args.port, '-port', 0, 65535)
+    settings = defaults()
+    if args.grace is not None:
+        try:
+            grace = float(args.grace)
+        except ValueError:
+            grace = -1.0
+        if not grace >= 0 or grace == float('inf'):
+            raise _UsageError('--grace expects a number of seconds (0 or '
+                              'more), got %r' % args.grace)
+        settings['grace'] = grace
     seed = args.seed
     seed = (random.SystemRandom().randrange(2 ** 32) if seed is None
             else _int(seed, '-seed'))
@@ -108,7 +121,6 @@ def run(argv):
                              % (PROG, os.environ.get('LOG_LEVEL')))
         level = 'info'
     log = setup_logging(level, '-')
-    settings = defaults()
     settings.update(http=True, http_host=args.host, http_port=port,
                     http_token=args.http_token, seed=seed)
     options = Options(settings, {}, None)
@@ -132,15 +144,7 @@ def run(argv):
                  args.config)
     log.info("Toxiproxy API (version %s) on %s, seed %d (replay with -seed "
              "%d)", VERSION, service.api.url(), seed, seed)
-    stopped = Event()
-
-    def stop():
-        log.info('stopping')
-        stopped.set()
-    gevent.signal_handler(signal.SIGTERM, stop)
-    gevent.signal_handler(signal.SIGINT, stop)
-    service.serve_forever(stopped)
-    log.info('stopped')
+    serve_group(service, settings['grace'])
     return 0
 
 

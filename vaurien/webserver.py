@@ -55,6 +55,12 @@ __all__ = ['ERRORS', 'APIError', 'App', 'ControlServer']
 
 log = logging.getLogger('vaurien')
 
+#: The control API's listen backlog: room for a burst of clients (500
+#: slowloris connections at once) without the kernel dropping the
+#: handshake of the next one, which would then wait a second for its
+#: retransmission.
+API_BACKLOG = 1024
+
 # Largest request body read, in bytes: a change is a few hundred bytes.
 MAX_BODY = 64 * 1024
 # Connections the API holds at once (the slowest waiting one is closed to
@@ -533,7 +539,8 @@ class ControlServer:
         listener = bind((self.host, self.port),
                         'serve the control API on %s (--http-host, '
                         '--http-port)' % format_hostport((self.host,
-                                                          self.port)), 128)
+                                                          self.port)),
+                        API_BACKLOG)
         self.address = listener.getsockname()[:2]
         if self.make_app is not None:
             app, render_error, max_body = self.make_app(self.address[1])

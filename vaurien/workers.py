@@ -53,9 +53,11 @@ STATEFUL = ('change', 'set_backend', 'set_enabled')
 # Seconds between two looks for a worker that exited.
 _WATCH_EVERY = 0.05
 # A worker that dies within this many seconds of its start is replaced
-# after a growing pause (at most _MAX_BACKOFF), not in a tight loop.
+# after a growing pause (0.25 s, 0.5 s, then _MAX_BACKOFF), not in a tight
+# loop; the pause stays under a second, so that whatever ends a worker, a
+# new one serves within a second.
 _QUICK_DEATH = 1.0
-_MAX_BACKOFF = 5.0
+_MAX_BACKOFF = 0.8
 
 
 class Worker:
