@@ -79,13 +79,16 @@ class Socket(GeventSocket):
 
     Fairness: a read that finds data at once does not wait for the loop, so
     a loop of reads over a fast source would never let other connections
-    run. ``hot`` is true when the last read found its data without waiting;
-    the next read then waits for the socket's next readable event first,
-    which comes only after the loop has polled every socket (a plain
-    ``gevent.sleep(0)`` would not do: the loop runs such callbacks for up
-    to a switch interval before it polls again). So whoever reads (the
-    protocol relay, any handler) does at most one buffer's worth of work
-    per turn of the loop. :meth:`wait_readable` clears ``hot``.
+    run. ``hot`` is true after a read; the next read then waits for the
+    socket's next readable event first, which comes only after the loop
+    has polled every socket (a plain ``gevent.sleep(0)`` would not do: the
+    loop runs such callbacks for up to a switch interval before it polls
+    again). So whoever reads (the protocol relay, any handler) does at most
+    one buffer's worth of work per turn of the loop. A read that had to
+    wait leaves ``hot`` true too: in a request-and-answer exchange the next
+    read would find nothing yet, and trying it first would cost a failed
+    system call every time. :meth:`wait_readable` (the loop has just
+    turned) clears ``hot``.
     """
     __slots__ = ('conn', 'eof', 'reads', 'received', 'sent', 'hot')
 
@@ -113,7 +116,7 @@ class Socket(GeventSocket):
                 self.hot = True
         except BlockingIOError:
             data = _recv(self, bufsize, flags)
-            self.hot = False
+            self.hot = not flags & _MSG_PEEK
         self.reads += 1
         if data:
             if not flags & _MSG_PEEK:
@@ -151,7 +154,7 @@ class Socket(GeventSocket):
                 self.hot = True
         except BlockingIOError:
             count = _recv_into(self, buffer, nbytes, flags)
-            self.hot = False
+            self.hot = not flags & _MSG_PEEK
         self.reads += 1
         if count:
             if not flags & _MSG_PEEK:
