@@ -37,7 +37,21 @@ def _api_url(log):
     return api.group(1) if api else None
 
 
-class NamedVaurien:
+class _NamedAPI:
+    """What both kinds of named-proxy runs offer once started: each
+    proxy's address (``ports``) and requests to the API (``url``,
+    ``session``)."""
+
+    def address(self, name):
+        return (support.HOST, self.ports[name])
+
+    def request(self, method, path, body=None, **kwargs):
+        data = None if body is None else json.dumps(body)
+        return self.session.request(method, self.url + path, data=data,
+                                    timeout=10, **kwargs)
+
+
+class NamedVaurien(_NamedAPI):
     """``python -m vaurien --config INI --http ... ARGS``; ``ports`` maps
     each proxy's name to its port, ``url`` is the API's."""
 
@@ -75,14 +89,6 @@ class NamedVaurien:
         self.url = _api_url(log)
         return self.url and self.names <= set(self.ports)
 
-    def address(self, name):
-        return (support.HOST, self.ports[name])
-
-    def request(self, method, path, body=None, **kwargs):
-        data = None if body is None else json.dumps(body)
-        return self.session.request(method, self.url + path, data=data,
-                                    timeout=10, **kwargs)
-
     def stop(self, timeout=10.0):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -100,7 +106,7 @@ class NamedVaurien:
         return text
 
 
-class InProcessNamedVaurien:
+class InProcessNamedVaurien(_NamedAPI):
     """:class:`NamedVaurien`'s interface (``ports``, ``url``, ``log()``,
     ``address(name)``, ``request()``, ``stop()``), the service run in a
     thread of this process; user code comes through *extra_paths* (see
@@ -131,14 +137,6 @@ class InProcessNamedVaurien:
 
     def log(self):
         return self.vaurien.log()
-
-    def address(self, name):
-        return (support.HOST, self.ports[name])
-
-    def request(self, method, path, body=None, **kwargs):
-        data = None if body is None else json.dumps(body)
-        return self.session.request(method, self.url + path, data=data,
-                                    timeout=10, **kwargs)
 
     def stop(self, timeout=10.0):
         try:
