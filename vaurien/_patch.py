@@ -2,9 +2,10 @@
 
 :func:`patch_all` is ``gevent.monkey.patch_all()`` with one difference in
 cost, none in effect: while it runs, ``importlib.metadata.entry_points()``
-reads the installed packages once and answers every question from that. gevent looks for plugins of its patching
-events about 25 times per ``patch_all()``, and each look reads the
-metadata of every installed distribution; on a machine with many packages
+reads the installed packages once and answers every question from that.
+gevent looks for plugins of its patching events about 25 times per
+``patch_all()``, and each look would read the metadata of every installed
+distribution again; on a machine with many packages
 that is 0.1–0.2 s of CPU at every start of the ``vaurien`` command, of a
 worker, or of ``vaurien-toxiproxy``. The installed distributions do not
 change while the patching runs, so the answers are the same.
