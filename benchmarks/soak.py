@@ -623,18 +623,24 @@ def _send_zeros(sock, size):
         sock.sendall(view[:size])
 
 
+def _read_to_end(sock, size=65536):
+    """Everything *sock* sends until its end of stream (its timeout
+    applies to each read)."""
+    chunks = []
+    while True:
+        more = sock.recv(size)
+        if not more:
+            return b''.join(chunks)
+        chunks.append(more)
+
+
 def _sink_count(backend):
     """How many bytes the sink backend received on its last connection."""
     with socket.create_connection((HOST, backend.port), 10) as sock:
         sock.sendall(b'?')
         sock.shutdown(socket.SHUT_WR)
         sock.settimeout(30)
-        data = b''
-        while True:
-            more = sock.recv(64)
-            if not more:
-                break
-            data += more
+        data = _read_to_end(sock, 64)
     return int(data or 0)
 
 
@@ -895,12 +901,7 @@ def _http_get(port, path):
             sock.sendall(b'GET %s HTTP/1.1\r\nHost: %s:%d\r\n'
                          b'Connection: close\r\n\r\n'
                          % (path.encode(), HOST.encode(), port))
-            data = b''
-            while True:
-                more = sock.recv(65536)
-                if not more:
-                    break
-                data += more
+            data = _read_to_end(sock)
         return int(data.split(b' ', 2)[1])
     except (OSError, ValueError, IndexError):
         return 0
@@ -1037,12 +1038,7 @@ def _fuzz_worker(port, rng, count, answers, pace=0.0):
                     # Most clients end their stream; the others leave a
                     # cut request open, for the API's request timeout.
                     sock.shutdown(socket.SHUT_WR)
-                data = b''
-                while True:
-                    more = sock.recv(65536)
-                    if not more:
-                        break
-                    data += more
+                data = _read_to_end(sock)
             answers.append(data[9:12] if data.startswith(b'HTTP/') else b'')
         except socket.timeout:
             answers.append(b'hang')
@@ -1198,12 +1194,7 @@ def _api_call(port, method, path, body=None):
                          b' %d\r\nConnection: close\r\n\r\n%s'
                          % (method.encode(), path.encode(), HOST.encode(),
                             port, len(data), data))
-            answer = b''
-            while True:
-                more = sock.recv(65536)
-                if not more:
-                    break
-                answer += more
+            answer = _read_to_end(sock)
         head, _, payload = answer.partition(b'\r\n\r\n')
         return int(head.split(b' ', 2)[1]), payload
     except (OSError, ValueError, IndexError):

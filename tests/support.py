@@ -92,6 +92,23 @@ def recv_all(sock, limit=None):
     return b''.join(chunks)
 
 
+def recv_answer(sock, timeout):
+    """What *sock* sends until its end of stream, or until it falls silent
+    for *timeout* seconds or is reset (for servers that may answer and
+    then keep the connection, or cut it)."""
+    sock.settimeout(timeout)
+    chunks = []
+    try:
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            chunks.append(data)
+    except (socket.timeout, ConnectionResetError):
+        pass
+    return b''.join(chunks)
+
+
 # -- servers ---------------------------------------------------------------------
 
 class _ThreadingServer(socketserver.ThreadingTCPServer):

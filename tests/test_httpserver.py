@@ -51,21 +51,7 @@ def ask(address, raw, timeout=5.0):
     """Send *raw*, read until the server closes (or *timeout*); the bytes."""
     with socket.create_connection(address, timeout) as sock:
         sock.sendall(raw)
-        return _read_all(sock, timeout)
-
-
-def _read_all(sock, timeout):
-    sock.settimeout(timeout)
-    data = b''
-    try:
-        while True:
-            more = sock.recv(65536)
-            if not more:
-                break
-            data += more
-    except (socket.timeout, ConnectionResetError):
-        pass
-    return data
+        return support.recv_answer(sock, timeout)
 
 
 def status(answer):
@@ -123,7 +109,7 @@ def test_a_truncated_body_is_a_400_even_under_a_careless_app(httpserver_app):
     with socket.create_connection(srv.address, 5) as sock:
         sock.sendall(b'POST /echo HTTP/1.1\r\nContent-Length: 100\r\n\r\nab')
         sock.shutdown(socket.SHUT_WR)
-        answer = _read_all(sock, 5)
+        answer = support.recv_answer(sock, 5)
     assert status(answer) == 400 and error_name(answer) == 'bad_request'
 
 
@@ -149,7 +135,7 @@ def test_a_refusal_does_not_read_the_body(httpserver_app, head):
             except OSError:
                 break
         sock.setblocking(True)
-        answer = _read_all(sock, 2)
+        answer = support.recv_answer(sock, 2)
     assert pushed < 16 << 20
     assert answer.startswith(b'HTTP/1.1 4'), answer[:100]
 

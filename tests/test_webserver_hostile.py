@@ -29,17 +29,7 @@ def raw(port, data, timeout=10.0, end=False):
         sock.sendall(data)
         if end:
             sock.shutdown(socket.SHUT_WR)
-        sock.settimeout(timeout)
-        out = b''
-        try:
-            while True:
-                more = sock.recv(65536)
-                if not more:
-                    break
-                out += more
-        except (socket.timeout, ConnectionResetError):
-            pass
-    return out
+        return support.recv_answer(sock, timeout)
 
 
 def error_of(answer):
@@ -81,16 +71,7 @@ def test_a_refusal_is_answered_and_the_body_left_unread(proxy, head):
             except OSError:
                 break
         sock.setblocking(True)
-        sock.settimeout(3)
-        answer = b''
-        try:
-            while True:
-                more = sock.recv(65536)
-                if not more:
-                    break
-                answer += more
-        except (socket.timeout, ConnectionResetError):
-            pass
+        answer = support.recv_answer(sock, 3)
     # Socket buffers and the server's bounded linger, not gigabytes.
     assert pushed < 16 << 20, pushed
     assert answer.startswith(b'HTTP/1.1 4'), answer[:100]
@@ -118,12 +99,7 @@ def test_a_truncated_body_is_a_400(proxy):
                      b'Content-Length: 50\r\n\r\n{"name"')
         sock.shutdown(socket.SHUT_WR)
         sock.settimeout(5)
-        answer = b''
-        while True:
-            more = sock.recv(65536)
-            if not more:
-                break
-            answer += more
+        answer = support.recv_all(sock)
     status, error = error_of(answer)
     assert status == 400 and 'ended' in error['description']
     assert api(proxy.http_port, 'GET', '/handler').text == 'dummy'
