@@ -43,7 +43,7 @@ from vaurien.service import start
 
 import support
 
-__all__ = ['InProcessVaurien']
+__all__ = ['InProcessVaurien', 'call_in_loop']
 
 _FORMAT = '%(asctime)s [%(process)d] [%(levelname)s] %(message)s'
 _LOGGER = logging.getLogger('vaurien')
@@ -105,6 +105,25 @@ class _ImportPaths:
             if name not in self.modules and self._inside(sys.modules[name]):
                 del sys.modules[name]
         importlib.invalidate_caches()
+
+
+def call_in_loop(loop, function, *args, timeout=15.0):
+    """``function(*args)`` run by the gevent *loop* of another thread; its
+    result, or its exception raised here."""
+    done = threading.Event()
+    result = {}
+
+    def run():
+        try:
+            result['value'] = function(*args)
+        except BaseException as exc:
+            result['error'] = exc
+        done.set()
+    loop.run_callback_threadsafe(run)
+    assert done.wait(timeout), 'the proxy thread did not answer'
+    if 'error' in result:
+        raise result['error']
+    return result['value']
 
 
 class InProcessVaurien:
@@ -200,20 +219,7 @@ class InProcessVaurien:
     def call(self, function, *args, timeout=15.0):
         """``function(*args)`` in the proxy's thread (its gevent hub); its
         result, or its exception raised here."""
-        done = threading.Event()
-        result = {}
-
-        def run():
-            try:
-                result['value'] = function(*args)
-            except BaseException as exc:
-                result['error'] = exc
-            done.set()
-        self._loop.run_callback_threadsafe(run)
-        assert done.wait(timeout), 'the proxy thread did not answer'
-        if 'error' in result:
-            raise result['error']
-        return result['value']
+        return call_in_loop(self._loop, function, *args, timeout=timeout)
 
     def running(self):
         """True while the proxy's thread runs."""

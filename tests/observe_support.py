@@ -6,7 +6,7 @@ import socket
 import threading
 
 import support
-from inproc import InProcessVaurien
+from inproc import InProcessVaurien, call_in_loop
 
 _CONTROL = re.compile(r'control API on http://\S+:(\d+)')
 
@@ -57,20 +57,7 @@ class InProcessProxy:
 
     def call(self, function, *args):
         """``function(*args)`` in the proxy's thread; its result."""
-        done = threading.Event()
-        result = {}
-
-        def run():
-            try:
-                result['value'] = function(*args)
-            except BaseException as exc:
-                result['error'] = exc
-            done.set()
-        self.proxy.loop.run_callback_threadsafe(run)
-        assert done.wait(15), 'the proxy thread did not answer'
-        if 'error' in result:
-            raise result['error']
-        return result['value']
+        return call_in_loop(self.proxy.loop, function, *args)
 
     def connect(self):
         return socket.create_connection(self.address, timeout=10)
