@@ -841,18 +841,21 @@ class _Flow:
         except OSError:
             conn.close(_SIDES[self.to_backend])
             return
-        data = bytes(memoryview(buf)[:count])
-        if len(buffers) < _POOL_MAX:
-            buffers.append(buf)
         src.reads += 1
         src.received += count
         if not count:
+            if len(buffers) < _POOL_MAX:
+                buffers.append(buf)
             src.eof = True
             self.reading = False
             self.readable.stop()
             self.link.feed_eof()
             return
-        if not self.link.feed(data):
+        # The link copies what it keeps: the buffer goes back to the pool.
+        fed = self.link.feed(memoryview(buf)[:count])
+        if len(buffers) < _POOL_MAX:
+            buffers.append(buf)
+        if not fed:
             self.reading = False
             self.readable.stop()
         else:

@@ -92,6 +92,7 @@ class Link:
         self.stopped = False
         self.event = Event()
         self.version = -1
+        self.fast = None         # the shortcut of feed(): see _shortcut()
         self.active = {}         # key -> Toxic, acting on this connection
         self.states = {}         # key -> dict, per-connection toxic state
         self.rolls = {}          # toxic name -> roll
@@ -107,20 +108,59 @@ class Link:
         self.greenlet = gevent.spawn(self._run)
 
     def feed(self, data):
-        """Data read from the source; False when the link is full (the
-        engine stops reading until ``source.resume()``)."""
+        """Data read from the source (bytes-like: the caller may reuse
+        its buffer once this returns, the link copies what it keeps);
+        False when the link is full (the engine stops reading until
+        ``source.resume()``)."""
         if self.source_ended:
             return True       # a handler ended the direction: dropped
-        chunk = Chunk(data, time.monotonic())
+        picked = None
         if self.pick is not None:
-            chunk.handler = self.pick()
-        if (self.parked and self.outbox is None
-                and self.version == self.toxics.version
-                and self._instant(chunk)):
+            picked = self.pick()
+        fast = self.fast
+        if (fast is not None and self.parked and self.outbox is None
+                and not self.queued and self.version == self.toxics.version
+                and (picked is None or picked[1] is PASS)):
+            # The shortcut: every toxic lets the chunk through unchanged
+            # and at once; no Chunk, straight to the destination.
+            after = 0
+            if fast:
+                stamp = time.monotonic()
+                size = len(data)
+                for check, toxic, state in fast:
+                    if not check(self, toxic, state, size, stamp):
+                        chunk = Chunk(bytes(data), stamp)
+                        chunk.handler = picked
+                        chunk.after = after
+                        return self._queue(chunk, True)
+                    after = toxic.key
+            try:
+                sent = self.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except Exception as exc:
+                self._failed(exc)
+                return True
+            self.dst.sent += sent       # the raw send does not count
+            if sent != len(data):
+                self.outbox = bytearray(data[sent:])
+                self.event.set()
+            return True
+        chunk = Chunk(bytes(data), time.monotonic())
+        chunk.handler = picked
+        return self._queue(chunk, self.parked and self.outbox is None
+                           and not self.queued
+                           and self.version == self.toxics.version)
+
+    def _queue(self, chunk, idle):
+        """*chunk* through the chain at once when the pump is *idle* and
+        every toxic left would pass it on without waiting, else to the
+        pump; False when the link is now full."""
+        if idle and self._instant(chunk):
             self._through_now(chunk)
             return True
         self.inbox.append(chunk)
-        self.queued += len(data)
+        self.queued += len(chunk.data)
         self.event.set()
         if self.queued >= self.limit:
             self.paused = True
@@ -255,12 +295,14 @@ class Link:
         self.conn.close('error')
 
     def _instant(self, chunk):
-        """Would every toxic pass *chunk* on without waiting?"""
+        """Would every toxic (after the chunk's last) pass *chunk* on
+        without waiting?"""
         handler = chunk.handler
         if handler is not None and handler[1] is not PASS:
             return False
-        for toxic in self.active.values():
-            if not toxic.kind.instant(self, toxic, chunk):
+        after = chunk.after
+        for key, toxic in self.active.items():
+            if key > after and not toxic.kind.instant(self, toxic, chunk):
                 return False
         return True
 
@@ -268,7 +310,7 @@ class Link:
         """The chain for *chunk*, in the caller (the engine's read)."""
         self.inline = True
         try:
-            self._pass(chunk, 0)
+            self._pass(chunk, chunk.after)
         except LinkStopped:
             pass
         except Exception as exc:
@@ -371,6 +413,22 @@ class Link:
                 self.states.pop(key, None)
                 if self.toxics.get(toxic.name) is not toxic:
                     toxic.kind.removed(self, toxic)
+        self.fast = self._shortcut()
+
+    def _shortcut(self):
+        """The shortcut of feed() for the active toxics: a list of
+        ``(fast, toxic, state)`` to ask for each chunk (empty: every toxic
+        lets every chunk through), or None when one of them always takes
+        the full path."""
+        fast = []
+        for toxic in self.active.values():
+            kind = toxic.kind
+            if kind.passes():
+                continue
+            if kind.fast is None:
+                return None
+            fast.append((kind.fast, toxic, self.state(toxic)))
+        return fast
 
     def _next(self, after):
         self._check()
@@ -390,7 +448,7 @@ class Link:
                 if not goes_on:
                     self.end_source()
                 return
-        self._pass(chunk, 0)
+        self._pass(chunk, chunk.after)
 
     def _emit_from_head(self, data):
         self._pass(Chunk(data, time.monotonic()), 0)
