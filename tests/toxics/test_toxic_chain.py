@@ -210,3 +210,50 @@ def test_instant_toxics_keep_every_byte_in_order_for_a_slow_reader(toxiproxy):
         assert hashlib.sha256(data).digest() == hashlib.sha256(blob).digest()
     finally:
         sender.close()
+
+
+def test_changes_reach_chunks_that_pass_where_they_are_read(toxiproxy, echo):
+    """With ``latency`` 0 and a high ``bandwidth`` each chunk passes where
+    it is read (no pump); every change acts on the very next chunk, and
+    ``jitter`` on a latency of 0 delays chunks."""
+    addr = toxiproxy.create('echo', echo.address)
+    toxiproxy.add_toxic('echo', 'latency', latency=0)
+    toxiproxy.add_toxic('echo', 'bandwidth', rate=10 ** 6)
+    latency = '/proxies/echo/toxics/latency_downstream'
+    bandwidth = '/proxies/echo/toxics/bandwidth_downstream'
+
+    def patch(path, **attributes):
+        answer = toxiproxy.request('PATCH', path, {'attributes': attributes})
+        assert answer.status_code == 200, answer.text
+
+    def took(size=100, times=1):
+        total = 0.0
+        for _ in range(times):
+            payload = os.urandom(size)
+            got, seconds = exchange(sock, payload)
+            assert got == payload
+            total += seconds
+        return total
+
+    with connect(addr) as sock:
+        assert took(times=20) < 2.0
+        patch(latency, latency=300)
+        assert took() >= 0.3
+        patch(latency, latency=0)
+        assert took() < 0.3
+        patch(bandwidth, rate=10)            # 10,000 B/s: 0.5 s for 5000
+        assert took(5000) >= 0.4
+        patch(bandwidth, rate=10 ** 6)
+        assert took() < 0.3
+        answer = toxiproxy.request('POST', '/proxies/echo/toxics', {
+            'name': 'more', 'type': 'latency',
+            'attributes': {'latency': 300}})
+        assert answer.status_code == 200, answer.text
+        assert took() >= 0.3
+        toxiproxy.request('DELETE', '/proxies/echo/toxics/more')
+        assert took() < 0.3
+        # Delays drawn within 0 ± 300 ms (below 0: none) for each chunk.
+        patch(latency, jitter=300)
+        assert took(times=10) >= 0.2
+        patch(latency, jitter=0)
+        assert took(times=10) < 0.3
