@@ -93,6 +93,9 @@ class Link:
         self.event = Event()
         self.version = -1
         self.fast = None         # the shortcut of feed(): see _shortcut()
+        # self.fast while the pump is parked with nothing left to do and
+        # the chain as it synced it, else None (see _park and _rouse).
+        self.express = None
         self.active = {}         # key -> Toxic, acting on this connection
         self.states = {}         # key -> dict, per-connection toxic state
         self.rolls = {}          # toxic name -> roll
@@ -117,10 +120,8 @@ class Link:
         picked = None
         if self.pick is not None:
             picked = self.pick()
-        fast = self.fast
-        if (fast is not None and self.parked and self.outbox is None
-                and not self.queued and self.version == self.toxics.version
-                and (picked is None or picked[1] is PASS)):
+        fast = self.express
+        if fast is not None and (picked is None or picked[1] is PASS):
             # The shortcut: every toxic lets the chunk through unchanged
             # and at once; no Chunk, straight to the destination.
             after = 0
@@ -144,7 +145,7 @@ class Link:
             self.dst.sent += sent       # the raw send does not count
             if sent != len(data):
                 self.outbox = bytearray(data[sent:])
-                self.event.set()
+                self._rouse()
             return True
         chunk = Chunk(bytes(data), time.monotonic())
         chunk.handler = picked
@@ -161,7 +162,7 @@ class Link:
             return True
         self.inbox.append(chunk)
         self.queued += len(chunk.data)
-        self.event.set()
+        self._rouse()
         if self.queued >= self.limit:
             self.paused = True
             return False
@@ -170,7 +171,7 @@ class Link:
     def feed_eof(self):
         """The source reached end of stream."""
         self.source_ended = True
-        self.event.set()
+        self._rouse()
 
     def has_room(self):
         return self.queued < self.limit
@@ -180,10 +181,16 @@ class Link:
         if not self.stopped:
             self.stopped = True
             self.toxics.links.discard(self)
-            self.event.set()
+            self._rouse()
 
     def wake(self):
         """The chain changed (:class:`~vaurien.toxics.ToxicSet`)."""
+        self._rouse()
+
+    def _rouse(self):
+        """Wake the pump: from now until it parks again, every chunk
+        takes the full path."""
+        self.express = None
         self.event.set()
 
     # -- what toxics use ------------------------------------------------------
@@ -235,6 +242,7 @@ class Link:
         """A handler said the direction has ended: what is still queued
         is dropped and the end of stream goes down the chain."""
         self.source_ended = True
+        self.express = None
         self.inbox, self.head, self.queued = [], 0, 0
 
     def next_data(self):
@@ -331,7 +339,7 @@ class Link:
                 if sent == len(data):
                     return
                 self.outbox = bytearray(data[sent:])
-                self.event.set()
+                self._rouse()
             else:
                 self.outbox += data
             return
@@ -381,10 +389,15 @@ class Link:
 
     def _park(self, seconds):
         self.parked = True
+        if (self.outbox is None and not self.queued
+                and not self.source_ended and not self.stopped
+                and self.version == self.toxics.version):
+            self.express = self.fast
         try:
             self._block(seconds)
         finally:
             self.parked = False
+            self.express = None
 
     def _check(self):
         if self.stopped:
