@@ -842,7 +842,8 @@ class _Flow:
         except OSError:
             conn.close(_SIDES[self.to_backend])
             return False
-        src.reads += 1
+        # (Not counted in src.reads, as on_readable's: that counter tells
+        # a handler's call whether the handler read, see Connection.call.)
         src.received += count
         if not count:
             if len(buffers) < _POOL_MAX:

@@ -257,3 +257,29 @@ def test_changes_reach_chunks_that_pass_where_they_are_read(toxiproxy, echo):
         assert took(times=10) >= 0.2
         patch(latency, jitter=0)
         assert took(times=10) < 0.3
+
+
+def test_behavior_picks_on_chunks_that_could_pass_at_once(vaurien_inproc,
+                                                          echo):
+    """With a weighted behavior, each chunk of a stream through toxics
+    that would let it pass at once is still picked and counted once; a
+    chunk that picks a handler goes to it (the full path)."""
+    proxy = vaurien_inproc('--behavior', '50:delay', '--seed', '3',
+                           '--handlers.delay.sleep', '0.3',
+                           '--handlers.delay.before', 'false',
+                           '--handlers.delay.direction', 'downstream',
+                           backend=echo.address)
+    for toxic in ({'type': 'latency', 'attributes': {'latency': 0}},
+                  {'type': 'bandwidth', 'attributes': {'rate': 10 ** 6}}):
+        proxy.call(proxy.proxy.toxics.add, toxic)
+    count = 20
+    with connect(proxy.address) as sock:
+        slow = sum(exchange(sock, b'%02d' % i)[1] >= 0.3
+                   for i in range(count))
+    behavior = proxy.proxy.behavior
+    down = proxy.call(lambda: list(behavior.picks[False]))
+    delay = behavior.names.index('delay')
+    assert sum(down) == count
+    # An exchange is slow when its answer (one chunk) picked delay.
+    assert 0 < down[delay] < count
+    assert slow == down[delay]
