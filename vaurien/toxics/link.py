@@ -24,6 +24,18 @@ every toxic of the stream would pass on at once (``latency`` 0, a
 through the chain right where the engine read it, and is sent without
 waiting; what the destination cannot take at once is left to the pump,
 which sends it before anything else.
+
+Cheaper still, the shortcut: when the chain changes, the link lists what
+its toxics need to let a chunk through unchanged (the ones that always do
+are left out, a ``bandwidth`` is asked to move its schedule:
+:meth:`ToxicType.passes` and ``fast``). While the pump is parked with
+nothing to do, a chunk whose pick is a pass-through is checked against
+that list (one clock read, none when the list is empty) and sent straight
+from the engine's read buffer: no Chunk, no walk down the chain. A toxic
+that says no sends it down the full path from there (``Chunk.after``).
+Whatever wakes the pump (data queued, a change, the end) turns the
+shortcut off until it parks again, so nothing overtakes queued data and
+a change acts on the next chunk.
 """
 import logging
 import random
