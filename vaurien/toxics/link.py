@@ -136,17 +136,16 @@ class Link:
         if fast is not None and (picked is None or picked[1] is PASS):
             # The shortcut: every toxic lets the chunk through unchanged
             # and at once; no Chunk, straight to the destination.
-            after = 0
             if fast:
                 stamp = time.monotonic()
                 size = len(data)
-                for check, toxic, state in fast:
+                for check, toxic, state, after in fast:
                     if not check(self, toxic, state, size, stamp):
+                        # On from this toxic, after the ones it passed.
                         chunk = Chunk(bytes(data), stamp)
                         chunk.handler = picked
                         chunk.after = after
                         return self._queue(chunk, True)
-                    after = toxic.key
             try:
                 sent = self.send(data)
             except (BlockingIOError, InterruptedError):
@@ -442,17 +441,20 @@ class Link:
 
     def _shortcut(self):
         """The shortcut of feed() for the active toxics: a list of
-        ``(fast, toxic, state)`` to ask for each chunk (empty: every toxic
-        lets every chunk through), or None when one of them always takes
-        the full path."""
+        ``(fast, toxic, state, after)`` to ask for each chunk, *after*
+        being the key of the toxic asked before (0 for the first); empty
+        when every toxic lets every chunk through; None when one of them
+        always takes the full path."""
         fast = []
+        after = 0
         for toxic in self.active.values():
             kind = toxic.kind
             if kind.passes():
                 continue
             if kind.fast is None:
                 return None
-            fast.append((kind.fast, toxic, self.state(toxic)))
+            fast.append((kind.fast, toxic, self.state(toxic), after))
+            after = toxic.key
         return fast
 
     def _next(self, after):
