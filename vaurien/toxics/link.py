@@ -139,13 +139,21 @@ class Link:
             if fast:
                 stamp = time.monotonic()
                 size = len(data)
-                for check, toxic, state, after in fast:
-                    if not check(self, toxic, state, size, stamp):
-                        # On from this toxic, after the ones it passed.
-                        chunk = Chunk(bytes(data), stamp)
-                        chunk.handler = picked
-                        chunk.after = after
-                        return self._queue(chunk, True)
+                try:
+                    for check, toxic, state, after in fast:
+                        if not check(self, toxic, state, size, stamp):
+                            break
+                    else:
+                        after = -1          # every toxic let it through
+                except Exception as exc:
+                    self._failed(exc)
+                    return True
+                if after >= 0:
+                    # On down the full path from the toxic that said no.
+                    chunk = Chunk(bytes(data), stamp)
+                    chunk.handler = picked
+                    chunk.after = after
+                    return self._queue(chunk, True)
             try:
                 sent = self.send(data)
             except (BlockingIOError, InterruptedError):
