@@ -104,6 +104,28 @@ def test_bulk_both_ways(vaurien_inproc, echo_server, pki):
                 snap.sent_down) == (total,) * 4
 
 
+def test_toxics_over_tls_both_ways(vaurien_inproc, echo_server, pki):
+    """Toxics that let every chunk through where it is read, on a TLS
+    client: a read that leaves decrypted bytes in the TLS layer comes back
+    for them (no socket event says so), bulk or small, both ways."""
+    proxy = vaurien_inproc(*local_tls(pki, '--bufsize', '4096'),
+                           backend=echo_server.address)
+    for stream in ('upstream', 'downstream'):
+        for toxic in ({'type': 'latency', 'attributes': {'latency': 0}},
+                      {'type': 'bandwidth', 'attributes': {'rate': 10 ** 6}}):
+            proxy.call(proxy.proxy.toxics.add, dict(toxic, stream=stream))
+    data = os.urandom(3 << 20)
+    with tls_client(pki, proxy.address) as sock:
+        assert exchange(sock, data) == data
+        for size in (1, 100, 20000):
+            small = os.urandom(size)
+            assert exchange(sock, small) == small
+        snap = proxy.call(snapshot, proxy.proxy)
+        total = len(data) + 1 + 100 + 20000
+        assert (snap.bytes_up, snap.sent_up, snap.bytes_down,
+                snap.sent_down) == (total,) * 4
+
+
 def test_half_close_is_a_close_notify(vaurien_inproc, pki):
     """The backend ends its side first: the TLS client gets close_notify
     (a clean end of stream), and what it sends after still reaches the

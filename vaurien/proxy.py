@@ -825,11 +825,12 @@ class _Flow:
             self.arm_read()
 
     def on_link_readable(self):
-        """A read for the link (tcp mode): the data goes to the toxics."""
+        """A read for the link (tcp mode): the data goes to the toxics.
+        True when the flow reads on (it was not full, closed or ended)."""
         conn = self.conn
         if conn._closed:
             self.disarm()
-            return
+            return False
         src = self.src
         buffers = conn.proxy._buffers
         buf = buffers.pop() if buffers else bytearray(conn.proxy.bufsize)
@@ -837,30 +838,29 @@ class _Flow:
             count = self.recv_into(buf)    # TLS-aware, as on_readable's
         except (BlockingIOError, InterruptedError):
             buffers.append(buf)
-            return
+            return False
         except OSError:
             conn.close(_SIDES[self.to_backend])
-            return
-        data = bytes(memoryview(buf)[:count])
-        if len(buffers) < _POOL_MAX:
-            buffers.append(buf)
-        src.reads += 1
+            return False
+        # (Not counted in src.reads, as on_readable's: that counter tells
+        # a handler's call whether the handler read, see Connection.call.)
         src.received += count
         if not count:
+            if len(buffers) < _POOL_MAX:
+                buffers.append(buf)
             src.eof = True
             self.reading = False
             self.readable.stop()
             self.link.feed_eof()
-            return
-        if not self.link.feed(data):
+            return False
+        # The link copies what it keeps: the buffer goes back to the pool.
+        fed = self.link.feed(memoryview(buf)[:count])
+        if len(buffers) < _POOL_MAX:
+            buffers.append(buf)
+        if not fed:
             self.reading = False
             self.readable.stop()
-        else:
-            self.read_on()
-
-    def read_on(self):
-        """After a read for the link: a TLS flow comes back for plaintext
-        already decrypted (no socket event will say so)."""
+        return fed
 
     def disarm(self):
         if self.link is not None:
@@ -906,10 +906,22 @@ class _Flow:
     def pick(self):
         """The ``(name, handler)`` of one pick, counted: for a chunk of
         data the toxics' link takes (never an end of stream)."""
-        behavior, index = self.draw()
-        if self.conn.behavior is None:
-            behavior.picks[self.to_backend][index] += 1
-        pair = self.last = behavior.tables[self.to_backend][index]
+        conn = self.conn
+        to_backend = self.to_backend
+        if conn.behavior is None:
+            # self.draw(), inlined (the link asks for every chunk).
+            behavior = conn.proxy.behavior
+            index = behavior.single_index
+            if index is None:
+                rng = self.rng
+                if rng is None:
+                    rng = self.rng = direction_random(
+                        conn.proxy.seed, conn.seq, to_backend)
+                index = behavior.index(rng)
+            behavior.picks[to_backend][index] += 1
+        else:
+            behavior, index = self.draw()
+        pair = self.last = behavior.tables[to_backend][index]
         return pair
 
     def observe(self, name, handler, at_end=False, answer=False):
@@ -1295,8 +1307,13 @@ class _TLSFlow(_Flow):
             else:
                 self.on_link_readable()
 
-    def read_on(self):
-        self.check_buffered()
+    def on_link_readable(self):
+        # After a read for the link, come back for plaintext already
+        # decrypted (no socket event will say so).
+        fed = _Flow.on_link_readable(self)
+        if fed:
+            self.check_buffered()
+        return fed
 
 
 def _flow(conn, to_backend):

@@ -58,3 +58,41 @@ def test_update_takes_effect_mid_stream(toxiproxy, big):
         rest, how, took = read_until_end(sock)
     assert len(first) + len(rest) == SIZE and how == 'eof'
     assert took < 2.0
+
+
+def paced_download(toxiproxy, rates, count=40, size=1000, gap=0.005):
+    """Through ``latency`` 0 then a ``bandwidth`` per rate in *rates*:
+    *count* pieces of *size* bytes sent *gap* seconds apart (each fits in
+    one piece of every schedule, so the link may pass it on where it is
+    read); the seconds the download took."""
+    sender = Sender([b'p' * size] * count, gap=gap)
+    try:
+        addr = toxiproxy.create('paced', sender.address)
+        toxiproxy.add_toxic('paced', 'latency', latency=0)
+        for index, rate in enumerate(rates):
+            answer = toxiproxy.request('POST', '/proxies/paced/toxics', {
+                'name': 'bandwidth%d' % index, 'type': 'bandwidth',
+                'attributes': {'rate': rate}})
+            assert answer.status_code == 200, answer.text
+        with connect(addr) as sock:
+            sock.sendall(b'go')
+            data, how, took = read_until_end(sock, timeout=30)
+        assert (len(data), how) == (count * size, 'eof')
+        return took
+    finally:
+        sender.close()
+
+
+def test_small_chunks_above_the_rate_are_held_to_it(toxiproxy):
+    """Small chunks sent at 200 KB/s through 100 KB/s: the first ones pass
+    where they are read and count against the schedule, so the rest wait
+    for it (10 ms per 1000 bytes) instead of all passing at once."""
+    took = paced_download(toxiproxy, [100])
+    assert 0.35 <= took < 2.0, took
+
+
+def test_stacked_bandwidths_the_slowest_sets_the_pace(toxiproxy):
+    """Two bandwidths stacked: chunks the first lets through at once and
+    the second holds (or both hold) leave at the slower rate."""
+    took = paced_download(toxiproxy, [100, 50])      # 20 ms per piece
+    assert 0.7 <= took < 2.0, took

@@ -210,3 +210,76 @@ def test_instant_toxics_keep_every_byte_in_order_for_a_slow_reader(toxiproxy):
         assert hashlib.sha256(data).digest() == hashlib.sha256(blob).digest()
     finally:
         sender.close()
+
+
+def test_changes_reach_chunks_that_pass_where_they_are_read(toxiproxy, echo):
+    """With ``latency`` 0 and a high ``bandwidth`` each chunk passes where
+    it is read (no pump); every change acts on the very next chunk, and
+    ``jitter`` on a latency of 0 delays chunks."""
+    addr = toxiproxy.create('echo', echo.address)
+    toxiproxy.add_toxic('echo', 'latency', latency=0)
+    toxiproxy.add_toxic('echo', 'bandwidth', rate=10 ** 6)
+    latency = '/proxies/echo/toxics/latency_downstream'
+    bandwidth = '/proxies/echo/toxics/bandwidth_downstream'
+
+    def patch(path, **attributes):
+        answer = toxiproxy.request('PATCH', path, {'attributes': attributes})
+        assert answer.status_code == 200, answer.text
+
+    def took(size=100, times=1):
+        total = 0.0
+        for _ in range(times):
+            payload = os.urandom(size)
+            got, seconds = exchange(sock, payload)
+            assert got == payload
+            total += seconds
+        return total
+
+    with connect(addr) as sock:
+        assert took(times=20) < 2.0
+        patch(latency, latency=300)
+        assert took() >= 0.3
+        patch(latency, latency=0)
+        assert took() < 0.3
+        patch(bandwidth, rate=10)            # 10,000 B/s: 0.5 s for 5000
+        assert took(5000) >= 0.4
+        patch(bandwidth, rate=10 ** 6)
+        assert took() < 0.3
+        answer = toxiproxy.request('POST', '/proxies/echo/toxics', {
+            'name': 'more', 'type': 'latency',
+            'attributes': {'latency': 300}})
+        assert answer.status_code == 200, answer.text
+        assert took() >= 0.3
+        toxiproxy.request('DELETE', '/proxies/echo/toxics/more')
+        assert took() < 0.3
+        # Delays drawn within 0 ± 300 ms (below 0: none) for each chunk.
+        patch(latency, jitter=300)
+        assert took(times=10) >= 0.2
+        patch(latency, jitter=0)
+        assert took(times=10) < 0.3
+
+
+def test_behavior_picks_on_chunks_that_could_pass_at_once(vaurien_inproc,
+                                                          echo):
+    """With a weighted behavior, each chunk of a stream through toxics
+    that would let it pass at once is still picked and counted once; a
+    chunk that picks a handler goes to it (the full path)."""
+    proxy = vaurien_inproc('--behavior', '50:delay', '--seed', '3',
+                           '--handlers.delay.sleep', '0.3',
+                           '--handlers.delay.before', 'false',
+                           '--handlers.delay.direction', 'downstream',
+                           backend=echo.address)
+    for toxic in ({'type': 'latency', 'attributes': {'latency': 0}},
+                  {'type': 'bandwidth', 'attributes': {'rate': 10 ** 6}}):
+        proxy.call(proxy.proxy.toxics.add, toxic)
+    count = 20
+    with connect(proxy.address) as sock:
+        slow = sum(exchange(sock, b'%02d' % i)[1] >= 0.3
+                   for i in range(count))
+    behavior = proxy.proxy.behavior
+    down = proxy.call(lambda: list(behavior.picks[False]))
+    delay = behavior.names.index('delay')
+    assert sum(down) == count
+    # An exchange is slow when its answer (one chunk) picked delay.
+    assert 0 < down[delay] < count
+    assert slow == down[delay]

@@ -48,6 +48,18 @@ class Bandwidth(ToxicType):
             state['due'] = due + len(piece) / kind.rate
             emit(chunk.__class__(piece, chunk.stamp))
 
+    def passes(self):
+        return not self.rate
+
+    def fast(self, link, toxic, state, size, stamp):
+        # As apply() for a chunk read just now (*stamp*: no wait when the
+        # schedule is not ahead of it) that fits in one piece.
+        due = state.get('due', 0.0)
+        if due > stamp or size > self.piece:
+            return False
+        state['due'] = stamp + size / self.rate
+        return True
+
     def instant(self, link, toxic, chunk):
         if not self.rate:
             return True

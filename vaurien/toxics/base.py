@@ -14,6 +14,21 @@ greenlet (:class:`vaurien.toxics.link.Link`):
 ``idle(link, toxic)``
     the deadline of :meth:`deadline` passed while no data came.
 
+Two optional shortcuts let a chunk skip the pump when the toxic would let
+it through unchanged and without waiting (the link checks them where the
+data was read, and takes the full path when they say no):
+
+``passes()``
+    True when, with its attributes, the toxic lets every chunk through at
+    once, unchanged and without keeping anything (``latency`` 0 without
+    ``jitter``, ``bandwidth`` 0, ``noop``): the shortcut skips it;
+``fast(link, toxic, state, size, stamp)``
+    a chunk of *size* bytes read at *stamp* would reach this toxic: True
+    when :meth:`apply` would pass it on unchanged at once, having done to
+    *state* (``link.state(toxic)``) what :meth:`apply` does; False, leaving
+    *state* alone, for the full path. ``None`` (the default): the toxic
+    always takes the full path.
+
 One instance holds the checked attribute values of one toxic; state that
 belongs to one connection lives in ``link.state(toxic)``, which survives
 updates of the toxic's attributes.
@@ -34,13 +49,15 @@ class Chunk:
     """Bytes on their way down a chain, with the time they were read
     (``time.monotonic()``), which ``latency`` counts from."""
 
-    __slots__ = ('data', 'stamp', 'handler')
+    __slots__ = ('data', 'stamp', 'handler', 'after')
 
     def __init__(self, data, stamp):
         self.data = data
         self.stamp = stamp
         # the behavior's (name, handler) picked for the chunk, or None
         self.handler = None
+        # the key of the last toxic the chunk went through (0: none yet)
+        self.after = 0
 
 
 class ToxicType:
@@ -92,6 +109,15 @@ class ToxicType:
         """True when :meth:`apply` would pass *chunk* on (or drop it)
         without waiting: then it may run right where the data was read."""
         return False
+
+    def passes(self):
+        """True when every chunk goes through this toxic at once, unchanged
+        and leaving no state (see the module docstring)."""
+        return False
+
+    #: ``fast(link, toxic, state, size, stamp)`` (see the module
+    #: docstring), or None: the toxic always takes the full path.
+    fast = None
 
     def deadline(self, link, toxic):
         """When :meth:`idle` is due (monotonic seconds), or None."""

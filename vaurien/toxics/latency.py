@@ -45,3 +45,6 @@ class Latency(ToxicType):
 
     def instant(self, link, toxic, chunk):
         return not self.jitter and chunk.stamp + self.latency <= now()
+
+    def passes(self):
+        return not self.latency and not self.jitter

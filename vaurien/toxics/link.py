@@ -24,6 +24,18 @@ every toxic of the stream would pass on at once (``latency`` 0, a
 through the chain right where the engine read it, and is sent without
 waiting; what the destination cannot take at once is left to the pump,
 which sends it before anything else.
+
+Cheaper still, the shortcut: when the chain changes, the link lists what
+its toxics need to let a chunk through unchanged (the ones that always do
+are left out, a ``bandwidth`` is asked to move its schedule:
+:meth:`ToxicType.passes` and ``fast``). While the pump is parked with
+nothing to do, a chunk whose pick is a pass-through is checked against
+that list (one clock read, none when the list is empty) and sent straight
+from the engine's read buffer: no Chunk, no walk down the chain. A toxic
+that says no sends it down the full path from there (``Chunk.after``).
+Whatever wakes the pump (data queued, a change, the end) turns the
+shortcut off until it parks again, so nothing overtakes queued data and
+a change acts on the next chunk.
 """
 import logging
 import random
@@ -92,6 +104,10 @@ class Link:
         self.stopped = False
         self.event = Event()
         self.version = -1
+        self.fast = None         # the shortcut of feed(): see _shortcut()
+        # self.fast while the pump is parked with nothing left to do and
+        # the chain as it synced it, else None (see _park and _rouse).
+        self.express = None
         self.active = {}         # key -> Toxic, acting on this connection
         self.states = {}         # key -> dict, per-connection toxic state
         self.rolls = {}          # toxic name -> roll
@@ -107,21 +123,65 @@ class Link:
         self.greenlet = gevent.spawn(self._run)
 
     def feed(self, data):
-        """Data read from the source; False when the link is full (the
-        engine stops reading until ``source.resume()``)."""
+        """Data read from the source (bytes-like: the caller may reuse
+        its buffer once this returns, the link copies what it keeps);
+        False when the link is full (the engine stops reading until
+        ``source.resume()``)."""
         if self.source_ended:
             return True       # a handler ended the direction: dropped
-        chunk = Chunk(data, time.monotonic())
+        picked = None
         if self.pick is not None:
-            chunk.handler = self.pick()
-        if (self.parked and self.outbox is None
-                and self.version == self.toxics.version
-                and self._instant(chunk)):
+            picked = self.pick()
+        fast = self.express
+        if fast is not None and (picked is None or picked[1] is PASS):
+            # The shortcut: every toxic lets the chunk through unchanged
+            # and at once; no Chunk, straight to the destination.
+            if fast:
+                stamp = time.monotonic()
+                size = len(data)
+                try:
+                    for check, toxic, state, after in fast:
+                        if not check(self, toxic, state, size, stamp):
+                            break
+                    else:
+                        after = -1          # every toxic let it through
+                except Exception as exc:
+                    self._failed(exc)
+                    return True
+                if after >= 0:
+                    # On down the full path from the toxic that said no.
+                    chunk = Chunk(bytes(data), stamp)
+                    chunk.handler = picked
+                    chunk.after = after
+                    return self._queue(chunk, True)
+            try:
+                sent = self.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except Exception as exc:
+                self._failed(exc)
+                return True
+            self.dst.sent += sent       # the raw send does not count
+            if sent != len(data):
+                self.outbox = bytearray(data[sent:])
+                self._rouse()
+            return True
+        chunk = Chunk(bytes(data), time.monotonic())
+        chunk.handler = picked
+        return self._queue(chunk, self.parked and self.outbox is None
+                           and not self.queued
+                           and self.version == self.toxics.version)
+
+    def _queue(self, chunk, idle):
+        """*chunk* through the chain at once when the pump is *idle* and
+        every toxic left would pass it on without waiting, else to the
+        pump; False when the link is now full."""
+        if idle and self._instant(chunk):
             self._through_now(chunk)
             return True
         self.inbox.append(chunk)
-        self.queued += len(data)
-        self.event.set()
+        self.queued += len(chunk.data)
+        self._rouse()
         if self.queued >= self.limit:
             self.paused = True
             return False
@@ -130,7 +190,7 @@ class Link:
     def feed_eof(self):
         """The source reached end of stream."""
         self.source_ended = True
-        self.event.set()
+        self._rouse()
 
     def has_room(self):
         return self.queued < self.limit
@@ -140,10 +200,16 @@ class Link:
         if not self.stopped:
             self.stopped = True
             self.toxics.links.discard(self)
-            self.event.set()
+            self._rouse()
 
     def wake(self):
         """The chain changed (:class:`~vaurien.toxics.ToxicSet`)."""
+        self._rouse()
+
+    def _rouse(self):
+        """Wake the pump: from now until it parks again, every chunk
+        takes the full path."""
+        self.express = None
         self.event.set()
 
     # -- what toxics use ------------------------------------------------------
@@ -195,6 +261,7 @@ class Link:
         """A handler said the direction has ended: what is still queued
         is dropped and the end of stream goes down the chain."""
         self.source_ended = True
+        self.express = None
         self.inbox, self.head, self.queued = [], 0, 0
 
     def next_data(self):
@@ -255,12 +322,14 @@ class Link:
         self.conn.close('error')
 
     def _instant(self, chunk):
-        """Would every toxic pass *chunk* on without waiting?"""
+        """Would every toxic (after the chunk's last) pass *chunk* on
+        without waiting?"""
         handler = chunk.handler
         if handler is not None and handler[1] is not PASS:
             return False
-        for toxic in self.active.values():
-            if not toxic.kind.instant(self, toxic, chunk):
+        after = chunk.after
+        for key, toxic in self.active.items():
+            if key > after and not toxic.kind.instant(self, toxic, chunk):
                 return False
         return True
 
@@ -268,7 +337,7 @@ class Link:
         """The chain for *chunk*, in the caller (the engine's read)."""
         self.inline = True
         try:
-            self._pass(chunk, 0)
+            self._pass(chunk, chunk.after)
         except LinkStopped:
             pass
         except Exception as exc:
@@ -289,7 +358,7 @@ class Link:
                 if sent == len(data):
                     return
                 self.outbox = bytearray(data[sent:])
-                self.event.set()
+                self._rouse()
             else:
                 self.outbox += data
             return
@@ -339,10 +408,15 @@ class Link:
 
     def _park(self, seconds):
         self.parked = True
+        if (self.outbox is None and not self.queued
+                and not self.source_ended and not self.stopped
+                and self.version == self.toxics.version):
+            self.express = self.fast
         try:
             self._block(seconds)
         finally:
             self.parked = False
+            self.express = None
 
     def _check(self):
         if self.stopped:
@@ -371,6 +445,25 @@ class Link:
                 self.states.pop(key, None)
                 if self.toxics.get(toxic.name) is not toxic:
                     toxic.kind.removed(self, toxic)
+        self.fast = self._shortcut()
+
+    def _shortcut(self):
+        """The shortcut of feed() for the active toxics: a list of
+        ``(fast, toxic, state, after)`` to ask for each chunk, *after*
+        being the key of the toxic asked before (0 for the first); empty
+        when every toxic lets every chunk through; None when one of them
+        always takes the full path."""
+        fast = []
+        after = 0
+        for toxic in self.active.values():
+            kind = toxic.kind
+            if kind.passes():
+                continue
+            if kind.fast is None:
+                return None
+            fast.append((kind.fast, toxic, self.state(toxic), after))
+            after = toxic.key
+        return fast
 
     def _next(self, after):
         self._check()
@@ -390,7 +483,7 @@ class Link:
                 if not goes_on:
                     self.end_source()
                 return
-        self._pass(chunk, 0)
+        self._pass(chunk, chunk.after)
 
     def _emit_from_head(self, data):
         self._pass(Chunk(data, time.monotonic()), 0)
