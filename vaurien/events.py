@@ -14,6 +14,8 @@ One JSON object per line, in the order things happened:
   data. The end of stream is not a pick: it makes no line, unless it is
   handed to a handler that acts on it (``slow_close``);
 * ``"event": "connect_failed"`` when the backend cannot be reached;
+* ``"event": "tls_failed"`` when the client's TLS handshake with the
+  proxy fails (``--local-tls-cert``; not when ``tls_error`` fails it);
 * ``"event": "close"`` when it ends: bytes each way, duration, and who
   ended it (``client``, ``backend``, ``handler``, ``error`` or ``proxy``);
 * ``"event": "behavior"`` when the behavior is changed while running.
@@ -221,7 +223,8 @@ class EventLog:
     """Writes the chaos event log of one proxy to *stream* (a text file).
 
     The proxy calls :meth:`opened`, :meth:`passed`, :meth:`call`,
-    :meth:`backend_failed`, :meth:`closed` and :meth:`behavior_changed`;
+    :meth:`backend_failed`, :meth:`client_tls_failed`, :meth:`closed` and
+    :meth:`behavior_changed`;
     :meth:`close` flushes and closes (not for standard output).
     """
 
@@ -400,6 +403,14 @@ class EventLog:
     def backend_failed(self, conn, reason, message):
         """The backend could not be reached for *conn*."""
         self.write('{"time":%s,"event":"connect_failed",%s,"reason":"%s",'
+                   '"message":%s}\n'
+                   % (self._time(), self._head(conn), reason,
+                      json.dumps(message)))
+
+    def client_tls_failed(self, conn, reason, message):
+        """The client's TLS handshake on *conn* failed (not by a
+        handler)."""
+        self.write('{"time":%s,"event":"tls_failed",%s,"reason":"%s",'
                    '"message":%s}\n'
                    % (self._time(), self._head(conn), reason,
                       json.dumps(message)))

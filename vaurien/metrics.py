@@ -3,37 +3,41 @@
 :func:`render` writes the proxy's counters in the Prometheus text
 exposition format (version 0.0.4), with no dependency. Every metric:
 
-=============================================  =======  ======================
-name                                           type     labels
-=============================================  =======  ======================
-``vaurien_connections_total``                  counter
-``vaurien_connections_closed_total``           counter
-``vaurien_connections_open``                   gauge
-``vaurien_connections_hung``                   gauge
-``vaurien_bytes_total``                        counter  ``direction``
-``vaurien_handler_picks_total``                counter  ``handler``,
-                                                        ``direction``
-``vaurien_handler_effects_total``              counter  ``handler``,
-                                                        ``effect``
-``vaurien_request_effects_total``              counter  ``handler``,
-                                                        ``effect``
-``vaurien_connection_effects_total``           counter  ``effect``
-``vaurien_backend_connect_failures_total``     counter  ``reason``
-``vaurien_handler_exceptions_total``           counter  ``handler``
-=============================================  =======  ======================
+===============================================  =======  ======================
+name                                             type     labels
+===============================================  =======  ======================
+``vaurien_connections_total``                    counter
+``vaurien_connections_closed_total``             counter
+``vaurien_connections_open``                     gauge
+``vaurien_connections_hung``                     gauge
+``vaurien_bytes_total``                          counter  ``direction``
+``vaurien_handler_picks_total``                  counter  ``handler``,
+                                                          ``direction``
+``vaurien_handler_effects_total``                counter  ``handler``,
+                                                          ``effect``
+``vaurien_request_effects_total``                counter  ``handler``,
+                                                          ``effect``
+``vaurien_connection_effects_total``             counter  ``effect``
+``vaurien_backend_connect_failures_total``       counter  ``reason``
+``vaurien_client_tls_handshake_failures_total``  counter  ``reason``
+``vaurien_handler_exceptions_total``             counter  ``handler``
+===============================================  =======  ======================
 
 ``direction`` is ``upstream`` (client to backend: bytes read from clients)
 or ``downstream`` (backend to client: bytes read from backends). ``reason``
 is one of ``refused``, ``timeout``, ``resolve``, ``unreachable``,
-``other``. Every handler of the current behavior has its picks listed, at 0
-when not picked yet. ``effect`` is what a fault did (``delayed``,
+``tls``, ``other`` for backend connects, and one of
+:data:`~vaurien.stats.HANDSHAKE_REASONS` (``timeout``, ``untrusted``,
+``certificate``, ``protocol``, ``reset``, ``other``) for the clients' TLS
+handshakes with the proxy. Every handler of the current behavior has its
+picks listed, at 0 when not picked yet. ``effect`` is what a fault did (``delayed``,
 ``throttled``, ``errored``, ``corrupted``, ``cut``, ``reset``, ``hung``,
 ``failed``), or ``passed`` (untouched) or ``none`` (picked, did nothing):
 per handler call, per request (protocol mode: the effect of the pick of
 the exchange), and per closed connection (once for each kind of fault it
 met, ``passed`` when it met none).
 """
-from vaurien.stats import FAILURE_REASONS, snapshot
+from vaurien.stats import FAILURE_REASONS, HANDSHAKE_REASONS, snapshot
 
 __all__ = ['render', 'render_snapshot', 'CONTENT_TYPE', 'METRICS']
 
@@ -67,6 +71,9 @@ METRICS = {
                     'met (passed: none).'),
     'vaurien_backend_connect_failures_total':
         ('counter', 'Backend connections that failed, by reason.'),
+    'vaurien_client_tls_handshake_failures_total':
+        ('counter', 'Client TLS handshakes with the proxy that failed, by '
+                    'reason (not those failed by tls_error).'),
     'vaurien_handler_exceptions_total':
         ('counter', 'Exceptions raised by handlers (each ended its '
                     'connection).'),
@@ -122,6 +129,9 @@ def render_snapshot(snap):
         'vaurien_backend_connect_failures_total': [
             ((('reason', reason),), snap.failures.get(reason, 0))
             for reason in FAILURE_REASONS],
+        'vaurien_client_tls_handshake_failures_total': [
+            ((('reason', reason),), snap.client_tls_failures.get(reason, 0))
+            for reason in HANDSHAKE_REASONS],
         'vaurien_handler_exceptions_total': [
             ((('handler', name),), count)
             for name, count in sorted(snap.exceptions.items())],

@@ -1616,13 +1616,24 @@ class Proxy:
         try:
             client.do_handshake(self.local_tls.timeout)
         except OSError as exc:
-            if not conn._closed:
-                log.info('TLS handshake with client %s failed: %s',
-                         format_hostport(conn.address), tls_reason(exc))
+            if not conn._closed:    # (not when the proxy closed it)
+                self._client_tls_failed(conn, exc)
                 conn.close('client')
             return
         if not conn._closed:
             self._connect(conn)
+
+    def _client_tls_failed(self, conn, exc):
+        """The client's TLS handshake failed (*exc*): counted by reason
+        (:func:`vaurien.stats.handshake_reason`), logged at INFO and in
+        the event log. A handshake failed by ``tls_error`` does not come
+        here: it is that handler's effect."""
+        label = self.stats.client_tls_failed(exc)
+        reason = tls_reason(exc)
+        log.info('TLS handshake with client %s failed: %s',
+                 format_hostport(conn.address), reason)
+        if self.events is not None:
+            self.events.client_tls_failed(conn, label, reason)
 
     def backend_socket(self, family):
         """A new socket to connect to the backend with (TLS or not)."""

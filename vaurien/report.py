@@ -139,6 +139,8 @@ class Connection:
         self.closed_by = None
         self.bytes_up = self.bytes_down = None
         self.failed = None        # connect_failed: (reason, message)
+        # ... or tls_failed (the client's handshake): what failed, in words.
+        self.failure = 'backend unreachable'
         self.steps = []
         # Requests (upstream picks) not answered yet, oldest first: an
         # answer ("answer": true) pairs with the oldest, as in the engine.
@@ -154,7 +156,7 @@ class Connection:
         """Why the connection was cut (a phrase), or None when it ended
         normally."""
         if self.failed is not None:
-            return 'backend unreachable (%s)' % self.failed[0]
+            return '%s (%s)' % (self.failure, self.failed[0])
         for step in self.steps:
             if step.effect in CUTS:
                 return '%s by %s (%s)' % (step.effect, step.handler,
@@ -296,9 +298,11 @@ class Report:
             conn.closed_by = event.get('closed_by')
             conn.bytes_up = event.get('bytes_up')
             conn.bytes_down = event.get('bytes_down')
-        elif kind == 'connect_failed':
+        elif kind in ('connect_failed', 'tls_failed'):
             conn.failed = (event.get('reason', 'other'),
                            event.get('message', ''))
+            if kind == 'tls_failed':
+                conn.failure = 'TLS handshake failed'
         else:
             self.unknown += 1
 
@@ -502,7 +506,7 @@ def text_report(report, limit=10, connections=()):
         start = conn.opened if conn.opened is not None else (
             conn.steps[0].when if conn.steps else None)
         if conn.failed is not None:
-            write('    backend unreachable: %s (%s)' % conn.failed)
+            write('    %s: %s (%s)' % ((conn.failure,) + conn.failed))
         for step in conn.steps:
             write(_step_line(step, start))
     return '\n'.join(out) + '\n'
@@ -621,7 +625,7 @@ def timeline_svg(report, width=960):
             parts.append('<circle cx="%.1f" cy="%.1f" r="4" fill="none" '
                          'stroke="#6a3d9a" stroke-width="2"><title>%s'
                          '</title></circle>' % (x(begin), y, _e(
-                             'backend unreachable: %s' % conn.failed[0])))
+                             '%s: %s' % (conn.failure, conn.failed[0]))))
     parts.append('</svg>')
     return ''.join(parts)
 
@@ -761,7 +765,7 @@ def html_report(report, limit=10):
             conn.steps[0].when if conn.steps else None)
         lines = []
         if conn.failed is not None:
-            lines.append('backend unreachable: %s (%s)' % conn.failed)
+            lines.append('%s: %s (%s)' % ((conn.failure,) + conn.failed))
         lines.extend(_step_line(s, start).strip() for s in conn.steps)
         out.append('<details%s><summary>%s%s</summary><pre>%s</pre>'
                    '</details>' % (

@@ -9,7 +9,8 @@ so that counting costs next to nothing on the hot path:
   connection closes;
 * connections: the proxy's sequence number counts the accepted ones,
   :class:`Stats` the closed ones;
-* backend connect failures and handler exceptions (rare): here, by label;
+* backend connect failures, failed client TLS handshakes and handler
+  exceptions (rare): here, by label;
 * what each handler call did (its effect, see
   :func:`vaurien.events.effect_of`), by handler, and the last faults, with
   their connection: here, at each handler call (``dummy`` is not called).
@@ -27,8 +28,8 @@ import time
 from vaurien.config import format_hostport
 
 __all__ = ['Stats', 'Snapshot', 'snapshot', 'failure_reason',
-           'FAILURE_REASONS', 'percentile', 'RECENT', 'NOT_FAULTS',
-           'effect_shares']
+           'FAILURE_REASONS', 'handshake_reason', 'HANDSHAKE_REASONS',
+           'percentile', 'RECENT', 'NOT_FAULTS', 'effect_shares']
 
 #: The last faults kept, for the dashboard.
 RECENT = 20
@@ -121,6 +122,55 @@ def failure_reason(exc):
     return 'other'
 
 
+#: The labels of failed client TLS handshakes (``--local-tls-cert``):
+#: ``timeout``, no handshake within ``--local-tls-timeout``;
+#: ``untrusted``, the client refused the proxy's certificate (it sent an
+#: alert about it); ``certificate``, the proxy refused the client's
+#: certificate, or got none (``--local-tls-ca``); ``protocol``, not TLS, or
+#: no version or cipher in common, or any other alert or malformed
+#: handshake; ``reset``, the client went away mid-handshake (a reset, or
+#: its end of stream before the handshake was done); ``other``.
+HANDSHAKE_REASONS = ('timeout', 'untrusted', 'certificate', 'protocol',
+                     'reset', 'other')
+
+# What OpenSSL names the alerts by which a client refuses the server's
+# certificate (the "reason" of the SSLError the server gets).
+_UNTRUSTED_ALERTS = frozenset(
+    prefix + '_ALERT_' + name for prefix in ('SSLV3', 'TLSV1', 'TLSV13')
+    for name in ('UNKNOWN_CA', 'BAD_CERTIFICATE', 'CERTIFICATE_UNKNOWN',
+                 'CERTIFICATE_EXPIRED', 'CERTIFICATE_REVOKED',
+                 'UNSUPPORTED_CERTIFICATE', 'BAD_CERTIFICATE_STATUS_RESPONSE',
+                 'ACCESS_DENIED'))
+
+# OpenSSL's reasons for a client certificate the proxy refuses or misses.
+_CLIENT_CERTIFICATE = frozenset(['PEER_DID_NOT_RETURN_A_CERTIFICATE',
+                                 'CERTIFICATE_VERIFY_FAILED',
+                                 'NO_CERTIFICATE_RETURNED'])
+
+
+def handshake_reason(exc):
+    """The label of a failed client TLS handshake *exc* (one of
+    :data:`HANDSHAKE_REASONS`)."""
+    if isinstance(exc, (_socket.timeout, TimeoutError)):
+        return 'timeout'    # (the proxy's HandshakeTimeout among them)
+    if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError,
+                        ConnectionError)):
+        return 'reset'
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return 'certificate'
+    if isinstance(exc, ssl.SSLError):
+        reason = exc.reason or ''
+        if reason in _UNTRUSTED_ALERTS:
+            return 'untrusted'
+        if reason in _CLIENT_CERTIFICATE:
+            return 'certificate'
+        return 'protocol'
+    if getattr(exc, 'errno', None) in (errno.ECONNRESET, errno.EPIPE,
+                                       errno.ECONNABORTED):
+        return 'reset'
+    return 'other'
+
+
 class Stats:
     """The proxy's counters that do not live on a connection or behavior.
 
@@ -129,6 +179,8 @@ class Stats:
     ``sent_up``/``sent_down``: bytes written to backends / to clients by
     them (after handlers and toxics: what the destination was given);
     ``failures``: ``{reason: count}`` of backend connect failures;
+    ``client_tls_failures``: ``{reason: count}`` of failed client TLS
+    handshakes (not those failed on purpose by ``tls_error``);
     ``exceptions``: ``{handler name: count}`` of exceptions raised by
     handlers (not counting "the peer went away" errors); ``picks``:
     ``{(handler name, to_backend): count}`` of behaviors no longer in use;
@@ -143,7 +195,7 @@ class Stats:
     """
 
     __slots__ = ('closed', 'bytes_up', 'bytes_down', 'sent_up', 'sent_down',
-                 'failures',
+                 'failures', 'client_tls_failures',
                  'exceptions', 'exception_count', 'picks', 'behavior',
                  'effects', 'requests', 'connections', 'recent')
 
@@ -154,6 +206,7 @@ class Stats:
         self.sent_up = 0
         self.sent_down = 0
         self.failures = dict.fromkeys(FAILURE_REASONS, 0)
+        self.client_tls_failures = dict.fromkeys(HANDSHAKE_REASONS, 0)
         self.exceptions = {}
         self.exception_count = 0
         self.picks = {}
@@ -200,6 +253,13 @@ class Stats:
         """Count one backend connect failure; returns its reason label."""
         reason = failure_reason(exc)
         self.failures[reason] += 1
+        return reason
+
+    def client_tls_failed(self, exc):
+        """Count one failed client TLS handshake; returns its reason
+        label."""
+        reason = handshake_reason(exc)
+        self.client_tls_failures[reason] += 1
         return reason
 
     def handler_failed(self, name):
@@ -250,8 +310,8 @@ class Snapshot:
     ``bytes_down`` (read from clients, from backends), ``sent_up``,
     ``sent_down`` (written to backends, to clients), ``picks``
     (``{(name, to_backend): count}``, every name of the current behavior
-    present), ``failures`` (``{reason: count}``),
-    ``exceptions`` (``{name: count}``), ``behavior`` (its text),
+    present), ``failures`` (``{reason: count}``), ``client_tls_failures``
+    (``{reason: count}``), ``exceptions`` (``{name: count}``), ``behavior`` (its text),
     ``effects`` (``{(name, effect): count}``, one per handler call),
     ``requests`` (``{(name, effect): count}``, one per request, protocol
     mode), ``connections`` (``{effect: count}``, closed connections by the
@@ -262,11 +322,12 @@ class Snapshot:
 
     __slots__ = ('opened', 'closed', 'open', 'hung', 'bytes_up',
                  'bytes_down', 'sent_up', 'sent_down', 'picks', 'failures',
-                 'exceptions', 'behavior', 'effects', 'requests',
+                 'client_tls_failures', 'exceptions', 'behavior', 'effects', 'requests',
                  'connections', 'recent')
 
     def __init__(self):
         self.effects, self.requests, self.connections = {}, {}, {}
+        self.client_tls_failures = {}
         self.recent = []
 
     def to_json(self):
@@ -288,13 +349,14 @@ class Snapshot:
                      'bytes_down', 'sent_up', 'sent_down'):
             setattr(snap, name, sum(part.get(name, 0) for part in parts))
         snap.picks, snap.failures, snap.exceptions = {}, {}, {}
+        snap.client_tls_failures = {}
         for part in parts:
             for name, to_backend, count in part['picks']:
                 key = (name, to_backend)
                 snap.picks[key] = snap.picks.get(key, 0) + count
-            for field in ('failures', 'exceptions'):
+            for field in ('failures', 'client_tls_failures', 'exceptions'):
                 total = getattr(snap, field)
-                for key, count in part[field].items():
+                for key, count in part.get(field, {}).items():
                     total[key] = total.get(key, 0) + count
         snap.effects, snap.requests, snap.connections = {}, {}, {}
         recent = []
@@ -364,6 +426,7 @@ def snapshot(proxy):
                 picks[key] = picks.get(key, 0) + count
     snap.picks = picks
     snap.failures = dict(stats.failures)
+    snap.client_tls_failures = dict(stats.client_tls_failures)
     snap.exceptions = dict(stats.exceptions)
     snap.behavior = behavior.text if behavior is not None else ''
     snap.effects = dict(stats.effects)

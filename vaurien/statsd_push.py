@@ -19,6 +19,7 @@ name                                type     what
 ``requests.EFFECT``                 counter  requests (protocol mode) by effect
 ``connections.effect.EFFECT``       counter  closed connections by effect
 ``backend.failures.REASON``         counter  backend connects that failed
+``client.tls_failures.REASON``     counter  client TLS handshakes that failed
 ``handler_exceptions.NAME``         counter  exceptions raised by handler NAME
 ``bytes.up``                        counter  bytes read from clients
 ``bytes.down``                      counter  bytes read from backends
@@ -95,6 +96,8 @@ class StatsdPusher:
             totals[key] = totals.get(key, 0) + count
         for reason, count in snap.failures.items():
             totals['backend.failures.%s' % reason] = count
+        for reason, count in snap.client_tls_failures.items():
+            totals['client.tls_failures.%s' % reason] = count
         for name, count in snap.exceptions.items():
             key = 'handler_exceptions.%s' % metric_name(name)
             totals[key] = totals.get(key, 0) + count

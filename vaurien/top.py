@@ -53,7 +53,7 @@ class Reading:
         self.when = time.monotonic() if when is None else when
         self.opened = self.closed = self.open = self.hung = 0
         self.bytes_up = self.bytes_down = 0
-        self.failures = self.exceptions = 0
+        self.failures = self.exceptions = self.tls_failures = 0
         self.picks = {}      # name -> [upstream, downstream]
         self.requests = {}   # effect -> requests (protocol mode)
         self.connections = {}    # effect -> closed connections
@@ -88,6 +88,8 @@ class Reading:
                 calls[labels.get('effect', '?')] = value
             elif name == 'vaurien_backend_connect_failures_total':
                 self.failures += value
+            elif name == 'vaurien_client_tls_handshake_failures_total':
+                self.tls_failures += value
             elif name == 'vaurien_handler_exceptions_total':
                 self.exceptions += value
 
@@ -124,8 +126,11 @@ def table(now, before=None, source=''):
                  'new/s %s' % (now.open, now.hung, now.opened, now.closed,
                                rate(now.opened, before.opened
                                     if before else 0)))
-    lines.append('errors       backend connect failures %d  handler '
-                 'exceptions %d' % (now.failures, now.exceptions))
+    errors = ('errors       backend connect failures %d  handler '
+              'exceptions %d' % (now.failures, now.exceptions))
+    if now.tls_failures:    # (only with --local-tls-cert)
+        errors += '  failed client TLS handshakes %d' % now.tls_failures
+    lines.append(errors)
     lines.append('throughput   up %s (%s total)  down %s (%s total)'
                  % (byte_rate(now.bytes_up, before.bytes_up if before
                               else 0), _size(now.bytes_up),
