@@ -18,7 +18,7 @@ import pytest
 import support
 import tls_support
 from control_support import api
-from observe_support import HTTP_ARGS, http_port, read_events
+from observe_support import HTTP_ARGS, UDPSink, finish, http_port, read_events
 from test_metrics import parse, value
 from vaurien.metrics import render_snapshot
 from vaurien.stats import (HANDSHAKE_REASONS, Snapshot, Stats,
@@ -212,6 +212,27 @@ def test_tls_error_is_a_fault_not_a_failure(vaurien_inproc, echo_server, pki,
         http_port(proxy), 'GET', '/stats').json['effects'] or None,
         what='three tls_error effects')
     assert counts(proxy) == dict.fromkeys(HANDSHAKE_REASONS, 0)
+
+
+@pytest.mark.timeout(60)
+def test_statsd_counter(vaurien_inproc, echo_server, pki):
+    pytest.importorskip('statsd')
+    sink = UDPSink()
+    try:
+        proxy = start(vaurien_inproc, pki, echo_server.address,
+                      '--statsd.enabled', '--statsd.host', HOST,
+                      '--statsd.port', str(sink.port))
+        for _ in range(2):
+            with socket.create_connection(proxy.address, timeout=10) as sock:
+                sock.sendall(b'PING\r\n')
+        wait_count(proxy, 'protocol', 2)
+        finish(proxy)
+        support.wait_until(lambda: sink.totals().get(
+            'vaurien.client.tls_failures.protocol') == 2, timeout=10,
+            what='the statsd counter')
+        assert 'vaurien.client.tls_failures.timeout' not in sink.totals()
+    finally:
+        sink.close()
 
 
 def test_merged_and_shown():

@@ -3,9 +3,9 @@
 :func:`render` writes the proxy's counters in the Prometheus text
 exposition format (version 0.0.4), with no dependency. Every metric:
 
-===============================================  =======  ======================
+===============================================  =======  =====================
 name                                             type     labels
-===============================================  =======  ======================
+===============================================  =======  =====================
 ``vaurien_connections_total``                    counter
 ``vaurien_connections_closed_total``             counter
 ``vaurien_connections_open``                     gauge
@@ -21,7 +21,7 @@ name                                             type     labels
 ``vaurien_backend_connect_failures_total``       counter  ``reason``
 ``vaurien_client_tls_handshake_failures_total``  counter  ``reason``
 ``vaurien_handler_exceptions_total``             counter  ``handler``
-===============================================  =======  ======================
+===============================================  =======  =====================
 
 ``direction`` is ``upstream`` (client to backend: bytes read from clients)
 or ``downstream`` (backend to client: bytes read from backends). ``reason``
@@ -30,12 +30,12 @@ is one of ``refused``, ``timeout``, ``resolve``, ``unreachable``,
 :data:`~vaurien.stats.HANDSHAKE_REASONS` (``timeout``, ``untrusted``,
 ``certificate``, ``protocol``, ``reset``, ``other``) for the clients' TLS
 handshakes with the proxy. Every handler of the current behavior has its
-picks listed, at 0 when not picked yet. ``effect`` is what a fault did (``delayed``,
-``throttled``, ``errored``, ``corrupted``, ``cut``, ``reset``, ``hung``,
-``failed``), or ``passed`` (untouched) or ``none`` (picked, did nothing):
-per handler call, per request (protocol mode: the effect of the pick of
-the exchange), and per closed connection (once for each kind of fault it
-met, ``passed`` when it met none).
+picks listed, at 0 when not picked yet. ``effect`` is what a fault did
+(``delayed``, ``throttled``, ``errored``, ``corrupted``, ``cut``,
+``reset``, ``hung``, ``failed``), or ``passed`` (untouched) or ``none``
+(picked, did nothing): per handler call, per request (protocol mode: the
+effect of the pick of the exchange), and per closed connection (once for
+each kind of fault it met, ``passed`` when it met none).
 """
 from vaurien.stats import FAILURE_REASONS, HANDSHAKE_REASONS, snapshot
 

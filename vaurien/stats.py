@@ -311,8 +311,8 @@ class Snapshot:
     ``sent_down`` (written to backends, to clients), ``picks``
     (``{(name, to_backend): count}``, every name of the current behavior
     present), ``failures`` (``{reason: count}``), ``client_tls_failures``
-    (``{reason: count}``), ``exceptions`` (``{name: count}``), ``behavior`` (its text),
-    ``effects`` (``{(name, effect): count}``, one per handler call),
+    (``{reason: count}``), ``exceptions`` (``{name: count}``),
+    ``behavior`` (its text), ``effects`` (``{(name, effect): count}``, one per handler call),
     ``requests`` (``{(name, effect): count}``, one per request, protocol
     mode), ``connections`` (``{effect: count}``, closed connections by the
     faults they met, ``passed`` for none) and ``recent`` (the last
@@ -322,8 +322,8 @@ class Snapshot:
 
     __slots__ = ('opened', 'closed', 'open', 'hung', 'bytes_up',
                  'bytes_down', 'sent_up', 'sent_down', 'picks', 'failures',
-                 'client_tls_failures', 'exceptions', 'behavior', 'effects', 'requests',
-                 'connections', 'recent')
+                 'client_tls_failures', 'exceptions', 'behavior', 'effects',
+                 'requests', 'connections', 'recent')
 
     def __init__(self):
         self.effects, self.requests, self.connections = {}, {}, {}
