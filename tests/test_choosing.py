@@ -3,19 +3,23 @@
 Each example in the page is preceded by an RST comment ``.. check: NAME
 [ARG]`` naming what it must do; the command (or INI file) is run as
 written, with only ``--local`` and ``--distant`` (``local``/``distant``)
-pointed at the test's own addresses, and ``--seed 1`` added when it has
-none, so that the shares of traffic are the same from run to run.
+pointed at the test's own addresses, the certificate files of TLS examples
+(``cert.pem``, ``key.pem``) replaced by ones the test makes with
+``openssl`` (tls_support.py), and ``--seed 1`` added when it has none, so
+that the shares of traffic are the same from run to run.
 """
 import os
 import re
 import shlex
 import socket
+import ssl
 import threading
 import time
 
 import pytest
 
 import support
+import tls_support
 from fault_support import Recorder, answer_and_close, read_exactly, \
     read_to_end, sender_of, wait_for
 
@@ -52,10 +56,15 @@ def examples():
 EXAMPLES = examples()
 
 
-def console_args(text, backend):
-    """The argv of a ``$ vaurien ...`` example, aimed at *backend*."""
+def console_args(text, backend, pki=None):
+    """The argv of a ``$ vaurien ...`` example, aimed at *backend*, with
+    the certificates of *pki* (a :class:`tls_support.PKI`) for
+    ``cert.pem`` and ``key.pem``."""
     assert text.startswith('$ vaurien '), text
     args = shlex.split(text[2:].replace('\\\n', ' '))[1:]
+    if pki is not None:
+        files = {'cert.pem': pki.cert, 'key.pem': pki.key}
+        args = [files.get(arg, arg) for arg in args]
     for flag, value in (('--local', '%s:0' % support.HOST),
                         ('--distant', '%s:%d' % tuple(backend))):
         args[args.index(flag) + 1] = value
@@ -208,6 +217,24 @@ def check_corrupted_answers(proxy, recorder):
     assert any(answer != payload for answer in answers)
 
 
+def check_tls_handshake(proxy, pki):
+    outcomes = []
+    for _ in range(30):
+        raw = socket.create_connection(proxy.address, timeout=10)
+        try:
+            with tls_support.client_context(pki).wrap_socket(
+                    raw, server_hostname='localhost') as sock:
+                assert ask(sock, b'hello') == b'hello'
+                outcomes.append('answered')
+        except ssl.SSLError as exc:
+            assert 'alert handshake failure' in str(exc), exc
+            outcomes.append('alert')
+        finally:
+            raw.close()
+    assert 1 <= outcomes.count('alert') <= 15, outcomes
+    assert outcomes.count('answered') >= 15, outcomes
+
+
 def replay_once(proxy):
     answers = []
     with proxy.connect() as sock:
@@ -230,6 +257,7 @@ CHECKS = {
     'transient': ('echo', check_transient),
     'slow-close': ('closing', check_slow_close),
     'corrupted-answers': ('recorder', check_corrupted_answers),
+    'tls-handshake': ('echo', check_tls_handshake),
 }
 
 
@@ -272,11 +300,17 @@ def test_example(vaurien_inproc, backends, tmp_path, check, kind, text):
     backend = backends(backend_kind)
     if kind == 'ini':
         argv = ini_args(text, backend.address, tmp_path)
+        pki = None
     else:
-        argv = console_args(text, backend.address)
+        pki = None
+        if '--local-tls-cert' in text:
+            pki = tls_support.make_pki(str(tmp_path))
+        argv = console_args(text, backend.address, pki)
     proxy = vaurien_inproc(*argv)
     if backend_kind == 'recorder':
         function(proxy, backend, *args)
+    elif pki is not None:
+        function(proxy, pki, *args)
     else:
         function(proxy, *args)
 
