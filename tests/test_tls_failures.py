@@ -21,6 +21,7 @@ from control_support import api
 from observe_support import HTTP_ARGS, UDPSink, finish, http_port, read_events
 from test_metrics import parse, value
 from vaurien.metrics import render_snapshot
+from vaurien.report import read_report, text_report
 from vaurien.stats import (HANDSHAKE_REASONS, Snapshot, Stats,
                            handshake_reason)
 from vaurien.top import Reading, table
@@ -134,6 +135,12 @@ def test_not_tls_is_protocol(vaurien_inproc, echo_server, pki, tmp_path):
     assert {e['reason'] for e in failed} == {'protocol'}
     assert all(e['message'].startswith('TLS: ') for e in failed), failed
     assert 'TLS handshake with client' in proxy.log()
+    # The report tells them apart from backend failures.
+    report = read_report(str(events))
+    assert report.unknown == 0
+    text = text_report(report, limit=5)
+    assert 'TLS handshake failed: protocol (TLS: ' in text, text
+    assert 'backend unreachable' not in text
 
 
 def test_client_that_does_not_trust_the_proxy(vaurien_inproc, echo_server,
@@ -212,6 +219,18 @@ def test_tls_error_is_a_fault_not_a_failure(vaurien_inproc, echo_server, pki,
         http_port(proxy), 'GET', '/stats').json['effects'] or None,
         what='three tls_error effects')
     assert counts(proxy) == dict.fromkeys(HANDSHAKE_REASONS, 0)
+
+
+@pytest.mark.timeout(90)
+def test_workers_add_up(vaurien, echo_server, pki):
+    proxy = vaurien('--workers', '2', '--local-tls-cert', pki.cert,
+                    '--local-tls-key', pki.key, *HTTP_ARGS,
+                    backend=echo_server.address)
+    for _ in range(6):
+        with socket.create_connection(proxy.address, timeout=10) as sock:
+            sock.sendall(b'PING\r\n')
+    assert echo_over_tls(pki, proxy) == b'ping'
+    wait_count(proxy, 'protocol', 6)
 
 
 @pytest.mark.timeout(60)
