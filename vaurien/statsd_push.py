@@ -19,7 +19,7 @@ name                                type     what
 ``requests.EFFECT``                 counter  requests (protocol mode) by effect
 ``connections.effect.EFFECT``       counter  closed connections by effect
 ``backend.failures.REASON``         counter  backend connects that failed
-``client.tls_failures.REASON``     counter  client TLS handshakes that failed
+``client.tls_failures.REASON``      counter  client TLS handshakes that failed
 ``handler_exceptions.NAME``         counter  exceptions raised by handler NAME
 ``bytes.up``                        counter  bytes read from clients
 ``bytes.down``                      counter  bytes read from backends
