@@ -670,8 +670,15 @@ class Connection:
         if proxy.paused or proxy.draining is not None:
             proxy.connection_gone()
         self._stop_timer()
-        for flow in self.flows:
+        flows = self.flows
+        for flow in flows:
             flow.disarm()
+        if flows and self.readers is None:
+            # tcp mode: nothing reads the flows after the close. Dropping
+            # them frees them (their watchers, buffers, bound methods) at
+            # once; kept, they would wait for the garbage collector, as
+            # the connection and its flows refer to each other.
+            self.flows = ()
         for sock in (self.client, self.backend):
             if sock is not None:
                 try:
