@@ -136,6 +136,7 @@ class Connection:
                  'state', 'readers', 'behavior', 'index', 'flows', '_done',
                  '_closed', '_hrng', '_timer', '_addresses', 'closed_by',
                  'started', 'seen', 'seen_at', 'exchanges', 'faults', 'told',
+                 'lent',
                  '__weakref__')
 
     def __init__(self, proxy, seq, client, address):
@@ -166,6 +167,9 @@ class Connection:
         self.told = None        # (effect, why) a handler call told, if any
         self.seen = 0           # --idle-timeout: bytes read when last swept
         self.seen_at = 0.0      # ... and when they last changed
+        # tcp mode: a handler call was given the sockets (it, or what it
+        # started, may still use them and their ``conn`` after the close).
+        self.lent = False
         client.conn = self
 
     # -- what handlers use ----------------------------------------------------
@@ -333,8 +337,9 @@ class Connection:
     def _connected(self, index):
         self._addresses = None
         backend = self.backend
-        if _gevent.raw(backend).family != _socket.AF_UNIX:
-            _nodelay(backend)
+        backend_raw = _gevent.raw(backend)
+        if backend_raw.family != _socket.AF_UNIX:
+            _nodelay(backend_raw)
         if backend.tls is not None:
             gevent.spawn_raw(self._tls_connect)
             return
@@ -356,9 +361,11 @@ class Connection:
         proxy = self.proxy
         client, backend = self.client, self.backend
         # (The OS socket's family is a plain int; the gevent socket's
-        # property makes an enum member each time.)
-        if _gevent.raw(client).family != _socket.AF_UNIX:
-            _nodelay(client)
+        # property makes an enum member each time. Its setsockopt is the
+        # gevent socket's without a Python frame in between.)
+        client_raw = _gevent.raw(client)
+        if client_raw.family != _socket.AF_UNIX:
+            _nodelay(client_raw)
         if proxy.pick_per_connection and self.behavior is None:
             self._pick_connection(proxy.behavior)
         protocol = proxy.protocol
@@ -679,6 +686,12 @@ class Connection:
             # once; kept, they would wait for the garbage collector, as
             # the connection and its flows refer to each other.
             self.flows = ()
+            if not self.lent and flows[0].link is None \
+                    and flows[1].link is None:
+                # Only the engine ever had the sockets: none will read
+                # their ``conn`` again, and the connection and its
+                # sockets, no longer a cycle, are freed with it.
+                self.client.conn = self.backend.conn = None
         for sock in (self.client, self.backend):
             if sock is not None:
                 try:
@@ -1008,6 +1021,7 @@ class _Flow:
             # handler's first read owes it no extra turn (Socket.recv's
             # fairness wait is for reads that follow one another).
             self.src.hot = False
+            conn.lent = True
             proxy._workers.run(self.run_handler, behavior, index)
             return
         if self.pipe is not None:
@@ -1292,6 +1306,7 @@ class _TLSFlow(_Flow):
             buffers.append(buf)
             self.reading = False
             self.readable.stop()
+            conn.lent = True
             proxy._workers.run(self.run_handler, behavior, index, True)
             return
         self.passed(behavior, index, buf, count)
@@ -1859,6 +1874,8 @@ class Proxy:
 
 
 def _nodelay(sock):
+    """TCP_NODELAY on *sock* (a gevent socket or the OS socket under
+    one), if it takes it."""
     try:
         sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
     except OSError:
