@@ -11,7 +11,8 @@ is gevent's public API, so every such use is here and nowhere else:
   ``recv_into`` and ``sendall``, and the counters the engine reads;
 * :func:`raw`, :func:`read_watcher`, :func:`write_watcher`: the OS socket
   and the two watchers of a gevent socket, bound once per connection (never
-  looked up per event), :func:`relay_ends` all four of a relay at once;
+  looked up per event), :func:`relay_ends` those of both directions of
+  a relay at once;
   :func:`wait_read`, :func:`wait_write`: waiting on
   those watchers (the TLS socket of :mod:`vaurien.endpoints` does);
 * :class:`LoopServer`: a StreamServer that hands accepted clients to a
@@ -207,11 +208,14 @@ def write_watcher(sock):
     return sock._write_event
 
 
-def relay_ends(src, dst):
-    """``(read watcher of src, write watcher of dst, OS socket of src, OS
-    socket of dst)``: what a relay from *src* to *dst* drives, in one call
-    (a flow is made twice per connection)."""
-    return src._read_event, dst._write_event, src._sock, dst._sock
+def relay_ends(a, b):
+    """What the two directions of a relay between *a* and *b* drive, in
+    one call (made once per connection): ``(from a to b, from b to a)``,
+    each ``(read watcher of the source, write watcher of the destination,
+    OS socket of the source, OS socket of the destination)``."""
+    a_raw, b_raw = a._sock, b._sock
+    return ((a._read_event, b._write_event, a_raw, b_raw),
+            (b._read_event, a._write_event, b_raw, a_raw))
 
 
 # accept() failed for want of descriptors (or of kernel memory for them).

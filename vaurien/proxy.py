@@ -369,10 +369,13 @@ class Connection:
         if proxy.pick_per_connection and self.behavior is None:
             self._pick_connection(proxy.behavior)
         protocol = proxy.protocol
-        if client.tls is None and backend.tls is None:
-            self.flows = (_Flow(self, False), _Flow(self, True))
+        up, down = _gevent.relay_ends(client, backend)
+        client_tls, backend_tls = client.tls, backend.tls
+        if client_tls is None and backend_tls is None:
+            self.flows = (_Flow(self, False, down), _Flow(self, True, up))
         else:
-            self.flows = (_flow(self, False), _flow(self, True))
+            self.flows = (_flow(self, False, down, backend_tls, client_tls),
+                          _flow(self, True, up, client_tls, backend_tls))
         if proxy.toxics.active:
             self.use_toxics()
         if protocol is None:
@@ -676,7 +679,8 @@ class Connection:
             proxy.hung.discard(self)
         if proxy.paused or proxy.draining is not None:
             proxy.connection_gone()
-        self._stop_timer()
+        if self._timer is not None:     # (connecting)
+            self._stop_timer()
         flows = self.flows
         for flow in flows:
             flow.disarm()
@@ -770,7 +774,10 @@ class _Flow:
                  'reading', 'writing', 'pipe', 'held', 'last', 'link',
                  'room')
 
-    def __init__(self, conn, to_backend):
+    def __init__(self, conn, to_backend, ends, src_tls=None, dst_tls=None):
+        """*ends*: this direction's of :func:`vaurien._gevent.relay_ends`;
+        *src_tls*, *dst_tls*: the TLS channels of its source and
+        destination (their ``tls``), None for plain sockets."""
         self.conn = conn
         self.to_backend = to_backend
         if to_backend:
@@ -779,9 +786,7 @@ class _Flow:
             src, dst = conn.backend, conn.client
         self.src = src
         self.dst = dst      # its ``sent`` counts what the fast paths write
-        self.readable, self.writable, src_raw, dst_raw = \
-            _gevent.relay_ends(src, dst)
-        src_tls, dst_tls = src.tls, dst.tls
+        self.readable, self.writable, src_raw, dst_raw = ends
         if src_tls is None and dst_tls is None:
             self.recv_into = src_raw.recv_into
             self.send = dst_raw.send
@@ -1271,9 +1276,9 @@ class _TLSFlow(_Flow):
 
     __slots__ = ('tls', 'again')
 
-    def __init__(self, conn, to_backend):
-        super().__init__(conn, to_backend)
-        self.tls = self.src.tls
+    def __init__(self, conn, to_backend, ends, src_tls, dst_tls=None):
+        super().__init__(conn, to_backend, ends, src_tls, dst_tls)
+        self.tls = src_tls
         self.again = False
 
     def arm_read(self):
@@ -1338,11 +1343,11 @@ class _TLSFlow(_Flow):
         return fed
 
 
-def _flow(conn, to_backend):
-    """The flow of one direction: a :class:`_TLSFlow` when its source
-    speaks TLS."""
-    src = conn.client if to_backend else conn.backend
-    return (_Flow if src.tls is None else _TLSFlow)(conn, to_backend)
+def _flow(conn, to_backend, ends, src_tls, dst_tls):
+    """The flow of one direction (arguments as :class:`_Flow`'s): a
+    :class:`_TLSFlow` when its source speaks TLS."""
+    return (_Flow if src_tls is None else _TLSFlow)(conn, to_backend, ends,
+                                                     src_tls, dst_tls)
 
 
 class _Workers:
