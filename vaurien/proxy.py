@@ -276,7 +276,12 @@ class Connection:
             return
         self.backend = sock
         sock.conn = self
-        connect_ex = _gevent.raw(sock).connect_ex
+        raw = _gevent.raw(sock)
+        if family != _socket.AF_UNIX:
+            # (Before the connect: the same for the connection, and no
+            # second look at the socket once connected.)
+            _nodelay(raw)
+        connect_ex = raw.connect_ex
         err = connect_ex(sockaddr)
         if err in _IN_PROGRESS:
             # A backend on this host has nearly always answered by the time
@@ -337,9 +342,6 @@ class Connection:
     def _connected(self, index):
         self._addresses = None
         backend = self.backend
-        backend_raw = _gevent.raw(backend)
-        if backend_raw.family != _socket.AF_UNIX:
-            _nodelay(backend_raw)
         if backend.tls is not None:
             gevent.spawn_raw(self._tls_connect)
             return
@@ -360,16 +362,16 @@ class Connection:
         """Both sides are ready: start relaying."""
         proxy = self.proxy
         client, backend = self.client, self.backend
-        # (The OS socket's family is a plain int; the gevent socket's
-        # property makes an enum member each time. Its setsockopt is the
-        # gevent socket's without a Python frame in between.)
-        client_raw = _gevent.raw(client)
+        up, down = _gevent.relay_ends(client, backend)
+        # The client's OS socket: its family is a plain int (the gevent
+        # socket's property makes an enum member each time), its
+        # setsockopt the gevent socket's without a Python frame.
+        client_raw = up[2]
         if client_raw.family != _socket.AF_UNIX:
             _nodelay(client_raw)
         if proxy.pick_per_connection and self.behavior is None:
             self._pick_connection(proxy.behavior)
         protocol = proxy.protocol
-        up, down = _gevent.relay_ends(client, backend)
         client_tls, backend_tls = client.tls, backend.tls
         if client_tls is None and backend_tls is None:
             self.flows = (_Flow(self, False, down), _Flow(self, True, up))
