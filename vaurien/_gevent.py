@@ -27,6 +27,7 @@ a gevent upgrade changes one.
 """
 import errno
 import os as _os
+import select as _select
 import socket as _socket
 
 from gevent import monkey as _monkey
@@ -223,6 +224,11 @@ EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS,
                        errno.ENOMEM})
 
 
+# LoopServer.do_read's steps within one readable event of the listener:
+# the first accept, the poll after it, the accepts of a burst.
+_FIRST, _POLL, _BURST = 'first', 'poll', 'burst'
+
+
 class LoopServer(StreamServer):
     """A StreamServer whose clients are :class:`Socket` objects, handed to
     ``handle(client, address)`` right in the loop (no greenlet is spawned:
@@ -237,18 +243,38 @@ class LoopServer(StreamServer):
         super().__init__(listener, handle)
         self.exhausted = exhausted
         self.client_socket = client_socket
+        # gevent's accept loop calls do_read until it returns None, so
+        # every readable event of the listener ends with a failing accept
+        # and the BlockingIOError it raises (about 5,000 instructions).
+        # Most events bring one client: after the first accept of an
+        # event, poll(2) (the same one system call) tells whether another
+        # waits; if one does, the rest of the event accepts until the
+        # queue is empty, as gevent's loop does.
+        self._waiting = _poll()
+        self._waiting.register(self.socket.fileno(), _select.POLLIN)
+        self._step = _FIRST
 
     def do_read(self):
         listener = self.socket
+        step = self._step
+        if step is _POLL:
+            if not self._waiting.poll(0):
+                self._step = _FIRST
+                return None
+            self._step = _BURST
         try:
             fd, address = listener._accept()
         except BlockingIOError:
+            self._step = _FIRST
             return None
         except OSError as exc:
+            self._step = _FIRST
             if exc.errno in EXHAUSTED:
                 self.exhausted()
                 return None
             raise
+        if step is _FIRST:
+            self._step = _POLL
         if self.client_socket is not None:
             return self.client_socket(listener.family, listener.type,
                                       fd), address
@@ -260,6 +286,11 @@ class LoopServer(StreamServer):
     def do_close(self, *args):
         pass
 
+
+#: ``select.poll`` as the OS has it (gevent's, under ``monkey.patch_all()``,
+#: waits through the hub).
+_poll = _monkey.get_original('select', 'poll') if hasattr(
+    _monkey, 'get_original') else _select.poll
 
 #: ``os.close`` as the OS has it. Under ``monkey.patch_all()`` (as
 #: ``python -m vaurien`` runs), ``os.close`` is gevent's, which first wakes
