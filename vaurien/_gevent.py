@@ -56,6 +56,7 @@ REQUIRED = (
     (greenlet, 'switch', "greenlet's own switch, called on the hub"),
 )
 
+_socket_init = GeventSocket.__init__
 _recv = GeventSocket.recv
 _recv_into = GeventSocket.recv_into
 _send = GeventSocket.send
@@ -98,8 +99,8 @@ class Socket(GeventSocket):
     # plain socket has none.
     tls = None
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, family=-1, type=-1, proto=-1, fileno=None):
+        _socket_init(self, family, type, proto, fileno)
         self.conn = None
         self.eof = False
         self.reads = 0
