@@ -279,7 +279,7 @@ class LoopServer(StreamServer):
         if self.client_socket is not None:
             return self.client_socket(listener.family, listener.type,
                                       fd), address
-        return Socket(listener.family, listener.type, 0, fileno=fd), address
+        return Socket(listener.family, listener.type, 0, fd), address
 
     def do_handle(self, *args):
         self._handle(*args)
