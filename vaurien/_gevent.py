@@ -11,7 +11,8 @@ is gevent's public API, so every such use is here and nowhere else:
   ``recv_into`` and ``sendall``, and the counters the engine reads;
 * :func:`raw`, :func:`read_watcher`, :func:`write_watcher`: the OS socket
   and the two watchers of a gevent socket, bound once per connection (never
-  looked up per event), :func:`relay_ends` all four of a relay at once;
+  looked up per event), :func:`relay_ends` those of both directions of
+  a relay at once;
   :func:`wait_read`, :func:`wait_write`: waiting on
   those watchers (the TLS socket of :mod:`vaurien.endpoints` does);
 * :class:`LoopServer`: a StreamServer that hands accepted clients to a
@@ -26,6 +27,7 @@ a gevent upgrade changes one.
 """
 import errno
 import os as _os
+import select as _select
 import socket as _socket
 
 from gevent import monkey as _monkey
@@ -54,6 +56,7 @@ REQUIRED = (
     (greenlet, 'switch', "greenlet's own switch, called on the hub"),
 )
 
+_socket_init = GeventSocket.__init__
 _recv = GeventSocket.recv
 _recv_into = GeventSocket.recv_into
 _send = GeventSocket.send
@@ -96,8 +99,8 @@ class Socket(GeventSocket):
     # plain socket has none.
     tls = None
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, family=-1, type=-1, proto=-1, fileno=None):
+        _socket_init(self, family, type, proto, fileno)
         self.conn = None
         self.eof = False
         self.reads = 0
@@ -207,16 +210,24 @@ def write_watcher(sock):
     return sock._write_event
 
 
-def relay_ends(src, dst):
-    """``(read watcher of src, write watcher of dst, OS socket of src, OS
-    socket of dst)``: what a relay from *src* to *dst* drives, in one call
-    (a flow is made twice per connection)."""
-    return src._read_event, dst._write_event, src._sock, dst._sock
+def relay_ends(a, b):
+    """What the two directions of a relay between *a* and *b* drive, in
+    one call (made once per connection): ``(from a to b, from b to a)``,
+    each ``(read watcher of the source, write watcher of the destination,
+    OS socket of the source, OS socket of the destination)``."""
+    a_raw, b_raw = a._sock, b._sock
+    return ((a._read_event, b._write_event, a_raw, b_raw),
+            (b._read_event, a._write_event, b_raw, a_raw))
 
 
 # accept() failed for want of descriptors (or of kernel memory for them).
 EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS,
                        errno.ENOMEM})
+
+
+# LoopServer.do_read's steps within one readable event of the listener:
+# the first accept, the poll after it, the accepts of a burst.
+_FIRST, _POLL, _BURST = 'first', 'poll', 'burst'
 
 
 class LoopServer(StreamServer):
@@ -233,22 +244,42 @@ class LoopServer(StreamServer):
         super().__init__(listener, handle)
         self.exhausted = exhausted
         self.client_socket = client_socket
+        # gevent's accept loop calls do_read until it returns None, so
+        # every readable event of the listener ends with a failing accept
+        # and the BlockingIOError it raises (about 5,000 instructions).
+        # Most events bring one client: after the first accept of an
+        # event, poll(2) (the same one system call) tells whether another
+        # waits; if one does, the rest of the event accepts until the
+        # queue is empty, as gevent's loop does.
+        self._waiting = _poll()
+        self._waiting.register(self.socket.fileno(), _select.POLLIN)
+        self._step = _FIRST
 
     def do_read(self):
         listener = self.socket
+        step = self._step
+        if step is _POLL:
+            if not self._waiting.poll(0):
+                self._step = _FIRST
+                return None
+            self._step = _BURST
         try:
             fd, address = listener._accept()
         except BlockingIOError:
+            self._step = _FIRST
             return None
         except OSError as exc:
+            self._step = _FIRST
             if exc.errno in EXHAUSTED:
                 self.exhausted()
                 return None
             raise
+        if step is _FIRST:
+            self._step = _POLL
         if self.client_socket is not None:
             return self.client_socket(listener.family, listener.type,
                                       fd), address
-        return Socket(listener.family, listener.type, 0, fileno=fd), address
+        return Socket(listener.family, listener.type, 0, fd), address
 
     def do_handle(self, *args):
         self._handle(*args)
@@ -256,6 +287,11 @@ class LoopServer(StreamServer):
     def do_close(self, *args):
         pass
 
+
+#: ``select.poll`` as the OS has it (gevent's, under ``monkey.patch_all()``,
+#: waits through the hub).
+_poll = _monkey.get_original('select', 'poll') if hasattr(
+    _monkey, 'get_original') else _select.poll
 
 #: ``os.close`` as the OS has it. Under ``monkey.patch_all()`` (as
 #: ``python -m vaurien`` runs), ``os.close`` is gevent's, which first wakes

@@ -136,6 +136,7 @@ class Connection:
                  'state', 'readers', 'behavior', 'index', 'flows', '_done',
                  '_closed', '_hrng', '_timer', '_addresses', 'closed_by',
                  'started', 'seen', 'seen_at', 'exchanges', 'faults', 'told',
+                 'lent',
                  '__weakref__')
 
     def __init__(self, proxy, seq, client, address):
@@ -166,6 +167,9 @@ class Connection:
         self.told = None        # (effect, why) a handler call told, if any
         self.seen = 0           # --idle-timeout: bytes read when last swept
         self.seen_at = 0.0      # ... and when they last changed
+        # tcp mode: a handler call was given the sockets (it, or what it
+        # started, may still use them and their ``conn`` after the close).
+        self.lent = False
         client.conn = self
 
     # -- what handlers use ----------------------------------------------------
@@ -272,7 +276,12 @@ class Connection:
             return
         self.backend = sock
         sock.conn = self
-        connect_ex = _gevent.raw(sock).connect_ex
+        raw = _gevent.raw(sock)
+        if family != _socket.AF_UNIX:
+            # (Before the connect: the same for the connection, and no
+            # second look at the socket once connected.)
+            _nodelay(raw)
+        connect_ex = raw.connect_ex
         err = connect_ex(sockaddr)
         if err in _IN_PROGRESS:
             # A backend on this host has nearly always answered by the time
@@ -333,8 +342,6 @@ class Connection:
     def _connected(self, index):
         self._addresses = None
         backend = self.backend
-        if _gevent.raw(backend).family != _socket.AF_UNIX:
-            _nodelay(backend)
         if backend.tls is not None:
             gevent.spawn_raw(self._tls_connect)
             return
@@ -355,17 +362,22 @@ class Connection:
         """Both sides are ready: start relaying."""
         proxy = self.proxy
         client, backend = self.client, self.backend
-        # (The OS socket's family is a plain int; the gevent socket's
-        # property makes an enum member each time.)
-        if _gevent.raw(client).family != _socket.AF_UNIX:
-            _nodelay(client)
+        up, down = _gevent.relay_ends(client, backend)
+        # The client's OS socket: its family is a plain int (the gevent
+        # socket's property makes an enum member each time), its
+        # setsockopt the gevent socket's without a Python frame.
+        client_raw = up[2]
+        if client_raw.family != _socket.AF_UNIX:
+            _nodelay(client_raw)
         if proxy.pick_per_connection and self.behavior is None:
             self._pick_connection(proxy.behavior)
         protocol = proxy.protocol
-        if client.tls is None and backend.tls is None:
-            self.flows = (_Flow(self, False), _Flow(self, True))
+        client_tls, backend_tls = client.tls, backend.tls
+        if client_tls is None and backend_tls is None:
+            self.flows = (_Flow(self, False, down), _Flow(self, True, up))
         else:
-            self.flows = (_flow(self, False), _flow(self, True))
+            self.flows = (_flow(self, False, down, backend_tls, client_tls),
+                          _flow(self, True, up, client_tls, backend_tls))
         if proxy.toxics.active:
             self.use_toxics()
         if protocol is None:
@@ -669,9 +681,23 @@ class Connection:
             proxy.hung.discard(self)
         if proxy.paused or proxy.draining is not None:
             proxy.connection_gone()
-        self._stop_timer()
-        for flow in self.flows:
+        if self._timer is not None:     # (connecting)
+            self._stop_timer()
+        flows = self.flows
+        for flow in flows:
             flow.disarm()
+        if flows and self.readers is None:
+            # tcp mode: nothing reads the flows after the close. Dropping
+            # them frees them (their watchers, buffers, bound methods) at
+            # once; kept, they would wait for the garbage collector, as
+            # the connection and its flows refer to each other.
+            self.flows = ()
+            if not self.lent and flows[0].link is None \
+                    and flows[1].link is None:
+                # Only the engine ever had the sockets: none will read
+                # their ``conn`` again, and the connection and its
+                # sockets, no longer a cycle, are freed with it.
+                self.client.conn = self.backend.conn = None
         for sock in (self.client, self.backend):
             if sock is not None:
                 try:
@@ -750,7 +776,10 @@ class _Flow:
                  'reading', 'writing', 'pipe', 'held', 'last', 'link',
                  'room')
 
-    def __init__(self, conn, to_backend):
+    def __init__(self, conn, to_backend, ends, src_tls=None, dst_tls=None):
+        """*ends*: this direction's of :func:`vaurien._gevent.relay_ends`;
+        *src_tls*, *dst_tls*: the TLS channels of its source and
+        destination (their ``tls``), None for plain sockets."""
         self.conn = conn
         self.to_backend = to_backend
         if to_backend:
@@ -759,9 +788,7 @@ class _Flow:
             src, dst = conn.backend, conn.client
         self.src = src
         self.dst = dst      # its ``sent`` counts what the fast paths write
-        self.readable, self.writable, src_raw, dst_raw = \
-            _gevent.relay_ends(src, dst)
-        src_tls, dst_tls = src.tls, dst.tls
+        self.readable, self.writable, src_raw, dst_raw = ends
         if src_tls is None and dst_tls is None:
             self.recv_into = src_raw.recv_into
             self.send = dst_raw.send
@@ -1001,6 +1028,7 @@ class _Flow:
             # handler's first read owes it no extra turn (Socket.recv's
             # fairness wait is for reads that follow one another).
             self.src.hot = False
+            conn.lent = True
             proxy._workers.run(self.run_handler, behavior, index)
             return
         if self.pipe is not None:
@@ -1250,9 +1278,9 @@ class _TLSFlow(_Flow):
 
     __slots__ = ('tls', 'again')
 
-    def __init__(self, conn, to_backend):
-        super().__init__(conn, to_backend)
-        self.tls = self.src.tls
+    def __init__(self, conn, to_backend, ends, src_tls, dst_tls=None):
+        super().__init__(conn, to_backend, ends, src_tls, dst_tls)
+        self.tls = src_tls
         self.again = False
 
     def arm_read(self):
@@ -1285,6 +1313,7 @@ class _TLSFlow(_Flow):
             buffers.append(buf)
             self.reading = False
             self.readable.stop()
+            conn.lent = True
             proxy._workers.run(self.run_handler, behavior, index, True)
             return
         self.passed(behavior, index, buf, count)
@@ -1316,11 +1345,11 @@ class _TLSFlow(_Flow):
         return fed
 
 
-def _flow(conn, to_backend):
-    """The flow of one direction: a :class:`_TLSFlow` when its source
-    speaks TLS."""
-    src = conn.client if to_backend else conn.backend
-    return (_Flow if src.tls is None else _TLSFlow)(conn, to_backend)
+def _flow(conn, to_backend, ends, src_tls, dst_tls):
+    """The flow of one direction (arguments as :class:`_Flow`'s): a
+    :class:`_TLSFlow` when its source speaks TLS."""
+    return (_Flow if src_tls is None else _TLSFlow)(conn, to_backend, ends,
+                                                     src_tls, dst_tls)
 
 
 class _Workers:
@@ -1863,6 +1892,8 @@ class Proxy:
 
 
 def _nodelay(sock):
+    """TCP_NODELAY on *sock* (a gevent socket or the OS socket under
+    one), if it takes it."""
     try:
         sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
     except OSError:
