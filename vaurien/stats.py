@@ -312,9 +312,9 @@ class Snapshot:
     (``{(name, to_backend): count}``, every name of the current behavior
     present), ``failures`` (``{reason: count}``), ``client_tls_failures``
     (``{reason: count}``), ``exceptions`` (``{name: count}``),
-    ``behavior`` (its text), ``effects`` (``{(name, effect): count}``, one per handler call),
-    ``requests`` (``{(name, effect): count}``, one per request, protocol
-    mode), ``connections`` (``{effect: count}``, closed connections by the
+    ``behavior`` (its text), ``effects`` (``{(name, effect): count}``,
+    one per handler call), ``requests`` (``{(name, effect): count}``, one
+    per request, protocol mode), ``connections`` (``{effect: count}``, closed connections by the
     faults they met, ``passed`` for none) and ``recent`` (the last
     faults, oldest first: dicts with ``time``, ``conn``, ``client``,
     ``direction``, ``handler``, ``effect``, ``seconds``).
