@@ -683,14 +683,19 @@ class Memcache(Pipelined):
     answer = b'STORED\r\nVALUE bench 0 5\r\nvalue\r\nEND\r\n'
 
 
+#: The figures of the keep-alive loads measured through proxies only
+#: (no direct subject): requests/s and proxy CPU per request.
+_PROXY_ONLY_FIGURES = [
+    Figure('rps', 'requests/s', 'higher', direct=False),
+    Figure('cpu_us_per_req', 'proxy CPU µs per request', direct=False),
+]
+
+
 class HTTPProtocol(KeepAlive):
     """The keep-alive load (wrk) in tcp mode and with --protocol http."""
     name = 'http'
     direct_applies = False
-    figures = [
-        Figure('rps', 'requests/s', 'higher', direct=False),
-        Figure('cpu_us_per_req', 'proxy CPU µs per request', direct=False),
-    ]
+    figures = _PROXY_ONLY_FIGURES
 
     def describe(self, ctx):
         return ('http: wrk -t%d -c%d keep-alive, nginx small file, tcp mode '
@@ -824,10 +829,7 @@ class Toxics(KeepAlive):
     by side, next to the same run's Vaurien ``100:dummy`` (no toxics)."""
     name = 'toxics'
     direct_applies = False
-    figures = [
-        Figure('rps', 'requests/s', 'higher', direct=False),
-        Figure('cpu_us_per_req', 'proxy CPU µs per request', direct=False),
-    ]
+    figures = _PROXY_ONLY_FIGURES
 
     def describe(self, ctx):
         return ('toxics: wrk -t%d -c%d keep-alive, nginx small file, %gs, '
